@@ -1,0 +1,31 @@
+//! `replication.storage.openshift.io/v1alpha1`: VolumeReplication and VolumeReplicationClass,
+//! wire-compatible with the csi-addons operators.
+
+mod class;
+mod conditions;
+mod interval;
+mod parameters;
+mod volume_replication;
+
+pub use class::{VolumeReplicationClass, VolumeReplicationClassSpec};
+pub use conditions::{ConditionType, Reason, StatusMessage, Subject, Text};
+pub use interval::{IntervalError, SchedulingInterval};
+pub use parameters::{
+    ClassParameters, ParameterError, RESERVED_PREFIX, ReservedKey, SCHEDULING_INTERVAL,
+    SCHEDULING_START_TIME, SecretRef,
+};
+pub use volume_replication::{
+    CurrentState, DataSourceKind, ReplicationState, VolumeReplication, VolumeReplicationSpec,
+    VolumeReplicationStatus,
+};
+
+/// The API group of both kinds.
+pub const GROUP: &str = "replication.storage.openshift.io";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// Finalizer the controller keeps on a VolumeReplication until replication is disabled.
+pub const VR_FINALIZER: &str = "replication.storage.openshift.io";
+/// Finalizer on the PVC a VolumeReplication protects: a replicated PVC may not be deleted.
+pub const PVC_FINALIZER: &str = "replication.storage.openshift.io/pvc-protection";
+/// Annotation on the PVC naming the one VolumeReplication that owns its replication.
+pub const PVC_OWNER_ANNOTATION: &str = "replication.storage.openshift.io/volume-replication-name";

@@ -1,0 +1,304 @@
+//! The generated CRD schemas are structural, carry the upstream CEL rules and printer columns,
+//! and (checked with a JSON-schema validator) accept the samples and reject bad objects.
+
+use std::fs;
+use std::path::PathBuf;
+
+use lifeline_api::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde_json::{Value, json};
+
+fn crd(kind: &str) -> CustomResourceDefinition {
+    lifeline_api::crds::lifeline()
+        .into_iter()
+        .chain(lifeline_api::crds::foreign())
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap_or_else(|| panic!("no CRD for {kind}"))
+}
+
+fn schema(kind: &str) -> Value {
+    let crd = crd(kind);
+    let version = &crd.spec.versions[0];
+    serde_json::to_value(
+        version
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .expect("openAPIV3Schema"),
+    )
+    .unwrap()
+}
+
+fn example(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/examples")
+        .join(name);
+    serde_saphyr::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every schema node says its type, as Kubernetes requires of structural schemas.
+fn assert_structural(node: &Value, path: &str, problems: &mut Vec<String>) {
+    let Some(obj) = node.as_object() else { return };
+    let exempt = obj.contains_key("x-kubernetes-int-or-string")
+        || obj.contains_key("x-kubernetes-preserve-unknown-fields");
+    if !obj.contains_key("type") && !exempt {
+        problems.push(format!("{path}: no type"));
+    }
+    for forbidden in ["$ref", "anyOf", "oneOf", "allOf", "not"] {
+        // Kubernetes allows these only as value validations inside a typed node; we use none.
+        if obj.contains_key(forbidden) {
+            problems.push(format!("{path}: uses {forbidden}"));
+        }
+    }
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        for (name, child) in props {
+            assert_structural(child, &format!("{path}.{name}"), problems);
+        }
+    }
+    if let Some(items) = obj.get("items") {
+        assert_structural(items, &format!("{path}[]"), problems);
+    }
+    if let Some(extra) = obj.get("additionalProperties").filter(|v| v.is_object()) {
+        assert_structural(extra, &format!("{path}{{}}"), problems);
+    }
+}
+
+const OUR_KINDS: [&str; 4] = [
+    "VolumeReplication",
+    "VolumeReplicationClass",
+    "VolumeSnapshotBackup",
+    "VolumeSnapshotRestore",
+];
+const FOREIGN_KINDS: [&str; 5] = [
+    "ReplicationSource",
+    "ReplicationDestination",
+    "VolumeSnapshot",
+    "VolumeSnapshotContent",
+    "VolumeSnapshotClass",
+];
+
+#[test]
+fn every_schema_is_structural() {
+    let mut problems = Vec::new();
+    for kind in OUR_KINDS.into_iter().chain(FOREIGN_KINDS) {
+        assert_structural(&schema(kind), kind, &mut problems);
+    }
+    assert!(
+        problems.is_empty(),
+        "not structural:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_structural_check_catches_an_untyped_node() {
+    let mut problems = Vec::new();
+    assert_structural(
+        &json!({"type": "object", "properties": {"x": {"description": "no type"}}}),
+        "T",
+        &mut problems,
+    );
+    assert_eq!(problems, ["T.x: no type"]);
+}
+
+fn validator(kind: &str) -> jsonschema::Validator {
+    jsonschema::validator_for(&schema(kind)).expect("schema compiles")
+}
+
+fn errors(kind: &str, object: &Value) -> Vec<String> {
+    validator(kind)
+        .iter_errors(object)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn schemas_accept_the_examples() {
+    for (kind, file) in [
+        ("VolumeReplication", "volumereplication.yaml"),
+        ("VolumeReplication", "volumereplication-with-status.yaml"),
+        ("VolumeReplicationClass", "volumereplicationclass.yaml"),
+        ("VolumeSnapshotBackup", "volumesnapshotbackup.yaml"),
+        ("VolumeSnapshotRestore", "volumesnapshotrestore.yaml"),
+        ("ReplicationSource", "replicationsource-done.yaml"),
+        ("ReplicationDestination", "replicationdestination-done.yaml"),
+    ] {
+        let errs = errors(kind, &example(file));
+        assert!(errs.is_empty(), "{file} rejected: {errs:?}");
+    }
+}
+
+#[test]
+fn schemas_reject_bad_objects() {
+    let mut vr = example("volumereplication.yaml");
+    vr["spec"]["replicationState"] = json!("tertiary");
+    assert!(
+        !errors("VolumeReplication", &vr).is_empty(),
+        "tertiary accepted"
+    );
+
+    let mut vr = example("volumereplication.yaml");
+    vr["spec"].as_object_mut().unwrap().remove("dataSource");
+    assert!(
+        !errors("VolumeReplication", &vr).is_empty(),
+        "missing dataSource accepted"
+    );
+
+    let mut vrc = example("volumereplicationclass.yaml");
+    vrc["spec"]["parameters"]["schedulingInterval"] = json!(30);
+    assert!(
+        !errors("VolumeReplicationClass", &vrc).is_empty(),
+        "numeric parameter accepted"
+    );
+
+    let mut vsb = example("volumesnapshotbackup.yaml");
+    vsb["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("protectedNamespace");
+    assert!(
+        !errors("VolumeSnapshotBackup", &vsb).is_empty(),
+        "missing protectedNamespace accepted"
+    );
+
+    let mut vr = example("volumereplication-with-status.yaml");
+    vr["status"]["state"] = json!("Promoted");
+    assert!(
+        !errors("VolumeReplication", &vr).is_empty(),
+        "unknown status.state accepted"
+    );
+}
+
+/// The CEL rules of a node, as (rule, message) pairs.
+fn rules(node: &Value) -> Vec<(String, String)> {
+    node["x-kubernetes-validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap().to_owned(),
+                r["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn rule(rule: &str, message: &str) -> (String, String) {
+    (rule.to_owned(), message.to_owned())
+}
+
+#[test]
+fn immutability_rules_carry_the_upstream_messages() {
+    let vr = schema("VolumeReplication");
+    let spec = &vr["properties"]["spec"]["properties"];
+    assert_eq!(
+        rules(&spec["volumeReplicationClass"]),
+        [rule(
+            "self == oldSelf",
+            "volumeReplicationClass is immutable"
+        )]
+    );
+    assert_eq!(
+        rules(&spec["dataSource"]),
+        [rule("self == oldSelf", "dataSource is immutable")]
+    );
+    assert!(
+        rules(&spec["replicationState"]).is_empty(),
+        "replicationState must stay mutable"
+    );
+
+    let vrc = schema("VolumeReplicationClass");
+    let spec = &vrc["properties"]["spec"];
+    assert_eq!(
+        rules(&spec["properties"]["provisioner"]),
+        [rule("self == oldSelf", "provisioner is immutable")]
+    );
+    assert_eq!(
+        rules(&spec["properties"]["parameters"]),
+        [rule("self == oldSelf", "parameters are immutable")]
+    );
+    assert_eq!(
+        rules(spec),
+        [rule(
+            "has(self.parameters) == has(oldSelf.parameters)",
+            "parameters are immutable"
+        )]
+    );
+}
+
+fn columns(kind: &str) -> Vec<(String, String)> {
+    crd(kind).spec.versions[0]
+        .additional_printer_columns
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (c.name, c.json_path))
+        .collect()
+}
+
+fn col(name: &str, path: &str) -> (String, String) {
+    (name.to_owned(), path.to_owned())
+}
+
+#[test]
+fn printer_columns_short_names_and_subresources() {
+    assert_eq!(
+        columns("VolumeReplication"),
+        [
+            col("Age", ".metadata.creationTimestamp"),
+            col("VolumeReplicationClass", ".spec.volumeReplicationClass"),
+            col("PVCName", ".spec.dataSource.name"),
+            col("DesiredState", ".spec.replicationState"),
+            col("CurrentState", ".status.state"),
+        ]
+    );
+    assert_eq!(
+        columns("VolumeReplicationClass"),
+        [
+            col("Provisioner", ".spec.provisioner"),
+            col("Age", ".metadata.creationTimestamp")
+        ]
+    );
+    assert_eq!(
+        columns("VolumeSnapshotBackup"),
+        [
+            col("PVC Name", ".status.sourcePVCData.name"),
+            col("VolumeSnapshotContent", ".spec.volumeSnapshotContent.name"),
+            col("Phase", ".status.phase"),
+            col("BatchingStatus", ".status.batchingStatus"),
+            col("Age", ".metadata.creationTimestamp"),
+        ]
+    );
+    for (kind, short, scope) in [
+        ("VolumeReplication", "vr", "Namespaced"),
+        ("VolumeReplicationClass", "vrc", "Cluster"),
+        ("VolumeSnapshotBackup", "vsb", "Namespaced"),
+        ("VolumeSnapshotRestore", "vsr", "Namespaced"),
+    ] {
+        let crd = crd(kind);
+        assert_eq!(
+            crd.spec.names.short_names,
+            Some(vec![short.to_owned()]),
+            "{kind}"
+        );
+        assert_eq!(crd.spec.scope, scope, "{kind}");
+        let has_status = crd.spec.versions[0]
+            .subresources
+            .as_ref()
+            .is_some_and(|s| s.status.is_some());
+        assert_eq!(
+            has_status,
+            kind != "VolumeReplicationClass",
+            "{kind} status subresource"
+        );
+    }
+}
+
+#[test]
+fn auto_resync_defaults_to_false_in_the_schema() {
+    let vr = schema("VolumeReplication");
+    assert_eq!(
+        vr["properties"]["spec"]["properties"]["autoResync"]["default"],
+        json!(false)
+    );
+}
