@@ -1,5 +1,46 @@
-pub fn run(_: &std::path::Path, _: Args) -> anyhow::Result<()> {
+//! `cargo xtask ci`: every check, in the order that fails fastest. `.ci/run` calls exactly this.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip `cargo fmt --check` and clippy (for a quick local test run).
+    #[arg(long)]
+    pub tests_only: bool,
+}
+
+pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if !args.tests_only {
+        step(root, "format", &["fmt", "--all", "--check"])?;
+        step(
+            root,
+            "clippy",
+            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        )?;
+    }
+    println!("==> CRD drift");
+    crate::crds::run(root, true)?;
+    step(root, "tests", &["test", "--workspace", "--no-fail-fast"])?;
+    println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
-#[derive(clap::Args)]
-pub struct Args {}
+
+fn step(root: &Path, name: &str, cargo_args: &[&str]) -> anyhow::Result<()> {
+    println!("==> {name}: cargo {}", cargo_args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO"))
+        .args(cargo_args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running cargo for {name}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    println!("==> {name} ok in {:.0?}", started.elapsed());
+    Ok(())
+}

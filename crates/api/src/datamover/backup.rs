@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::{BackupPhase, BatchingStatus, SourcePvcData};
 
 /// Moves the data of one CSI snapshot into a restic repository.
+// Several printcolumn(...) share `type_ = "string"`; clippy mistakes them for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "datamover.oadp.openshift.io",

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::{BatchingStatus, RestorePhase, SourcePvcData};
 
 /// Restores the data of one VolumeSnapshotBackup into a new CSI snapshot.
+// Several printcolumn(...) share `type_ = "string"`; clippy mistakes them for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "datamover.oadp.openshift.io",

@@ -4,6 +4,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// Describes how volumes of one CSI driver are replicated; referenced by VolumeReplications.
+// Several printcolumn(...) share `type_ = "string"`; clippy mistakes them for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[kube(
     group = "replication.storage.openshift.io",

@@ -27,6 +27,8 @@ wire_enum! {
 
 /// Replicates one PersistentVolumeClaim (or a volume group) through the CSI driver named by
 /// its VolumeReplicationClass, in the role `replicationState` asks for.
+// Several printcolumn(...) share `type_ = "string"`; clippy mistakes them for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "replication.storage.openshift.io",
