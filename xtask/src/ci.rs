@@ -20,7 +20,14 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
         step(
             root,
             "clippy",
-            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
         )?;
     }
     println!("==> CRD drift");

@@ -1,0 +1,155 @@
+//! Where a driver listens: `unix:///path/to.sock`, `tcp://host:port` or `http://host:port`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Uri};
+
+use crate::CsiClient;
+
+/// A parsed driver endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// A Unix socket (the sidecar deployment, next to the driver).
+    Unix(PathBuf),
+    /// `host:port` over plain-text HTTP/2 (the central deployment).
+    Tcp(String),
+}
+
+/// An endpoint string that is not one of the accepted forms.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid driver endpoint {endpoint:?}: {reason}; expected unix:///path/to.sock, tcp://host:port or http://host:port"
+)]
+pub struct EndpointError {
+    pub endpoint: String,
+    pub reason: &'static str,
+}
+
+impl FromStr for Endpoint {
+    type Err = EndpointError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| EndpointError {
+            endpoint: s.to_owned(),
+            reason,
+        };
+        if let Some(path) = s
+            .strip_prefix("unix://")
+            .or_else(|| s.strip_prefix("unix:"))
+        {
+            if !path.starts_with('/') {
+                return Err(err("the socket path must be absolute"));
+            }
+            return Ok(Endpoint::Unix(PathBuf::from(path)));
+        }
+        let authority = s
+            .strip_prefix("tcp://")
+            .or_else(|| s.strip_prefix("http://"))
+            .ok_or_else(|| err("unknown scheme"))?
+            .trim_end_matches('/');
+        let Some((host, port)) = authority.rsplit_once(':') else {
+            return Err(err("a port is required"));
+        };
+        if host.is_empty() || authority.contains('/') {
+            return Err(err("expected host:port"));
+        }
+        if port.parse::<u16>().is_err() {
+            return Err(err("the port must be a number from 0 to 65535"));
+        }
+        Ok(Endpoint::Tcp(authority.to_owned()))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
+            Endpoint::Tcp(authority) => write!(f, "tcp://{authority}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// A lazy channel: nothing is dialled until the first call, and a broken connection (the
+    /// driver restarted) is re-dialled on the next call.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Endpoint::Tcp(authority) => {
+                let uri = format!("http://{authority}");
+                Channel::builder(uri.parse().expect("validated host:port")).connect_lazy()
+            }
+            Endpoint::Unix(path) => {
+                let path = path.clone();
+                // The URI is required by tonic but unused: the connector dials the socket.
+                Channel::builder(Uri::from_static("http://csi-addons.sock"))
+                    .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
+                        let path = path.clone();
+                        async move {
+                            tokio::net::UnixStream::connect(path)
+                                .await
+                                .map(TokioIo::new)
+                        }
+                    }))
+            }
+        }
+    }
+}
+
+/// A client for the driver at `endpoint` (see [`Endpoint`] for the forms). Lazy: an
+/// unreachable driver shows up as an UNAVAILABLE error on the first call, not here.
+pub fn connect(endpoint: &str) -> Result<CsiClient, EndpointError> {
+    let endpoint: Endpoint = endpoint.parse()?;
+    Ok(CsiClient::new(endpoint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_accepted_forms() {
+        assert_eq!(
+            "unix:///csi/csi-addons.sock".parse(),
+            Ok(Endpoint::Unix("/csi/csi-addons.sock".into()))
+        );
+        assert_eq!(
+            "unix:/tmp/a.sock".parse(),
+            Ok(Endpoint::Unix("/tmp/a.sock".into()))
+        );
+        assert_eq!(
+            "tcp://10.0.0.1:9070".parse(),
+            Ok(Endpoint::Tcp("10.0.0.1:9070".into()))
+        );
+        assert_eq!(
+            "http://driver.ns.svc:9070/".parse(),
+            Ok(Endpoint::Tcp("driver.ns.svc:9070".into()))
+        );
+        assert_eq!(
+            "tcp://[::1]:9070".parse(),
+            Ok(Endpoint::Tcp("[::1]:9070".into()))
+        );
+    }
+
+    #[test]
+    fn rejects_everything_else_with_a_reason() {
+        for (input, reason) in [
+            ("/csi/sock", "unknown scheme"),
+            ("https://host:1", "unknown scheme"),
+            ("unix://relative.sock", "the socket path must be absolute"),
+            ("tcp://host", "a port is required"),
+            (
+                "tcp://host:http",
+                "the port must be a number from 0 to 65535",
+            ),
+            ("tcp://:9070", "expected host:port"),
+            ("tcp://host:1/path", "expected host:port"),
+        ] {
+            let err = input.parse::<Endpoint>().unwrap_err();
+            assert_eq!(err.reason, reason, "{input}");
+            assert!(err.to_string().contains("unix:///path/to.sock"));
+        }
+    }
+}

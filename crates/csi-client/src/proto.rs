@@ -1,0 +1,72 @@
+//! The generated protobuf messages and gRPC stubs, one module per protobuf package.
+//!
+//! Requests that carry `secrets` do not derive `Debug` (see `build.rs`): their hand-written
+//! `Debug` below prints the secret *keys* only, so logging a request can never leak a value.
+
+#[allow(clippy::all, missing_docs)]
+pub mod replication {
+    tonic::include_proto!("replication");
+}
+
+#[allow(clippy::all, missing_docs)]
+pub mod identity {
+    tonic::include_proto!("identity");
+}
+
+use std::fmt;
+
+use replication::*;
+
+/// Debug for a request with a `secrets` map: every field as usual, secrets as their keys.
+macro_rules! redacted_debug {
+    ($ty:ident { $($field:ident),* }) => {
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .field("secrets", &crate::secrets::KeysOnly(&self.secrets))
+                    .finish()
+            }
+        }
+    };
+}
+
+redacted_debug!(EnableVolumeReplicationRequest {
+    volume_id,
+    parameters,
+    replication_id,
+    replication_source
+});
+redacted_debug!(DisableVolumeReplicationRequest {
+    volume_id,
+    parameters,
+    replication_id,
+    replication_source
+});
+redacted_debug!(PromoteVolumeRequest {
+    volume_id,
+    force,
+    parameters,
+    replication_id,
+    replication_source
+});
+redacted_debug!(DemoteVolumeRequest {
+    volume_id,
+    force,
+    parameters,
+    replication_id,
+    replication_source
+});
+redacted_debug!(ResyncVolumeRequest {
+    volume_id,
+    force,
+    parameters,
+    replication_id,
+    replication_source
+});
+redacted_debug!(GetVolumeReplicationInfoRequest {
+    volume_id,
+    replication_id,
+    replication_source
+});
+redacted_debug!(GetReplicationDestinationInfoRequest { replication_source });

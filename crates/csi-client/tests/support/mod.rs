@@ -1,0 +1,267 @@
+//! An in-process csi-addons driver on a Unix socket that records what it receives and answers
+//! as a test tells it to.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lifeline_csi_client::proto::identity as id;
+use lifeline_csi_client::proto::replication as rep;
+use lifeline_csi_client::server::{Controller, ControllerServer, Identity, IdentityServer};
+use tokio::net::UnixListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{Code, Request, Response, Status};
+
+/// A request the fake received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    Enable(rep::EnableVolumeReplicationRequest),
+    Disable(rep::DisableVolumeReplicationRequest),
+    Promote(rep::PromoteVolumeRequest),
+    Demote(rep::DemoteVolumeRequest),
+    Resync(rep::ResyncVolumeRequest),
+    Info(rep::GetVolumeReplicationInfoRequest),
+    DestInfo(rep::GetReplicationDestinationInfoRequest),
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    /// Method name → the status every call of it fails with.
+    fail: HashMap<&'static str, (Code, String)>,
+    /// Calls never answer (to test deadlines).
+    stall: bool,
+    info: Option<rep::GetVolumeReplicationInfoResponse>,
+    destination: Option<rep::GetReplicationDestinationInfoResponse>,
+    resync_ready: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeDriver {
+    state: Arc<Mutex<State>>,
+    pub name: String,
+}
+
+impl FakeDriver {
+    pub fn new(name: &str) -> Self {
+        Self {
+            state: Arc::default(),
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn fail(&self, method: &'static str, code: Code, message: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .fail
+            .insert(method, (code, message.to_owned()));
+    }
+
+    pub fn stall(&self) {
+        self.state.lock().unwrap().stall = true;
+    }
+
+    pub fn set_info(&self, info: rep::GetVolumeReplicationInfoResponse) {
+        self.state.lock().unwrap().info = Some(info);
+    }
+
+    pub fn set_destination(&self, d: rep::GetReplicationDestinationInfoResponse) {
+        self.state.lock().unwrap().destination = Some(d);
+    }
+
+    pub fn set_resync_ready(&self, ready: bool) {
+        self.state.lock().unwrap().resync_ready = ready;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Records the request, then stalls or fails if told to.
+    async fn enter(&self, method: &'static str, received: Received) -> Result<(), Status> {
+        let (stall, fail) = {
+            let mut state = self.state.lock().unwrap();
+            state.received.push(received);
+            (state.stall, state.fail.get(method).cloned())
+        };
+        if stall {
+            std::future::pending::<()>().await;
+        }
+        match fail {
+            Some((code, message)) => Err(Status::new(code, message)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Controller for FakeDriver {
+    async fn enable_volume_replication(
+        &self,
+        r: Request<rep::EnableVolumeReplicationRequest>,
+    ) -> Result<Response<rep::EnableVolumeReplicationResponse>, Status> {
+        self.enter("EnableVolumeReplication", Received::Enable(r.into_inner()))
+            .await?;
+        Ok(Response::new(rep::EnableVolumeReplicationResponse {}))
+    }
+
+    async fn disable_volume_replication(
+        &self,
+        r: Request<rep::DisableVolumeReplicationRequest>,
+    ) -> Result<Response<rep::DisableVolumeReplicationResponse>, Status> {
+        self.enter(
+            "DisableVolumeReplication",
+            Received::Disable(r.into_inner()),
+        )
+        .await?;
+        Ok(Response::new(rep::DisableVolumeReplicationResponse {}))
+    }
+
+    async fn promote_volume(
+        &self,
+        r: Request<rep::PromoteVolumeRequest>,
+    ) -> Result<Response<rep::PromoteVolumeResponse>, Status> {
+        self.enter("PromoteVolume", Received::Promote(r.into_inner()))
+            .await?;
+        Ok(Response::new(rep::PromoteVolumeResponse {}))
+    }
+
+    async fn demote_volume(
+        &self,
+        r: Request<rep::DemoteVolumeRequest>,
+    ) -> Result<Response<rep::DemoteVolumeResponse>, Status> {
+        self.enter("DemoteVolume", Received::Demote(r.into_inner()))
+            .await?;
+        Ok(Response::new(rep::DemoteVolumeResponse {}))
+    }
+
+    async fn resync_volume(
+        &self,
+        r: Request<rep::ResyncVolumeRequest>,
+    ) -> Result<Response<rep::ResyncVolumeResponse>, Status> {
+        self.enter("ResyncVolume", Received::Resync(r.into_inner()))
+            .await?;
+        let ready = self.state.lock().unwrap().resync_ready;
+        Ok(Response::new(rep::ResyncVolumeResponse { ready }))
+    }
+
+    async fn get_volume_replication_info(
+        &self,
+        r: Request<rep::GetVolumeReplicationInfoRequest>,
+    ) -> Result<Response<rep::GetVolumeReplicationInfoResponse>, Status> {
+        self.enter("GetVolumeReplicationInfo", Received::Info(r.into_inner()))
+            .await?;
+        let info = self.state.lock().unwrap().info.clone().unwrap_or_default();
+        Ok(Response::new(info))
+    }
+
+    async fn get_replication_destination_info(
+        &self,
+        r: Request<rep::GetReplicationDestinationInfoRequest>,
+    ) -> Result<Response<rep::GetReplicationDestinationInfoResponse>, Status> {
+        self.enter(
+            "GetReplicationDestinationInfo",
+            Received::DestInfo(r.into_inner()),
+        )
+        .await?;
+        let d = self
+            .state
+            .lock()
+            .unwrap()
+            .destination
+            .clone()
+            .unwrap_or_default();
+        Ok(Response::new(d))
+    }
+}
+
+#[tonic::async_trait]
+impl Identity for FakeDriver {
+    async fn get_identity(
+        &self,
+        _: Request<id::GetIdentityRequest>,
+    ) -> Result<Response<id::GetIdentityResponse>, Status> {
+        Ok(Response::new(id::GetIdentityResponse {
+            name: self.name.clone(),
+            vendor_version: "1.2.3".into(),
+            manifest: [("commit".to_owned(), "abc".to_owned())].into(),
+        }))
+    }
+
+    async fn get_capabilities(
+        &self,
+        _: Request<id::GetCapabilitiesRequest>,
+    ) -> Result<Response<id::GetCapabilitiesResponse>, Status> {
+        use id::capability::{Service, Type, VolumeReplication, service, volume_replication};
+        let capabilities = vec![
+            id::Capability {
+                r#type: Some(Type::Service(Service {
+                    r#type: service::Type::ControllerService as i32,
+                })),
+            },
+            id::Capability {
+                r#type: Some(Type::VolumeReplication(VolumeReplication {
+                    r#type: volume_replication::Type::VolumeReplication as i32,
+                })),
+            },
+        ];
+        Ok(Response::new(id::GetCapabilitiesResponse { capabilities }))
+    }
+
+    async fn probe(
+        &self,
+        _: Request<id::ProbeRequest>,
+    ) -> Result<Response<id::ProbeResponse>, Status> {
+        Ok(Response::new(id::ProbeResponse { ready: Some(true) }))
+    }
+}
+
+/// A fake driver serving on a Unix socket until stopped.
+pub struct Served {
+    pub path: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Served {
+    pub fn endpoint(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// Stops serving and removes the socket, as a driver that exits does.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub fn serve(driver: FakeDriver, path: &Path) -> Served {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).expect("bind socket");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(ControllerServer::new(driver.clone()))
+            .add_service(IdentityServer::new(driver))
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+    });
+    Served {
+        path: path.to_owned(),
+        shutdown: Some(tx),
+        task: Some(task),
+    }
+}

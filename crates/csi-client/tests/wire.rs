@@ -1,0 +1,194 @@
+//! What goes on the wire, decoded with a hand-written protobuf reader and the field numbers
+//! of the csi-addons contract table (not with the generated code), so a wrong number in
+//! `proto/` fails here.
+
+use std::collections::BTreeMap;
+
+use lifeline_csi_client::{ReplicationRequest, Secrets, Target};
+use prost::Message;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Varint(u64),
+    Bytes(Vec<u8>),
+}
+
+/// Decodes one message level into (field number, value) in wire order.
+fn fields(mut bytes: &[u8]) -> Vec<(u64, Value)> {
+    fn varint(bytes: &mut &[u8]) -> u64 {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = bytes[0];
+            *bytes = &bytes[1..];
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        value
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let key = varint(&mut bytes);
+        let (number, wire_type) = (key >> 3, key & 7);
+        let value = match wire_type {
+            0 => Value::Varint(varint(&mut bytes)),
+            2 => {
+                let len = usize::try_from(varint(&mut bytes)).unwrap();
+                let (head, tail) = bytes.split_at(len);
+                bytes = tail;
+                Value::Bytes(head.to_vec())
+            }
+            other => panic!("unexpected wire type {other} for field {number}"),
+        };
+        out.push((number, value));
+    }
+    out
+}
+
+fn string(fields: &[(u64, Value)], number: u64) -> Option<String> {
+    fields
+        .iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, v)| match v {
+            Value::Bytes(b) => String::from_utf8(b.clone()).unwrap(),
+            Value::Varint(_) => panic!("field {number} is a varint"),
+        })
+}
+
+fn varint(fields: &[(u64, Value)], number: u64) -> Option<u64> {
+    fields
+        .iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, v)| match v {
+            Value::Varint(x) => *x,
+            Value::Bytes(_) => panic!("field {number} is length-delimited"),
+        })
+}
+
+fn nested(fields: &[(u64, Value)], number: u64) -> Vec<(u64, Value)> {
+    match fields.iter().find(|(n, _)| *n == number) {
+        Some((_, Value::Bytes(b))) => self::fields(b),
+        other => panic!("field {number} is not a message: {other:?}"),
+    }
+}
+
+/// A map field: repeated entries whose key is field 1 and value field 2.
+fn map(fields: &[(u64, Value)], number: u64) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .filter(|(n, _)| *n == number)
+        .map(|(_, v)| {
+            let Value::Bytes(entry) = v else {
+                panic!("map entry is not a message")
+            };
+            let entry = self::fields(entry);
+            (string(&entry, 1).unwrap(), string(&entry, 2).unwrap())
+        })
+        .collect()
+}
+
+fn numbers(fields: &[(u64, Value)]) -> Vec<u64> {
+    let mut n: Vec<u64> = fields.iter().map(|(n, _)| *n).collect();
+    n.dedup();
+    n
+}
+
+fn request() -> ReplicationRequest {
+    ReplicationRequest::new(Target::Volume("vol-1".into()))
+        .with_parameters([("mirroringMode".to_owned(), "snapshot".to_owned())].into())
+        .with_secrets(Secrets::from_iter([("userKey", "k")]))
+        .with_replication_id("rid")
+}
+
+fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// ReplicationSource{volume(1): VolumeSource{volume_id(1)}}.
+fn assert_volume_source(source: &[(u64, Value)], id: &str) {
+    let volume = nested(source, 1);
+    assert_eq!(string(&volume, 1).as_deref(), Some(id));
+    assert_eq!(numbers(source), [1]);
+}
+
+#[test]
+fn enable_and_disable_use_fields_1_to_5() {
+    let r = request();
+    for bytes in [r.enable().encode_to_vec(), r.disable().encode_to_vec()] {
+        let f = fields(&bytes);
+        assert_eq!(numbers(&f), [1, 2, 3, 4, 5]);
+        assert_eq!(string(&f, 1).as_deref(), Some("vol-1"));
+        assert_eq!(map(&f, 2), expected(&[("mirroringMode", "snapshot")]));
+        assert_eq!(map(&f, 3), expected(&[("userKey", "k")]));
+        assert_eq!(string(&f, 4).as_deref(), Some("rid"));
+        assert_volume_source(&nested(&f, 5), "vol-1");
+    }
+}
+
+#[test]
+fn promote_demote_resync_use_force_2_and_source_6() {
+    let r = request();
+    for bytes in [
+        r.promote(true).encode_to_vec(),
+        r.demote(true).encode_to_vec(),
+        r.resync(true).encode_to_vec(),
+    ] {
+        let f = fields(&bytes);
+        assert_eq!(numbers(&f), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(string(&f, 1).as_deref(), Some("vol-1"));
+        assert_eq!(varint(&f, 2), Some(1));
+        assert_eq!(map(&f, 3), expected(&[("mirroringMode", "snapshot")]));
+        assert_eq!(map(&f, 4), expected(&[("userKey", "k")]));
+        assert_eq!(string(&f, 5).as_deref(), Some("rid"));
+        assert_volume_source(&nested(&f, 6), "vol-1");
+    }
+    // force=false is proto3's default and so is not on the wire at all.
+    assert_eq!(varint(&fields(&r.promote(false).encode_to_vec()), 2), None);
+}
+
+#[test]
+fn get_info_has_no_parameters() {
+    let f = fields(&request().info().encode_to_vec());
+    assert_eq!(numbers(&f), [1, 2, 3, 4]);
+    assert_eq!(string(&f, 1).as_deref(), Some("vol-1"));
+    assert_eq!(map(&f, 2), expected(&[("userKey", "k")]));
+    assert_eq!(string(&f, 3).as_deref(), Some("rid"));
+    assert_volume_source(&nested(&f, 4), "vol-1");
+}
+
+#[test]
+fn get_destination_info_has_secrets_1_and_source_2() {
+    let f = fields(&request().destination_info().encode_to_vec());
+    assert_eq!(numbers(&f), [1, 2]);
+    assert_eq!(map(&f, 1), expected(&[("userKey", "k")]));
+    assert_volume_source(&nested(&f, 2), "vol-1");
+}
+
+#[test]
+fn a_group_is_source_field_2_with_group_id_1() {
+    let r = ReplicationRequest::new(Target::VolumeGroup("g-1".into()));
+    let f = fields(&r.enable().encode_to_vec());
+    assert_eq!(numbers(&f), [5], "no deprecated volume_id for a group");
+    let source = nested(&f, 5);
+    assert_eq!(numbers(&source), [2]);
+    assert_eq!(string(&nested(&source, 2), 1).as_deref(), Some("g-1"));
+}
+
+#[test]
+fn identity_responses_decode_from_contract_bytes() {
+    use lifeline_csi_client::Capabilities;
+    use lifeline_csi_client::proto::identity::GetCapabilitiesResponse;
+    // capabilities(1) = [ {volume_replication(4): {type(1): GET_REPLICATION_DESTINATION_INFO=2}},
+    //                     {service(1): {type(1): CONTROLLER_SERVICE=1}} ]
+    let bytes = [
+        0x0a, 0x04, 0x22, 0x02, 0x08, 0x02, 0x0a, 0x04, 0x0a, 0x02, 0x08, 0x01,
+    ];
+    let caps: Capabilities = GetCapabilitiesResponse::decode(&bytes[..]).unwrap().into();
+    assert!(caps.get_replication_destination_info);
+    assert!(caps.controller_service);
+    assert!(!caps.volume_replication);
+}
