@@ -1,0 +1,137 @@
+//! The link between the two sites: a framed TCP protocol carrying roles and volume data.
+//!
+//! A frame is a big-endian u32 length and that many bytes. Control messages are JSON; file
+//! content follows a `Need` as raw frames, each file ended by an empty frame.
+//!
+//! Push (the primary ships a volume): `Push{entries}` → `Need{paths}` | `Refused`; the content
+//! of each needed path; → `Committed{bytes}` | `Refused`. Pull (a demoted site resyncs):
+//! `Pull{volume}`, then the peer runs a push on the same connection.
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::store::Role;
+use crate::tree::Entry;
+
+const CHUNK: usize = 1 << 20;
+/// A control message larger than this is a protocol error, not an allocation.
+const MAX_FRAME: u32 = 64 << 20;
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Msg {
+    RoleQuery {
+        volume: String,
+    },
+    RoleReply {
+        replicated: bool,
+        role: Option<Role>,
+    },
+    Push {
+        volume: String,
+        entries: Vec<Entry>,
+    },
+    Need {
+        paths: Vec<String>,
+    },
+    Committed {
+        bytes: u64,
+    },
+    Pull {
+        volume: String,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+pub async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    stream.write_all(&len.to_be_bytes()).await?;
+    stream.write_all(bytes).await
+}
+
+pub async fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let len = stream.read_u32().await?;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    let mut buf = vec![0; len as usize];
+    stream.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+pub async fn send(stream: &mut TcpStream, msg: &Msg) -> io::Result<()> {
+    write_frame(stream, &serde_json::to_vec(msg)?).await
+}
+
+pub async fn recv(stream: &mut TcpStream) -> io::Result<Msg> {
+    let frame = read_frame(stream).await?;
+    serde_json::from_slice(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+pub async fn connect(address: &str) -> io::Result<TcpStream> {
+    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting to the peer timed out"))?
+}
+
+/// Streams one file's content, then the empty end frame. `budget` is how many more content
+/// bytes may go out before an injected interruption; it is decremented as bytes are sent.
+pub async fn send_file(
+    stream: &mut TcpStream,
+    path: &Path,
+    budget: &mut Option<u64>,
+) -> io::Result<u64> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut buf = vec![0; CHUNK];
+    let mut sent = 0;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let mut chunk = &buf[..n];
+        if let Some(left) = budget {
+            if (*left as usize) < chunk.len() {
+                chunk = &chunk[..*left as usize];
+                write_frame(stream, chunk).await?;
+                stream.shutdown().await?;
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "sync interrupted by an injected fault",
+                ));
+            }
+            *left -= chunk.len() as u64;
+        }
+        write_frame(stream, chunk).await?;
+        sent += chunk.len() as u64;
+    }
+    write_frame(stream, &[]).await?;
+    Ok(sent)
+}
+
+/// Receives one file's content into `path`.
+pub async fn recv_file(stream: &mut TcpStream, path: &Path) -> io::Result<u64> {
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut written = 0;
+    loop {
+        let frame = read_frame(stream).await?;
+        if frame.is_empty() {
+            break;
+        }
+        file.write_all(&frame).await?;
+        written += frame.len() as u64;
+    }
+    file.sync_all().await?;
+    Ok(written)
+}

@@ -1,0 +1,223 @@
+//! The csi-addons gRPC services: translate requests to [`Site`] operations and errors to codes.
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use lifeline_csi_client::proto::identity as id;
+use lifeline_csi_client::proto::replication::{self as rep, replication_source};
+use lifeline_csi_client::server::{Controller, Identity};
+use tonic::{Request, Response, Status};
+
+use crate::site::{Site, SiteError};
+
+pub struct Service {
+    pub site: Arc<Site>,
+    pub driver_name: String,
+    /// When set, every request's secrets must contain this key.
+    pub secret_key_required: Option<String>,
+}
+
+impl From<SiteError> for Status {
+    fn from(e: SiteError) -> Self {
+        let message = e.to_string();
+        match e {
+            SiteError::NotFound(_) => Status::not_found(message),
+            SiteError::FailedPrecondition(_) => Status::failed_precondition(message),
+            SiteError::InvalidArgument(_) => Status::invalid_argument(message),
+            SiteError::Busy(_) => Status::aborted(message),
+            SiteError::Unavailable(_) => Status::unavailable(message),
+            SiteError::Io(_) => Status::internal(message),
+        }
+    }
+}
+
+/// The volume a request names: `replication_source.volume`, else the deprecated `volume_id`.
+fn volume_of(source: Option<&rep::ReplicationSource>, legacy: &str) -> Result<String, Status> {
+    let id = match source.and_then(|s| s.r#type.as_ref()) {
+        Some(replication_source::Type::Volume(v)) => v.volume_id.clone(),
+        Some(replication_source::Type::Volumegroup(_)) => {
+            return Err(Status::invalid_argument(
+                "volume groups are not supported by the hostpath driver",
+            ));
+        }
+        None => legacy.to_owned(),
+    };
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(Status::invalid_argument(format!(
+            "invalid volume id {id:?}"
+        )));
+    }
+    Ok(id)
+}
+
+impl Service {
+    /// Faults first, then the secret check: what every RPC does before its own work.
+    async fn admit(
+        &self,
+        method: &str,
+        secrets: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), Status> {
+        self.site.faults.before(method).await?;
+        if let Some(key) = &self.secret_key_required
+            && !secrets.contains_key(key)
+        {
+            return Err(Status::unauthenticated(format!(
+                "the request's secrets lack the required key {key:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Controller for Service {
+    async fn enable_volume_replication(
+        &self,
+        r: Request<rep::EnableVolumeReplicationRequest>,
+    ) -> Result<Response<rep::EnableVolumeReplicationResponse>, Status> {
+        let r = r.into_inner();
+        self.admit("EnableVolumeReplication", &r.secrets).await?;
+        let volume = volume_of(r.replication_source.as_ref(), &r.volume_id)?;
+        self.site.enable(&volume, r.parameters, r.replication_id)?;
+        tracing::info!(volume, "replication enabled");
+        Ok(Response::new(rep::EnableVolumeReplicationResponse {}))
+    }
+
+    async fn disable_volume_replication(
+        &self,
+        r: Request<rep::DisableVolumeReplicationRequest>,
+    ) -> Result<Response<rep::DisableVolumeReplicationResponse>, Status> {
+        let r = r.into_inner();
+        self.admit("DisableVolumeReplication", &r.secrets).await?;
+        let volume = volume_of(r.replication_source.as_ref(), &r.volume_id)?;
+        self.site.disable(&volume)?;
+        tracing::info!(volume, "replication disabled");
+        Ok(Response::new(rep::DisableVolumeReplicationResponse {}))
+    }
+
+    async fn promote_volume(
+        &self,
+        r: Request<rep::PromoteVolumeRequest>,
+    ) -> Result<Response<rep::PromoteVolumeResponse>, Status> {
+        let r = r.into_inner();
+        self.admit("PromoteVolume", &r.secrets).await?;
+        let volume = volume_of(r.replication_source.as_ref(), &r.volume_id)?;
+        self.site.promote(&volume, r.force).await?;
+        tracing::info!(volume, force = r.force, "promoted");
+        Ok(Response::new(rep::PromoteVolumeResponse {}))
+    }
+
+    async fn demote_volume(
+        &self,
+        r: Request<rep::DemoteVolumeRequest>,
+    ) -> Result<Response<rep::DemoteVolumeResponse>, Status> {
+        let r = r.into_inner();
+        self.admit("DemoteVolume", &r.secrets).await?;
+        let volume = volume_of(r.replication_source.as_ref(), &r.volume_id)?;
+        self.site.demote(&volume).await?;
+        tracing::info!(volume, "demoted");
+        Ok(Response::new(rep::DemoteVolumeResponse {}))
+    }
+
+    async fn resync_volume(
+        &self,
+        r: Request<rep::ResyncVolumeRequest>,
+    ) -> Result<Response<rep::ResyncVolumeResponse>, Status> {
+        let r = r.into_inner();
+        self.admit("ResyncVolume", &r.secrets).await?;
+        let volume = volume_of(r.replication_source.as_ref(), &r.volume_id)?;
+        let ready = self.site.resync(&volume)?;
+        tracing::info!(volume, ready, "resync");
+        Ok(Response::new(rep::ResyncVolumeResponse { ready }))
+    }
+
+    async fn get_volume_replication_info(
+        &self,
+        r: Request<rep::GetVolumeReplicationInfoRequest>,
+    ) -> Result<Response<rep::GetVolumeReplicationInfoResponse>, Status> {
+        use rep::get_volume_replication_info_response::Status as Health;
+        let r = r.into_inner();
+        self.admit("GetVolumeReplicationInfo", &r.secrets).await?;
+        let volume = volume_of(r.replication_source.as_ref(), &r.volume_id)?;
+        let (last, problem) = self.site.info(&volume).await?;
+        let since_epoch = last.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let health = if problem.is_some() {
+            Health::Degraded
+        } else {
+            Health::Healthy
+        };
+        Ok(Response::new(rep::GetVolumeReplicationInfoResponse {
+            last_sync_time: Some(prost_types::Timestamp {
+                seconds: since_epoch.as_secs() as i64,
+                nanos: since_epoch.subsec_nanos() as i32,
+            }),
+            last_sync_duration: prost_types::Duration::try_from(last.duration).ok(),
+            last_sync_bytes: i64::try_from(last.bytes).unwrap_or(i64::MAX),
+            status: health as i32,
+            status_message: problem.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_replication_destination_info(
+        &self,
+        r: Request<rep::GetReplicationDestinationInfoRequest>,
+    ) -> Result<Response<rep::GetReplicationDestinationInfoResponse>, Status> {
+        use rep::replication_destination::{Type, VolumeDestination};
+        let r = r.into_inner();
+        self.admit("GetReplicationDestinationInfo", &r.secrets)
+            .await?;
+        let volume = volume_of(r.replication_source.as_ref(), "")?;
+        let peer_id = self.site.destination(&volume)?;
+        Ok(Response::new(rep::GetReplicationDestinationInfoResponse {
+            replication_destination: Some(rep::ReplicationDestination {
+                r#type: Some(Type::Volume(VolumeDestination { volume_id: peer_id })),
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Identity for Service {
+    async fn get_identity(
+        &self,
+        _: Request<id::GetIdentityRequest>,
+    ) -> Result<Response<id::GetIdentityResponse>, Status> {
+        Ok(Response::new(id::GetIdentityResponse {
+            name: self.driver_name.clone(),
+            vendor_version: env!("CARGO_PKG_VERSION").to_owned(),
+            manifest: Default::default(),
+        }))
+    }
+
+    async fn get_capabilities(
+        &self,
+        _: Request<id::GetCapabilitiesRequest>,
+    ) -> Result<Response<id::GetCapabilitiesResponse>, Status> {
+        use id::capability::{
+            Service as Svc, Type, VolumeReplication, service, volume_replication,
+        };
+        let replication = |t: volume_replication::Type| id::Capability {
+            r#type: Some(Type::VolumeReplication(VolumeReplication {
+                r#type: t as i32,
+            })),
+        };
+        Ok(Response::new(id::GetCapabilitiesResponse {
+            capabilities: vec![
+                id::Capability {
+                    r#type: Some(Type::Service(Svc {
+                        r#type: service::Type::ControllerService as i32,
+                    })),
+                },
+                replication(volume_replication::Type::VolumeReplication),
+                replication(volume_replication::Type::GetReplicationDestinationInfo),
+            ],
+        }))
+    }
+
+    async fn probe(
+        &self,
+        _: Request<id::ProbeRequest>,
+    ) -> Result<Response<id::ProbeResponse>, Status> {
+        Ok(Response::new(id::ProbeResponse { ready: Some(true) }))
+    }
+}

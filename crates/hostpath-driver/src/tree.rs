@@ -1,0 +1,137 @@
+//! A volume's file tree on disk: its manifest, and replacing it atomically with a new copy.
+//!
+//! The receiving site builds the new copy in a staging directory (unchanged files hard-linked
+//! from the current copy, changed ones written from the wire), then swaps it with the volume
+//! directory in one `renameat2(RENAME_EXCHANGE)`. A transfer that dies half-way leaves only a
+//! staging directory behind; the volume always holds a complete synced state.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One file or directory of a volume, relative to its root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub path: String,
+    pub dir: bool,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub mode: u32,
+}
+
+/// The entries of a tree, parents before children. Symlinks and special files are skipped:
+/// a reference driver replicates regular files and directories.
+pub fn manifest(root: &Path) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    walk(root, root, &mut out)?;
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
+    let mut children: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    children.sort_by_key(|e| e.file_name());
+    for child in children {
+        let meta = child.metadata()?;
+        if !(meta.is_dir() || meta.is_file()) {
+            continue;
+        }
+        let path = child.path();
+        let relative = path
+            .strip_prefix(root)
+            .expect("walked below root")
+            .to_string_lossy()
+            .into_owned();
+        out.push(Entry {
+            path: relative,
+            dir: meta.is_dir(),
+            size: if meta.is_file() { meta.len() } else { 0 },
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            mode: meta.permissions().mode() & 0o7777,
+        });
+        if meta.is_dir() {
+            walk(root, &path, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `entry` differs from what `current` holds (size, mtime or mode), so its content
+/// must be sent.
+pub fn needs_content(current: &Path, entry: &Entry) -> bool {
+    if entry.dir {
+        return false;
+    }
+    match fs::symlink_metadata(current.join(&entry.path)) {
+        Ok(meta) => {
+            !meta.is_file()
+                || meta.len() != entry.size
+                || i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+                    != entry.mtime_ns
+                || meta.permissions().mode() & 0o7777 != entry.mode
+        }
+        Err(_) => true,
+    }
+}
+
+/// A relative path from the wire, checked so a peer cannot write outside the staging tree.
+pub fn safe_relative(path: &str) -> io::Result<PathBuf> {
+    let p = Path::new(path);
+    if path.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unsafe path from peer: {path:?}"),
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+/// Sets a file's mode and mtime as the manifest says, so the next comparison sees it unchanged.
+pub fn stamp(path: &Path, entry: &Entry) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(entry.mode))?;
+    let secs = entry.mtime_ns.div_euclid(1_000_000_000);
+    let nanos = entry.mtime_ns.rem_euclid(1_000_000_000);
+    let time = std::time::UNIX_EPOCH
+        + std::time::Duration::new(u64::try_from(secs).unwrap_or(0), nanos as u32);
+    fs::File::options()
+        .write(true)
+        .open(path)?
+        .set_modified(time)
+}
+
+/// Fills `staging` with the unchanged files of `current` (hard links) and the directories of
+/// the manifest; changed files are written by the caller.
+pub fn link_unchanged(current: &Path, staging: &Path, entries: &[Entry]) -> io::Result<()> {
+    for entry in entries {
+        let relative = safe_relative(&entry.path)?;
+        let target = staging.join(&relative);
+        if entry.dir {
+            fs::create_dir_all(&target)?;
+            fs::set_permissions(&target, fs::Permissions::from_mode(entry.mode))?;
+        } else if !needs_content(current, entry) {
+            fs::hard_link(current.join(&relative), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Atomically exchanges `staging` and `volume` (creating an empty `volume` first if needed),
+/// then deletes what was the volume.
+pub fn swap_in(staging: &Path, volume: &Path) -> io::Result<()> {
+    fs::create_dir_all(volume)?;
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        staging,
+        rustix::fs::CWD,
+        volume,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )?;
+    fs::remove_dir_all(staging)
+}
+
+/// Bytes of file content in a tree.
+pub fn size(entries: &[Entry]) -> u64 {
+    entries.iter().map(|e| e.size).sum()
+}

@@ -1,0 +1,406 @@
+//! Two driver instances on loopback, driven over their real gRPC sockets with
+//! lifeline-csi-client, moving real files between two site roots.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeline_csi_client::{CsiClient, ErrorClass, ReplicationRequest, Secrets, Target, connect};
+use lifeline_hostpath_driver::faults::Faults;
+use lifeline_hostpath_driver::{Config, Running, start};
+use tonic::Code;
+
+const VOLUME: &str = "pvc-0001";
+
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+struct SiteSpec {
+    root: PathBuf,
+    socket: PathBuf,
+    listen: String,
+    peer: String,
+    secret_key: Option<String>,
+}
+
+async fn run(spec: &SiteSpec) -> Running {
+    start(Config {
+        driver_name: "hostpath.lifeline.dev".into(),
+        endpoint: format!("unix://{}", spec.socket.display()).parse().unwrap(),
+        root: spec.root.clone(),
+        peer_listen: spec.listen.clone(),
+        peer: Some(spec.peer.clone()),
+        // Syncs happen when a test asks, never behind its back.
+        default_sync_interval: Duration::from_secs(3600),
+        secret_key_required: spec.secret_key.clone(),
+        admin_listen: None,
+        faults: Arc::new(Faults::default()),
+    })
+    .await
+    .unwrap()
+}
+
+struct Pair {
+    _dir: tempfile::TempDir,
+    a_spec: SiteSpec,
+    a: Running,
+    b: Running,
+    ca: CsiClient,
+    cb: CsiClient,
+}
+
+impl Pair {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (free_port(), free_port());
+        let spec = |name: &str, listen: &str, peer: &str| SiteSpec {
+            root: dir.path().join(name),
+            socket: dir.path().join(format!("{name}.sock")),
+            listen: listen.to_owned(),
+            peer: peer.to_owned(),
+            secret_key: None,
+        };
+        let a_spec = spec("a", &pa, &pb);
+        let b_spec = spec("b", &pb, &pa);
+        let a = run(&a_spec).await;
+        let b = run(&b_spec).await;
+        let ca = connect(&format!("unix://{}", a_spec.socket.display())).unwrap();
+        let cb = connect(&format!("unix://{}", b_spec.socket.display())).unwrap();
+        fs::create_dir_all(a_spec.root.join("volumes").join(VOLUME)).unwrap();
+        Self {
+            _dir: dir,
+            a_spec,
+            a,
+            b,
+            ca,
+            cb,
+        }
+    }
+
+    fn vol_a(&self) -> PathBuf {
+        self.a.site.store.volume_dir(VOLUME)
+    }
+
+    fn vol_b(&self) -> PathBuf {
+        self.b.site.store.volume_dir(VOLUME)
+    }
+
+    /// A primary on A that has synced once to B.
+    async fn primary_on_a(&self) {
+        write_tree(&self.vol_a());
+        self.ca.enable(&req()).await.unwrap();
+        self.ca.promote(&req(), false).await.unwrap();
+        self.a.site.sync_now(VOLUME).await.unwrap();
+        assert_same(&self.vol_a(), &self.vol_b());
+    }
+}
+
+fn req() -> ReplicationRequest {
+    ReplicationRequest::new(Target::Volume(VOLUME.into()))
+        .with_parameters([("schedulingInterval".to_owned(), "1h".to_owned())].into())
+}
+
+fn write_tree(root: &Path) {
+    fs::create_dir_all(root.join("db/wal/2026")).unwrap();
+    fs::create_dir_all(root.join("empty")).unwrap();
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    fs::write(root.join("db/data.bin"), &big).unwrap();
+    fs::write(root.join("db/wal/2026/0001.log"), b"first entry\n").unwrap();
+    fs::write(root.join("README"), b"hello from site A\n").unwrap();
+    fs::write(root.join("zero"), b"").unwrap();
+}
+
+/// Every file and directory, with content, relative to `root`.
+fn snapshot(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for entry in lifeline_hostpath_driver::tree::manifest(root).unwrap() {
+        let content = (!entry.dir).then(|| fs::read(root.join(&entry.path)).unwrap());
+        out.insert(entry.path, content);
+    }
+    out
+}
+
+fn assert_same(a: &Path, b: &Path) {
+    let (sa, sb) = (snapshot(a), snapshot(b));
+    assert_eq!(sa.keys().collect::<Vec<_>>(), sb.keys().collect::<Vec<_>>());
+    assert!(
+        sa == sb,
+        "contents differ between {} and {}",
+        a.display(),
+        b.display()
+    );
+}
+
+#[tokio::test]
+async fn a_tree_with_changes_deletions_and_renames_replicates_byte_exact() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+
+    let a = p.vol_a();
+    fs::remove_file(a.join("zero")).unwrap();
+    fs::rename(a.join("README"), a.join("db/README.moved")).unwrap();
+    fs::write(
+        a.join("db/wal/2026/0001.log"),
+        b"first entry\nsecond entry\n",
+    )
+    .unwrap();
+    fs::remove_dir(a.join("empty")).unwrap();
+    fs::create_dir_all(a.join("new/deeper")).unwrap();
+    fs::write(a.join("new/deeper/file"), vec![7u8; 100_000]).unwrap();
+    let bytes = p.a.site.sync_now(VOLUME).await.unwrap();
+
+    assert_same(&a, &p.vol_b());
+    assert!(!p.vol_b().join("zero").exists());
+    // Only what changed travelled: the log, the moved README and the new file, not data.bin.
+    assert_eq!(bytes, 25 + 18 + 100_000);
+}
+
+#[tokio::test]
+async fn an_interrupted_sync_leaves_the_previous_copy_intact() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+    let before = snapshot(&p.vol_b());
+
+    fs::write(p.vol_a().join("db/data.bin"), vec![1u8; 2 * 1024 * 1024]).unwrap();
+    fs::write(p.vol_a().join("README"), b"changed\n").unwrap();
+    p.a.site.faults.interrupt_sync_after(Some(1000));
+    let err = p.a.site.sync_now(VOLUME).await.unwrap_err();
+    assert!(err.to_string().contains("sync"), "{err}");
+    assert_eq!(
+        snapshot(&p.vol_b()),
+        before,
+        "the secondary kept the last complete copy"
+    );
+
+    // The failure is reported as degraded, with why.
+    let info = p.ca.replication_info(&req()).await.unwrap();
+    assert_eq!(
+        info.health,
+        lifeline_csi_client::ReplicationHealth::Degraded
+    );
+    assert!(
+        info.status_message.contains("last sync failed"),
+        "{}",
+        info.status_message
+    );
+
+    // The peer refuses (busy) until it has noticed the broken transfer and cleaned up.
+    sync_eventually(&p.a).await;
+    assert_same(&p.vol_a(), &p.vol_b());
+}
+
+/// Syncs, retrying while the peer still reports the volume busy (bounded).
+async fn sync_eventually(site: &Running) {
+    for _ in 0..100 {
+        match site.site.sync_now(VOLUME).await {
+            Ok(_) => return,
+            Err(e) if e.to_string().contains("busy") => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("sync failed: {e}"),
+        }
+    }
+    panic!("the peer stayed busy");
+}
+
+#[tokio::test]
+async fn planned_switchover_needs_no_force_and_loses_nothing() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+    fs::write(
+        p.vol_a().join("late-write"),
+        b"written just before the switchover",
+    )
+    .unwrap();
+
+    p.cb.enable(&req()).await.unwrap();
+    let refused = p.cb.promote(&req(), false).await.unwrap_err();
+    assert_eq!(
+        refused.class(),
+        ErrorClass::FailedPrecondition,
+        "A is still primary: {refused}"
+    );
+
+    p.ca.demote(&req(), false).await.unwrap();
+    p.cb.promote(&req(), false).await.unwrap();
+    assert_same(&p.vol_a(), &p.vol_b());
+    assert!(p.vol_b().join("late-write").exists());
+
+    // B now ships to A.
+    fs::write(p.vol_b().join("from-b"), b"B is primary").unwrap();
+    p.b.site.sync_now(VOLUME).await.unwrap();
+    assert_same(&p.vol_b(), &p.vol_a());
+}
+
+#[tokio::test]
+async fn disaster_force_promote_then_resync_the_old_primary() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+    let last_synced = snapshot(&p.vol_b());
+    fs::write(p.vol_a().join("unsynced"), b"lost in the disaster").unwrap();
+
+    // The link is cut: A is gone as far as B can tell.
+    p.a.site.faults.sever(true);
+    p.b.site.faults.sever(true);
+    p.cb.enable(&req()).await.unwrap();
+    let err = p.cb.promote(&req(), false).await.unwrap_err();
+    assert_eq!(err.code, Code::FailedPrecondition);
+    assert!(err.message.contains("unreachable"), "{err}");
+    p.cb.promote(&req(), true).await.unwrap();
+    assert_eq!(
+        snapshot(&p.vol_b()),
+        last_synced,
+        "B holds the last completed sync"
+    );
+
+    // B's primary is degraded while the peer is gone.
+    let info = p.cb.replication_info(&req()).await;
+    assert!(
+        info.is_err() || info.unwrap().health != lifeline_csi_client::ReplicationHealth::Healthy
+    );
+
+    // A returns, divergent: it refuses B's data until demoted, then resyncs.
+    p.a.site.faults.sever(false);
+    p.b.site.faults.sever(false);
+    assert!(
+        p.b.site.sync_now(VOLUME).await.is_err(),
+        "A is still primary there"
+    );
+    p.ca.demote(&req(), false).await.unwrap();
+    let ready = wait_resync(&p.ca).await;
+    assert!(ready);
+    assert_same(&p.vol_b(), &p.vol_a());
+    assert!(!p.vol_a().join("unsynced").exists());
+
+    // Resync is refused on a primary.
+    let err = p.cb.resync(&req(), true).await.unwrap_err();
+    assert_eq!(err.code, Code::FailedPrecondition);
+}
+
+/// Calls Resync until it reports ready (bounded).
+async fn wait_resync(client: &CsiClient) -> bool {
+    for _ in 0..200 {
+        if client.resync(&req(), false).await.unwrap() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_restart_keeps_roles_and_last_sync() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+    let before = p.ca.replication_info(&req()).await.unwrap();
+
+    let Pair {
+        a,
+        a_spec,
+        ca,
+        b,
+        _dir,
+        ..
+    } = p;
+    a.stop().await;
+    assert_eq!(ca.probe().await.unwrap_err().class(), ErrorClass::Retry);
+    let a = run(&a_spec).await;
+    let after = ca.replication_info(&req()).await.unwrap();
+    assert_eq!(after.last_sync_time, before.last_sync_time);
+    assert_eq!(after.last_sync_bytes, before.last_sync_bytes);
+    // Still primary: demote works, and promote on the restarted site is idempotent.
+    ca.promote(&req(), false).await.unwrap();
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn error_codes_follow_the_contract() {
+    let p = Pair::new().await;
+    let unknown = ReplicationRequest::new(Target::Volume("no-such-volume".into()));
+    assert_eq!(
+        p.ca.disable(&unknown).await.unwrap_err().code,
+        Code::NotFound
+    );
+    assert_eq!(
+        p.ca.enable(&unknown).await.unwrap_err().code,
+        Code::NotFound
+    );
+
+    let bad = ReplicationRequest::new(Target::Volume(VOLUME.into()))
+        .with_parameters([("schedulingInterval".to_owned(), "5s".to_owned())].into());
+    let err = p.ca.enable(&bad).await.unwrap_err();
+    assert_eq!(err.code, Code::InvalidArgument);
+    assert!(err.message.contains("schedulingInterval"), "{err}");
+
+    assert_eq!(
+        p.ca.promote(&req(), false).await.unwrap_err().code,
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        p.ca.replication_info(&req()).await.unwrap_err().code,
+        Code::FailedPrecondition
+    );
+
+    p.ca.enable(&req()).await.unwrap();
+    p.ca.enable(&req()).await.unwrap(); // idempotent
+    let held = p.a.site.hold(VOLUME).unwrap();
+    assert_eq!(
+        p.ca.promote(&req(), false).await.unwrap_err().code,
+        Code::Aborted
+    );
+    assert_eq!(p.ca.disable(&req()).await.unwrap_err().code, Code::Aborted);
+    drop(held);
+    p.ca.promote(&req(), false).await.unwrap();
+    // Primary but never synced: no info yet.
+    assert_eq!(
+        p.ca.replication_info(&req()).await.unwrap_err().code,
+        Code::NotFound
+    );
+    p.ca.disable(&req()).await.unwrap();
+    p.ca.disable(&req()).await.unwrap(); // idempotent
+
+    p.a.site
+        .faults
+        .fail_next("PromoteVolume", Code::Unavailable, 1);
+    assert_eq!(
+        p.ca.promote(&req(), false).await.unwrap_err().code,
+        Code::Unavailable
+    );
+
+    let caps = p.ca.capabilities().await.unwrap();
+    assert!(
+        caps.controller_service && caps.volume_replication && caps.get_replication_destination_info
+    );
+}
+
+#[tokio::test]
+async fn a_required_secret_key_is_enforced_and_the_socket_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SiteSpec {
+        root: dir.path().join("s"),
+        socket: dir.path().join("s.sock"),
+        listen: free_port(),
+        peer: free_port(),
+        secret_key: Some("userKey".into()),
+    };
+    let site = run(&spec).await;
+    let mode = fs::metadata(&spec.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let client = connect(&format!("unix://{}", spec.socket.display())).unwrap();
+    let err = client.disable(&req()).await.unwrap_err();
+    assert_eq!(err.code, Code::Unauthenticated);
+    let with_key = req().with_secrets(Secrets::from_iter([("userKey", "x")]));
+    assert_eq!(
+        client.disable(&with_key).await.unwrap_err().code,
+        Code::NotFound
+    );
+    site.stop().await;
+}
