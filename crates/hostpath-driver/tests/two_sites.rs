@@ -404,3 +404,93 @@ async fn a_required_secret_key_is_enforced_and_the_socket_is_private() {
     );
     site.stop().await;
 }
+
+/// Sends one HTTP request to the admin endpoint and returns the response text.
+async fn admin(address: std::net::SocketAddr, request_line: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(format!("{request_line} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_injects_faults_and_forces_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let mk = |name: &str, listen: &str, peer: &str, admin: Option<String>| Config {
+        driver_name: "hostpath.lifeline.dev".into(),
+        endpoint: format!(
+            "unix://{}",
+            dir.path().join(format!("{name}.sock")).display()
+        )
+        .parse()
+        .unwrap(),
+        root: dir.path().join(name),
+        peer_listen: listen.to_owned(),
+        peer: Some(peer.to_owned()),
+        default_sync_interval: Duration::from_secs(3600),
+        secret_key_required: None,
+        admin_listen: admin,
+        faults: Arc::new(Faults::default()),
+    };
+    let a = start(mk("a", &pa, &pb, Some("127.0.0.1:0".into())))
+        .await
+        .unwrap();
+    let b = start(mk("b", &pb, &pa, None)).await.unwrap();
+    let address = a.admin_address.unwrap();
+    let ca = connect(&format!("unix://{}", dir.path().join("a.sock").display())).unwrap();
+    fs::create_dir_all(a.site.store.volume_dir(VOLUME)).unwrap();
+    write_tree(&a.site.store.volume_dir(VOLUME));
+    ca.enable(&req()).await.unwrap();
+    ca.promote(&req(), false).await.unwrap();
+
+    assert!(
+        admin(address, "GET /healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let synced = admin(address, &format!("POST /sync?volume={VOLUME}")).await;
+    assert!(
+        synced.starts_with("HTTP/1.1 200") && synced.contains("synced"),
+        "{synced}"
+    );
+    assert_same(
+        &a.site.store.volume_dir(VOLUME),
+        &b.site.store.volume_dir(VOLUME),
+    );
+
+    assert!(
+        admin(address, "POST /link/sever")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let refused = admin(address, &format!("POST /sync?volume={VOLUME}")).await;
+    assert!(
+        refused.starts_with("HTTP/1.1 409") && refused.contains("severed"),
+        "{refused}"
+    );
+    admin(address, "POST /link/restore").await;
+
+    admin(
+        address,
+        "POST /faults/fail?method=DemoteVolume&code=ABORTED&count=1",
+    )
+    .await;
+    assert_eq!(
+        ca.demote(&req(), false).await.unwrap_err().code,
+        Code::Aborted
+    );
+    admin(address, "POST /faults/latency?method=*&ms=1").await;
+    admin(address, "POST /faults/clear").await;
+    ca.demote(&req(), false).await.unwrap();
+
+    let bad = admin(address, "POST /faults/fail?method=X&code=NOPE&count=1").await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    a.stop().await;
+    b.stop().await;
+}
