@@ -3,14 +3,16 @@
 //! A volume is a directory `<root>/volumes/<id>/`. Each running instance is one site and knows
 //! its peer site; a primary ships its volumes to the peer every interval as point-in-time
 //! copies that the peer swaps in atomically. Read in this order: `service.rs` (the RPCs),
-//! `site.rs` (the semantics), `tree.rs` and `peer.rs` (moving bytes), `store.rs` (state).
+//! `site.rs` (the semantics), `transfer.rs`, `tree.rs` and `peer.rs` (moving bytes), `parameters.rs`, `store.rs` (state).
 
 pub mod admin;
 pub mod faults;
+pub mod parameters;
 pub mod peer;
 pub mod service;
 pub mod site;
 pub mod store;
+pub mod transfer;
 pub mod tree;
 
 use std::os::unix::fs::PermissionsExt;
