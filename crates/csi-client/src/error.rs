@@ -81,19 +81,6 @@ pub struct CsiError {
 
 impl CsiError {
     pub(crate) fn from_status(method: Method, status: &tonic::Status) -> Self {
-        // tonic enforces the gRPC deadline we send and reports it as CANCELLED with a
-        // TimeoutExpired cause; to the caller it is a deadline, as the contract names it.
-        let mut cause = std::error::Error::source(status);
-        while let Some(c) = cause {
-            if c.is::<tonic::TimeoutExpired>() {
-                return Self {
-                    method,
-                    code: Code::DeadlineExceeded,
-                    message: "the driver did not answer before the deadline".to_owned(),
-                };
-            }
-            cause = c.source();
-        }
         let mut message = status.message().to_owned();
         if message.is_empty() {
             message = status.code().description().to_owned();
@@ -101,6 +88,15 @@ impl CsiError {
         // Transport failures carry their cause in the source chain, not the message.
         let mut source = std::error::Error::source(status);
         while let Some(cause) = source {
+            // tonic enforces the gRPC deadline we send and reports it as CANCELLED with a
+            // TimeoutExpired cause; to the caller it is a deadline, as the contract names it.
+            if cause.is::<tonic::TimeoutExpired>() {
+                return Self {
+                    method,
+                    code: Code::DeadlineExceeded,
+                    message: "the driver did not answer before the deadline".to_owned(),
+                };
+            }
             message = format!("{message}: {cause}");
             source = cause.source();
         }

@@ -48,7 +48,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
             path: relative,
             dir: meta.is_dir(),
             size: if meta.is_file() { meta.len() } else { 0 },
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            mtime_ns: mtime_ns(&meta),
             mode: meta.permissions().mode() & 0o7777,
         });
         if meta.is_dir() {
@@ -56,6 +56,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A file's modification time in nanoseconds since the epoch, as manifests record it.
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
 /// Whether `entry` differs from what `current` holds (size, mtime or mode), so its content
@@ -68,8 +73,7 @@ pub fn needs_content(current: &Path, entry: &Entry) -> bool {
         Ok(meta) => {
             !meta.is_file()
                 || meta.len() != entry.size
-                || i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
-                    != entry.mtime_ns
+                || mtime_ns(&meta) != entry.mtime_ns
                 || meta.permissions().mode() & 0o7777 != entry.mode
         }
         Err(_) => true,
