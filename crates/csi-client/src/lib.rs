@@ -21,6 +21,8 @@
 mod client;
 mod endpoint;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod identity;
 mod info;
 mod method;

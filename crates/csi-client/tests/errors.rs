@@ -1,7 +1,6 @@
 //! Failures: every gRPC code maps to the reaction the contract asks for; a stuck driver hits
 //! the deadline; a restarted driver is reached again on the same socket.
 
-mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use lifeline_csi_client::{
     CallObserver, ErrorClass, Method, ReplicationRequest, Target, code_name, connect,
 };
-use support::{FakeDriver, serve};
+use lifeline_csi_client::fake::{FakeDriver, serve};
 use tonic::Code;
 
 #[test]

@@ -1,6 +1,5 @@
 //! Every RPC against an in-process driver on a Unix socket, with every field set.
 
-mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -9,7 +8,7 @@ use lifeline_csi_client::proto::replication as rep;
 use lifeline_csi_client::{
     Destination, ReplicationHealth, ReplicationInfo, ReplicationRequest, Secrets, Target, connect,
 };
-use support::{FakeDriver, Received, serve};
+use lifeline_csi_client::fake::{FakeDriver, Received, serve};
 
 fn params() -> BTreeMap<String, String> {
     [("mirroringMode", "snapshot"), ("schedulingInterval", "1m")]

@@ -2,13 +2,12 @@
 //! with tracing capturing everything at TRACE level (ours, tonic's, h2's), and the captured
 //! text must not contain the value.
 
-mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use lifeline_csi_client::{ReplicationRequest, Secrets, Target, connect};
-use support::{FakeDriver, serve};
+use lifeline_csi_client::fake::{FakeDriver, serve};
 use tonic::Code;
 use tracing_subscriber::fmt::MakeWriter;
 

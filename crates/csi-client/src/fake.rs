@@ -1,15 +1,14 @@
 //! An in-process csi-addons driver on a Unix socket that records what it receives and answers
-//! as a test tells it to.
-
-#![allow(dead_code)] // each test binary uses a different part
+//! as a test tells it to. Behind the `fake` feature: for tests of this crate and of the
+//! controllers that use it, never for production code.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use lifeline_csi_client::proto::identity as id;
-use lifeline_csi_client::proto::replication as rep;
-use lifeline_csi_client::server::{Controller, ControllerServer, Identity, IdentityServer};
+use crate::proto::identity as id;
+use crate::proto::replication as rep;
+use crate::server::{Controller, ControllerServer, Identity, IdentityServer};
 use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -31,13 +30,18 @@ pub enum Received {
 #[derive(Default)]
 struct State {
     received: Vec<Received>,
-    /// Method name → the status every call of it fails with.
-    fail: HashMap<&'static str, (Code, String)>,
+    /// Method name → the status calls of it fail with, and how many more times
+    /// (`None`: every time).
+    fail: HashMap<&'static str, (Code, String, Option<usize>)>,
     /// Calls never answer (to test deadlines).
     stall: bool,
     info: Option<rep::GetVolumeReplicationInfoResponse>,
     destination: Option<rep::GetReplicationDestinationInfoResponse>,
     resync_ready: bool,
+    /// Advertise VOLUME_REPLICATION (default true via `new`).
+    replication_capability: bool,
+    /// Advertise GET_REPLICATION_DESTINATION_INFO.
+    destination_capability: bool,
 }
 
 #[derive(Clone, Default)]
@@ -48,18 +52,47 @@ pub struct FakeDriver {
 
 impl FakeDriver {
     pub fn new(name: &str) -> Self {
-        Self {
+        let driver = Self {
             state: Arc::default(),
             name: name.to_owned(),
-        }
+        };
+        driver.state.lock().unwrap().replication_capability = true;
+        driver
     }
 
+    /// Every later call of `method` (a csi-addons RPC name) fails with `code`.
     pub fn fail(&self, method: &'static str, code: Code, message: &str) {
         self.state
             .lock()
             .unwrap()
             .fail
-            .insert(method, (code, message.to_owned()));
+            .insert(method, (code, message.to_owned(), None));
+    }
+
+    /// The next `times` calls of `method` fail with `code`; later ones succeed.
+    pub fn fail_times(&self, method: &'static str, code: Code, message: &str, times: usize) {
+        self.state
+            .lock()
+            .unwrap()
+            .fail
+            .insert(method, (code, message.to_owned(), Some(times)));
+    }
+
+    /// Stops failing every method.
+    pub fn clear_failures(&self) {
+        self.state.lock().unwrap().fail.clear();
+    }
+
+    /// Which replication capabilities `GetCapabilities` advertises.
+    pub fn set_capabilities(&self, volume_replication: bool, destination_info: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.replication_capability = volume_replication;
+        state.destination_capability = destination_info;
+    }
+
+    /// Forgets what was received so far.
+    pub fn clear_received(&self) {
+        self.state.lock().unwrap().received.clear();
     }
 
     pub fn stall(&self) {
@@ -87,7 +120,15 @@ impl FakeDriver {
         let (stall, fail) = {
             let mut state = self.state.lock().unwrap();
             state.received.push(received);
-            (state.stall, state.fail.get(method).cloned())
+            let fail = match state.fail.get_mut(method) {
+                Some((code, message, None)) => Some((*code, message.clone())),
+                Some((code, message, Some(left))) if *left > 0 => {
+                    *left -= 1;
+                    Some((*code, message.clone()))
+                }
+                _ => None,
+            };
+            (state.stall, fail)
         };
         if stall {
             std::future::pending::<()>().await;
@@ -198,18 +239,31 @@ impl Identity for FakeDriver {
         _: Request<id::GetCapabilitiesRequest>,
     ) -> Result<Response<id::GetCapabilitiesResponse>, Status> {
         use id::capability::{Service, Type, VolumeReplication, service, volume_replication};
-        let capabilities = vec![
-            id::Capability {
-                r#type: Some(Type::Service(Service {
-                    r#type: service::Type::ControllerService as i32,
-                })),
-            },
-            id::Capability {
-                r#type: Some(Type::VolumeReplication(VolumeReplication {
-                    r#type: volume_replication::Type::VolumeReplication as i32,
-                })),
-            },
+        let (replication, destination) = {
+            let state = self.state.lock().unwrap();
+            (state.replication_capability, state.destination_capability)
+        };
+        let mut capabilities = vec![id::Capability {
+            r#type: Some(Type::Service(Service {
+                r#type: service::Type::ControllerService as i32,
+            })),
+        }];
+        let replication_types = [
+            (replication, volume_replication::Type::VolumeReplication),
+            (
+                destination,
+                volume_replication::Type::GetReplicationDestinationInfo,
+            ),
         ];
+        for (advertised, kind) in replication_types {
+            if advertised {
+                capabilities.push(id::Capability {
+                    r#type: Some(Type::VolumeReplication(VolumeReplication {
+                        r#type: kind as i32,
+                    })),
+                });
+            }
+        }
         Ok(Response::new(id::GetCapabilitiesResponse { capabilities }))
     }
 
@@ -245,6 +299,7 @@ impl Served {
     }
 }
 
+/// Serves `driver` on a new Unix socket at `path` (replacing a stale one).
 pub fn serve(driver: FakeDriver, path: &Path) -> Served {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path).expect("bind socket");
