@@ -1,14 +1,13 @@
 //! Failures: every gRPC code maps to the reaction the contract asks for; a stuck driver hits
 //! the deadline; a restarted driver is reached again on the same socket.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lifeline_csi_client::fake::{FakeDriver, serve};
 use lifeline_csi_client::{
     CallObserver, ErrorClass, Method, ReplicationRequest, Target, code_name, connect,
 };
-use lifeline_csi_client::fake::{FakeDriver, serve};
 use tonic::Code;
 
 #[test]

@@ -1,14 +1,13 @@
 //! Every RPC against an in-process driver on a Unix socket, with every field set.
 
-
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
+use lifeline_csi_client::fake::{FakeDriver, Received, serve};
 use lifeline_csi_client::proto::replication as rep;
 use lifeline_csi_client::{
     Destination, ReplicationHealth, ReplicationInfo, ReplicationRequest, Secrets, Target, connect,
 };
-use lifeline_csi_client::fake::{FakeDriver, Received, serve};
 
 fn params() -> BTreeMap<String, String> {
     [("mirroringMode", "snapshot"), ("schedulingInterval", "1m")]

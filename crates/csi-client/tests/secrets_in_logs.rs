@@ -2,12 +2,11 @@
 //! with tracing capturing everything at TRACE level (ours, tonic's, h2's), and the captured
 //! text must not contain the value.
 
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use lifeline_csi_client::{ReplicationRequest, Secrets, Target, connect};
 use lifeline_csi_client::fake::{FakeDriver, serve};
+use lifeline_csi_client::{ReplicationRequest, Secrets, Target, connect};
 use tonic::Code;
 use tracing_subscriber::fmt::MakeWriter;
 

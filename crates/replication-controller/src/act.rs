@@ -1,0 +1,93 @@
+//! Carrying out a [`Plan`] against a driver. The only decision made here is the one the
+//! contract ties to a call's answer: Promote FAILED_PRECONDITION → Promote(force=true) once.
+
+use std::time::SystemTime;
+
+use lifeline_csi_client::{CsiClient, ErrorClass, ReplicationRequest, code_name};
+
+use crate::outcome::{DestinationOutcome, InfoOutcome, Operation, Outcome};
+use crate::plan::Plan;
+
+/// Which read-only calls the reconcile wants after the plan's state-changing calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reads {
+    /// Ask GetVolumeReplicationInfo (the driver has not said it lacks it).
+    pub info: bool,
+    /// Ask GetReplicationDestinationInfo (advertised, and not known yet).
+    pub destination: bool,
+}
+
+pub async fn act(
+    plan: Plan,
+    client: &CsiClient,
+    request: &ReplicationRequest,
+    reads: Reads,
+) -> Outcome {
+    let mut outcome = Outcome::nothing();
+    let started = SystemTime::now();
+    match plan {
+        Plan::Nothing => return outcome,
+        Plan::RefreshInfo => {}
+        Plan::Promote => {
+            outcome.started = Some(started);
+            outcome.operation = promote(client, request).await;
+            outcome.finished = Some(SystemTime::now());
+        }
+        Plan::Demote { force_resync } => {
+            outcome.started = Some(started);
+            outcome.operation = match client.demote(request, false).await {
+                Err(e) => Operation::DemoteFailed(e),
+                Ok(()) => Operation::Demoted {
+                    force_resync,
+                    resync: client.resync(request, force_resync).await,
+                },
+            };
+            outcome.finished = Some(SystemTime::now());
+        }
+        Plan::Resync => {
+            outcome.started = Some(started);
+            outcome.operation = Operation::Resynced(client.resync(request, true).await);
+            outcome.finished = Some(SystemTime::now());
+        }
+    }
+    let primary = matches!(plan, Plan::RefreshInfo)
+        || matches!(outcome.operation, Operation::Promoted { .. });
+    if primary && reads.info {
+        outcome.info = Some(match client.replication_info(request).await {
+            Ok(info) => InfoOutcome::Info(info),
+            Err(e) => match e.class() {
+                ErrorClass::NotFound => InfoOutcome::NotYet,
+                ErrorClass::NotImplemented => InfoOutcome::Unimplemented,
+                _ => InfoOutcome::Failed(e),
+            },
+        });
+    }
+    if primary && reads.destination {
+        outcome.destination = match client.destination_info(request).await {
+            Ok(destination) => Some(DestinationOutcome::Available(destination)),
+            Err(e) if e.class() == ErrorClass::NotImplemented => None,
+            // UNAVAILABLE here means the destination is not known yet.
+            Err(e) if code_name(e.code) == "UNAVAILABLE" => Some(DestinationOutcome::Pending),
+            Err(e) => Some(DestinationOutcome::Failed(e)),
+        };
+    }
+    outcome
+}
+
+async fn promote(client: &CsiClient, request: &ReplicationRequest) -> Operation {
+    if let Err(e) = client.enable(request).await {
+        return Operation::EnableFailed(e);
+    }
+    match client.promote(request, false).await {
+        Ok(()) => Operation::Promoted { forced: false },
+        // The peer is unreachable or still primary: this is the disaster failover.
+        Err(e) if e.class() == ErrorClass::FailedPrecondition => {
+            tracing::warn!(error = %e, "promote refused; promoting with force (disaster failover)");
+            match client.promote(request, true).await {
+                Ok(()) => Operation::Promoted { forced: true },
+                Err(e) => Operation::PromoteFailed(e),
+            }
+        }
+        Err(e) => Operation::PromoteFailed(e),
+    }
+}

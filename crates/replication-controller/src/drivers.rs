@@ -1,0 +1,140 @@
+//! Reaching drivers: one connection per driver, reused by every reconcile, with the driver's
+//! capabilities checked once it first answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lifeline_csi_client::{
+    CallObserver, Capabilities, CsiClient, CsiError, EndpointError, connect,
+};
+use tokio::sync::Mutex;
+
+use crate::args::DriverArgs;
+use crate::error::DriverError;
+
+/// Which VolumeReplications this controller serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Only those whose class provisioner is this driver.
+    Sidecar(String),
+    /// All; those whose provisioner has no endpoint get a condition saying so.
+    Central,
+}
+
+/// A connected driver and what it can do.
+#[derive(Debug)]
+pub struct Driver {
+    pub name: String,
+    pub client: CsiClient,
+    capabilities: Mutex<Option<Capabilities>>,
+}
+
+impl Driver {
+    /// The driver's capabilities, asked once and remembered (asked again after a failure).
+    pub async fn capabilities(&self) -> Result<Capabilities, CsiError> {
+        let mut cached = self.capabilities.lock().await;
+        if let Some(capabilities) = cached.as_ref() {
+            return Ok(capabilities.clone());
+        }
+        let capabilities = self.client.capabilities().await?;
+        *cached = Some(capabilities.clone());
+        Ok(capabilities)
+    }
+}
+
+/// The drivers this controller may call, by provisioner name.
+#[derive(Debug)]
+pub struct Drivers {
+    mode: Mode,
+    drivers: BTreeMap<String, Arc<Driver>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverConfigError {
+    #[error(
+        "no driver configured: pass --driver-name and --csi-address (sidecar mode) or --driver-endpoint NAME=URI (central mode)"
+    )]
+    None,
+    #[error("driver {name:?}: {source}")]
+    Endpoint {
+        name: String,
+        #[source]
+        source: EndpointError,
+    },
+    #[error("driver {0:?} is listed twice")]
+    Duplicate(String),
+}
+
+impl Drivers {
+    pub fn from_args(
+        args: &DriverArgs,
+        observer: Arc<dyn CallObserver>,
+    ) -> Result<Self, DriverConfigError> {
+        let (mode, endpoints) = match (&args.driver_name, &args.csi_address) {
+            (Some(name), Some(address)) => (
+                Mode::Sidecar(name.clone()),
+                vec![(name.clone(), address.clone())],
+            ),
+            _ if !args.driver_endpoints.is_empty() => {
+                (Mode::Central, args.driver_endpoints.clone())
+            }
+            _ => return Err(DriverConfigError::None),
+        };
+        let mut drivers = BTreeMap::new();
+        for (name, uri) in endpoints {
+            let client = connect(&uri)
+                .map_err(|source| DriverConfigError::Endpoint {
+                    name: name.clone(),
+                    source,
+                })?
+                .with_timeout(args.rpc_timeout)
+                .with_observer(Arc::clone(&observer));
+            let driver = Arc::new(Driver {
+                name: name.clone(),
+                client,
+                capabilities: Mutex::new(None),
+            });
+            if drivers.insert(name.clone(), driver).is_some() {
+                return Err(DriverConfigError::Duplicate(name));
+            }
+        }
+        Ok(Self { mode, drivers })
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Whether VolumeReplications of classes with this provisioner are ours to reconcile.
+    pub fn serves(&self, provisioner: &str) -> bool {
+        match &self.mode {
+            Mode::Sidecar(name) => name == provisioner,
+            Mode::Central => true,
+        }
+    }
+
+    /// The driver for `provisioner`, checked to answer and to support volume replication.
+    pub async fn get(&self, provisioner: &str) -> Result<Arc<Driver>, DriverError> {
+        let driver = self
+            .drivers
+            .get(provisioner)
+            .ok_or_else(|| DriverError::NotConfigured {
+                provisioner: provisioner.to_owned(),
+                configured: self.drivers.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
+        let capabilities =
+            driver
+                .capabilities()
+                .await
+                .map_err(|source| DriverError::Unreachable {
+                    provisioner: provisioner.to_owned(),
+                    source,
+                })?;
+        if !capabilities.volume_replication {
+            return Err(DriverError::NoReplication {
+                provisioner: provisioner.to_owned(),
+            });
+        }
+        Ok(Arc::clone(driver))
+    }
+}

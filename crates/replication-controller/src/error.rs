@@ -1,0 +1,225 @@
+//! Everything that can stop a reconcile, each with a stable category (for metrics, Events and
+//! logs) and a retry policy: retryable errors back off with jitter; errors that only a change
+//! of spec, class, Secret or PVC can fix are retried slowly, never hot-looped.
+
+use lifeline_api::replication::ParameterError;
+use lifeline_csi_client::{CsiError, ErrorClass};
+
+/// How the controller retries after an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Exponential backoff with jitter: the same call may succeed later.
+    Backoff,
+    /// Waits for an input to change (watch events trigger sooner); checks again rarely.
+    AfterChange,
+}
+
+/// A VolumeReplication's inputs are wrong. Every message says what is wrong and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error(
+        "spec.dataSource kind {kind:?} (apiGroup {group:?}) is not supported; use kind PersistentVolumeClaim with an empty apiGroup"
+    )]
+    UnsupportedDataSource { kind: String, group: String },
+    #[error(
+        "spec.dataSource kind VolumeGroupReplication is not supported by this controller yet; replicate each PersistentVolumeClaim with its own VolumeReplication"
+    )]
+    VolumeGroupUnsupported,
+    #[error(
+        "VolumeReplicationClass {name:?} not found; create it or set spec.volumeReplicationClass to an existing class"
+    )]
+    ClassMissing { name: String },
+    #[error("VolumeReplicationClass {class:?}: {source}; fix the class's parameters")]
+    Parameters {
+        class: String,
+        #[source]
+        source: ParameterError,
+    },
+    #[error(
+        "Secret {namespace}/{name} named by VolumeReplicationClass {class:?} not found; create it or fix the class's replication-secret parameters"
+    )]
+    SecretMissing {
+        class: String,
+        namespace: String,
+        name: String,
+    },
+    #[error(
+        "Secret {namespace}/{name}: key {key:?} is not valid UTF-8; drivers expect text values"
+    )]
+    SecretNotText {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error(
+        "PersistentVolumeClaim {namespace}/{name} not found; create it or fix spec.dataSource.name"
+    )]
+    PvcMissing { namespace: String, name: String },
+    #[error(
+        "PersistentVolumeClaim {namespace}/{name} is {phase}, not Bound; replication starts once it is bound to a volume"
+    )]
+    PvcNotBound {
+        namespace: String,
+        name: String,
+        phase: String,
+    },
+    #[error(
+        "PersistentVolumeClaim {namespace}/{name} is being deleted; delete this VolumeReplication, or recreate the claim"
+    )]
+    PvcDeleting { namespace: String, name: String },
+    #[error(
+        "PersistentVolumeClaim {namespace}/{name} is already replicated by VolumeReplication {owner:?}; a claim belongs to one VolumeReplication — delete that one or point this one at another claim"
+    )]
+    PvcClaimed {
+        namespace: String,
+        name: String,
+        owner: String,
+    },
+    #[error(
+        "PersistentVolume {name:?} bound to the claim not found; check the claim's spec.volumeName"
+    )]
+    PvMissing { name: String },
+    #[error("PersistentVolume {name:?} is not a CSI volume; only CSI volumes can be replicated")]
+    PvNotCsi { name: String },
+    #[error(
+        "PersistentVolume {name:?} belongs to CSI driver {driver:?} but VolumeReplicationClass {class:?} names provisioner {provisioner:?}; use a class for {driver:?}"
+    )]
+    DriverMismatch {
+        name: String,
+        driver: String,
+        class: String,
+        provisioner: String,
+    },
+}
+
+impl Invalid {
+    pub fn category(&self) -> &'static str {
+        match self {
+            Invalid::UnsupportedDataSource { .. } | Invalid::VolumeGroupUnsupported => {
+                "unsupported_data_source"
+            }
+            Invalid::ClassMissing { .. } => "class_missing",
+            Invalid::Parameters { .. } => "invalid_parameters",
+            Invalid::SecretMissing { .. } | Invalid::SecretNotText { .. } => "secret_invalid",
+            Invalid::PvcMissing { .. } => "pvc_missing",
+            Invalid::PvcNotBound { .. } => "pvc_not_bound",
+            Invalid::PvcDeleting { .. } => "pvc_deleting",
+            Invalid::PvcClaimed { .. } => "pvc_claimed",
+            Invalid::PvMissing { .. } | Invalid::PvNotCsi { .. } => "pv_invalid",
+            Invalid::DriverMismatch { .. } => "driver_mismatch",
+        }
+    }
+
+    /// The Event reason (PascalCase) for this problem.
+    pub fn event_reason(&self) -> &'static str {
+        match self {
+            Invalid::UnsupportedDataSource { .. } | Invalid::VolumeGroupUnsupported => {
+                "UnsupportedDataSource"
+            }
+            Invalid::ClassMissing { .. } => "ClassNotFound",
+            Invalid::Parameters { .. } => "InvalidClassParameters",
+            Invalid::SecretMissing { .. } | Invalid::SecretNotText { .. } => "InvalidSecret",
+            Invalid::PvcMissing { .. } => "ClaimNotFound",
+            Invalid::PvcNotBound { .. } => "ClaimNotBound",
+            Invalid::PvcDeleting { .. } => "ClaimDeleting",
+            Invalid::PvcClaimed { .. } => "ClaimAlreadyReplicated",
+            Invalid::PvMissing { .. } | Invalid::PvNotCsi { .. } => "InvalidVolume",
+            Invalid::DriverMismatch { .. } => "DriverMismatch",
+        }
+    }
+}
+
+/// The driver for a VolumeReplication cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    #[error(
+        "no csi-addons endpoint is configured for provisioner {provisioner:?} (configured: {configured}); start the controller with --driver-endpoint {provisioner}=URI"
+    )]
+    NotConfigured {
+        provisioner: String,
+        configured: String,
+    },
+    #[error(
+        "driver {provisioner:?} is unreachable ({source}); check that its csi-addons sidecar is running"
+    )]
+    Unreachable {
+        provisioner: String,
+        #[source]
+        source: CsiError,
+    },
+    #[error(
+        "driver {provisioner:?} does not advertise the VOLUME_REPLICATION capability; it cannot replicate volumes"
+    )]
+    NoReplication { provisioner: String },
+}
+
+impl DriverError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            DriverError::NotConfigured { .. } => "driver_not_configured",
+            DriverError::Unreachable { .. } => "driver_unreachable",
+            DriverError::NoReplication { .. } => "driver_not_capable",
+        }
+    }
+
+    pub fn event_reason(&self) -> &'static str {
+        match self {
+            DriverError::NotConfigured { .. } => "DriverNotConfigured",
+            DriverError::Unreachable { .. } => "DriverUnreachable",
+            DriverError::NoReplication { .. } => "DriverNotCapable",
+        }
+    }
+
+    pub fn retry(&self) -> Retry {
+        match self {
+            DriverError::Unreachable { source, .. } if source.class() != ErrorClass::Permanent => {
+                Retry::Backoff
+            }
+            _ => Retry::AfterChange,
+        }
+    }
+}
+
+/// Why a reconcile did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// A replication call failed; the VolumeReplication's conditions already say so.
+    #[error(transparent)]
+    Csi(#[from] CsiError),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    /// A stable label for metrics, Events and logs.
+    pub fn category(&self) -> String {
+        match self {
+            Error::Invalid(e) => e.category().to_owned(),
+            Error::Driver(e) => e.category().to_owned(),
+            Error::Csi(e) => format!("rpc_{}", e.class().category()),
+            Error::Kube(kube::Error::Api(status)) if status.code == 409 => {
+                "api_conflict".to_owned()
+            }
+            Error::Kube(_) => "api".to_owned(),
+        }
+    }
+
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::Invalid(_) => Retry::AfterChange,
+            Error::Driver(e) => e.retry(),
+            Error::Csi(e) => match e.class() {
+                ErrorClass::Retry => Retry::Backoff,
+                // A failed precondition resolves when the peer changes state (e.g. a
+                // secondary waiting for its primary); keep trying, but with backoff.
+                ErrorClass::FailedPrecondition | ErrorClass::NotFound => Retry::Backoff,
+                ErrorClass::Permanent | ErrorClass::NotImplemented => Retry::AfterChange,
+            },
+            Error::Kube(_) => Retry::Backoff,
+        }
+    }
+}

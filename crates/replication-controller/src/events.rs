@@ -1,0 +1,105 @@
+//! Which Kubernetes Events a reconcile emits: one per transition or failure, so
+//! `kubectl describe volumereplication` tells the story. Pure; the reconcile publishes them.
+
+use lifeline_api::condition::find_condition;
+use lifeline_api::replication::{ConditionType, VolumeReplicationStatus};
+
+use crate::outcome::{Operation, Outcome};
+
+/// An Event to publish on the VolumeReplication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub message: String,
+}
+
+fn normal(reason: &'static str, action: &'static str, message: impl Into<String>) -> Note {
+    Note {
+        warning: false,
+        reason,
+        action,
+        message: message.into(),
+    }
+}
+
+fn warning(reason: &'static str, action: &'static str, message: impl Into<String>) -> Note {
+    Note {
+        warning: true,
+        reason,
+        action,
+        message: message.into(),
+    }
+}
+
+/// The Events for `outcome`, given the status before and after it. Successful operations are
+/// announced when they changed the status; failures every time (the recorder folds repeats
+/// into one Event with a count).
+pub fn notes(
+    old: &VolumeReplicationStatus,
+    new: &VolumeReplicationStatus,
+    outcome: &Outcome,
+) -> Vec<Note> {
+    let changed = old.conditions != new.conditions || old.state != new.state;
+    let mut notes = Vec::new();
+    match &outcome.operation {
+        Operation::None => {}
+        Operation::Promoted { forced: false } if changed => {
+            notes.push(normal("Promoted", "Promote", "promoted to primary"));
+        }
+        Operation::Promoted { forced: true } if changed => notes.push(warning(
+            "ForcePromoted",
+            "Promote",
+            "promoted to primary with force: the driver refused a planned promotion (peer unreachable or still primary); data written on the old primary after its last sync is not here",
+        )),
+        Operation::Promoted { .. } => {}
+        Operation::EnableFailed(e) | Operation::PromoteFailed(e) => {
+            notes.push(warning("FailedToPromote", "Promote", e.to_string()));
+        }
+        Operation::Demoted { resync: Ok(ready), .. } if changed => notes.push(normal(
+            "Demoted",
+            "Demote",
+            if *ready {
+                "demoted to secondary; in sync with the primary"
+            } else {
+                "demoted to secondary; waiting for the resync to finish"
+            },
+        )),
+        Operation::Demoted { resync: Ok(_), .. } => {}
+        Operation::Demoted { resync: Err(e), .. } | Operation::Resynced(Err(e)) => {
+            notes.push(warning("FailedToResync", "Resync", e.to_string()));
+        }
+        Operation::DemoteFailed(e) => notes.push(warning("FailedToDemote", "Demote", e.to_string())),
+        Operation::Resynced(Ok(true)) if changed => {
+            notes.push(normal("Resynced", "Resync", "resync finished; in sync with the primary"))
+        }
+        Operation::Resynced(Ok(false)) if changed => {
+            notes.push(normal("ResyncTriggered", "Resync", "resync started"))
+        }
+        Operation::Resynced(Ok(_)) => {}
+        Operation::Rejected { reason, message } => notes.push(warning(reason, "Validate", message.clone())),
+    }
+    let replicating = |s: &VolumeReplicationStatus| {
+        find_condition(&s.conditions, ConditionType::Replicating.as_str()).map(|c| c.status.clone())
+    };
+    let (before, after) = (replicating(old), replicating(new));
+    if before != after {
+        match after.as_deref() {
+            Some("True") => notes.push(normal(
+                "Replicating",
+                "GetInfo",
+                "the driver reports replication healthy",
+            )),
+            Some("False") => notes.push(warning(
+                "NotReplicating",
+                "GetInfo",
+                new.message
+                    .clone()
+                    .unwrap_or_else(|| "the driver reports replication degraded".into()),
+            )),
+            _ => {}
+        }
+    }
+    notes
+}

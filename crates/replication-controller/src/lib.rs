@@ -1,0 +1,35 @@
+//! `lifeline-replication-controller`: drives csi-addons replication drivers through
+//! VolumeReplication objects, with the status the Go operators write.
+//!
+//! Where things live: [`args`] (flags), [`controller`] (watches and wiring), [`reconcile`]
+//! (the pipeline), [`validate`] / [`plan`] / [`status`] / [`events`] (pure decisions),
+//! [`act`] (driver calls), [`protection`] (finalizers and the PVC claim), [`drivers`]
+//! (connections), [`error`] / [`requeue`] (failures and retries), [`metrics`].
+
+pub mod act;
+pub mod args;
+pub mod context;
+pub mod controller;
+pub mod drivers;
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod outcome;
+pub mod plan;
+pub mod protection;
+pub mod reconcile;
+pub mod requeue;
+pub mod status;
+pub mod validate;
+
+#[cfg(test)]
+mod test_fixtures;
+
+pub use args::ControllerArgs;
+pub use context::{Context, Settings};
+pub use drivers::Drivers;
+pub use error::Error;
+pub use metrics::Metrics;
+
+/// The one field manager (and Event reporter) of this controller's writes.
+pub const FIELD_MANAGER: &str = "lifeline-replication-controller";

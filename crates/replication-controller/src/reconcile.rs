@@ -1,0 +1,375 @@
+//! One reconcile of a VolumeReplication, as a pipeline: fetch what it refers to → validate
+//! (pure, [`crate::validate`]) → plan (pure, [`crate::plan`]) → call the driver
+//! ([`crate::act`]) → build the status (pure, [`crate::status`]) → write it with one field
+//! manager, only if it changed → Events. Deletion runs [`cleanup`] instead.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use lifeline_api::condition::find_condition;
+use lifeline_api::replication::{
+    ConditionType, DataSourceKind, ReplicationState, SchedulingInterval, VR_FINALIZER,
+    VolumeReplication, VolumeReplicationClass, VolumeReplicationStatus,
+};
+use lifeline_csi_client::{ErrorClass, ReplicationRequest, Target as CsiTarget};
+use serde_json::json;
+
+use crate::FIELD_MANAGER;
+use crate::act::{Reads, act};
+use crate::context::Context;
+use crate::drivers::Driver;
+use crate::error::{Error, Invalid, Retry};
+use crate::events::{Note, notes};
+use crate::outcome::{InfoOutcome, Operation, Outcome};
+use crate::plan::plan;
+use crate::protection::{claim_pvc, release_pvc, set_vr_finalizer};
+use crate::requeue::{delay, random_unit};
+use crate::status::next_status;
+use crate::validate;
+
+/// Everything needed to call the driver for one VolumeReplication.
+struct Resolved {
+    pvc: PersistentVolumeClaim,
+    provisioner: String,
+    driver: Arc<Driver>,
+    request: ReplicationRequest,
+    /// How often replication info is refreshed.
+    refresh: Duration,
+    /// The scheduling interval used in the RPO bound.
+    interval: Duration,
+    destination_capable: bool,
+}
+
+/// Reconciles one VolumeReplication; the entry point for kube-runtime's `Controller`.
+pub async fn reconcile(vr: Arc<VolumeReplication>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&vr, &ctx).await;
+    let category = result.as_ref().err().map(Error::category);
+    ctx.metrics
+        .reconciled(started.elapsed(), category.as_deref());
+    if result.is_ok() {
+        ctx.succeeded(&uid(&vr));
+    }
+    result
+}
+
+/// Requeues a failed reconcile: retryable errors back off with jitter, errors that need a
+/// change of input wait for it (a watch event) and are checked again rarely.
+pub fn error_policy(vr: Arc<VolumeReplication>, error: &Error, ctx: Arc<Context>) -> Action {
+    let retry = error.retry();
+    let attempt = match retry {
+        Retry::Backoff => ctx.failed(&uid(&vr)),
+        Retry::AfterChange => 0,
+    };
+    let after = delay(retry, attempt, random_unit());
+    tracing::warn!(
+        namespace = vr.namespace().unwrap_or_default(),
+        name = vr.name_any(),
+        category = error.category(),
+        retry_in_ms = after.as_millis() as u64,
+        %error,
+        "reconcile failed"
+    );
+    Action::requeue(after)
+}
+
+fn uid(vr: &VolumeReplication) -> String {
+    vr.uid()
+        .unwrap_or_else(|| format!("{}/{}", vr.namespace().unwrap_or_default(), vr.name_any()))
+}
+
+async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action, Error> {
+    let namespace = vr.namespace().unwrap_or_default();
+    let class = Api::<VolumeReplicationClass>::all(ctx.client.clone())
+        .get_opt(&vr.spec.volume_replication_class)
+        .await?;
+    // In sidecar mode other drivers' VolumeReplications belong to other controllers.
+    if let Some(class) = &class
+        && !ctx.drivers.serves(&class.spec.provisioner)
+    {
+        return Ok(Action::await_change());
+    }
+    if vr.metadata.deletion_timestamp.is_some() {
+        return cleanup(vr, class.as_ref(), ctx).await;
+    }
+    let vrs = Api::<VolumeReplication>::namespaced(ctx.client.clone(), &namespace);
+    set_vr_finalizer(&vrs, vr, true).await?;
+
+    let resolved = match resolve(vr, class.as_ref(), ctx).await {
+        Ok(resolved) => resolved,
+        Err(Error::Invalid(e)) => {
+            reject(vr, ctx, e.event_reason(), e.to_string()).await?;
+            return Err(e.into());
+        }
+        Err(Error::Driver(e)) => {
+            reject(vr, ctx, e.event_reason(), e.to_string()).await?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e),
+    };
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
+    claim_pvc(&pvcs, &resolved.pvc, &vr.name_any()).await?;
+
+    let uid = uid(vr);
+    let (info_due, info_wait) = ctx.info_due(&uid, &resolved.provisioner);
+    let plan = plan(vr, info_due);
+    let status = vr.status.clone().unwrap_or_default();
+    let reads = Reads {
+        info: !ctx.is_info_unimplemented(&resolved.provisioner),
+        destination: resolved.destination_capable
+            && find_condition(
+                &status.conditions,
+                ConditionType::DestinationInfoAvailable.as_str(),
+            )
+            .is_none_or(|c| c.status != "True"),
+    };
+    tracing::debug!(namespace, name = vr.name_any(), ?plan, "plan");
+    let outcome = act(plan, &resolved.driver.client, &resolved.request, reads).await;
+
+    match &outcome.info {
+        Some(InfoOutcome::Unimplemented) => ctx.info_unimplemented(&resolved.provisioner),
+        Some(_) => ctx.info_refreshed(&uid, resolved.refresh),
+        None => {}
+    }
+    let new = next_status(vr, &outcome, Timestamp::now());
+    finish(vr, ctx, &status, new, &outcome).await?;
+    record_sync(vr, ctx, &outcome, &resolved);
+
+    if let Some(error) = outcome.operation.error() {
+        return Err(error.clone().into());
+    }
+    let not_ready = matches!(
+        outcome.operation,
+        Operation::Demoted {
+            resync: Ok(false),
+            ..
+        } | Operation::Resynced(Ok(false))
+    );
+    Ok(if not_ready {
+        Action::requeue(ctx.settings.resync_poll_interval)
+    } else if vr.spec.replication_state == ReplicationState::Primary && reads.info {
+        let wait = if outcome.info.is_some() {
+            resolved.refresh
+        } else {
+            info_wait.unwrap_or(resolved.refresh)
+        };
+        Action::requeue(wait)
+    } else {
+        Action::await_change()
+    })
+}
+
+/// Fetches and validates what the VolumeReplication refers to, and reaches its driver.
+async fn resolve(
+    vr: &VolumeReplication,
+    class: Option<&VolumeReplicationClass>,
+    ctx: &Context,
+) -> Result<Resolved, Error> {
+    let namespace = vr.namespace().unwrap_or_default();
+    let claim_name = validate::data_source(vr)?;
+    let class = validate::class(vr, class)?;
+    let pvc = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&claim_name)
+        .await?;
+    let pv_name = validate::claim(vr, &claim_name, pvc.as_ref())?;
+    let pv = Api::<PersistentVolume>::all(ctx.client.clone())
+        .get_opt(&pv_name)
+        .await?;
+    let volume_id = validate::volume(&pv_name, pv.as_ref(), &class)?;
+    let secret_ref = class.parameters.secret.as_ref();
+    let secret = match secret_ref {
+        Some(r) => {
+            Api::<Secret>::namespaced(ctx.client.clone(), &r.namespace)
+                .get_opt(&r.name)
+                .await?
+        }
+        None => None,
+    };
+    let secrets = validate::secrets(&class, secret_ref, secret.as_ref())?;
+    let driver = ctx.drivers.get(&class.provisioner).await?;
+    let destination_capable = driver
+        .capabilities()
+        .await
+        .map(|c| c.get_replication_destination_info)
+        .unwrap_or(false);
+    let mut request = ReplicationRequest::new(CsiTarget::Volume(volume_id))
+        .with_parameters(class.parameters.driver.clone())
+        .with_secrets(secrets);
+    if let Some(handle) = vr
+        .spec
+        .replication_handle
+        .as_deref()
+        .filter(|h| !h.is_empty())
+    {
+        request = request.with_replication_id(handle);
+    }
+    Ok(Resolved {
+        pvc: pvc.expect("validated above"),
+        provisioner: class.provisioner.clone(),
+        driver,
+        request,
+        refresh: class
+            .interval
+            .map(SchedulingInterval::refresh_interval)
+            .unwrap_or(SchedulingInterval::DEFAULT_REFRESH),
+        interval: class
+            .interval
+            .map(SchedulingInterval::as_duration)
+            .unwrap_or(SchedulingInterval::DEFAULT_REFRESH),
+        destination_capable,
+    })
+}
+
+/// Records a finding of ours in the status and as an Event.
+async fn reject(
+    vr: &VolumeReplication,
+    ctx: &Context,
+    reason: &'static str,
+    message: String,
+) -> Result<(), Error> {
+    let outcome = Outcome::rejected(reason, message);
+    let old = vr.status.clone().unwrap_or_default();
+    let new = next_status(vr, &outcome, Timestamp::now());
+    finish(vr, ctx, &old, new, &outcome).await
+}
+
+/// Writes the status if it changed, then publishes the Events of this outcome.
+async fn finish(
+    vr: &VolumeReplication,
+    ctx: &Context,
+    old: &VolumeReplicationStatus,
+    new: VolumeReplicationStatus,
+    outcome: &Outcome,
+) -> Result<(), Error> {
+    if vr.status.as_ref() != Some(&new) {
+        let patch = json!({
+            "apiVersion": VolumeReplication::api_version(&()),
+            "kind": VolumeReplication::kind(&()),
+            "status": new,
+        });
+        Api::<VolumeReplication>::namespaced(
+            ctx.client.clone(),
+            &vr.namespace().unwrap_or_default(),
+        )
+        .patch_status(
+            &vr.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    for note in notes(old, &new, outcome) {
+        publish(vr, ctx, note).await;
+    }
+    Ok(())
+}
+
+async fn publish(vr: &VolumeReplication, ctx: &Context, note: Note) {
+    let event = Event {
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: note.reason.to_owned(),
+        note: Some(note.message),
+        action: note.action.to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &vr.object_ref(&())).await {
+        tracing::warn!(%error, reason = note.reason, "could not publish an Event");
+    }
+}
+
+/// Keeps the per-VolumeReplication RPO gauges current.
+fn record_sync(vr: &VolumeReplication, ctx: &Context, outcome: &Outcome, resolved: &Resolved) {
+    let (namespace, name) = (vr.namespace().unwrap_or_default(), vr.name_any());
+    if vr.spec.replication_state != ReplicationState::Primary {
+        ctx.metrics.forget_sync(&namespace, &name);
+        return;
+    }
+    if let Some(InfoOutcome::Info(info)) = &outcome.info
+        && let Some(last_sync) = info.last_sync_time
+    {
+        let bound = resolved.interval + info.last_sync_duration.unwrap_or_default();
+        ctx.metrics.set_sync(&namespace, &name, last_sync, bound);
+    }
+}
+
+/// Deletion: disable replication on the driver (NOT_FOUND counts as done), release the PVC,
+/// then drop the VolumeReplication's finalizer.
+async fn cleanup(
+    vr: &VolumeReplication,
+    class: Option<&VolumeReplicationClass>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    if !vr.finalizers().iter().any(|f| f == VR_FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let namespace = vr.namespace().unwrap_or_default();
+    let mut release = true;
+    match resolve(vr, class, ctx).await {
+        Ok(resolved) => match resolved.driver.client.disable(&resolved.request).await {
+            Ok(()) => {}
+            Err(e) if e.class() == ErrorClass::NotFound => {}
+            Err(e) => {
+                let message = format!("cannot disable replication, deletion waits: {e}");
+                publish(
+                    vr,
+                    ctx,
+                    Note {
+                        warning: true,
+                        reason: "FailedToDisable",
+                        action: "Disable",
+                        message,
+                    },
+                )
+                .await;
+                return Err(e.into());
+            }
+        },
+        // Another VolumeReplication owns the claim: leave it (and its replication) alone.
+        Err(Error::Invalid(Invalid::PvcClaimed { .. })) => release = false,
+        Err(Error::Kube(e)) => return Err(e.into()),
+        // The driver may come back; deleting now would leave replication enabled on it.
+        Err(Error::Driver(e)) if e.retry() == Retry::Backoff => return Err(e.into()),
+        Err(other) => {
+            let message = format!("replication was not disabled on the driver: {other}");
+            publish(
+                vr,
+                ctx,
+                Note {
+                    warning: true,
+                    reason: "ReplicationNotDisabled",
+                    action: "Disable",
+                    message,
+                },
+            )
+            .await;
+        }
+    }
+    if release
+        && DataSourceKind::of(&vr.spec.data_source) == Some(DataSourceKind::PersistentVolumeClaim)
+    {
+        let pvcs = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
+        if let Some(pvc) = pvcs.get_opt(&vr.spec.data_source.name).await? {
+            release_pvc(&pvcs, &pvc, &vr.name_any()).await?;
+        }
+    }
+    let vrs = Api::<VolumeReplication>::namespaced(ctx.client.clone(), &namespace);
+    set_vr_finalizer(&vrs, vr, false).await?;
+    ctx.forget(&uid(vr));
+    ctx.metrics.forget_sync(&namespace, &vr.name_any());
+    tracing::info!(
+        namespace,
+        name = vr.name_any(),
+        "replication disabled and claim released"
+    );
+    Ok(Action::await_change())
+}
