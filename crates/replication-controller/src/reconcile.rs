@@ -62,9 +62,14 @@ pub async fn reconcile(vr: Arc<VolumeReplication>, ctx: Arc<Context>) -> Result<
 /// Requeues a failed reconcile: retryable errors back off with jitter, errors that need a
 /// change of input wait for it (a watch event) and are checked again rarely.
 pub fn error_policy(vr: Arc<VolumeReplication>, error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(retry_after(&vr, error, &ctx))
+}
+
+/// The delay [`error_policy`] requeues with; counts the failure for the next backoff step.
+pub fn retry_after(vr: &VolumeReplication, error: &Error, ctx: &Context) -> Duration {
     let retry = error.retry();
     let attempt = match retry {
-        Retry::Backoff => ctx.failed(&uid(&vr)),
+        Retry::Backoff => ctx.failed(&uid(vr)),
         Retry::AfterChange => 0,
     };
     let after = delay(retry, attempt, random_unit());
@@ -76,7 +81,7 @@ pub fn error_policy(vr: Arc<VolumeReplication>, error: &Error, ctx: Arc<Context>
         %error,
         "reconcile failed"
     );
-    Action::requeue(after)
+    after
 }
 
 fn uid(vr: &VolumeReplication) -> String {
@@ -153,7 +158,9 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
     );
     Ok(if not_ready {
         Action::requeue(ctx.settings.resync_poll_interval)
-    } else if vr.spec.replication_state == ReplicationState::Primary && reads.info {
+    } else if vr.spec.replication_state == ReplicationState::Primary
+        && !ctx.is_info_unimplemented(&resolved.provisioner)
+    {
         let wait = if outcome.info.is_some() {
             resolved.refresh
         } else {

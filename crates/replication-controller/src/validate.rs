@@ -170,3 +170,234 @@ pub fn secrets(
     }
     Ok(Secrets::from_iter(values))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::vr_yaml;
+    use k8s_openapi::ByteString;
+    use lifeline_api::replication::VolumeReplicationClassSpec;
+
+    fn class_with(parameters: &[(&str, &str)]) -> VolumeReplicationClass {
+        VolumeReplicationClass::new(
+            "gold",
+            VolumeReplicationClassSpec {
+                provisioner: "hostpath.lifeline.dev".into(),
+                parameters: Some(
+                    parameters
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+            },
+        )
+    }
+
+    fn pvc(yaml: &str) -> PersistentVolumeClaim {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn pv(yaml: &str) -> PersistentVolume {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    const BOUND: &str = "metadata: {name: db-data, namespace: shop}\nspec: {volumeName: pv-1}\nstatus: {phase: Bound}";
+
+    #[test]
+    fn data_source_must_be_a_core_claim() {
+        assert_eq!(data_source(&vr_yaml("")), Ok("db-data".into()));
+        let other = vr_yaml("spec: {dataSource: {kind: ConfigMap, name: x}}");
+        let err = data_source(&other).unwrap_err();
+        assert_eq!(err.category(), "unsupported_data_source");
+        assert!(err.to_string().contains("\"ConfigMap\""), "{err}");
+        let apps =
+            vr_yaml("spec: {dataSource: {apiGroup: apps, kind: PersistentVolumeClaim, name: x}}");
+        assert!(matches!(
+            data_source(&apps),
+            Err(Invalid::UnsupportedDataSource { .. })
+        ));
+        let group = vr_yaml(
+            "spec: {dataSource: {apiGroup: replication.storage.openshift.io, kind: VolumeGroupReplication, name: g}}",
+        );
+        assert_eq!(data_source(&group), Err(Invalid::VolumeGroupUnsupported));
+    }
+
+    #[test]
+    fn class_must_exist_and_parse() {
+        let vr = vr_yaml("");
+        let err = class(&vr, None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("VolumeReplicationClass \"gold\" not found"),
+            "{err}"
+        );
+
+        let unknown = class_with(&[(
+            "replication.storage.openshift.io/replication-secret-nmae",
+            "x",
+        )]);
+        let err = class(&vr, Some(&unknown)).unwrap_err();
+        assert_eq!(err.category(), "invalid_parameters");
+        assert!(err.to_string().contains("replication-secret-nmae"), "{err}");
+
+        for (key, what) in [
+            (
+                "replication.storage.openshift.io/replication-secret-name",
+                "name",
+            ),
+            (
+                "replication.storage.openshift.io/replication-secret-namespace",
+                "namespace",
+            ),
+        ] {
+            let empty = class_with(&[
+                (
+                    "replication.storage.openshift.io/replication-secret-name",
+                    "s",
+                ),
+                (
+                    "replication.storage.openshift.io/replication-secret-namespace",
+                    "ns",
+                ),
+                (key, ""),
+            ]);
+            let err = class(&vr, Some(&empty)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("secret {what} cannot be empty")),
+                "{err}"
+            );
+        }
+
+        let bad_interval = class_with(&[("schedulingInterval", "5s")]);
+        assert!(
+            class(&vr, Some(&bad_interval))
+                .unwrap_err()
+                .to_string()
+                .contains("schedulingInterval")
+        );
+
+        let good = class(
+            &vr,
+            Some(&class_with(&[
+                ("schedulingInterval", "1d"),
+                ("mirroringMode", "snapshot"),
+            ])),
+        )
+        .unwrap();
+        assert_eq!(good.provisioner, "hostpath.lifeline.dev");
+        let interval = good.interval.unwrap();
+        // One day means a day (the Go operator falls back to an hour), refreshed at half of it.
+        assert_eq!(
+            interval.as_duration(),
+            std::time::Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            interval.refresh_interval(),
+            std::time::Duration::from_secs(43_200)
+        );
+        assert_eq!(
+            good.parameters
+                .driver
+                .get("mirroringMode")
+                .map(String::as_str),
+            Some("snapshot")
+        );
+    }
+
+    #[test]
+    fn claim_must_exist_be_bound_unclaimed_and_alive() {
+        let vr = vr_yaml("");
+        assert_eq!(claim(&vr, "db-data", Some(&pvc(BOUND))), Ok("pv-1".into()));
+        assert_eq!(
+            claim(&vr, "db-data", None).unwrap_err().category(),
+            "pvc_missing"
+        );
+
+        let pending = pvc("metadata: {name: db-data}\nstatus: {phase: Pending}");
+        let err = claim(&vr, "db-data", Some(&pending)).unwrap_err();
+        assert!(err.to_string().contains("is Pending, not Bound"), "{err}");
+
+        let deleting = pvc(&BOUND.replace(
+            "namespace: shop}",
+            "namespace: shop, deletionTimestamp: \"2026-01-01T00:00:00Z\"}",
+        ));
+        assert_eq!(
+            claim(&vr, "db-data", Some(&deleting))
+                .unwrap_err()
+                .category(),
+            "pvc_deleting"
+        );
+        // While the VolumeReplication itself is being deleted, a deleting claim is expected.
+        let leaving = vr_yaml("metadata: {deletionTimestamp: \"2026-01-01T00:00:00Z\"}");
+        assert!(claim(&leaving, "db-data", Some(&deleting)).is_ok());
+
+        let other = pvc(&BOUND.replace(
+            "namespace: shop}",
+            "namespace: shop, annotations: {replication.storage.openshift.io/volume-replication-name: first}}",
+        ));
+        let err = claim(&vr, "db-data", Some(&other)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("already replicated by VolumeReplication \"first\""),
+            "{err}"
+        );
+        let mine = pvc(&BOUND.replace(
+            "namespace: shop}",
+            "namespace: shop, annotations: {replication.storage.openshift.io/volume-replication-name: db-replication}}",
+        ));
+        assert!(claim(&vr, "db-data", Some(&mine)).is_ok());
+    }
+
+    #[test]
+    fn volume_must_be_csi_of_the_class_provisioner() {
+        let vr = vr_yaml("");
+        let valid = class(&vr, Some(&class_with(&[]))).unwrap();
+        let csi = pv(
+            "metadata: {name: pv-1}\nspec: {csi: {driver: hostpath.lifeline.dev, volumeHandle: vol-9}}",
+        );
+        assert_eq!(volume("pv-1", Some(&csi), &valid), Ok("vol-9".into()));
+        assert_eq!(
+            volume("pv-1", None, &valid).unwrap_err().category(),
+            "pv_invalid"
+        );
+        let nfs = pv("metadata: {name: pv-1}\nspec: {nfs: {server: s, path: /x}}");
+        assert!(
+            volume("pv-1", Some(&nfs), &valid)
+                .unwrap_err()
+                .to_string()
+                .contains("not a CSI volume")
+        );
+        let other =
+            pv("metadata: {name: pv-1}\nspec: {csi: {driver: ebs.csi.aws.com, volumeHandle: v}}");
+        let err = volume("pv-1", Some(&other), &valid).unwrap_err();
+        assert!(
+            err.to_string().contains("\"ebs.csi.aws.com\"")
+                && err.to_string().contains("\"hostpath.lifeline.dev\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secret_must_exist_and_be_text() {
+        let vr = vr_yaml("");
+        let valid = class(&vr, Some(&class_with(&[]))).unwrap();
+        assert_eq!(secrets(&valid, None, None), Ok(Secrets::default()));
+        let reference = SecretRef {
+            name: "creds".into(),
+            namespace: "storage".into(),
+        };
+        let err = secrets(&valid, Some(&reference), None).unwrap_err();
+        assert!(err.to_string().contains("Secret storage/creds"), "{err}");
+        let mut secret = Secret::default();
+        secret.data = Some([("key".to_owned(), ByteString(b"hunter2".to_vec()))].into());
+        let got = secrets(&valid, Some(&reference), Some(&secret)).unwrap();
+        assert_eq!(got, Secrets::from_iter([("key", "hunter2")]));
+        secret.data = Some([("key".to_owned(), ByteString(vec![0xff, 0xfe]))].into());
+        let err = secrets(&valid, Some(&reference), Some(&secret)).unwrap_err();
+        assert!(
+            err.to_string().contains("not valid UTF-8") && !err.to_string().contains('\u{fffd}'),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,452 @@
+//! Reconcile tests: the real reconcile function against an in-memory API and a fake driver
+//! on a Unix socket. Each test names the behaviour of issue 5 it pins down.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use lifeline_api::replication::{CurrentState, PVC_FINALIZER, PVC_OWNER_ANNOTATION, VR_FINALIZER};
+use lifeline_csi_client::fake::Received;
+use lifeline_csi_client::proto::replication as pb;
+use lifeline_replication_controller::error::Retry;
+use support::{Harness, NS, RESYNC_POLL, SECRET_VALUE, VR, yaml};
+use tonic::Code;
+
+fn t(s: &str, r: &str, m: &str) -> Option<(String, String, String)> {
+    Some((s.into(), r.into(), m.into()))
+}
+
+fn healthy_info() -> pb::GetVolumeReplicationInfoResponse {
+    pb::GetVolumeReplicationInfoResponse {
+        last_sync_time: Some(prost_types::Timestamp {
+            seconds: 1_772_445_600,
+            nanos: 0,
+        }),
+        last_sync_duration: Some(prost_types::Duration {
+            seconds: 42,
+            nanos: 0,
+        }),
+        last_sync_bytes: 1024,
+        status: pb::get_volume_replication_info_response::Status::Healthy as i32,
+        status_message: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn fresh_primary_costs_finalizers_one_status_write_and_three_calls() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.set_info(healthy_info());
+    h.put_vr("primary", "  replicationHandle: mirror-7f3a");
+
+    let action = h.reconcile().await.unwrap();
+    // schedulingInterval under 2 minutes: refresh at the interval itself.
+    assert_eq!(action, Action::requeue(Duration::from_secs(60)));
+    assert_eq!(h.calls(), ["Enable", "Promote()", "Info"]);
+    assert_eq!(
+        h.api.take_writes(),
+        [
+            "PATCH /apis/replication.storage.openshift.io/v1alpha1/namespaces/shop/volumereplications/db-replication",
+            "PATCH /api/v1/namespaces/shop/persistentvolumeclaims/db-data",
+            "PATCH /apis/replication.storage.openshift.io/v1alpha1/namespaces/shop/volumereplications/db-replication/status",
+        ]
+    );
+
+    let vr = h.vr().unwrap();
+    assert!(
+        vr.metadata
+            .finalizers
+            .unwrap()
+            .contains(&VR_FINALIZER.to_owned())
+    );
+    let status = vr.status.unwrap();
+    assert_eq!(status.state, Some(CurrentState::Primary));
+    assert_eq!(status.message.as_deref(), Some("volume is marked primary"));
+    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(status.last_sync_duration.as_deref(), Some("42s"));
+    assert_eq!(status.last_sync_bytes, Some(1024));
+    assert_eq!(
+        h.condition("Completed"),
+        t(
+            "True",
+            "Promoted",
+            "volume is promoted to primary and replicating to secondary"
+        )
+    );
+    assert_eq!(
+        h.condition("Degraded"),
+        t("False", "Healthy", "volume is healthy")
+    );
+    assert_eq!(
+        h.condition("Resyncing"),
+        t("False", "NotResyncing", "volume is not resyncing")
+    );
+    assert_eq!(
+        h.condition("Replicating"),
+        t("True", "Replicating", "volume is replicating")
+    );
+
+    let pvc = h.pvc().unwrap();
+    assert!(
+        pvc.metadata
+            .finalizers
+            .unwrap()
+            .contains(&PVC_FINALIZER.to_owned())
+    );
+    assert_eq!(
+        pvc.metadata
+            .annotations
+            .unwrap()
+            .get(PVC_OWNER_ANNOTATION)
+            .map(String::as_str),
+        Some(VR)
+    );
+    assert!(
+        h.api
+            .events()
+            .iter()
+            .any(|(ty, reason, _)| ty == "Normal" && reason == "Promoted")
+    );
+
+    // Steady state: nothing is due, so no call and no write.
+    let action = h.reconcile().await.unwrap();
+    assert!(matches!(action, a if a != Action::await_change()));
+    assert!(h.calls().is_empty());
+    assert!(h.api.take_writes().is_empty());
+}
+
+#[tokio::test]
+async fn what_goes_on_the_wire_names_the_volume_secret_handle_and_driver_parameters() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.put_vr("primary", "  replicationHandle: mirror-7f3a");
+    h.reconcile().await.unwrap();
+    let Some(Received::Enable(enable)) = h.driver.received().into_iter().next() else {
+        panic!("Enable first");
+    };
+    assert_eq!(enable.volume_id, "vol-1");
+    assert_eq!(enable.replication_id, "mirror-7f3a");
+    assert_eq!(
+        enable.secrets.get("token").map(String::as_str),
+        Some(SECRET_VALUE)
+    );
+    assert_eq!(
+        enable.parameters.keys().collect::<Vec<_>>(),
+        ["mirroringMode", "schedulingInterval"],
+        "reserved keys are never sent to the driver"
+    );
+}
+
+#[tokio::test]
+async fn promote_refused_with_failed_precondition_is_forced_once() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.fail_times(
+        "PromoteVolume",
+        Code::FailedPrecondition,
+        "peer unreachable",
+        1,
+    );
+    h.put_vr("primary", "");
+    h.reconcile().await.unwrap();
+    assert_eq!(h.calls(), ["Enable", "Promote()", "Promote(force)", "Info"]);
+    assert_eq!(
+        h.vr().unwrap().status.unwrap().state,
+        Some(CurrentState::Primary)
+    );
+    assert!(
+        h.api
+            .events()
+            .iter()
+            .any(|(ty, reason, _)| ty == "Warning" && reason == "ForcePromoted")
+    );
+}
+
+#[tokio::test]
+async fn forced_promote_failing_too_is_reported_and_backs_off() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver
+        .fail("PromoteVolume", Code::FailedPrecondition, "not replicated");
+    h.put_vr("primary", "");
+    let error = h.reconcile().await.unwrap_err();
+    assert_eq!(h.calls(), ["Enable", "Promote()", "Promote(force)"]);
+    assert_eq!(error.retry(), Retry::Backoff);
+    assert_eq!(
+        h.condition("Completed"),
+        t("False", "FailedToPromote", "volume failed to promote")
+    );
+    assert_eq!(
+        h.condition("Degraded"),
+        t("True", "Error", "volume is degraded")
+    );
+}
+
+#[tokio::test]
+async fn enable_prerequisite_not_met_sets_validated_false() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.fail(
+        "EnableVolumeReplication",
+        Code::FailedPrecondition,
+        "pool not mirrored",
+    );
+    h.put_vr("primary", "");
+    h.reconcile().await.unwrap_err();
+    assert_eq!(h.calls(), ["Enable"]);
+    assert_eq!(
+        h.condition("Validated"),
+        t(
+            "False",
+            "PrerequisiteNotMet",
+            "volume failed to meet prerequisite"
+        )
+    );
+    assert!(
+        h.vr()
+            .unwrap()
+            .status
+            .unwrap()
+            .message
+            .unwrap()
+            .contains("pool not mirrored")
+    );
+}
+
+#[tokio::test]
+async fn secondary_with_auto_resync_forces_resync_and_polls_until_ready() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.put_vr("secondary", "  autoResync: true");
+    let action = h.reconcile().await.unwrap();
+    assert_eq!(action, Action::requeue(RESYNC_POLL));
+    assert_eq!(h.calls(), ["Demote()", "Resync(force)"]);
+    assert_eq!(
+        h.condition("Resyncing"),
+        t(
+            "True",
+            "ResyncTriggered",
+            "volume is resyncing changes from primary to secondary"
+        )
+    );
+    assert_eq!(
+        h.condition("Completed"),
+        t("True", "Demoted", "volume is demoted to secondary")
+    );
+    assert_eq!(
+        h.vr().unwrap().status.unwrap().message.as_deref(),
+        Some("volume is marked secondary")
+    );
+
+    h.driver.set_resync_ready(true);
+    let action = h.reconcile().await.unwrap();
+    assert_eq!(action, Action::await_change());
+    assert_eq!(h.calls(), ["Demote()", "Resync(force)"]);
+    assert_eq!(
+        h.condition("Degraded"),
+        t("False", "Healthy", "volume is healthy")
+    );
+    assert_eq!(
+        h.condition("Resyncing"),
+        t("False", "NotResyncing", "volume is not resyncing")
+    );
+
+    h.reconcile().await.unwrap();
+    assert!(h.calls().is_empty(), "an in-sync secondary needs no call");
+}
+
+#[tokio::test]
+async fn secondary_without_auto_resync_does_not_force() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.put_vr("secondary", "");
+    h.reconcile().await.unwrap();
+    assert_eq!(h.calls(), ["Demote()", "Resync()"]);
+    assert_eq!(
+        h.condition("Degraded"),
+        t("True", "VolumeDegraded", "volume is degraded")
+    );
+    assert_eq!(
+        h.condition("Resyncing"),
+        t("False", "NotResyncing", "volume is not resyncing")
+    );
+}
+
+#[tokio::test]
+async fn resync_state_forces_resync_until_ready() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.put_vr("resync", "");
+    assert_eq!(h.reconcile().await.unwrap(), Action::requeue(RESYNC_POLL));
+    assert_eq!(h.calls(), ["Resync(force)"]);
+    assert_eq!(
+        h.vr().unwrap().status.unwrap().message.as_deref(),
+        Some("volume is marked for resyncing")
+    );
+    h.driver.set_resync_ready(true);
+    assert_eq!(h.reconcile().await.unwrap(), Action::await_change());
+    assert_eq!(h.calls(), ["Resync(force)"]);
+    h.reconcile().await.unwrap();
+    assert!(h.calls().is_empty());
+}
+
+#[tokio::test]
+async fn requeue_follows_the_scheduling_interval_and_one_day_means_a_day() {
+    // Under 2 minutes: the interval itself; otherwise half of it.
+    for (interval, requeue) in [("1d", 43_200), ("30m", 900), ("2m", 60), ("1m", 60)] {
+        let h = Harness::new().await;
+        h.seed(interval);
+        h.put_vr("primary", "");
+        assert_eq!(
+            h.reconcile().await.unwrap(),
+            Action::requeue(Duration::from_secs(requeue)),
+            "{interval}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn info_unimplemented_is_never_asked_again_and_not_found_means_no_info_yet() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver
+        .fail("GetVolumeReplicationInfo", Code::Unimplemented, "no");
+    h.put_vr("primary", "");
+    assert_eq!(h.reconcile().await.unwrap(), Action::await_change());
+    assert_eq!(h.calls(), ["Enable", "Promote()", "Info"]);
+    h.ctx.forget(&h.vr().unwrap().metadata.uid.unwrap());
+    h.reconcile().await.unwrap();
+    assert!(h.calls().is_empty(), "UNIMPLEMENTED stops polling for good");
+    assert_eq!(h.condition("Replicating"), None);
+
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver
+        .fail("GetVolumeReplicationInfo", Code::NotFound, "no sync yet");
+    h.put_vr("primary", "");
+    assert_eq!(
+        h.reconcile().await.unwrap(),
+        Action::requeue(Duration::from_secs(60))
+    );
+    assert_eq!(h.condition("Replicating"), None);
+    assert_eq!(
+        h.vr().unwrap().status.unwrap().state,
+        Some(CurrentState::Primary)
+    );
+}
+
+#[tokio::test]
+async fn destination_info_is_recorded_when_the_driver_advertises_it() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.set_capabilities(true, true);
+    h.driver
+        .set_destination(pb::GetReplicationDestinationInfoResponse {
+            replication_destination: Some(pb::ReplicationDestination {
+                r#type: Some(pb::replication_destination::Type::Volume(
+                    pb::replication_destination::VolumeDestination {
+                        volume_id: "peer-vol-1".into(),
+                    },
+                )),
+            }),
+        });
+    h.put_vr("primary", "");
+    h.reconcile().await.unwrap();
+    assert_eq!(h.calls(), ["Enable", "Promote()", "Info", "DestInfo"]);
+    assert_eq!(
+        h.vr()
+            .unwrap()
+            .status
+            .unwrap()
+            .destination_volume_id
+            .as_deref(),
+        Some("peer-vol-1")
+    );
+    assert_eq!(
+        h.condition("DestinationInfoAvailable"),
+        t(
+            "True",
+            "DestinationInfoUpdated",
+            "volume destination info is available"
+        )
+    );
+}
+
+#[tokio::test]
+async fn retryable_driver_errors_back_off_with_jitter_and_permanent_ones_wait() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.put_vr("primary", "");
+    h.driver.fail(
+        "EnableVolumeReplication",
+        Code::Aborted,
+        "operation pending",
+    );
+    let error = h.reconcile().await.unwrap_err();
+    assert_eq!(error.retry(), Retry::Backoff);
+    assert_eq!(error.category(), "rpc_retryable");
+    // Jittered in [step/2, step] over 1s, 2s, 4s steps.
+    for (low, high) in [(500, 1000), (1000, 2000), (2000, 4000)] {
+        let ms = h.retry_after(&error).as_millis();
+        assert!((low..=high).contains(&ms), "{ms} not in {low}..={high}");
+    }
+    assert_ne!(h.error_policy(&error), Action::await_change());
+
+    h.driver.fail(
+        "EnableVolumeReplication",
+        Code::Unauthenticated,
+        "bad credentials",
+    );
+    let error = h.reconcile().await.unwrap_err();
+    assert_eq!(error.retry(), Retry::AfterChange);
+    assert_eq!(h.retry_after(&error), Duration::from_secs(300));
+
+    // Success resets the backoff.
+    h.driver.clear_failures();
+    h.reconcile().await.unwrap();
+    let retry = lifeline_replication_controller::Error::Csi(lifeline_csi_client::CsiError {
+        method: lifeline_csi_client::Method::PromoteVolume,
+        code: Code::Aborted,
+        message: "x".into(),
+    });
+    assert!(h.retry_after(&retry) <= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_second_volume_replication_cannot_claim_the_same_pvc() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.put_vr("primary", "");
+    h.reconcile().await.unwrap();
+    h.calls();
+    h.api.put::<lifeline_api::replication::VolumeReplication>(&yaml(&format!(
+        "metadata: {{name: second, namespace: {NS}}}\nspec: {{volumeReplicationClass: gold, replicationState: primary, dataSource: {{kind: PersistentVolumeClaim, name: db-data}}}}"
+    )));
+    let second: lifeline_api::replication::VolumeReplication =
+        h.api.get(Some(NS), "second").unwrap();
+    let error = lifeline_replication_controller::reconcile::reconcile(
+        std::sync::Arc::new(second),
+        h.ctx.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.category(), "pvc_claimed");
+    assert!(h.calls().is_empty());
+    let second: lifeline_api::replication::VolumeReplication =
+        h.api.get(Some(NS), "second").unwrap();
+    let completed = second
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Completed")
+        .unwrap();
+    assert!(
+        completed
+            .message
+            .contains("already replicated by VolumeReplication \"db-replication\""),
+        "{}",
+        completed.message
+    );
+}
