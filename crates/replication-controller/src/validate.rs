@@ -389,8 +389,10 @@ mod tests {
         };
         let err = secrets(&valid, Some(&reference), None).unwrap_err();
         assert!(err.to_string().contains("Secret storage/creds"), "{err}");
-        let mut secret = Secret::default();
-        secret.data = Some([("key".to_owned(), ByteString(b"hunter2".to_vec()))].into());
+        let mut secret = Secret {
+            data: Some([("key".to_owned(), ByteString(b"hunter2".to_vec()))].into()),
+            ..Secret::default()
+        };
         let got = secrets(&valid, Some(&reference), Some(&secret)).unwrap();
         assert_eq!(got, Secrets::from_iter([("key", "hunter2")]));
         secret.data = Some([("key".to_owned(), ByteString(vec![0xff, 0xfe]))].into());
