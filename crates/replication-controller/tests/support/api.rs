@@ -163,6 +163,10 @@ impl MockApi {
                 }
                 let mut object = body;
                 object["metadata"]["name"] = json!(name);
+                if let Some((_, rest)) = key.split_once("/namespaces/") {
+                    let namespace = rest.split('/').next().unwrap_or_default();
+                    object["metadata"]["namespace"] = json!(namespace);
+                }
                 state.version += 1;
                 object["metadata"]["resourceVersion"] = json!(state.version.to_string());
                 state.objects.insert(key, object.clone());
