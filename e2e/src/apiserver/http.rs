@@ -1,0 +1,459 @@
+//! HTTP: routing Kubernetes API paths to the store, and chunked watch streams.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::discovery;
+use super::error::ApiError;
+use super::ops::{self, PatchType};
+use super::selectors::Selector;
+use super::store::{Change, Store};
+use super::types::ResourceType;
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub address: String,
+    pub bookmark_interval: Duration,
+}
+
+fn json_response(status: u16, value: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(value.to_string())).boxed())
+        .expect("valid response")
+}
+
+fn error_response(error: &ApiError) -> Response<Body> {
+    json_response(error.code, &error.to_status())
+}
+
+/// What a path names.
+enum Route {
+    Static(Value),
+    Resource {
+        rt: ResourceType,
+        namespace: Option<String>,
+        name: Option<String>,
+        subresource: Option<String>,
+    },
+}
+
+fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
+    let store = shared.store.lock().expect("store lock");
+    let registry = &store.registry;
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
+    };
+    let (group, version, rest) = match segments.as_slice() {
+        ["api"] => return Ok(Route::Static(discovery::api_versions(&shared.address))),
+        ["apis"] => return Ok(Route::Static(discovery::group_list(registry))),
+        ["version"] => return Ok(Route::Static(discovery::version())),
+        ["healthz" | "readyz" | "livez"] => return Ok(Route::Static(json!("ok"))),
+        ["openapi", "v3"] => return Ok(Route::Static(json!({"paths": {}}))),
+        ["apis", group] => {
+            return discovery::group(registry, group)
+                .map(Route::Static)
+                .ok_or_else(not_found);
+        }
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Err(not_found()),
+    };
+    if rest.is_empty() {
+        return discovery::resource_list(registry, group, version)
+            .map(Route::Static)
+            .ok_or_else(not_found);
+    }
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, plural, rest @ ..] if !matches!(*plural, "status" | "finalize") => {
+            (Some(ns.to_string()), {
+                let mut v = vec![*plural];
+                v.extend_from_slice(rest);
+                v
+            })
+        }
+        _ => (None, rest.to_vec()),
+    };
+    let rt = registry
+        .get(group, version, rest[0])
+        .cloned()
+        .ok_or_else(not_found)?;
+    if namespace.is_some() && !rt.namespaced {
+        return Err(not_found());
+    }
+    Ok(Route::Resource {
+        rt,
+        namespace,
+        name: rest.get(1).map(|s| s.to_string()),
+        subresource: rest.get(2).map(|s| s.to_string()),
+    })
+}
+
+fn query(request: &Request<Incoming>) -> HashMap<String, String> {
+    request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .or_else(|_| serde_saphyr::from_slice::<Value>(bytes))
+        .map_err(|e| ApiError::bad_request(format!("cannot parse the request body: {e}")))
+}
+
+pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let route = match route(&shared, &path) {
+        Ok(route) => route,
+        Err(e) => return error_response(&e),
+    };
+    let Route::Resource {
+        rt,
+        namespace,
+        name,
+        subresource,
+    } = route
+    else {
+        let Route::Static(value) = route else {
+            unreachable!()
+        };
+        return json_response(200, &value);
+    };
+    let params = query(&request);
+    let method = request.method().clone();
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let wants_table = request
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"));
+    let body = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
+    };
+    let status_only = match subresource.as_deref() {
+        None => false,
+        Some("status") if rt.status_subresource => true,
+        Some(other) => {
+            return error_response(&ApiError::new(
+                404,
+                "NotFound",
+                format!("subresource {other:?} of {} is not served", rt.plural),
+            ));
+        }
+    };
+    let labels = match Selector::parse(
+        params
+            .get("labelSelector")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return error_response(&ApiError::bad_request(e)),
+    };
+    let fields = match Selector::parse(
+        params
+            .get("fieldSelector")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    )
+    .and_then(|s| s.check_fields().map(|()| s))
+    {
+        Ok(s) => s,
+        Err(e) => return error_response(&ApiError::bad_request(e)),
+    };
+    let manager = params.get("fieldManager").cloned().unwrap_or_default();
+    let ns = namespace.as_deref();
+    let watch = params.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if method == Method::GET && name.is_none() && watch {
+        return watch_response(&shared, rt, namespace, labels, fields, &params);
+    }
+    let parsed = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    let mut store = shared.store.lock().expect("store lock");
+    let result = match (&method, name.as_deref()) {
+        (&Method::GET, Some(name)) => ops::get(&store, &rt, ns, name),
+        (&Method::GET, None) => {
+            let list = ops::list(&store, &rt, ns, &labels, &fields);
+            Ok(if wants_table {
+                discovery::table(&list)
+            } else {
+                list
+            })
+        }
+        (&Method::POST, None) => {
+            let manager = if manager.is_empty() {
+                "unknown".to_owned()
+            } else {
+                manager
+            };
+            ops::create(&mut store, &rt, ns, parsed, &manager)
+        }
+        (&Method::PUT, Some(name)) => {
+            let manager = if manager.is_empty() {
+                "unknown".to_owned()
+            } else {
+                manager
+            };
+            ops::update(&mut store, &rt, ns, name, parsed, status_only, &manager)
+        }
+        (&Method::PATCH, Some(name)) => match PatchType::from_content_type(&content_type) {
+            Some(patch_type) => {
+                let force = params.get("force").is_some_and(|f| f == "true");
+                let manager = if manager.is_empty() && patch_type != PatchType::Apply {
+                    "unknown".to_owned()
+                } else {
+                    manager
+                };
+                ops::patch(
+                    &mut store,
+                    &rt,
+                    ns,
+                    name,
+                    patch_type,
+                    parsed,
+                    status_only,
+                    &manager,
+                    force,
+                )
+            }
+            None => Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the patch content type {content_type:?} is not supported"),
+            )),
+        },
+        (&Method::DELETE, Some(name)) => ops::delete(&mut store, &rt, ns, name),
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported on {path}"),
+        )),
+    };
+    drop(store);
+    match result {
+        Ok(value) => json_response(if method == Method::POST { 201 } else { 200 }, &value),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = json!({"type": kind, "object": object}).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+fn bookmark(rt: &ResourceType, version: u64, initial_end: bool) -> Value {
+    let mut object = json!({
+        "apiVersion": rt.api_version(), "kind": rt.kind,
+        "metadata": {"resourceVersion": version.to_string()},
+    });
+    if initial_end {
+        object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    object
+}
+
+/// A watch: replays from `resourceVersion` (410 Gone if too old), or lists first when asked
+/// for initial events, then streams changes, with BOOKMARKs if allowed, until `timeoutSeconds`.
+fn watch_response(
+    shared: &Arc<Shared>,
+    rt: ResourceType,
+    namespace: Option<String>,
+    labels: Selector,
+    fields: Selector,
+    params: &HashMap<String, String>,
+) -> Response<Body> {
+    let bookmarks = params
+        .get("allowWatchBookmarks")
+        .is_some_and(|b| b == "true");
+    let initial_events = params.get("sendInitialEvents").is_some_and(|b| b == "true");
+    let timeout = params
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let from: Option<u64> = params
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0);
+    let type_key = rt.key();
+    let relevant = {
+        let type_key = type_key.clone();
+        let namespace = namespace.clone();
+        move |change: &Change| {
+            change.type_key == type_key
+                && namespace.as_ref().is_none_or(|ns| *ns == change.namespace)
+                && ops::matches(&change.object, &labels, &fields)
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let mut first: Vec<Bytes> = Vec::new();
+    let (mut live, mut last_sent) = {
+        let store = shared.store.lock().expect("store lock");
+        let live = store.changes.subscribe();
+        let mut last = store.version;
+        match from {
+            Some(version) if version < store.oldest_watchable() => {
+                let gone = ApiError::gone(format!(
+                    "too old resource version: {version} ({})",
+                    store.oldest_watchable()
+                ));
+                first.push(event_line("ERROR", &gone.to_status()));
+                drop(tx);
+                let stream = ReceiverStream::new(rx);
+                return stream_response(first, stream);
+            }
+            Some(version) => {
+                for change in store.history.iter().filter(|c| c.version > version) {
+                    if relevant(change) {
+                        first.push(event_line(change.kind, &change.object));
+                    }
+                }
+            }
+            None => {
+                let list = ops::list(
+                    &store,
+                    &rt,
+                    namespace.as_deref(),
+                    &Selector::default(),
+                    &Selector::default(),
+                );
+                for item in list["items"].as_array().into_iter().flatten() {
+                    let change = Change {
+                        version: 0,
+                        type_key: type_key.clone(),
+                        namespace: item["metadata"]["namespace"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        kind: "ADDED",
+                        object: item.clone(),
+                    };
+                    if relevant(&change) {
+                        first.push(event_line("ADDED", item));
+                    }
+                }
+                if initial_events {
+                    first.push(event_line("BOOKMARK", &bookmark(&rt, store.version, true)));
+                }
+            }
+        }
+        last = last.max(from.unwrap_or(0));
+        (live, last)
+    };
+    let shared = Arc::clone(shared);
+    let interval = shared.bookmark_interval;
+    tokio::spawn(async move {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = tx.closed() => return,
+                _ = ticker.tick(), if bookmarks => {
+                    let version = shared.store.lock().expect("store lock").version;
+                    if tx.send(event_line("BOOKMARK", &bookmark(&rt, version, false))).await.is_err() {
+                        return;
+                    }
+                }
+                change = live.recv() => match change {
+                    Ok(change) => {
+                        if change.version <= last_sent || !relevant(&change) {
+                            continue;
+                        }
+                        last_sent = change.version;
+                        if tx.send(event_line(change.kind, &change.object)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let gone = ApiError::gone("the watch fell behind; list again");
+                        let _ = tx.send(event_line("ERROR", &gone.to_status())).await;
+                        return;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    stream_response(first, ReceiverStream::new(rx))
+}
+
+fn stream_response(first: Vec<Bytes>, rest: ReceiverStream<Bytes>) -> Response<Body> {
+    let stream = futures::stream::iter(first)
+        .chain(rest)
+        .map(|chunk| Ok::<_, Infallible>(Frame::data(chunk)));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::TRANSFER_ENCODING, "chunked")
+        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .expect("valid response")
+}

@@ -1,0 +1,374 @@
+//! A CRD version's `openAPIV3Schema` applied the way the API server applies it: unknown
+//! fields pruned, defaults filled in, the object validated (types, enums, required, patterns),
+//! and the transition rules of `x-kubernetes-validations` checked on update.
+//!
+//! Knowingly simpler than Kubernetes: of CEL only the two rule shapes our CRDs use are
+//! evaluated — `self == oldSelf` and `has(self.f) == has(oldSelf.f)`; other rules are ignored.
+
+use serde_json::{Map, Value};
+
+/// A field problem, reported as a `Status` cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cause {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+enum RuleKind {
+    /// `self == oldSelf`
+    Immutable,
+    /// `has(self.f) == has(oldSelf.f)`
+    PresenceImmutable(String),
+}
+
+#[derive(Debug)]
+struct Rule {
+    path: Vec<String>,
+    kind: RuleKind,
+    message: String,
+}
+
+pub struct Schema {
+    raw: Value,
+    validator: jsonschema::Validator,
+    rules: Vec<Rule>,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schema")
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+impl Schema {
+    pub fn compile(openapi: &Value) -> Result<Self, String> {
+        let json_schema = to_json_schema(openapi);
+        let validator = jsonschema::validator_for(&json_schema).map_err(|e| e.to_string())?;
+        let mut rules = Vec::new();
+        collect_rules(openapi, &mut Vec::new(), &mut rules);
+        Ok(Self {
+            raw: openapi.clone(),
+            validator,
+            rules,
+        })
+    }
+
+    /// Drops fields the schema does not declare (except where unknown fields are preserved).
+    /// `metadata`, `apiVersion` and `kind` at the top are the server's business, not the schema's.
+    pub fn prune(&self, object: &mut Value) {
+        let Value::Object(map) = object else { return };
+        let Some(properties) = self.raw.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        map.retain(|key, _| {
+            matches!(key.as_str(), "apiVersion" | "kind" | "metadata")
+                || properties.contains_key(key)
+        });
+        for (key, value) in map.iter_mut() {
+            if let Some(schema) = properties.get(key)
+                && key != "metadata"
+            {
+                prune(schema, value);
+            }
+        }
+    }
+
+    /// Fills in `default`s for absent fields, recursively through present objects.
+    pub fn apply_defaults(&self, object: &mut Value) {
+        apply_defaults(&self.raw, object, true);
+    }
+
+    pub fn validate(&self, object: &Value) -> Vec<Cause> {
+        // Validate without metadata: ObjectMeta is checked by the server itself.
+        let mut copy = object.clone();
+        if let Some(map) = copy.as_object_mut() {
+            map.remove("metadata");
+        }
+        self.validator
+            .iter_errors(&copy)
+            .map(|e| Cause {
+                field: field_path(e.instance_path().as_str()),
+                message: e.to_string(),
+            })
+            .collect()
+    }
+
+    /// Transition rules: compares `new` with `old` where both have the field.
+    pub fn check_transition(&self, old: &Value, new: &Value) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        for rule in &self.rules {
+            let (Some(before), Some(after)) = (lookup(old, &rule.path), lookup(new, &rule.path))
+            else {
+                continue;
+            };
+            let violated = match &rule.kind {
+                RuleKind::Immutable => before != after,
+                RuleKind::PresenceImmutable(field) => {
+                    before.get(field).is_some() != after.get(field).is_some()
+                }
+            };
+            if violated {
+                causes.push(Cause {
+                    field: rule.path.join("."),
+                    message: format!("Invalid value: \"object\": {}", rule.message),
+                });
+            }
+        }
+        causes
+    }
+}
+
+fn field_path(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}
+
+fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))
+        .filter(|v| !v.is_null())
+}
+
+fn collect_rules(schema: &Value, path: &mut Vec<String>, rules: &mut Vec<Rule>) {
+    for rule in schema["x-kubernetes-validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let text = rule["rule"].as_str().unwrap_or_default().replace(' ', "");
+        let message = rule["message"].as_str().unwrap_or(&text).to_owned();
+        let kind = if text == "self==oldSelf" {
+            Some(RuleKind::Immutable)
+        } else {
+            text.strip_prefix("has(self.")
+                .and_then(|rest| rest.split_once(")==has(oldSelf."))
+                .filter(|(a, b)| b.strip_suffix(')') == Some(a))
+                .map(|(field, _)| RuleKind::PresenceImmutable(field.to_owned()))
+        };
+        if let Some(kind) = kind {
+            rules.push(Rule {
+                path: path.clone(),
+                kind,
+                message,
+            });
+        }
+    }
+    if let Some(properties) = schema["properties"].as_object() {
+        for (key, child) in properties {
+            path.push(key.clone());
+            collect_rules(child, path, rules);
+            path.pop();
+        }
+    }
+}
+
+fn preserves_unknown(schema: &Value) -> bool {
+    schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true)
+}
+
+fn prune(schema: &Value, value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(properties) = schema["properties"].as_object() {
+                if !preserves_unknown(schema) {
+                    map.retain(|key, _| properties.contains_key(key));
+                }
+                for (key, child) in map.iter_mut() {
+                    if let Some(child_schema) = properties.get(key) {
+                        prune(child_schema, child);
+                    }
+                }
+            } else if let Some(additional) =
+                schema.get("additionalProperties").filter(|a| a.is_object())
+            {
+                for child in map.values_mut() {
+                    prune(additional, child);
+                }
+            } else if !preserves_unknown(schema)
+                && schema["type"] == "object"
+                && schema.get("additionalProperties").is_none()
+            {
+                // An object with neither properties nor additionalProperties keeps nothing.
+                if schema.get("x-kubernetes-embedded-resource").is_none() {
+                    map.clear();
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    prune(item_schema, item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn apply_defaults(schema: &Value, value: &mut Value, top: bool) {
+    match value {
+        Value::Object(map) => {
+            if let Some(properties) = schema["properties"].as_object() {
+                for (key, child_schema) in properties {
+                    if top && key == "metadata" {
+                        continue;
+                    }
+                    if !map.contains_key(key)
+                        && let Some(default) = child_schema.get("default")
+                    {
+                        map.insert(key.clone(), default.clone());
+                    }
+                    if let Some(child) = map.get_mut(key) {
+                        apply_defaults(child_schema, child, false);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    apply_defaults(item_schema, item, false);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// OpenAPI v3 (Kubernetes flavour) → JSON Schema: `nullable` becomes a `null` type,
+/// `x-kubernetes-int-or-string` an integer-or-string, and the top-level `metadata` is left to
+/// the server.
+fn to_json_schema(schema: &Value) -> Value {
+    let Value::Object(map) = schema else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in map {
+        let converted = match key.as_str() {
+            "properties" | "patternProperties" | "definitions" => Value::Object(
+                value
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), to_json_schema(v)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            "items" | "additionalProperties" | "not" if value.is_object() => to_json_schema(value),
+            "allOf" | "anyOf" | "oneOf" => Value::Array(
+                value
+                    .as_array()
+                    .map(|a| a.iter().map(to_json_schema).collect())
+                    .unwrap_or_default(),
+            ),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), converted);
+    }
+    if out.get("nullable") == Some(&Value::Bool(true))
+        && let Some(Value::String(t)) = out.get("type").cloned()
+    {
+        out.insert(
+            "type".into(),
+            Value::Array(vec![Value::String(t), Value::String("null".into())]),
+        );
+        if let Some(Value::Array(values)) = out.get_mut("enum") {
+            values.push(Value::Null);
+        }
+    }
+    if out.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
+        out.remove("type");
+        out.insert(
+            "anyOf".into(),
+            serde_json::json!([{"type": "integer"}, {"type": "string"}]),
+        );
+    }
+    out.into_iter().collect::<Map<String, Value>>().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Schema {
+        Schema::compile(&json!({
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "required": ["state"],
+                    "properties": {
+                        "state": {"type": "string", "enum": ["a", "b"]},
+                        "flag": {"type": "boolean", "default": false},
+                        "name": {"type": "string", "pattern": "^[a-z]+$", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "name is immutable"}]},
+                        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                        "map": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "maybe": {"type": "string", "nullable": true}
+                    },
+                    "x-kubernetes-validations": [{"rule": "has(self.map) == has(oldSelf.map)", "message": "map presence is immutable"}]
+                }
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn prunes_unknown_fields_but_keeps_preserved_ones() {
+        let mut object = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n", "extra": 1},
+            "spec": {"state": "a", "unknown": 1, "free": {"anything": 1}, "map": {"k": "v"}}, "junk": true});
+        schema().prune(&mut object);
+        assert_eq!(
+            object,
+            json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n", "extra": 1},
+            "spec": {"state": "a", "free": {"anything": 1}, "map": {"k": "v"}}})
+        );
+    }
+
+    #[test]
+    fn fills_defaults_and_validates() {
+        let schema = schema();
+        let mut object = json!({"spec": {"state": "a"}});
+        schema.apply_defaults(&mut object);
+        assert_eq!(object["spec"]["flag"], json!(false));
+        assert!(schema.validate(&object).is_empty());
+        assert!(
+            schema
+                .validate(&json!({"spec": {"state": "a", "maybe": null}}))
+                .is_empty()
+        );
+        let causes = schema.validate(&json!({"spec": {"state": "c", "name": "A1"}}));
+        let fields: Vec<_> = causes.iter().map(|c| c.field.as_str()).collect();
+        assert!(
+            fields.contains(&"spec.state") && fields.contains(&"spec.name"),
+            "{causes:?}"
+        );
+        let causes = schema.validate(&json!({"spec": {}}));
+        assert!(causes[0].message.contains("state"), "{causes:?}");
+    }
+
+    #[test]
+    fn transition_rules_keep_immutable_fields() {
+        let schema = schema();
+        let old = json!({"spec": {"state": "a", "name": "x"}});
+        assert!(
+            schema
+                .check_transition(&old, &json!({"spec": {"state": "b", "name": "x"}}))
+                .is_empty()
+        );
+        let causes = schema.check_transition(&old, &json!({"spec": {"state": "a", "name": "y"}}));
+        assert_eq!(causes[0].field, "spec.name");
+        assert!(causes[0].message.contains("name is immutable"));
+        let causes = schema.check_transition(
+            &old,
+            &json!({"spec": {"state": "a", "name": "x", "map": {}}}),
+        );
+        assert!(
+            causes[0].message.contains("map presence is immutable"),
+            "{causes:?}"
+        );
+    }
+}

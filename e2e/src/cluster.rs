@@ -1,0 +1,173 @@
+//! One `TestCluster` type over three API backends, chosen by the environment:
+//!
+//! - `LIFELINE_E2E_BACKEND=local` (the default): the in-repo [`LocalApiServer`];
+//! - `LIFELINE_E2E_BACKEND=envtest`, or `KUBEBUILDER_ASSETS` / `TEST_ASSET_KUBE_APISERVER` set:
+//!   a real etcd + kube-apiserver ([`crate::envtest`]);
+//! - `LIFELINE_E2E_BACKEND=kubeconfig`: the existing cluster `KUBECONFIG` points at.
+//!
+//! Tests never ask which backend they have. Each test works in namespaces it creates with a
+//! unique name, so the suite can share a real cluster.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::{Api, Client};
+
+use crate::apiserver::{LocalApiServer, Options};
+use crate::envtest::{self, Envtest};
+use crate::kubeconfig::{self, Auth};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    Envtest,
+    Kubeconfig,
+}
+
+impl Backend {
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("LIFELINE_E2E_BACKEND").ok().as_deref() {
+            Some("local") => Ok(Self::Local),
+            Some("envtest") => Ok(Self::Envtest),
+            Some("kubeconfig") => Ok(Self::Kubeconfig),
+            Some(other) => {
+                bail!("LIFELINE_E2E_BACKEND={other:?}: use local, envtest or kubeconfig")
+            }
+            None if envtest::assets().is_some() => Ok(Self::Envtest),
+            None => Ok(Self::Local),
+        }
+    }
+}
+
+/// Held only so the backend lives (and is torn down) with the cluster.
+#[allow(dead_code)]
+enum Running {
+    Local(LocalApiServer),
+    Envtest(Box<Envtest>),
+    External,
+}
+
+pub struct TestCluster {
+    backend: Backend,
+    client: Client,
+    kubeconfig: PathBuf,
+    _running: Running,
+    dir: tempfile::TempDir,
+}
+
+static NAMESPACES: AtomicU32 = AtomicU32::new(0);
+
+impl TestCluster {
+    /// Starts (or connects to) the backend the environment asks for, with Lifeline's CRDs and
+    /// the stand-ins for the foreign CRDs installed where they are missing.
+    pub async fn start() -> anyhow::Result<Self> {
+        let backend = Backend::from_env()?;
+        let dir = tempfile::Builder::new().prefix("lifeline-e2e-").tempdir()?;
+        let (running, kubeconfig) = match backend {
+            Backend::Local => {
+                let server = LocalApiServer::start(Options::default()).await?;
+                let path = dir.path().join("kubeconfig");
+                kubeconfig::write(&path, &server.url(), None, Auth::None)?;
+                (Running::Local(server), path)
+            }
+            Backend::Envtest => {
+                let envtest = Envtest::start(dir.path()).await?;
+                let path = envtest.kubeconfig.clone();
+                (Running::Envtest(Box::new(envtest)), path)
+            }
+            Backend::Kubeconfig => {
+                let path = std::env::var_os("KUBECONFIG")
+                    .map(PathBuf::from)
+                    .context("LIFELINE_E2E_BACKEND=kubeconfig needs KUBECONFIG")?;
+                (Running::External, path)
+            }
+        };
+        let client = kubeconfig::client(&kubeconfig).await?;
+        let cluster = Self {
+            backend,
+            client,
+            kubeconfig,
+            _running: running,
+            dir,
+        };
+        let mut crds = lifeline_api::crds::lifeline();
+        crds.extend(lifeline_api::crds::foreign());
+        cluster.install_crds(&crds).await?;
+        Ok(cluster)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// A kubeconfig file for child processes and kubectl.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// A scratch directory living as long as the cluster (logs, driver roots).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Creates a namespace with a unique name starting with `prefix`.
+    pub async fn namespace(&self, prefix: &str) -> anyhow::Result<String> {
+        let n = NAMESPACES.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{prefix}-{}-{n}", std::process::id() % 100_000);
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        Api::<Namespace>::all(self.client())
+            .create(&PostParams::default(), &namespace)
+            .await?;
+        Ok(name)
+    }
+
+    /// Deletes a namespace (and so everything in it).
+    pub async fn delete_namespace(&self, name: &str) -> anyhow::Result<()> {
+        Api::<Namespace>::all(self.client())
+            .delete(name, &DeleteParams::default())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates each CRD that is not there yet and waits until it is established.
+    pub async fn install_crds(&self, crds: &[CustomResourceDefinition]) -> anyhow::Result<()> {
+        let api = Api::<CustomResourceDefinition>::all(self.client());
+        for crd in crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            if api.get_opt(&name).await?.is_none() {
+                api.create(&PostParams::default(), crd)
+                    .await
+                    .with_context(|| format!("cannot install CRD {name}"))?;
+            }
+        }
+        for crd in crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            crate::wait::for_object(&api, &name, Duration::from_secs(30), "established", |c| {
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

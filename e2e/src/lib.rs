@@ -1,0 +1,15 @@
+//! `lifeline-e2e`: the end-to-end harness. Test infrastructure only — never shipped, and no
+//! product crate depends on it.
+//!
+//! [`cluster::TestCluster`] is the entry point: an API backend chosen by the environment
+//! (local in-memory server, envtest, or an existing cluster). [`process`] runs the real
+//! binaries; [`wait`] waits for conditions.
+
+pub mod apiserver;
+pub mod cluster;
+pub mod envtest;
+pub mod kubeconfig;
+pub mod process;
+pub mod wait;
+
+pub use cluster::{Backend, TestCluster};

@@ -1,0 +1,697 @@
+//! Conformance of the API backends for what Lifeline uses. Written against `TestCluster`
+//! only, so the same tests pass on `local` (CI), `envtest` and a real cluster.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
+use kube::api::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::{Api, Discovery, Resource, ResourceExt};
+use lifeline_api::replication::{VolumeReplication, VolumeReplicationClass};
+use lifeline_e2e::TestCluster;
+use lifeline_e2e::wait;
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(30);
+
+fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
+    )
+    .unwrap()
+}
+
+fn api_error(e: kube::Error) -> (u16, String, String) {
+    match e {
+        kube::Error::Api(s) => (s.code, s.reason, s.message),
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+fn vr(name: &str, state: &str) -> VolumeReplication {
+    serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+        "metadata": {"name": name},
+        "spec": {"volumeReplicationClass": "gold", "replicationState": state,
+                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}},
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn discovery_lists_core_kinds_and_our_crds() {
+    let cluster = TestCluster::start().await.unwrap();
+    let discovery = Discovery::new(cluster.client()).run().await.unwrap();
+    let mut kinds = Vec::new();
+    for group in discovery.groups() {
+        for (resource, _) in group.recommended_resources() {
+            kinds.push(format!("{}/{}", resource.group, resource.kind));
+        }
+    }
+    for expected in [
+        "/Namespace",
+        "/Secret",
+        "/ConfigMap",
+        "/PersistentVolume",
+        "/PersistentVolumeClaim",
+        "/Event",
+        "storage.k8s.io/StorageClass",
+        "events.k8s.io/Event",
+        "coordination.k8s.io/Lease",
+        "replication.storage.openshift.io/VolumeReplication",
+        "replication.storage.openshift.io/VolumeReplicationClass",
+        "datamover.oadp.openshift.io/VolumeSnapshotBackup",
+        "volsync.backube/ReplicationSource",
+        "snapshot.storage.k8s.io/VolumeSnapshot",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "{expected} not discovered in {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn crud_namespaced_and_cluster_scoped_with_status_errors() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("crud").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    let created = cms
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
+    assert!(created.uid().is_some());
+    assert!(created.metadata.creation_timestamp.is_some());
+    assert_eq!(created.namespace().as_deref(), Some(ns.as_str()));
+    assert_eq!(cms.get("a").await.unwrap().data.unwrap()["k"], "v");
+    let (code, reason, _) = api_error(
+        cms.create(&PostParams::default(), &cm("a", json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (409, "AlreadyExists"));
+    let (code, reason, _) = api_error(cms.get("missing").await.unwrap_err());
+    assert_eq!((code, reason.as_str()), (404, "NotFound"));
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    assert!(cms.get_opt("a").await.unwrap().is_none());
+
+    let pvs = Api::<PersistentVolume>::all(cluster.client());
+    let name = format!("pv-{ns}");
+    let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": name},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "csi": {"driver": "hostpath.lifeline.dev", "volumeHandle": "v1"}}}))
+    .unwrap();
+    pvs.create(&PostParams::default(), &pv).await.unwrap();
+    assert!(pvs.get(&name).await.unwrap().namespace().is_none());
+    pvs.delete(&name, &DeleteParams::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn generate_name_gives_unique_names() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("gen").await.unwrap();
+    let secrets = Api::<Secret>::namespaced(cluster.client(), &ns);
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"generateName": "restic-"}})).unwrap();
+    let a = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let b = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    assert!(a.name_any().starts_with("restic-") && b.name_any().starts_with("restic-"));
+    assert_ne!(a.name_any(), b.name_any());
+}
+
+#[tokio::test]
+async fn resource_versions_are_monotonic_and_stale_updates_conflict() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("rv").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    let first = cms
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
+    let mut changed = first.clone();
+    changed.data = Some([("k".to_owned(), "w".to_owned())].into());
+    let second = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    let v = |o: &ConfigMap| o.resource_version().unwrap().parse::<u64>().unwrap();
+    assert!(v(&second) > v(&first));
+    // Replacing with the old resourceVersion is a conflict.
+    let (code, reason, _) = api_error(
+        cms.replace("a", &PostParams::default(), &changed)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (409, "Conflict"));
+    // So is a merge patch that names a stale version.
+    let stale =
+        json!({"metadata": {"resourceVersion": first.resource_version()}, "data": {"k": "x"}});
+    let (code, _, _) = api_error(
+        cms.patch("a", &PatchParams::default(), &Patch::Merge(&stale))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 409);
+}
+
+#[tokio::test]
+async fn label_and_field_selectors_filter_lists() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("sel").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    for (name, tier) in [("a", "gold"), ("b", "silver"), ("c", "gold")] {
+        cms.create(
+            &PostParams::default(),
+            &cm(name, json!({"tier": tier, "app": "db"})),
+        )
+        .await
+        .unwrap();
+    }
+    let names = |list: kube::core::ObjectList<ConfigMap>| {
+        let mut n: Vec<String> = list.items.iter().map(|c| c.name_any()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("tier=gold"))
+                .await
+                .unwrap()
+        ),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("tier in (silver),app"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("tier!=gold"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().fields("metadata.name=c"))
+                .await
+                .unwrap()
+        ),
+        ["c"]
+    );
+    let all = Api::<ConfigMap>::all(cluster.client());
+    let in_ns = all
+        .list(&ListParams::default().fields(&format!("metadata.namespace={ns}")))
+        .await
+        .unwrap();
+    assert_eq!(names(in_ns), ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn watch_from_a_version_replays_changes_with_bookmarks() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("watch").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    let start = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "w"}})),
+    )
+    .await
+    .unwrap();
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    let params = WatchParams::default().timeout(10);
+    let mut stream = cms.watch(&params, &start).await.unwrap().boxed();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        match tokio::time::timeout(T, stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(o) => seen.push(("ADDED", o.name_any())),
+            WatchEvent::Modified(o) => seen.push(("MODIFIED", o.name_any())),
+            WatchEvent::Deleted(o) => seen.push(("DELETED", o.name_any())),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("ADDED", "a".into()),
+            ("MODIFIED", "a".into()),
+            ("DELETED", "a".into())
+        ]
+    );
+
+    // With bookmarks allowed, one arrives while nothing changes.
+    let mut stream = cms
+        .watch(
+            &WatchParams {
+                bookmarks: true,
+                ..WatchParams::default()
+            }
+            .timeout(30),
+            &start,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let bookmark = tokio::time::timeout(T, async {
+        loop {
+            if let Some(WatchEvent::Bookmark(b)) = stream.try_next().await.unwrap() {
+                return b;
+            }
+        }
+    })
+    .await
+    .expect("a bookmark arrives");
+    assert!(!bookmark.metadata.resource_version.is_empty());
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_version_is_gone() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("gone").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    let stream = cms.watch(&WatchParams::default().timeout(10), "1").await;
+    // Kubernetes answers 410 either as the response or as an ERROR event in the stream.
+    let code = match stream {
+        Err(kube::Error::Api(s)) => s.code,
+        Ok(stream) => match tokio::time::timeout(T, stream.boxed().next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(WatchEvent::Error(e))) => e.code,
+            Some(Err(kube::Error::Api(s))) => s.code,
+            other => panic!("expected 410, got {other:?}"),
+        },
+        Err(other) => panic!("expected 410, got {other}"),
+    };
+    assert_eq!(code, 410);
+}
+
+#[tokio::test]
+async fn generation_moves_with_spec_only_and_status_is_a_subresource() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("gen").await.unwrap();
+    let vrs = Api::<VolumeReplication>::namespaced(cluster.client(), &ns);
+    let created = vrs
+        .create(&PostParams::default(), &vr("r", "primary"))
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    // Status on the main resource is ignored; metadata changes do not bump generation.
+    let labelled = vrs
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"a": "b"}}, "status": {"state": "Primary"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(labelled.metadata.generation, Some(1));
+    assert!(labelled.status.is_none(), "main writes never change status");
+    // A status write changes only status.
+    let status = vrs
+        .patch_status(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"state": "Primary"}, "spec": {"replicationState": "secondary"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.status.unwrap().state.unwrap().as_str(), "Primary");
+    assert_eq!(
+        status.spec.replication_state.as_str(),
+        "primary",
+        "status writes never change spec"
+    );
+    assert_eq!(status.metadata.generation, Some(1));
+    let respec = vrs
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicationState": "secondary"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(respec.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_the_last_is_removed() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("fin").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    let mut object = cm("a", json!({}));
+    object.metadata.finalizers = Some(vec!["example.com/one".into(), "example.com/two".into()]);
+    cms.create(&PostParams::default(), &object).await.unwrap();
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    let marked = cms.get("a").await.unwrap();
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    // No finalizer may be added once deleting.
+    let add = json!({"metadata": {"finalizers": ["example.com/one", "example.com/two", "example.com/three"]}});
+    let (code, _, message) = api_error(
+        cms.patch("a", &PatchParams::default(), &Patch::Merge(&add))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422, "{message}");
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/two"]}})),
+    )
+    .await
+    .unwrap();
+    assert!(cms.get_opt("a").await.unwrap().is_some());
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    wait::for_deletion(&cms, "a", T).await.unwrap();
+}
+
+#[tokio::test]
+async fn json_strategic_and_merge_patches() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("patch").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    cms.create(&PostParams::default(), &cm("a", json!({"x": "1"})))
+        .await
+        .unwrap();
+    let ops: json_patch_ops::Patch = serde_json::from_value(json!([
+        {"op": "add", "path": "/data/j", "value": "json"},
+        {"op": "remove", "path": "/metadata/labels/x"},
+    ]))
+    .unwrap();
+    let patched = cms
+        .patch("a", &PatchParams::default(), &Patch::<()>::Json(ops))
+        .await
+        .unwrap();
+    assert_eq!(patched.data.as_ref().unwrap()["j"], "json");
+    assert!(patched.labels().get("x").is_none());
+    let patched = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"data": {"s": "smp", "k": null}})),
+        )
+        .await
+        .unwrap();
+    let data = patched.data.unwrap();
+    assert_eq!(
+        (data.get("s").map(String::as_str), data.get("k")),
+        (Some("smp"), None)
+    );
+    // A failing JSON patch test op is rejected and changes nothing.
+    let failing: json_patch_ops::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/data/j", "value": "other"}]))
+            .unwrap();
+    let (code, _, _) = api_error(
+        cms.patch("a", &PatchParams::default(), &Patch::<()>::Json(failing))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+}
+
+mod json_patch_ops {
+    pub use json_patch::Patch;
+}
+
+#[tokio::test]
+async fn server_side_apply_merges_records_managers_and_reports_conflicts() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("ssa").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    let apply = |data: serde_json::Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": data});
+    cms.patch(
+        "a",
+        &PatchParams::apply("first"),
+        &Patch::Apply(apply(json!({"one": "1"}))),
+    )
+    .await
+    .unwrap();
+    let merged = cms
+        .patch(
+            "a",
+            &PatchParams::apply("second"),
+            &Patch::Apply(apply(json!({"two": "2"}))),
+        )
+        .await
+        .unwrap();
+    let data = merged.data.clone().unwrap();
+    assert_eq!((data["one"].as_str(), data["two"].as_str()), ("1", "2"));
+    let managers: Vec<String> = merged
+        .managed_fields()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(
+        managers.contains(&"first".into()) && managers.contains(&"second".into()),
+        "{managers:?}"
+    );
+    let (code, _, message) = api_error(
+        cms.patch(
+            "a",
+            &PatchParams::apply("second"),
+            &Patch::Apply(apply(json!({"one": "changed", "two": "2"}))),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 409);
+    assert!(message.contains("first"), "{message}");
+    let forced = cms
+        .patch(
+            "a",
+            &PatchParams::apply("second").force(),
+            &Patch::Apply(apply(json!({"one": "changed", "two": "2"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.unwrap()["one"], "changed");
+}
+
+#[tokio::test]
+async fn owner_references_are_garbage_collected() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("gc").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    let owner = cms
+        .create(&PostParams::default(), &cm("owner", json!({})))
+        .await
+        .unwrap();
+    let mut dependent = cm("dependent", json!({}));
+    dependent.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "owner".into(),
+            uid: owner.uid().unwrap(),
+            ..Default::default()
+        },
+    ]);
+    cms.create(&PostParams::default(), &dependent)
+        .await
+        .unwrap();
+    cms.delete("owner", &DeleteParams::default()).await.unwrap();
+    wait::for_deletion(&cms, "dependent", T).await.unwrap();
+}
+
+#[tokio::test]
+async fn crd_schemas_validate_default_prune_and_keep_immutable_fields() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("schema").await.unwrap();
+    let vrs = Api::<VolumeReplication>::namespaced(cluster.client(), &ns);
+    let dynamic = Api::<kube::api::DynamicObject>::namespaced_with(
+        cluster.client(),
+        &ns,
+        &kube::api::ApiResource::erase::<VolumeReplication>(&()),
+    );
+    // Enum, required and type errors are 422 naming the field.
+    let mut bad: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+        "metadata": {"name": "bad"},
+        "spec": {"volumeReplicationClass": "gold", "replicationState": "tertiary",
+                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}}}))
+    .unwrap();
+    let (code, reason, message) = api_error(
+        dynamic
+            .create(&PostParams::default(), &bad)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert!(message.contains("spec.replicationState"), "{message}");
+    bad.data["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("dataSource");
+    bad.data["spec"]["replicationState"] = json!("primary");
+    let (code, _, message) = api_error(
+        dynamic
+            .create(&PostParams::default(), &bad)
+            .await
+            .unwrap_err(),
+    );
+    assert!(code == 422 && message.contains("dataSource"), "{message}");
+
+    // Unknown fields are pruned; defaults are applied.
+    let mut extra = bad.clone();
+    extra.metadata.name = Some("extra".into());
+    extra.data["spec"]["dataSource"] = json!({"kind": "PersistentVolumeClaim", "name": "data"});
+    extra.data["spec"]["unknownField"] = json!(true);
+    dynamic
+        .create(&PostParams::default(), &extra)
+        .await
+        .unwrap();
+    let stored = dynamic.get("extra").await.unwrap();
+    assert!(stored.data["spec"].get("unknownField").is_none(), "pruned");
+    assert_eq!(stored.data["spec"]["autoResync"], json!(false), "defaulted");
+
+    // Immutable fields keep their message.
+    vrs.create(&PostParams::default(), &vr("r", "primary"))
+        .await
+        .unwrap();
+    let (code, _, message) = api_error(
+        vrs.patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"volumeReplicationClass": "silver"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains("volumeReplicationClass is immutable"),
+        "{message}"
+    );
+    let classes = Api::<VolumeReplicationClass>::all(cluster.client());
+    let class: VolumeReplicationClass = serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
+        "metadata": {"name": format!("c-{ns}")}, "spec": {"provisioner": "a.example.com"}}))
+    .unwrap();
+    classes
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    let (_, _, message) = api_error(
+        classes
+            .patch(
+                &format!("c-{ns}"),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"parameters": {"k": "v"}}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert!(message.contains("parameters are immutable"), "{message}");
+    classes
+        .delete(&format!("c-{ns}"), &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn pvc_status_events_and_leases_are_served() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("core").await.unwrap();
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(cluster.client(), &ns);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))
+    .unwrap();
+    pvcs.create(&PostParams::default(), &pvc).await.unwrap();
+    let bound = pvcs
+        .patch_status(
+            "data",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Bound", "capacity": {"storage": "1Gi"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bound.status.as_ref().unwrap().phase.as_deref(),
+        Some("Bound")
+    );
+
+    let recorder = kube::runtime::events::Recorder::new(
+        cluster.client(),
+        kube::runtime::events::Reporter {
+            controller: "conformance".into(),
+            instance: None,
+        },
+    );
+    let reference = bound.object_ref(&());
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Normal,
+        reason: "Tested".into(),
+        note: Some("an event".into()),
+        action: "Test".into(),
+        secondary: None,
+    };
+    recorder.publish(&event, &reference).await.unwrap();
+    recorder.publish(&event, &reference).await.unwrap();
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(cluster.client(), &ns);
+    let listed = events.list(&ListParams::default()).await.unwrap();
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Tested"))
+    );
+
+    let leases =
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(cluster.client(), &ns);
+    let lease: k8s_openapi::api::coordination::v1::Lease = serde_json::from_value(
+        json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}}),
+    )
+    .unwrap();
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+    assert_eq!(
+        leases
+            .get("l")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some("me")
+    );
+}
