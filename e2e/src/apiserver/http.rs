@@ -73,7 +73,6 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         ["apis"] => return Ok(Route::Static(discovery::group_list(registry))),
         ["version"] => return Ok(Route::Static(discovery::version())),
         ["healthz" | "readyz" | "livez"] => return Ok(Route::Static(json!("ok"))),
-        ["openapi", "v3"] => return Ok(Route::Static(json!({"paths": {}}))),
         ["apis", group] => {
             return discovery::group(registry, group)
                 .map(Route::Static)
@@ -189,6 +188,14 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("as=Table"));
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        // Clients fall back to JSON on 415; this server speaks JSON only.
+        return error_response(&ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+        ));
+    }
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
