@@ -43,33 +43,54 @@ impl LogFile {
     }
 }
 
-/// The path of a workspace binary, built once per test process if missing or stale.
+/// The workspace binaries the harness runs, by package.
+pub const BINARIES: &[(&str, &str)] = &[
+    ("lifeline-hostpath-driver", "lifeline-hostpath-driver"),
+    (
+        "lifeline-replication-controller",
+        "lifeline-replication-controller",
+    ),
+];
+
+/// The path of a workspace binary. The first call in a test process runs one `cargo build`
+/// of all of [`BINARIES`], so a test never runs a stale binary (cargo decides what is stale).
 pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
-    static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().expect("lock");
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
         .to_owned();
+    let built = BUILT.get_or_init(|| {
+        let mut command =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command.args(["build", "--quiet"]).current_dir(&workspace);
+        // The variables cargo sets for this test process would make build scripts that
+        // watch the environment rerun, rebuilding half the tree on every test run.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+                command.env_remove(&key);
+            }
+        }
+        for (package, bin) in BINARIES {
+            command.args(["--package", package, "--bin", bin]);
+        }
+        match command.status() {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(format!("cargo build of the e2e binaries failed ({status})")),
+            Err(e) => Err(format!("cannot run cargo build: {e}")),
+        }
+    });
+    if let Err(e) = built {
+        bail!("{e}");
+    }
+    if !BINARIES.contains(&(package, name)) {
+        bail!("{package}/{name} is not in process::BINARIES");
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
-    let path = target.join("debug").join(name);
-    if !built.iter().any(|b| b == name) {
-        // Cargo decides whether anything is stale; this is quick when nothing is.
-        let status =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--quiet", "--package", package, "--bin", name])
-                .current_dir(&workspace)
-                .status()
-                .context("cannot run cargo build")?;
-        if !status.success() {
-            bail!("cargo build of {name} failed");
-        }
-        built.push(name.to_owned());
-    }
-    Ok(path)
+    Ok(target.join("debug").join(name))
 }
 
 /// A child process with captured logs.
@@ -125,18 +146,34 @@ impl Process {
     }
 
     /// Waits until the log has a line starting with `prefix`; returns the rest of the line.
-    pub async fn wait_for_line(&self, prefix: &str, timeout: Duration) -> anyhow::Result<String> {
-        let found = crate::wait::until(
-            timeout,
-            &format!("{} to print {prefix:?}", self.name),
-            || async {
-                self.logs()
-                    .lines()
-                    .find_map(|l| l.strip_prefix(prefix).map(|rest| rest.trim().to_owned()))
-            },
-        )
-        .await;
-        found.with_context(|| format!("{} log:\n{}", self.name, self.log.tail(50)))
+    /// Fails at once if the process exits first.
+    pub async fn wait_for_line(
+        &mut self,
+        prefix: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let logs = self.logs();
+            if let Some(rest) = logs.lines().find_map(|l| l.strip_prefix(prefix)) {
+                return Ok(rest.trim().to_owned());
+            }
+            if !self.is_running() {
+                bail!(
+                    "{} exited before printing {prefix:?}; log:\n{}",
+                    self.name,
+                    self.log.tail(50)
+                );
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "{} did not print {prefix:?} within {timeout:?}; log:\n{}",
+                    self.name,
+                    self.log.tail(50)
+                );
+            }
+            tokio::time::sleep(crate::wait::POLL).await;
+        }
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.

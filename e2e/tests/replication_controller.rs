@@ -1,0 +1,161 @@
+//! The real replication controller binary and the real hostpath driver against the test
+//! cluster: watches, status writes, finalizers and Events through the API, not a mock.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use lifeline_api::replication::{
+    CurrentState, PVC_FINALIZER, VolumeReplication, VolumeReplicationClass,
+};
+use lifeline_e2e::process::{Process, binary};
+use lifeline_e2e::{TestCluster, wait};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(60);
+const DRIVER: &str = "hostpath.lifeline.dev";
+
+#[tokio::test]
+async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("repl").await.unwrap();
+    let client = cluster.client();
+    let dir = cluster.dir();
+    let root = dir.join("site-a");
+    let volume = format!("vol-{ns}");
+    std::fs::create_dir_all(root.join("volumes").join(&volume)).unwrap();
+    std::fs::write(root.join("volumes").join(&volume).join("data.txt"), "hello").unwrap();
+    let socket = dir.join("a.sock");
+    let endpoint = format!("unix://{}", socket.display());
+
+    let mut driver = Process::spawn(
+        dir,
+        "hostpath-driver",
+        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver").unwrap(),
+        &[
+            "--endpoint".into(),
+            endpoint.clone(),
+            "--root".into(),
+            root.display().to_string(),
+        ],
+        &[],
+    )
+    .unwrap();
+    driver.wait_for_line("peer-listen", T).await.unwrap();
+    let controller = Process::spawn(
+        dir,
+        "replication-controller",
+        &binary(
+            "lifeline-replication-controller",
+            "lifeline-replication-controller",
+        )
+        .unwrap(),
+        &[
+            "--driver-name".into(),
+            DRIVER.into(),
+            "--csi-address".into(),
+            endpoint,
+            "--admin-address".into(),
+            "127.0.0.1:0".into(),
+            "--watch-namespace".into(),
+            ns.clone(),
+            "--log-level".into(),
+            "info,lifeline_replication_controller=debug".into(),
+        ],
+        &[(
+            "KUBECONFIG".into(),
+            cluster.kubeconfig().display().to_string(),
+        )],
+    )
+    .unwrap();
+
+    let class_name = format!("gold-{ns}");
+    let class: VolumeReplicationClass = serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
+        "metadata": {"name": class_name},
+        "spec": {"provisioner": DRIVER, "parameters": {"schedulingInterval": "1m"}},
+    }))
+    .unwrap();
+    Api::<VolumeReplicationClass>::all(client.clone())
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    let pv_name = format!("pv-{ns}");
+    let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": pv_name},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "csi": {"driver": DRIVER, "volumeHandle": volume}}}))
+    .unwrap();
+    Api::<PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+        .unwrap();
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv_name}})).unwrap();
+    pvcs.create(&PostParams::default(), &pvc).await.unwrap();
+    pvcs.patch_status(
+        "data",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+    )
+    .await
+    .unwrap();
+
+    let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
+    let vr: VolumeReplication = serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+        "metadata": {"name": "data-replication"},
+        "spec": {"volumeReplicationClass": class_name, "replicationState": "primary",
+                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}},
+    }))
+    .unwrap();
+    vrs.create(&PostParams::default(), &vr).await.unwrap();
+
+    let primary = wait::for_object(&vrs, "data-replication", T, "to be Primary", |vr| {
+        vr.status
+            .as_ref()
+            .is_some_and(|s| s.state == Some(CurrentState::Primary))
+    })
+    .await
+    .unwrap();
+    let status = primary.status.unwrap();
+    let completed = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Completed")
+        .unwrap();
+    assert_eq!(
+        (completed.status.as_str(), completed.reason.as_str()),
+        ("True", "Promoted")
+    );
+    assert_eq!(status.observed_generation, primary.metadata.generation);
+    assert!(
+        pvcs.get("data")
+            .await
+            .unwrap()
+            .finalizers()
+            .contains(&PVC_FINALIZER.to_owned())
+    );
+    // No peer here, so the promotion needed force; the Event says so.
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), &ns);
+    wait::until(T, "a ForcePromoted event", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ForcePromoted"))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    vrs.delete("data-replication", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait::for_deletion(&vrs, "data-replication", T)
+        .await
+        .unwrap();
+    let released = pvcs.get("data").await.unwrap();
+    assert!(!released.finalizers().contains(&PVC_FINALIZER.to_owned()));
+    drop((driver, controller));
+}
