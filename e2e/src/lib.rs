@@ -5,6 +5,7 @@
 //! (local in-memory server, envtest, or an existing cluster). [`process`] runs the real
 //! binaries; [`wait`] waits for conditions.
 
+pub mod actors;
 pub mod apiserver;
 pub mod cluster;
 pub mod envtest;
