@@ -18,7 +18,10 @@ pub use wire_enum::UnknownValue;
 pub mod crds;
 pub mod datamover;
 pub mod foreign;
+mod go_duration;
 pub mod replication;
 
 /// Re-exported so that dependants name exactly the Kubernetes API version we were built against.
 pub use k8s_openapi;
+
+pub use go_duration::go_duration;

@@ -1,11 +1,12 @@
 //! Pure construction of the next `VolumeReplication.status` from the current one and what a
 //! reconcile did: the condition matrix of `../shared/spec/replication-api.md`, row by row.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use lifeline_api::condition::{ConditionStatus, NewCondition, remove_condition, set_condition};
+use lifeline_api::go_duration;
 use lifeline_api::replication::{
     ConditionType, CurrentState, DataSourceKind, Reason, ReplicationState, StatusMessage, Subject,
     Text, VolumeReplication, VolumeReplicationStatus,
@@ -403,47 +404,6 @@ fn time(at: SystemTime) -> Time {
         .unwrap_or(Timestamp::UNIX_EPOCH);
     // metav1.Time has second precision on the wire; keep it that way so round-trips compare equal.
     Time(ts)
-}
-
-/// Formats a duration the way Go's `time.Duration.String` does ("42s", "1m30s", "1h0m0s",
-/// "1.5s", "250ms"), which is what tools reading `lastSyncDuration` parse.
-pub fn go_duration(d: Duration) -> String {
-    if d.is_zero() {
-        return "0s".to_owned();
-    }
-    if d < Duration::from_secs(1) {
-        let nanos = d.as_nanos();
-        return if nanos < 1_000 {
-            format!("{nanos}ns")
-        } else if nanos < 1_000_000 {
-            format!("{}µs", trim_fraction(nanos, 1_000))
-        } else {
-            format!("{}ms", trim_fraction(nanos, 1_000_000))
-        };
-    }
-    let total = d.as_secs();
-    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
-    let seconds = trim_fraction(
-        u128::from(seconds) * 1_000_000_000 + u128::from(d.subsec_nanos()),
-        1_000_000_000,
-    );
-    match (hours, minutes) {
-        (0, 0) => format!("{seconds}s"),
-        (0, m) => format!("{m}m{seconds}s"),
-        (h, m) => format!("{h}h{m}m{seconds}s"),
-    }
-}
-
-/// `value / unit` with its fraction, trailing zeros trimmed ("1.5", "2").
-fn trim_fraction(value: u128, unit: u128) -> String {
-    let whole = value / unit;
-    let fraction = value % unit;
-    if fraction == 0 {
-        return whole.to_string();
-    }
-    let width = unit.ilog10() as usize;
-    let digits = format!("{fraction:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
 #[cfg(test)]
@@ -942,22 +902,5 @@ mod tests {
         );
         o.operation = Operation::PromoteFailed(error(Method::PromoteVolume, tonic::Code::Aborted));
         assert!(next_status(&vr, &o, now()).last_completion_time.is_none());
-    }
-
-    #[test]
-    fn durations_read_like_go() {
-        let cases = [
-            (Duration::ZERO, "0s"),
-            (Duration::from_secs(42), "42s"),
-            (Duration::from_secs(90), "1m30s"),
-            (Duration::from_secs(3600), "1h0m0s"),
-            (Duration::from_millis(1500), "1.5s"),
-            (Duration::from_millis(250), "250ms"),
-            (Duration::from_micros(3), "3µs"),
-            (Duration::from_secs(86_400 + 61), "24h1m1s"),
-        ];
-        for (d, text) in cases {
-            assert_eq!(go_duration(d), text, "{d:?}");
-        }
     }
 }
