@@ -412,7 +412,7 @@ mod tests {
     use crate::test_fixtures::vr_yaml;
     use lifeline_api::condition::find_condition;
     use lifeline_csi_client::{CsiError, Method, ReplicationInfo};
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn now() -> Timestamp {
         "2026-03-02T10:00:00Z".parse().unwrap()
