@@ -96,7 +96,17 @@ impl TestCluster {
             dir,
         };
         let mut crds = lifeline_api::crds::lifeline();
-        crds.extend(lifeline_api::crds::foreign());
+        for mut crd in lifeline_api::crds::foreign() {
+            // Marks our stand-ins, so actors know the cluster lacks the real controllers.
+            crd.metadata
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(
+                    crate::actors::volsync::STAND_IN_LABEL.to_owned(),
+                    "true".to_owned(),
+                );
+            crds.push(crd);
+        }
         cluster.install_crds(&crds).await?;
         Ok(cluster)
     }

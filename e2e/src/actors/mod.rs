@@ -10,7 +10,9 @@
 
 pub mod files;
 pub mod provisioner;
+pub mod restic;
 pub mod snapshots;
+pub mod volsync;
 
 use std::path::PathBuf;
 use std::time::Duration;

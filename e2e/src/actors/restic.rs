@@ -1,0 +1,233 @@
+//! Running the real `restic` binary the way VolSync's restic mover does: repository and
+//! credentials from the repository Secret's keys as environment, `--host volsync`, summary
+//! lines kept for `latestMoverStatus.logs`. Secret values are passed only as environment of
+//! the child and never logged.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use tokio::process::Command;
+
+/// The restic binary: `$RESTIC` or `restic` on PATH.
+pub fn program() -> String {
+    std::env::var("RESTIC").unwrap_or_else(|_| "restic".into())
+}
+
+/// What a restic run printed, split into the lines VolSync keeps and everything.
+pub struct Output {
+    pub summary: String,
+    pub all: String,
+}
+
+/// Lines VolSync keeps from the mover's output.
+fn is_summary(line: &str) -> bool {
+    [
+        "Files:",
+        "Dirs:",
+        "Added to the repository:",
+        "processed ",
+        "snapshot ",
+        "restoring ",
+        "Summary:",
+        "Fatal:",
+        "unable to",
+        "wrong password",
+    ]
+    .iter()
+    .any(|p| line.trim_start().starts_with(p))
+        || line.contains("no key found")
+}
+
+async fn run(env: &BTreeMap<String, String>, cwd: &Path, args: &[&str]) -> anyhow::Result<Output> {
+    let output = Command::new(program())
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "HOME",
+            std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()),
+        )
+        .envs(env)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {} (install restic, or set RESTIC)", program()))?;
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = all
+        .lines()
+        .filter(|l| is_summary(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !output.status.success() {
+        // restic's own one-line reason: its "Fatal:" line, else its last words.
+        let reason = all
+            .lines()
+            .find(|l| l.starts_with("Fatal:"))
+            .or_else(|| all.lines().rev().find(|l| !l.trim().is_empty()))
+            .unwrap_or("restic failed")
+            .trim()
+            .to_owned();
+        bail!(ResticFailed {
+            summary: if summary.is_empty() {
+                reason.clone()
+            } else {
+                summary
+            },
+            reason,
+            output: all
+        });
+    }
+    Ok(Output { summary, all })
+}
+
+/// A failed restic run, with restic's own words.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct ResticFailed {
+    pub reason: String,
+    pub summary: String,
+    /// Everything restic printed.
+    pub output: String,
+}
+
+/// Creates the repository if it does not exist yet.
+pub async fn ensure_repository(env: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<()> {
+    match run(env, cwd, &["cat", "config"]).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let text = e
+                .downcast_ref::<ResticFailed>()
+                .map(|f| f.output.clone())
+                .unwrap_or_else(|| format!("{e:#}"));
+            let missing = text.contains("Is there a repository")
+                || text.contains("does not exist")
+                || text.contains("unable to open config file");
+            if !missing {
+                return Err(e);
+            }
+            run(env, cwd, &["init"]).await.map(|_| ())
+        }
+    }
+}
+
+/// `restic backup .` from `dir`, then forget/prune per the retain flags.
+pub async fn backup(
+    env: &BTreeMap<String, String>,
+    dir: &Path,
+    retain: &[String],
+) -> anyhow::Result<String> {
+    ensure_repository(env, dir).await?;
+    let backup = run(env, dir, &["backup", "--host", "volsync", "."]).await?;
+    let mut summary = backup.summary;
+    if !retain.is_empty() {
+        let mut args = vec!["forget", "--host", "volsync", "--prune"];
+        args.extend(retain.iter().map(String::as_str));
+        let forget = run(env, dir, &args).await?;
+        let _ = forget.all;
+        summary.push_str("\nforget and prune done");
+    }
+    Ok(summary)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub short_id: String,
+    pub time: String,
+    pub paths: Vec<String>,
+}
+
+pub async fn snapshots(
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> anyhow::Result<Vec<Snapshot>> {
+    let output = run(env, cwd, &["snapshots", "--host", "volsync", "--json"]).await?;
+    let json = output
+        .all
+        .lines()
+        .find(|l| l.trim_start().starts_with('['))
+        .unwrap_or("[]");
+    Ok(serde_json::from_str(json)?)
+}
+
+/// Restores `snapshot` so that its backed-up directory's contents land in `target`.
+pub async fn restore(
+    env: &BTreeMap<String, String>,
+    snapshot: &Snapshot,
+    target: &Path,
+    staging: &Path,
+) -> anyhow::Result<String> {
+    let _ = std::fs::remove_dir_all(staging);
+    std::fs::create_dir_all(staging)?;
+    let output = run(
+        env,
+        staging,
+        &[
+            "restore",
+            &snapshot.id,
+            "--target",
+            &staging.display().to_string(),
+        ],
+    )
+    .await?;
+    // Depending on its version, restic puts a single backed-up directory's contents at the
+    // target itself or under the directory's absolute path there.
+    let backed_up = snapshot.paths.first().map(String::as_str).unwrap_or("/");
+    let nested = staging.join(backed_up.trim_start_matches('/'));
+    let restored = if snapshot.paths.len() == 1 && nested.is_dir() {
+        nested
+    } else {
+        staging.to_owned()
+    };
+    std::fs::create_dir_all(target)?;
+    for entry in std::fs::read_dir(&restored)? {
+        let entry = entry?;
+        let to = target.join(entry.file_name());
+        if to.is_dir() {
+            std::fs::remove_dir_all(&to)?;
+        } else if to.exists() {
+            std::fs::remove_file(&to)?;
+        }
+        std::fs::rename(entry.path(), to)?;
+    }
+    let _ = std::fs::remove_dir_all(staging);
+    Ok(if output.summary.is_empty() {
+        format!("restored snapshot {}", snapshot.short_id)
+    } else {
+        output.summary
+    })
+}
+
+/// `restic forget` flags for a VolSync `retain` policy. Without one, nothing is forgotten.
+pub fn retain_flags(
+    retain: Option<&lifeline_api::foreign::volsync::ResticRetainPolicy>,
+) -> Vec<String> {
+    let Some(r) = retain else { return Vec::new() };
+    let mut flags = Vec::new();
+    for (flag, value) in [
+        ("--keep-last", r.last),
+        ("--keep-hourly", r.hourly),
+        ("--keep-daily", r.daily),
+        ("--keep-weekly", r.weekly),
+        ("--keep-monthly", r.monthly),
+        ("--keep-yearly", r.yearly),
+    ] {
+        if let Some(n) = value {
+            flags.push(flag.to_owned());
+            flags.push(n.to_string());
+        }
+    }
+    if let Some(within) = &r.within {
+        flags.push("--keep-within".into());
+        flags.push(within.clone());
+    }
+    flags
+}

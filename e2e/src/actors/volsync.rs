@@ -1,0 +1,456 @@
+//! A VolSync restic mover for ReplicationSources and ReplicationDestinations with `restic`
+//! and a manual trigger: backup of the source PVC's data, restore (honouring `restoreAsOf`
+//! and `previous`) into a PVC whose snapshot becomes `latestImage`, and the status VolSync
+//! writes. It runs only while the cluster's VolSync CRDs are Lifeline's stand-ins.
+//!
+//! Knowingly simpler than VolSync: no mover pods (restic runs here, on the volume's
+//! directory), every copyMethod reads the source directly, schedules are not run, a failed
+//! run is retried every [`RETRY`] rather than with a Job's backoff.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use lifeline_api::foreign::snapshot::VolumeSnapshot;
+use lifeline_api::foreign::volsync::{
+    CONDITION_SYNCHRONIZING, CopyMethod, ReplicationDestination, ReplicationSource,
+    SynchronizingReason,
+};
+use lifeline_api::go_duration;
+use serde_json::{Value, json};
+
+use super::restic::{self, ResticFailed};
+use super::{Actors, Site};
+
+/// How long after a failed run the mover tries again.
+pub const RETRY: Duration = Duration::from_secs(5);
+/// The label Lifeline's stand-in CRDs carry; real VolSync's do not.
+pub const STAND_IN_LABEL: &str = "lifeline.dev/stand-in";
+
+#[derive(Default)]
+struct Runs {
+    /// (kind, namespace, name) → running, or failed at.
+    state: HashMap<(String, String, String), Option<Instant>>,
+}
+
+/// Starts the mover if the cluster's ReplicationSource CRD is our stand-in.
+pub async fn start(client: Client, site: Site) -> anyhow::Result<Actors> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get_opt("replicationsources.volsync.backube")
+        .await?;
+    let stand_in =
+        crd.is_some_and(|c| c.labels().get(STAND_IN_LABEL).map(String::as_str) == Some("true"));
+    let mut actors = Actors::default();
+    if !stand_in {
+        tracing::info!("real VolSync CRDs installed; the restic mover stays off");
+        return Ok(actors);
+    }
+    let runs = Arc::new(Mutex::new(Runs::default()));
+    actors.spawn("volsync", move || {
+        round(client.clone(), site.clone(), Arc::clone(&runs))
+    });
+    Ok(actors)
+}
+
+/// Starts a run for every object whose manual trigger has not been served yet.
+async fn round(client: Client, site: Site, runs: Arc<Mutex<Runs>>) -> anyhow::Result<()> {
+    let sources = Api::<ReplicationSource>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    for source in sources {
+        let Some(trigger) = source.spec.trigger.as_ref().and_then(|t| t.manual.clone()) else {
+            continue;
+        };
+        let done = source
+            .status
+            .as_ref()
+            .and_then(|s| s.sync.last_manual_sync.as_deref())
+            == Some(trigger.as_str());
+        if done || source.spec.paused == Some(true) || source.spec.restic.is_none() {
+            continue;
+        }
+        let key = (
+            "ReplicationSource".to_owned(),
+            source.namespace().unwrap_or_default(),
+            source.name_any(),
+        );
+        if !claim(&runs, &key) {
+            continue;
+        }
+        let (client, site, runs) = (client.clone(), site.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            let ok = backup(&client, &site, &source, &trigger).await;
+            finish(&runs, key, ok);
+        });
+    }
+    let destinations = Api::<ReplicationDestination>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    for destination in destinations {
+        let Some(trigger) = destination
+            .spec
+            .trigger
+            .as_ref()
+            .and_then(|t| t.manual.clone())
+        else {
+            continue;
+        };
+        let done = destination
+            .status
+            .as_ref()
+            .and_then(|s| s.sync.last_manual_sync.as_deref())
+            == Some(trigger.as_str());
+        if done || destination.spec.paused == Some(true) || destination.spec.restic.is_none() {
+            continue;
+        }
+        let key = (
+            "ReplicationDestination".to_owned(),
+            destination.namespace().unwrap_or_default(),
+            destination.name_any(),
+        );
+        if !claim(&runs, &key) {
+            continue;
+        }
+        let (client, site, runs) = (client.clone(), site.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            let ok = restore(&client, &site, &destination, &trigger).await;
+            finish(&runs, key, ok);
+        });
+    }
+    Ok(())
+}
+
+/// Marks `key` running unless it is running or failed less than [`RETRY`] ago.
+fn claim(runs: &Mutex<Runs>, key: &(String, String, String)) -> bool {
+    let mut runs = runs.lock().expect("lock");
+    match runs.state.get(key) {
+        Some(None) => false,
+        Some(Some(failed)) if failed.elapsed() < RETRY => false,
+        _ => {
+            runs.state.insert(key.clone(), None);
+            true
+        }
+    }
+}
+
+fn finish(runs: &Mutex<Runs>, key: (String, String, String), result: anyhow::Result<()>) {
+    let mut runs = runs.lock().expect("lock");
+    match result {
+        Ok(()) => {
+            runs.state.remove(&key);
+        }
+        Err(error) => {
+            tracing::warn!(kind = %key.0, namespace = %key.1, name = %key.2, error = %format!("{error:#}"), "mover run failed");
+            runs.state.insert(key, Some(Instant::now()));
+        }
+    }
+}
+
+/// Now, truncated to the second as `metav1.Time` is on the wire.
+fn now() -> Time {
+    let now = Timestamp::now();
+    Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
+}
+
+fn condition(reason: SynchronizingReason, status: &str, message: &str) -> Value {
+    json!([{
+        "type": CONDITION_SYNCHRONIZING, "status": status, "reason": reason.as_str(), "message": message,
+        "lastTransitionTime": now().0.to_string(),
+    }])
+}
+
+/// The environment of a restic run: the repository Secret's keys, plus a cache directory.
+async fn repository_env(
+    client: &Client,
+    site: &Site,
+    namespace: &str,
+    secret: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(secret)
+        .await?
+        .with_context(|| format!("repository Secret {namespace}/{secret} not found"))?;
+    let mut env: BTreeMap<String, String> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect();
+    env.extend(secret.string_data.unwrap_or_default());
+    env.insert(
+        "RESTIC_CACHE_DIR".into(),
+        site.root.join("restic-cache").display().to_string(),
+    );
+    Ok(env)
+}
+
+/// The directory behind a bound claim, or `None` while it is not bound.
+async fn claim_dir(
+    client: &Client,
+    site: &Site,
+    namespace: &str,
+    claim: &str,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let Some(pvc) = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+        .get_opt(claim)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(volume) = pvc.spec.and_then(|s| s.volume_name) else {
+        return Ok(None);
+    };
+    let Some(pv) = Api::<PersistentVolume>::all(client.clone())
+        .get_opt(&volume)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(pv
+        .spec
+        .and_then(|s| s.csi)
+        .map(|csi| site.volume_dir(&csi.volume_handle)))
+}
+
+async fn set_status<K>(client: &Client, object: &K, status: Value) -> anyhow::Result<()>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(
+        client.clone(),
+        &object.meta().namespace.clone().unwrap_or_default(),
+    );
+    let name = object.meta().name.clone().unwrap_or_default();
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The status a failed run leaves: restic's words, never a secret.
+fn failure_status(error: &anyhow::Error) -> Value {
+    let (reason, logs) = match error.downcast_ref::<ResticFailed>() {
+        Some(failed) => (failed.reason.clone(), failed.summary.clone()),
+        None => (format!("{error:#}"), format!("{error:#}")),
+    };
+    json!({
+        "latestMoverStatus": {"result": "Failed", "logs": logs},
+        "conditions": condition(SynchronizingReason::Error, "False", &reason),
+    })
+}
+
+async fn backup(
+    client: &Client,
+    site: &Site,
+    source: &ReplicationSource,
+    trigger: &str,
+) -> anyhow::Result<()> {
+    let namespace = source.namespace().unwrap_or_default();
+    let restic_spec = source.spec.restic.clone().unwrap_or_default();
+    let started = now();
+    let clock = Instant::now();
+    let Some(claim) = source.spec.source_pvc.clone() else {
+        bail!("spec.sourcePVC is not set");
+    };
+    let Some(dir) = claim_dir(client, site, &namespace, &claim).await? else {
+        return Ok(()); // the claim is not bound yet; the next round tries again
+    };
+    set_status(client, source, json!({
+        "lastSyncStartTime": started,
+        "conditions": condition(SynchronizingReason::SyncInProgress, "True", "Synchronization in-progress"),
+    }))
+    .await?;
+    let result = async {
+        let secret = restic_spec
+            .repository
+            .clone()
+            .context("spec.restic.repository is not set")?;
+        let env = repository_env(client, site, &namespace, &secret).await?;
+        restic::backup(
+            &env,
+            &dir,
+            &restic::retain_flags(restic_spec.retain.as_ref()),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(summary) => {
+            set_status(client, source, json!({
+                "lastSyncTime": now(), "lastSyncDuration": go_duration(clock.elapsed()),
+                "lastManualSync": trigger,
+                "latestMoverStatus": {"result": "Successful", "logs": summary},
+                "conditions": condition(SynchronizingReason::WaitingForManual, "False", "Synchronization skipped, waiting for a manual trigger"),
+            }))
+            .await?;
+            Ok(())
+        }
+        Err(error) => {
+            set_status(client, source, failure_status(&error)).await?;
+            Err(error)
+        }
+    }
+}
+
+async fn restore(
+    client: &Client,
+    site: &Site,
+    destination: &ReplicationDestination,
+    trigger: &str,
+) -> anyhow::Result<()> {
+    let namespace = destination.namespace().unwrap_or_default();
+    let name = destination.name_any();
+    let spec = destination.spec.restic.clone().unwrap_or_default();
+    let started = now();
+    let clock = Instant::now();
+    let claim = match &spec.destination_pvc {
+        Some(claim) => claim.clone(),
+        None => ensure_destination_claim(client, destination).await?,
+    };
+    let Some(dir) = claim_dir(client, site, &namespace, &claim).await? else {
+        return Ok(()); // wait for the provisioner to bind it
+    };
+    set_status(client, destination, json!({
+        "lastSyncStartTime": started,
+        "conditions": condition(SynchronizingReason::SyncInProgress, "True", "Synchronization in-progress"),
+    }))
+    .await?;
+    let result = async {
+        let secret = spec
+            .repository
+            .clone()
+            .context("spec.restic.repository is not set")?;
+        let env = repository_env(client, site, &namespace, &secret).await?;
+        let mut snapshots = restic::snapshots(&env, &dir).await?;
+        snapshots.sort_by(|a, b| b.time.cmp(&a.time));
+        if let Some(as_of) = &spec.restore_as_of {
+            let as_of = as_of.0;
+            snapshots.retain(|s| s.time.parse::<Timestamp>().is_ok_and(|t| t <= as_of));
+        }
+        let skip = usize::try_from(spec.previous.unwrap_or(0)).unwrap_or(0);
+        let Some(chosen) = snapshots.get(skip) else {
+            let reason = "no restic snapshot matches restoreAsOf/previous".to_owned();
+            bail!(ResticFailed {
+                reason: reason.clone(),
+                summary: reason.clone(),
+                output: reason
+            });
+        };
+        if spec.enable_file_deletion == Some(true) {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?
+                } else {
+                    std::fs::remove_file(&path)?
+                }
+            }
+        }
+        let staging = site
+            .root
+            .join("restore-staging")
+            .join(format!("{namespace}-{name}"));
+        restic::restore(&env, chosen, &dir, &staging).await
+    }
+    .await;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(error) => {
+            set_status(client, destination, failure_status(&error)).await?;
+            return Err(error);
+        }
+    };
+    let latest_image = match spec.copy_method {
+        Some(CopyMethod::Direct) | Some(CopyMethod::None) => {
+            json!({"kind": "PersistentVolumeClaim", "name": claim})
+        }
+        _ => {
+            let snapshot = snapshot_claim(
+                client,
+                destination,
+                &claim,
+                spec.volume_snapshot_class_name.as_deref(),
+            )
+            .await?;
+            json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": snapshot})
+        }
+    };
+    set_status(client, destination, json!({
+        "lastSyncTime": now(), "lastSyncDuration": go_duration(clock.elapsed()), "lastManualSync": trigger,
+        "latestImage": latest_image,
+        "latestMoverStatus": {"result": "Successful", "logs": summary},
+        "conditions": condition(SynchronizingReason::WaitingForManual, "False", "Synchronization skipped, waiting for a manual trigger"),
+    }))
+    .await
+}
+
+/// The claim VolSync creates for a destination without `destinationPVC`, owned by it.
+async fn ensure_destination_claim(
+    client: &Client,
+    destination: &ReplicationDestination,
+) -> anyhow::Result<String> {
+    let namespace = destination.namespace().unwrap_or_default();
+    let spec = destination.spec.restic.clone().unwrap_or_default();
+    let name = format!("volsync-{}-dst", destination.name_any());
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace);
+    if claims.get_opt(&name).await?.is_none() {
+        let owner = destination
+            .controller_owner_ref(&())
+            .context("destination has no uid")?;
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": name, "ownerReferences": [owner]},
+            "spec": {
+                "accessModes": spec.access_modes.unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+                "resources": {"requests": {"storage": spec.capacity.map(|q| q.0).unwrap_or_else(|| "1Gi".into())}},
+                "storageClassName": spec.storage_class_name,
+            },
+        }))?;
+        claims.create(&PostParams::default(), &claim).await?;
+    }
+    Ok(name)
+}
+
+/// Snapshots the restored claim and waits until the snapshot is ready; returns its name.
+async fn snapshot_claim(
+    client: &Client,
+    destination: &ReplicationDestination,
+    claim: &str,
+    class: Option<&str>,
+) -> anyhow::Result<String> {
+    let namespace = destination.namespace().unwrap_or_default();
+    let name = format!(
+        "volsync-{}-dst-{}",
+        destination.name_any(),
+        Timestamp::now().as_second()
+    );
+    let owner = destination
+        .controller_owner_ref(&())
+        .context("destination has no uid")?;
+    let snapshot: VolumeSnapshot = serde_json::from_value(json!({
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+        "metadata": {"name": name, "ownerReferences": [owner]},
+        "spec": {"volumeSnapshotClassName": class, "source": {"persistentVolumeClaimName": claim}},
+    }))?;
+    let snapshots = Api::<VolumeSnapshot>::namespaced(client.clone(), &namespace);
+    snapshots.create(&PostParams::default(), &snapshot).await?;
+    crate::wait::for_object(&snapshots, &name, Duration::from_secs(120), "ready", |s| {
+        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+    })
+    .await?;
+    Ok(name)
+}
