@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod envtest;
 pub mod kubeconfig;
 pub mod process;
+pub mod s3;
 pub mod wait;
 
 pub use cluster::{Backend, TestCluster};

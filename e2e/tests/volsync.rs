@@ -93,10 +93,20 @@ impl World {
     }
 
     async fn repository(&self, name: &str, password: &str) {
-        let repository = self.cluster.dir().join("repository");
+        let repository = self.cluster.dir().join("repository").display().to_string();
+        self.secret(
+            name,
+            json!({"RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD": password}),
+        )
+        .await;
+    }
+
+    async fn secret(&self, name: &str, data: serde_json::Value) {
         Api::<Secret>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &obj(json!({"metadata": {"name": name},
-                "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": password}})))
+            .create(
+                &PostParams::default(),
+                &obj(json!({"metadata": {"name": name}, "stringData": data})),
+            )
             .await
             .unwrap();
     }
@@ -280,5 +290,64 @@ async fn a_wrong_password_fails_with_restics_message_and_no_secret() {
         status.last_manual_sync.as_deref(),
         Some("one"),
         "a failed sync is not done"
+    );
+}
+
+#[tokio::test]
+async fn backup_and_restore_through_an_s3_repository() {
+    let world = world().await;
+    let Some(s3) = lifeline_e2e::s3::S3Server::start(world.cluster.dir(), "backups")
+        .await
+        .unwrap()
+    else {
+        eprintln!("rclone is not installed (.ci/run installs it); skipping the S3 scenario");
+        return;
+    };
+    let dir = world.bound_claim("app").await;
+    std::fs::write(dir.join("object.txt"), "through s3").unwrap();
+    world
+        .secret("s3-repo", json!({
+            "RESTIC_REPOSITORY": s3.repository("backups", &world.ns), "RESTIC_PASSWORD": PASSWORD,
+            "AWS_ACCESS_KEY_ID": lifeline_e2e::s3::ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": lifeline_e2e::s3::SECRET_KEY,
+        }))
+        .await;
+    world.backup("s3-backup", "s3-repo", "one").await;
+    let sources = Api::<ReplicationSource>::namespaced(world.client.clone(), &world.ns);
+    wait::for_object(&sources, "s3-backup", T, "synced", |s| {
+        s.status
+            .as_ref()
+            .and_then(|s| s.sync.last_manual_sync.as_deref())
+            == Some("one")
+    })
+    .await
+    .unwrap();
+    let destinations = Api::<ReplicationDestination>::namespaced(world.client.clone(), &world.ns);
+    destinations
+        .create(
+            &PostParams::default(),
+            &obj(
+                json!({"apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
+            "metadata": {"name": "s3-restore"},
+            "spec": {"trigger": {"manual": "r"},
+                     "restic": {"repository": "s3-repo", "copyMethod": "Direct", "capacity": "1Gi",
+                                "storageClassName": format!("sc-{}", world.ns)}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let restored = wait::for_object(&destinations, "s3-restore", T, "restored", |d| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.sync.last_manual_sync.as_deref())
+            == Some("r")
+    })
+    .await
+    .unwrap();
+    let image = restored.status.unwrap().latest_image.unwrap();
+    assert_eq!(image.kind, "PersistentVolumeClaim");
+    let restored_dir = world.bound_claim(&image.name).await;
+    assert_eq!(
+        std::fs::read_to_string(restored_dir.join("object.txt")).unwrap(),
+        "through s3"
     );
 }
