@@ -32,16 +32,32 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     }
     println!("==> CRD drift");
     crate::crds::run(root, true)?;
-    step(root, "tests", &["test", "--workspace", "--no-fail-fast"])?;
+    let env = crate::tools::ensure(root)?;
+    step_with_env(
+        root,
+        "tests",
+        &["test", "--workspace", "--no-fail-fast"],
+        &env,
+    )?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
 
 fn step(root: &Path, name: &str, cargo_args: &[&str]) -> anyhow::Result<()> {
+    step_with_env(root, name, cargo_args, &[])
+}
+
+fn step_with_env(
+    root: &Path,
+    name: &str,
+    cargo_args: &[&str],
+    env: &[(String, String)],
+) -> anyhow::Result<()> {
     println!("==> {name}: cargo {}", cargo_args.join(" "));
     let started = Instant::now();
     let status = Command::new(env!("CARGO"))
         .args(cargo_args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(root)
         .status()
         .with_context(|| format!("running cargo for {name}"))?;

@@ -2,6 +2,7 @@
 
 mod ci;
 mod crds;
+mod tools;
 
 use std::path::{Path, PathBuf};
 
