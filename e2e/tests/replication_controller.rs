@@ -157,5 +157,11 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
         .unwrap();
     let released = pvcs.get("data").await.unwrap();
     assert!(!released.finalizers().contains(&PVC_FINALIZER.to_owned()));
-    drop((driver, controller));
+    let mut controller = controller;
+    let status = controller.terminate(T).await.unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM stops the controller cleanly: {status}"
+    );
+    drop(driver);
 }

@@ -115,13 +115,20 @@ async fn main() -> anyhow::Result<()> {
         admin_listen: args.admin_listen.clone(),
         faults: Arc::new(faults(&args)?),
     };
+    // Listen for SIGTERM (what the kubelet sends) before announcing readiness, so a stop
+    // that follows the announcement at once is still graceful.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let running = start(config).await?;
     // The e2e harness reads these lines to find the ports it asked the OS to choose.
     println!("peer-listen {}", running.peer_address);
     if let Some(admin) = running.admin_address {
         println!("admin-listen {admin}");
     }
-    tokio::signal::ctrl_c().await?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        result = tokio::signal::ctrl_c() => result?,
+    }
+    tracing::info!("stopping");
     running.stop().await;
     Ok(())
 }

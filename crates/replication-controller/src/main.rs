@@ -13,6 +13,7 @@ use lifeline_runtime::{Health, LeaderElector, admin, logging, shutdown};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ControllerArgs::parse();
+    let signal = shutdown::signal().context("cannot listen for SIGTERM")?;
     logging::init(&args.log).context("invalid --log-level")?;
     let metrics = Metrics::new();
     let drivers = Drivers::from_args(&args.drivers, metrics.rpc_observer())?;
@@ -40,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let stop = Arc::clone(&stop);
         tokio::spawn(async move {
-            shutdown::signal().await;
+            signal.await;
             stop.notify_waiters();
             stop.notify_one();
         });

@@ -1,21 +1,15 @@
 //! The signal that ends a controller: SIGTERM from the kubelet or Ctrl-C.
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops this process");
-                std::future::pending::<()>().await;
-            }
+/// Registers for SIGTERM and SIGINT now (so a signal arriving at once is not fatal) and
+/// returns a future that resolves when one arrives.
+pub fn signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = terminate => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutdown requested");
+        tracing::info!("shutdown requested");
+    })
 }
