@@ -132,6 +132,23 @@ impl World {
                 .unwrap();
         }
     }
+    /// Creates a ReplicationDestination with `restic` settings and waits until it restored.
+    async fn restore(&self, name: &str, restic: serde_json::Value) -> ReplicationDestination {
+        let destinations = Api::<ReplicationDestination>::namespaced(self.client.clone(), &self.ns);
+        destinations
+            .create(&PostParams::default(), &obj(json!({"apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
+                "metadata": {"name": name}, "spec": {"trigger": {"manual": "restore"}, "restic": restic}})))
+            .await
+            .unwrap();
+        wait::for_object(&destinations, name, T, "restored", |d| {
+            d.status
+                .as_ref()
+                .and_then(|s| s.sync.last_manual_sync.as_deref())
+                == Some("restore")
+        })
+        .await
+        .unwrap()
+    }
 }
 
 fn status_of(source: &ReplicationSource) -> &lifeline_api::foreign::volsync::SyncStatus {
@@ -211,24 +228,13 @@ async fn backups_reuse_the_repository_and_an_older_backup_restores() {
     );
 
     // Restore the first backup by time into a new claim, exposed as a snapshot.
-    let destinations = Api::<ReplicationDestination>::namespaced(world.client.clone(), &world.ns);
-    destinations
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
-            "metadata": {"name": "app-restore"},
-            "spec": {"trigger": {"manual": "restore-1"},
-                     "restic": {"repository": "repo", "copyMethod": "Snapshot", "capacity": "1Gi", "accessModes": ["ReadWriteOnce"],
-                                "storageClassName": format!("sc-{}", world.ns), "volumeSnapshotClassName": format!("vsc-{}", world.ns),
-                                "restoreAsOf": status_of(&second).last_sync_start_time.clone().unwrap()}}})))
-        .await
-        .unwrap();
-    let restored = wait::for_object(&destinations, "app-restore", T, "restored", |d| {
-        d.status
-            .as_ref()
-            .and_then(|s| s.sync.last_manual_sync.as_deref())
-            == Some("restore-1")
-    })
-    .await
-    .unwrap();
+    let sc = format!("sc-{}", world.ns);
+    let vsc = format!("vsc-{}", world.ns);
+    let restored = world
+        .restore("app-restore", json!({"repository": "repo", "copyMethod": "Snapshot", "capacity": "1Gi",
+            "accessModes": ["ReadWriteOnce"], "storageClassName": sc, "volumeSnapshotClassName": vsc,
+            "restoreAsOf": status_of(&second).last_sync_start_time.clone().unwrap()}))
+        .await;
     let image = restored.status.unwrap().latest_image.unwrap();
     assert_eq!(image.kind, "VolumeSnapshot");
     let handle =
@@ -321,28 +327,10 @@ async fn backup_and_restore_through_an_s3_repository() {
     })
     .await
     .unwrap();
-    let destinations = Api::<ReplicationDestination>::namespaced(world.client.clone(), &world.ns);
-    destinations
-        .create(
-            &PostParams::default(),
-            &obj(
-                json!({"apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
-            "metadata": {"name": "s3-restore"},
-            "spec": {"trigger": {"manual": "r"},
-                     "restic": {"repository": "s3-repo", "copyMethod": "Direct", "capacity": "1Gi",
-                                "storageClassName": format!("sc-{}", world.ns)}}}),
-            ),
-        )
-        .await
-        .unwrap();
-    let restored = wait::for_object(&destinations, "s3-restore", T, "restored", |d| {
-        d.status
-            .as_ref()
-            .and_then(|s| s.sync.last_manual_sync.as_deref())
-            == Some("r")
-    })
-    .await
-    .unwrap();
+    let sc = format!("sc-{}", world.ns);
+    let restored = world
+        .restore("s3-restore", json!({"repository": "s3-repo", "copyMethod": "Direct", "capacity": "1Gi", "storageClassName": sc}))
+        .await;
     let image = restored.status.unwrap().latest_image.unwrap();
     assert_eq!(image.kind, "PersistentVolumeClaim");
     let restored_dir = world.bound_claim(&image.name).await;

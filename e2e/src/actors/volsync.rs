@@ -19,8 +19,8 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
 use lifeline_api::foreign::volsync::{
-    CONDITION_SYNCHRONIZING, CopyMethod, ReplicationDestination, ReplicationSource,
-    SynchronizingReason,
+    CONDITION_SYNCHRONIZING, CopyMethod, ReplicationDestination, ReplicationSource, SyncStatus,
+    SynchronizingReason, Trigger,
 };
 use lifeline_api::go_duration;
 use serde_json::{Value, json};
@@ -36,7 +36,7 @@ pub const STAND_IN_LABEL: &str = "lifeline.dev/stand-in";
 #[derive(Default)]
 struct Runs {
     /// (kind, namespace, name) → running, or failed at.
-    state: HashMap<(String, String, String), Option<Instant>>,
+    state: HashMap<Key, Option<Instant>>,
 }
 
 /// Starts the mover if the cluster's ReplicationSource CRD is our stand-in.
@@ -66,29 +66,18 @@ async fn round(client: Client, site: Site, runs: Arc<Mutex<Runs>>) -> anyhow::Re
         .await?
         .items;
     for source in sources {
-        let Some(trigger) = source.spec.trigger.as_ref().and_then(|t| t.manual.clone()) else {
+        let status = source.status.as_ref().map(|s| &s.sync);
+        let Some(trigger) = pending(
+            source.spec.trigger.as_ref(),
+            status,
+            source.spec.paused,
+            source.spec.restic.is_some(),
+        ) else {
             continue;
         };
-        let done = source
-            .status
-            .as_ref()
-            .and_then(|s| s.sync.last_manual_sync.as_deref())
-            == Some(trigger.as_str());
-        if done || source.spec.paused == Some(true) || source.spec.restic.is_none() {
-            continue;
-        }
-        let key = (
-            "ReplicationSource".to_owned(),
-            source.namespace().unwrap_or_default(),
-            source.name_any(),
-        );
-        if !claim(&runs, &key) {
-            continue;
-        }
-        let (client, site, runs) = (client.clone(), site.clone(), Arc::clone(&runs));
-        tokio::spawn(async move {
-            let ok = backup(&client, &site, &source, &trigger).await;
-            finish(&runs, key, ok);
+        let (client, site) = (client.clone(), site.clone());
+        start_run(&runs, key("ReplicationSource", &source), async move {
+            backup(&client, &site, &source, &trigger).await
         });
     }
     let destinations = Api::<ReplicationDestination>::all(client.clone())
@@ -96,41 +85,67 @@ async fn round(client: Client, site: Site, runs: Arc<Mutex<Runs>>) -> anyhow::Re
         .await?
         .items;
     for destination in destinations {
-        let Some(trigger) = destination
-            .spec
-            .trigger
-            .as_ref()
-            .and_then(|t| t.manual.clone())
-        else {
+        let status = destination.status.as_ref().map(|s| &s.sync);
+        let spec = &destination.spec;
+        let Some(trigger) = pending(
+            spec.trigger.as_ref(),
+            status,
+            spec.paused,
+            spec.restic.is_some(),
+        ) else {
             continue;
         };
-        let done = destination
-            .status
-            .as_ref()
-            .and_then(|s| s.sync.last_manual_sync.as_deref())
-            == Some(trigger.as_str());
-        if done || destination.spec.paused == Some(true) || destination.spec.restic.is_none() {
-            continue;
-        }
-        let key = (
-            "ReplicationDestination".to_owned(),
-            destination.namespace().unwrap_or_default(),
-            destination.name_any(),
+        let (client, site) = (client.clone(), site.clone());
+        start_run(
+            &runs,
+            key("ReplicationDestination", &destination),
+            async move { restore(&client, &site, &destination, &trigger).await },
         );
-        if !claim(&runs, &key) {
-            continue;
-        }
-        let (client, site, runs) = (client.clone(), site.clone(), Arc::clone(&runs));
-        tokio::spawn(async move {
-            let ok = restore(&client, &site, &destination, &trigger).await;
-            finish(&runs, key, ok);
-        });
     }
     Ok(())
 }
 
+type Key = (String, String, String);
+
+fn key(kind: &str, object: &impl Resource) -> Key {
+    let meta = object.meta();
+    (
+        kind.to_owned(),
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The manual trigger still to serve, if any: set, not yet `lastManualSync`, not paused, restic.
+fn pending(
+    trigger: Option<&Trigger>,
+    status: Option<&SyncStatus>,
+    paused: Option<bool>,
+    restic: bool,
+) -> Option<String> {
+    let trigger = trigger.and_then(|t| t.manual.clone())?;
+    let done = status.and_then(|s| s.last_manual_sync.as_deref()) == Some(trigger.as_str());
+    (!done && paused != Some(true) && restic).then_some(trigger)
+}
+
+/// Runs `work` for `key` in the background unless a run is going or failed recently.
+fn start_run(
+    runs: &Arc<Mutex<Runs>>,
+    key: Key,
+    work: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+) {
+    if !claim(runs, &key) {
+        return;
+    }
+    let runs = Arc::clone(runs);
+    tokio::spawn(async move {
+        let result = work.await;
+        finish(&runs, key, result);
+    });
+}
+
 /// Marks `key` running unless it is running or failed less than [`RETRY`] ago.
-fn claim(runs: &Mutex<Runs>, key: &(String, String, String)) -> bool {
+fn claim(runs: &Mutex<Runs>, key: &Key) -> bool {
     let mut runs = runs.lock().expect("lock");
     match runs.state.get(key) {
         Some(None) => false,
@@ -142,7 +157,7 @@ fn claim(runs: &Mutex<Runs>, key: &(String, String, String)) -> bool {
     }
 }
 
-fn finish(runs: &Mutex<Runs>, key: (String, String, String), result: anyhow::Result<()>) {
+fn finish(runs: &Mutex<Runs>, key: Key, result: anyhow::Result<()>) {
     let mut runs = runs.lock().expect("lock");
     match result {
         Ok(()) => {
