@@ -695,3 +695,38 @@ async fn pvc_status_events_and_leases_are_served() {
         Some("me")
     );
 }
+
+#[tokio::test]
+async fn a_kube_runtime_reflector_becomes_ready_and_follows_changes() {
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("reflector").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    cms.create(&PostParams::default(), &cm("before", json!({})))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let stream = watcher(cms.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(stream.for_each(|_| futures::future::ready(())));
+    tokio::time::timeout(T, reader.wait_until_ready())
+        .await
+        .expect("the store becomes ready")
+        .unwrap();
+    assert!(reader.state().iter().any(|c| c.name_any() == "before"));
+    cms.create(&PostParams::default(), &cm("after", json!({})))
+        .await
+        .unwrap();
+    wait::until(T, "the reflector to see the new object", || async {
+        reader
+            .state()
+            .iter()
+            .any(|c| c.name_any() == "after")
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    task.abort();
+}

@@ -43,7 +43,7 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
     )
     .unwrap();
     driver.wait_for_line("peer-listen", T).await.unwrap();
-    let controller = Process::spawn(
+    let mut controller = Process::spawn(
         dir,
         "replication-controller",
         &binary(
@@ -149,6 +149,29 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
     .await
     .unwrap();
 
+    // The admin endpoint: separate liveness and readiness, and the metrics of what happened.
+    let admin = controller.wait_for_line("admin-listen", T).await.unwrap();
+    assert!(
+        http_get(&admin, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let ready = http_get(&admin, "/readyz").await;
+    assert!(
+        ready.starts_with("HTTP/1.1 200"),
+        "{ready}\n{}",
+        controller.logs()
+    );
+    let metrics = http_get(&admin, "/metrics").await;
+    assert!(
+        metrics.contains("lifeline_replication_reconciles_total{result=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lifeline_csi_rpc_duration_seconds_count{code=\"FAILED_PRECONDITION\",method=\"PromoteVolume\"} 1"),
+        "the refused planned promotion is counted: {metrics}"
+    );
+
     vrs.delete("data-replication", &DeleteParams::default())
         .await
         .unwrap();
@@ -157,11 +180,20 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
         .unwrap();
     let released = pvcs.get("data").await.unwrap();
     assert!(!released.finalizers().contains(&PVC_FINALIZER.to_owned()));
-    let mut controller = controller;
     let status = controller.terminate(T).await.unwrap();
     assert!(
         status.success(),
         "SIGTERM stops the controller cleanly: {status}"
     );
     drop(driver);
+}
+
+async fn http_get(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
 }

@@ -6,7 +6,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
@@ -38,9 +38,16 @@ pub async fn run(
     };
     let classes = Api::<VolumeReplicationClass>::all(client);
     let (reader, writer) = reflector::store::<VolumeReplication>();
+    // Ready once the first full list is in the cache. (Not `Store::wait_until_ready`: its
+    // one-shot wakes only the last of several waiters, and the Controller waits on it too.)
     let vr_stream = watcher(vrs, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                health.set_ready(true);
+            }
+        })
         .applied_objects()
         .predicate_filter(vr_relevant, Default::default());
     let pvc_stream = watcher(pvcs, watcher::Config::default())
@@ -51,14 +58,6 @@ pub async fn run(
         .default_backoff()
         .applied_objects();
 
-    {
-        let reader = reader.clone();
-        tokio::spawn(async move {
-            if reader.wait_until_ready().await.is_ok() {
-                health.set_ready(true);
-            }
-        });
-    }
     let by_pvc = reader.clone();
     let by_class = reader.clone();
     Controller::for_stream(vr_stream, reader)

@@ -31,6 +31,8 @@ async fn main() -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot listen on {}", args.admin.admin_address))?;
     tracing::info!(%address, "admin endpoint listening");
+    // For scripts and the e2e harness, which ask for port 0 and read the one chosen.
+    println!("admin-listen {address}");
     tokio::spawn(admin);
 
     let settings = Settings {

@@ -9,8 +9,10 @@ use crate::cli::{LogArgs, LogFormat};
 /// Installs the global subscriber. Errors if the filter does not parse.
 pub fn init(args: &LogArgs) -> Result<(), tracing_subscriber::filter::ParseError> {
     let filter = EnvFilter::try_new(&args.log_level)?;
+    // Colours only for a terminal: log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
