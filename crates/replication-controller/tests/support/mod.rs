@@ -3,8 +3,6 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-pub mod api;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use lifeline_replication_controller::args::DriverArgs;
 use lifeline_replication_controller::reconcile::{error_policy, reconcile, retry_after};
 use lifeline_replication_controller::{Context, Drivers, Error, Metrics, Settings};
 
-pub use api::MockApi;
+pub use lifeline_testkit::MockApi;
 
 pub const DRIVER: &str = "hostpath.lifeline.dev";
 pub const NS: &str = "shop";

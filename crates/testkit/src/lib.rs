@@ -1,0 +1,5 @@
+//! Test helpers shared by the controllers' tests (dev-dependency only; never shipped).
+
+mod mock_api;
+
+pub use mock_api::MockApi;
