@@ -114,6 +114,7 @@ impl MockApi {
         let (parts, body) = request.into_parts();
         let body = body.collect_bytes().await.unwrap_or_default();
         let path = parts.uri.path().to_owned();
+        let query = parts.uri.query().unwrap_or_default().to_owned();
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)
@@ -136,6 +137,28 @@ impl MockApi {
         match parts.method {
             Method::GET => match state.objects.get(&key) {
                 Some(object) => ok(object.clone()),
+                None if is_collection(&key) => {
+                    let selector = query_param(&query, "labelSelector");
+                    let prefix = format!("{key}/");
+                    let items: Vec<Value> = state
+                        .objects
+                        .iter()
+                        .filter(|(k, _)| {
+                            k.strip_prefix(&prefix)
+                                .is_some_and(|rest| !rest.contains('/'))
+                        })
+                        .map(|(_, v)| v.clone())
+                        .filter(|v| {
+                            selector
+                                .as_deref()
+                                .is_none_or(|s| labels_match(s, &v["metadata"]["labels"]))
+                        })
+                        .collect();
+                    let version = state.version.to_string();
+                    ok(
+                        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": version}, "items": items}),
+                    )
+                }
                 None => status(
                     StatusCode::NOT_FOUND,
                     "NotFound",
@@ -277,4 +300,39 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response<Full<Bytes>
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap()
+}
+
+/// A collection path ends in a plural, e.g. `/api/v1/namespaces/x/secrets` or
+/// `/apis/g/v/things`.
+fn is_collection(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let skip = if segments.first() == Some(&"api") {
+        2
+    } else {
+        3
+    };
+    let rest = &segments[skip.min(segments.len())..];
+    rest.len() == 1 || (rest.len() == 3 && rest[0] == "namespaces")
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| {
+            v.replace("%3D", "=")
+                .replace("%2C", ",")
+                .replace("%2F", "/")
+        })
+    })
+}
+
+/// `a=b,c=d` equality selectors (and bare keys) only.
+fn labels_match(selector: &str, labels: &Value) -> bool {
+    selector
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
+            None => labels.get(term).is_some(),
+        })
 }
