@@ -1,0 +1,227 @@
+//! The backup state machine: from what was observed, the one next thing to do. Pure; the
+//! reconcile fetches, calls [`decide`], applies, and comes back on the next watch event.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::ResourceExt;
+use lifeline_api::datamover::{BackupPhase, BatchingStatus, VolumeSnapshotBackup};
+use lifeline_api::foreign::snapshot::VolumeSnapshotContent;
+use lifeline_api::foreign::volsync::{MoverResult, ReplicationSource, SynchronizingReason};
+
+use crate::problem::Problem;
+use crate::repository::ResticSecret;
+
+/// Which working objects exist, and the ReplicationSource as it is.
+#[derive(Clone, Debug, Default)]
+pub struct Working {
+    pub content: bool,
+    pub snapshot: bool,
+    pub pvc: bool,
+    pub secret: bool,
+    pub source: Option<ReplicationSource>,
+}
+
+impl Working {
+    pub fn any(&self) -> bool {
+        self.content || self.snapshot || self.pvc || self.secret || self.source.is_some()
+    }
+}
+
+/// Everything the decision needs, fetched by the reconcile.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub vsb: VolumeSnapshotBackup,
+    pub protected_namespace_exists: bool,
+    pub volsync_installed: bool,
+    pub source_content: Option<VolumeSnapshotContent>,
+    /// The claim the user's snapshot was taken of, found through the content's VolumeSnapshot.
+    pub source_pvc: Option<PersistentVolumeClaim>,
+    /// `None` when the content names no class.
+    pub snapshot_class_exists: Option<bool>,
+    /// The user's restic Secret's data, if it exists.
+    pub user_secret: Option<BTreeMap<String, Vec<u8>>>,
+    pub working: Working,
+    /// Whether a concurrency slot is free for this backup (counted from the cluster).
+    pub admitted: bool,
+}
+
+/// What to create, in dependency order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    Content,
+    Snapshot,
+    Pvc,
+    Secret,
+    ReplicationSource,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Final and clean: nothing to do.
+    Settled,
+    /// Bad input: condition and Event; waits for a change.
+    Reject(Problem),
+    /// No concurrency slot: `batchingStatus: Queued`.
+    Queue,
+    /// A slot is free: `phase: InProgress`, `batchingStatus: Processing`, start time.
+    Start,
+    Create(Vec<Object>),
+    /// Waiting is not failing: for the source snapshot, the mover, …
+    Wait(&'static str),
+    /// The mover finished this backup's trigger.
+    Done,
+    /// The mover failed; the message is the mover's (secret values stripped).
+    Fail(String),
+    /// Delete every working object (phase `Cleanup`, or after a failure, or on deletion).
+    CleanUp,
+    /// All working objects gone after success: `Completed`.
+    Complete,
+    /// Deleting and clean: drop the finalizer.
+    Release,
+}
+
+/// The mover's verdict on this backup's trigger, if it has one.
+pub fn mover_result(source: &ReplicationSource, trigger: &str) -> Option<Result<(), String>> {
+    let status = source.status.as_ref()?;
+    if status.sync.last_manual_sync.as_deref() == Some(trigger) {
+        return Some(Ok(()));
+    }
+    let failed_condition = status
+        .sync
+        .conditions
+        .iter()
+        .find(|c| c.reason == SynchronizingReason::Error.as_str())
+        .map(|c| c.message.clone());
+    let mover = status.sync.latest_mover_status.as_ref();
+    let failed_mover = mover
+        .filter(|m| m.result == Some(MoverResult::Failed))
+        .map(|m| {
+            m.logs
+                .clone()
+                .unwrap_or_else(|| "the restic mover failed".into())
+        });
+    failed_condition.or(failed_mover).map(Err)
+}
+
+pub fn decide(observed: &Observed) -> Decision {
+    let vsb = &observed.vsb;
+    let status = vsb.status.clone().unwrap_or_default();
+    let working = &observed.working;
+    if vsb.metadata.deletion_timestamp.is_some() {
+        return if working.any() {
+            Decision::CleanUp
+        } else {
+            Decision::Release
+        };
+    }
+    match status.phase {
+        Some(BackupPhase::Completed) | Some(BackupPhase::PartiallyFailed) => {
+            return Decision::Settled;
+        }
+        Some(BackupPhase::Failed) => {
+            return if working.any() {
+                Decision::CleanUp
+            } else {
+                Decision::Settled
+            };
+        }
+        Some(BackupPhase::SnapshotBackupDone) | Some(BackupPhase::Cleanup) => {
+            return if working.any() {
+                Decision::CleanUp
+            } else {
+                Decision::Complete
+            };
+        }
+        Some(BackupPhase::InProgress) | None => {}
+    }
+    if let Err(problem) = check_inputs(observed) {
+        return Decision::Reject(problem);
+    }
+    let Some(content) = &observed.source_content else {
+        unreachable!("checked above")
+    };
+    let ready = content
+        .status
+        .as_ref()
+        .is_some_and(|s| s.ready_to_use == Some(true) && s.snapshot_handle.is_some());
+    if !ready {
+        return Decision::Wait("the source snapshot is not ready yet");
+    }
+    if status.batching_status != Some(BatchingStatus::Processing) {
+        return if observed.admitted {
+            Decision::Start
+        } else {
+            Decision::Queue
+        };
+    }
+    let missing: Vec<Object> = [
+        (working.content, Object::Content),
+        (working.snapshot, Object::Snapshot),
+        (working.pvc, Object::Pvc),
+        (working.secret, Object::Secret),
+        (working.source.is_some(), Object::ReplicationSource),
+    ]
+    .into_iter()
+    .filter(|(exists, _)| !exists)
+    .map(|(_, object)| object)
+    .collect();
+    if !missing.is_empty() {
+        return Decision::Create(missing);
+    }
+    let source = working.source.as_ref().expect("present");
+    match mover_result(source, &vsb.name_any()) {
+        Some(Ok(())) => Decision::Done,
+        Some(Err(message)) => Decision::Fail(message),
+        None => Decision::Wait("the restic mover is running"),
+    }
+}
+
+/// Bad inputs, in the order a user would fix them.
+fn check_inputs(observed: &Observed) -> Result<(), Problem> {
+    let spec = &observed.vsb.spec;
+    if !observed.volsync_installed {
+        return Err(Problem::VolSyncMissing);
+    }
+    if !observed.protected_namespace_exists {
+        return Err(Problem::ProtectedNamespaceMissing(
+            spec.protected_namespace.clone(),
+        ));
+    }
+    let secret_name = spec
+        .restic_secret_ref
+        .as_ref()
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
+    let Some(data) = &observed.user_secret else {
+        return Err(Problem::SecretMissing {
+            namespace: spec.protected_namespace.clone(),
+            name: secret_name,
+        });
+    };
+    ResticSecret::parse(data).map_err(|source| Problem::SecretInvalid {
+        name: secret_name,
+        source,
+    })?;
+    let content_name = spec
+        .volume_snapshot_content
+        .name
+        .clone()
+        .unwrap_or_default();
+    let Some(content) = &observed.source_content else {
+        return Err(Problem::ContentMissing(content_name));
+    };
+    if observed.snapshot_class_exists == Some(false) {
+        return Err(Problem::SnapshotClassMissing(
+            content
+                .spec
+                .volume_snapshot_class_name
+                .clone()
+                .unwrap_or_default(),
+        ));
+    }
+    if observed.source_pvc.is_none() {
+        return Err(Problem::SourceClaimUnknown(content_name));
+    }
+    Ok(())
+}

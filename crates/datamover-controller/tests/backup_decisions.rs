@@ -1,0 +1,291 @@
+//! The backup state machine, step by step, on fixture objects (the shared examples where
+//! they fit): what it does at each point and for each bad input.
+
+use std::collections::BTreeMap;
+
+use lifeline_api::foreign::snapshot::VolumeSnapshotContent;
+use lifeline_api::foreign::volsync::ReplicationSource;
+use lifeline_datamover_controller::backup::build::BackupInputs;
+use lifeline_datamover_controller::backup::decide::{
+    Decision, Object, Observed, Working, decide, mover_result,
+};
+use lifeline_datamover_controller::names::{Names, RequestKind};
+use lifeline_datamover_controller::problem::Problem;
+use lifeline_datamover_controller::repository::ResticSecret;
+use lifeline_datamover_controller::settings::Settings;
+
+fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_saphyr::from_str(text).unwrap()
+}
+
+fn example<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let path = format!(
+        "{}/../../../shared/examples/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    yaml(&std::fs::read_to_string(path).unwrap())
+}
+
+fn secret_data() -> BTreeMap<String, Vec<u8>> {
+    [
+        ("RESTIC_PASSWORD", "pw-123456"),
+        ("RESTIC_REPOSITORY", "/backups/lifeline"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+    .collect()
+}
+
+fn content(ready: bool) -> VolumeSnapshotContent {
+    yaml(&format!(
+        "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {{name: snapcontent-5d1c9e0a-7b2f-4c61-9a1e-0f3b2c4d5e6f}}\nspec:\n  deletionPolicy: Delete\n  driver: hostpath.lifeline.dev\n  volumeSnapshotClassName: block-snapclass\n  source: {{volumeHandle: vol-1}}\n  volumeSnapshotRef: {{namespace: shop, name: snap-1, uid: u1}}\nstatus: {{readyToUse: {ready}, snapshotHandle: snap-abc, restoreSize: 21474836480}}"
+    ))
+}
+
+fn observed() -> Observed {
+    Observed {
+        vsb: example("volumesnapshotbackup.yaml"),
+        protected_namespace_exists: true,
+        volsync_installed: true,
+        source_content: Some(content(true)),
+        source_pvc: Some(yaml(
+            "metadata: {name: orders-db-data, namespace: shop}\nspec: {storageClassName: block-fast, accessModes: [ReadWriteOnce], resources: {requests: {storage: 10Gi}}}",
+        )),
+        snapshot_class_exists: Some(true),
+        user_secret: Some(secret_data()),
+        working: Working::default(),
+        admitted: true,
+    }
+}
+
+fn with_status(mut o: Observed, status: &str) -> Observed {
+    o.vsb.status = Some(yaml(status));
+    o
+}
+
+fn all_working(source: Option<ReplicationSource>) -> Working {
+    Working {
+        content: true,
+        snapshot: true,
+        pvc: true,
+        secret: true,
+        source,
+    }
+}
+
+#[test]
+fn a_backup_walks_from_queue_to_completed() {
+    let mut o = observed();
+    o.admitted = false;
+    assert_eq!(decide(&o), Decision::Queue);
+    o.admitted = true;
+    assert_eq!(decide(&o), Decision::Start);
+
+    let o = with_status(o, "{phase: InProgress, batchingStatus: Processing}");
+    assert_eq!(
+        decide(&o),
+        Decision::Create(vec![
+            Object::Content,
+            Object::Snapshot,
+            Object::Pvc,
+            Object::Secret,
+            Object::ReplicationSource
+        ])
+    );
+    let mut running = o.clone();
+    running.working = all_working(Some(yaml(
+        "metadata: {name: rs}\nspec: {trigger: {manual: vsb-orders-db-x7k2p}}",
+    )));
+    assert_eq!(
+        decide(&running),
+        Decision::Wait("the restic mover is running")
+    );
+
+    let mut done = o.clone();
+    done.working = all_working(Some(example("replicationsource-done.yaml")));
+    assert_eq!(decide(&done), Decision::Done);
+
+    let mut cleaning = with_status(
+        done,
+        "{phase: SnapshotBackupDone, batchingStatus: Processing}",
+    );
+    assert_eq!(decide(&cleaning), Decision::CleanUp);
+    cleaning.working = Working::default();
+    assert_eq!(decide(&cleaning), Decision::Complete);
+    let completed = with_status(cleaning, "{phase: Completed, batchingStatus: Completed}");
+    assert_eq!(decide(&completed), Decision::Settled);
+}
+
+#[test]
+fn waiting_for_the_source_snapshot_is_not_failing() {
+    let mut o = observed();
+    o.source_content = Some(content(false));
+    assert_eq!(
+        decide(&o),
+        Decision::Wait("the source snapshot is not ready yet")
+    );
+}
+
+#[test]
+fn a_failing_mover_fails_the_backup_then_cleans_up() {
+    let failing: ReplicationSource = yaml(
+        "metadata: {name: rs}\nspec: {trigger: {manual: vsb-orders-db-x7k2p}}\nstatus:\n  latestMoverStatus: {result: Failed, logs: 'Fatal: wrong password or no key found'}\n  conditions:\n  - {type: Synchronizing, status: 'False', reason: Error, message: 'Fatal: wrong password or no key found', lastTransitionTime: '2026-01-01T00:00:00Z'}",
+    );
+    assert_eq!(
+        mover_result(&failing, "vsb-orders-db-x7k2p"),
+        Some(Err("Fatal: wrong password or no key found".into()))
+    );
+    let only_mover: ReplicationSource = yaml(
+        "metadata: {name: rs}\nspec: {}\nstatus: {latestMoverStatus: {result: Failed, logs: boom}}",
+    );
+    assert_eq!(mover_result(&only_mover, "x"), Some(Err("boom".into())));
+
+    let mut o = with_status(
+        observed(),
+        "{phase: InProgress, batchingStatus: Processing}",
+    );
+    o.working = all_working(Some(failing));
+    assert_eq!(
+        decide(&o),
+        Decision::Fail("Fatal: wrong password or no key found".into())
+    );
+    let failed = with_status(o, "{phase: Failed, batchingStatus: Completed}");
+    assert_eq!(decide(&failed), Decision::CleanUp);
+    let mut clean = failed;
+    clean.working = Working::default();
+    assert_eq!(decide(&clean), Decision::Settled);
+}
+
+#[test]
+fn deletion_cleans_up_then_releases() {
+    let mut o = observed();
+    o.vsb.metadata.deletion_timestamp = Some(yaml("\"2026-01-01T00:00:00Z\""));
+    o.working = all_working(None);
+    assert_eq!(decide(&o), Decision::CleanUp);
+    o.working = Working::default();
+    assert_eq!(decide(&o), Decision::Release);
+}
+
+/// Breaks one input of an otherwise good backup.
+type Breaker = Box<dyn Fn(&mut Observed)>;
+
+#[test]
+fn every_bad_input_is_a_named_problem() {
+    let cases: Vec<(Breaker, &str)> = vec![
+        (Box::new(|o| o.volsync_installed = false), "VolSyncMissing"),
+        (
+            Box::new(|o| o.protected_namespace_exists = false),
+            "ProtectedNamespaceMissing",
+        ),
+        (Box::new(|o| o.user_secret = None), "ResticSecretMissing"),
+        (
+            Box::new(|o| {
+                o.user_secret.as_mut().unwrap().remove("RESTIC_PASSWORD");
+            }),
+            "ResticSecretInvalid",
+        ),
+        (
+            Box::new(|o| {
+                o.user_secret
+                    .as_mut()
+                    .unwrap()
+                    .insert("RESTIC_REPOSITORY".into(), b"ftp:nope".to_vec());
+            }),
+            "ResticSecretInvalid",
+        ),
+        (
+            Box::new(|o| o.source_content = None),
+            "SnapshotContentMissing",
+        ),
+        (
+            Box::new(|o| o.snapshot_class_exists = Some(false)),
+            "SnapshotClassMissing",
+        ),
+        (Box::new(|o| o.source_pvc = None), "SourceClaimUnknown"),
+    ];
+    for (break_it, reason) in cases {
+        let mut o = observed();
+        break_it(&mut o);
+        match decide(&o) {
+            Decision::Reject(problem) => {
+                assert_eq!(problem.reason(), reason, "{problem}");
+                assert!(
+                    !problem.to_string().contains("pw-123456"),
+                    "no secret in {problem}"
+                );
+            }
+            other => panic!("{reason}: expected a rejection, got {other:?}"),
+        }
+    }
+    let missing = Problem::SecretMissing {
+        namespace: "lifeline-system".into(),
+        name: "default-restic".into(),
+    };
+    assert!(
+        missing
+            .to_string()
+            .contains("lifeline-system/default-restic")
+    );
+}
+
+#[test]
+fn working_objects_protect_the_users_snapshot_and_use_one_repository_per_volume() {
+    let o = observed();
+    let secret = ResticSecret::parse(&secret_data()).unwrap();
+    let names = Names::new(RequestKind::Backup, "shop", "vsb-orders-db-x7k2p");
+    let settings = Settings::default();
+    let inputs = BackupInputs {
+        vsb: &o.vsb,
+        source_content: o.source_content.as_ref().unwrap(),
+        source_pvc: o.source_pvc.as_ref().unwrap(),
+        secret: &secret,
+        names: &names,
+        settings: &settings,
+    };
+    let content = inputs.content();
+    assert_eq!(
+        content.spec.deletion_policy.as_str(),
+        "Retain",
+        "deleting our copy never deletes the user's data"
+    );
+    assert_eq!(
+        content.spec.source.snapshot_handle.as_deref(),
+        Some("snap-abc")
+    );
+    assert_eq!(
+        content.spec.volume_snapshot_ref.namespace.as_deref(),
+        Some("lifeline-system")
+    );
+    let pvc = inputs.pvc();
+    let spec = pvc.spec.unwrap();
+    // max(10Gi request, 20 GiB restore size)
+    assert_eq!(
+        spec.resources.unwrap().requests.unwrap()["storage"].0,
+        "21474836480"
+    );
+    assert_eq!(spec.storage_class_name.as_deref(), Some("block-fast"));
+    let secret = inputs.secret();
+    assert_eq!(
+        secret.string_data.unwrap()["RESTIC_REPOSITORY"],
+        "/backups/lifeline/shop/orders-db-data"
+    );
+    let source = inputs.replication_source();
+    assert_eq!(
+        source.spec.trigger.unwrap().manual.as_deref(),
+        Some("vsb-orders-db-x7k2p")
+    );
+    let restic = source.spec.restic.unwrap();
+    assert_eq!(restic.copy_method.map(|c| c.as_str()), Some("Direct"));
+    assert!(restic.retain.is_none(), "by default nothing is pruned");
+    assert_eq!(restic.repository.as_deref(), Some(names.secret().as_str()));
+    for labels in [
+        content.metadata.labels,
+        pvc.metadata.labels,
+        source.metadata.labels,
+    ] {
+        assert_eq!(
+            labels.unwrap()["datamover.oadp.openshift.io/request-name"],
+            "vsb-orders-db-x7k2p"
+        );
+    }
+}
