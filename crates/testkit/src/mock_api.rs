@@ -139,14 +139,10 @@ impl MockApi {
                 Some(object) => ok(object.clone()),
                 None if is_collection(&key) => {
                     let selector = query_param(&query, "labelSelector");
-                    let prefix = format!("{key}/");
                     let items: Vec<Value> = state
                         .objects
                         .iter()
-                        .filter(|(k, _)| {
-                            k.strip_prefix(&prefix)
-                                .is_some_and(|rest| !rest.contains('/'))
-                        })
+                        .filter(|(k, _)| in_collection(&key, k))
                         .map(|(_, v)| v.clone())
                         .filter(|v| {
                             selector
@@ -335,4 +331,20 @@ fn labels_match(selector: &str, labels: &Value) -> bool {
             Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
             None => labels.get(term).is_some(),
         })
+}
+
+/// Whether the object at `object` belongs to the list at `collection`; a list without a
+/// namespace covers the objects of every namespace.
+fn in_collection(collection: &str, object: &str) -> bool {
+    if let Some(rest) = object.strip_prefix(&format!("{collection}/")) {
+        return !rest.contains('/');
+    }
+    let Some((prefix, plural)) = collection.rsplit_once('/') else {
+        return false;
+    };
+    let Some(rest) = object.strip_prefix(&format!("{prefix}/namespaces/")) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    parts.len() == 3 && parts[1] == plural
 }

@@ -1,0 +1,492 @@
+//! Reconciling a VolumeSnapshotBackup: fetch what [`decide`] needs, apply its decision.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use lifeline_api::datamover::{VolumeSnapshotBackup, annotations};
+use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
+use lifeline_api::foreign::volsync::ReplicationSource;
+use serde_json::json;
+
+use super::shared::{
+    AFTER_PROBLEM, create, delete_working, event, now, patch_metadata, patch_status, reconciled,
+    set_finalizer,
+};
+use crate::backup::build::BackupInputs;
+use crate::backup::decide::{Decision, Object, Observed, Working, decide};
+use crate::concurrency::{Request, admitted};
+use crate::context::Context;
+use crate::error::Error;
+use crate::names::{Names, RequestKind};
+use crate::repository::{ResticSecret, scrub};
+
+pub fn names(vsb: &VolumeSnapshotBackup) -> Names {
+    Names::new(
+        RequestKind::Backup,
+        &vsb.namespace().unwrap_or_default(),
+        &vsb.name_any(),
+    )
+}
+
+pub async fn reconcile(vsb: Arc<VolumeSnapshotBackup>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let observed = observe(&vsb, &ctx).await?;
+    let decision = decide(&observed);
+    tracing::debug!(
+        namespace = vsb.namespace().unwrap_or_default(),
+        name = vsb.name_any(),
+        ?decision,
+        "backup"
+    );
+    apply(&observed, decision, &ctx).await
+}
+
+/// The claim a snapshot content was taken of: content → its VolumeSnapshot → the claim.
+async fn source_claim(
+    ctx: &Context,
+    content: &VolumeSnapshotContent,
+) -> Result<Option<PersistentVolumeClaim>, Error> {
+    let reference = &content.spec.volume_snapshot_ref;
+    let (Some(namespace), Some(name)) = (&reference.namespace, &reference.name) else {
+        return Ok(None);
+    };
+    let Some(snapshot) = Api::<VolumeSnapshot>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(claim) = snapshot.spec.source.persistent_volume_claim_name else {
+        return Ok(None);
+    };
+    Ok(
+        Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace)
+            .get_opt(&claim)
+            .await?,
+    )
+}
+
+pub async fn secret_data(
+    ctx: &Context,
+    namespace: &str,
+    name: Option<&str>,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, Error> {
+    let Some(name) = name else { return Ok(None) };
+    let Some(secret) = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        data.insert(k, v.into_bytes());
+    }
+    Ok(Some(data))
+}
+
+pub async fn volsync_installed(ctx: &Context, plural: &str) -> Result<bool, Error> {
+    let name = format!("{plural}.volsync.backube");
+    Ok(Api::<CustomResourceDefinition>::all(ctx.client.clone())
+        .get_opt(&name)
+        .await?
+        .is_some())
+}
+
+async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, Error> {
+    let c = &ctx.client;
+    let protected = vsb.spec.protected_namespace.clone();
+    let names = names(vsb);
+    let content_name = vsb
+        .spec
+        .volume_snapshot_content
+        .name
+        .clone()
+        .unwrap_or_default();
+    let source_content = Api::<VolumeSnapshotContent>::all(c.clone())
+        .get_opt(&content_name)
+        .await?;
+    let (source_pvc, snapshot_class_exists) = match &source_content {
+        Some(content) => {
+            let class = match &content.spec.volume_snapshot_class_name {
+                Some(class) => Some(
+                    Api::<VolumeSnapshotClass>::all(c.clone())
+                        .get_opt(class)
+                        .await?
+                        .is_some(),
+                ),
+                None => None,
+            };
+            (source_claim(ctx, content).await?, class)
+        }
+        None => (None, None),
+    };
+    let protected_namespace_exists = Api::<Namespace>::all(c.clone())
+        .get_opt(&protected)
+        .await?
+        .is_some();
+    let working = Working {
+        content: Api::<VolumeSnapshotContent>::all(c.clone())
+            .get_opt(&names.content())
+            .await?
+            .is_some(),
+        snapshot: Api::<VolumeSnapshot>::namespaced(c.clone(), &protected)
+            .get_opt(&names.snapshot())
+            .await?
+            .is_some(),
+        pvc: Api::<PersistentVolumeClaim>::namespaced(c.clone(), &protected)
+            .get_opt(&names.pvc())
+            .await?
+            .is_some(),
+        secret: Api::<Secret>::namespaced(c.clone(), &protected)
+            .get_opt(&names.secret())
+            .await?
+            .is_some(),
+        source: Api::<ReplicationSource>::namespaced(c.clone(), &protected)
+            .get_opt(&names.replication_source())
+            .await?,
+    };
+    let exclusive = source_pvc
+        .as_ref()
+        .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()));
+    let admitted = admission(ctx, vsb, exclusive).await?;
+    Ok(Observed {
+        vsb: vsb.clone(),
+        protected_namespace_exists,
+        volsync_installed: volsync_installed(ctx, "replicationsources").await?,
+        source_content,
+        source_pvc,
+        snapshot_class_exists,
+        user_secret: secret_data(
+            ctx,
+            &protected,
+            vsb.spec.restic_secret_ref.as_ref().map(|r| r.name.as_str()),
+        )
+        .await?,
+        working,
+        admitted,
+    })
+}
+
+/// Counts from the cluster: every VSB, with its source volume from the annotation the
+/// controller sets when it first looks at one.
+async fn admission(
+    ctx: &Context,
+    vsb: &VolumeSnapshotBackup,
+    exclusive: Option<String>,
+) -> Result<bool, Error> {
+    let all = Api::<VolumeSnapshotBackup>::all(ctx.client.clone())
+        .list(&Default::default())
+        .await?
+        .items;
+    let key = |b: &VolumeSnapshotBackup| {
+        format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any())
+    };
+    let mut all = all;
+    if !all.iter().any(|b| key(b) == key(vsb)) {
+        all.push(vsb.clone());
+    }
+    let requests: Vec<Request> = all
+        .iter()
+        .map(|b| {
+            let status = b.status.clone().unwrap_or_default();
+            let volume = if key(b) == key(vsb) {
+                exclusive.clone()
+            } else {
+                b.annotations()
+                    .get(annotations::SOURCE_PVC_NAME)
+                    .map(|n| format!("{}/{n}", b.namespace().unwrap_or_default()))
+            };
+            Request {
+                key: key(b),
+                created: b
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .unwrap_or_default(),
+                processing: status.batching_status.map(|s| s.as_str()) == Some("Processing"),
+                finished: matches!(
+                    status.phase.map(|p| p.as_str()),
+                    Some(
+                        "Completed"
+                            | "Failed"
+                            | "PartiallyFailed"
+                            | "SnapshotBackupDone"
+                            | "Cleanup"
+                    )
+                ),
+                exclusive: volume,
+            }
+        })
+        .collect();
+    Ok(admitted(&key(vsb), &requests, ctx.max_backups))
+}
+
+async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result<Action, Error> {
+    let vsb = &observed.vsb;
+    let names = names(vsb);
+    let protected = &vsb.spec.protected_namespace;
+    match decision {
+        Decision::Settled => Ok(Action::await_change()),
+        Decision::Reject(problem) => {
+            let message = problem.to_string();
+            let current = vsb
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.first())
+                .map(|c| c.message.clone());
+            if current.as_deref() != Some(message.as_str()) {
+                patch_status(ctx, vsb, json!({"conditions": reconciled(false, &message)})).await?;
+                event(ctx, vsb, true, problem.reason(), message).await;
+            }
+            Ok(Action::requeue(AFTER_PROBLEM))
+        }
+        Decision::Queue => {
+            // Record the source volume so other requests' admission can see it.
+            if let Some(pvc) = &observed.source_pvc
+                && !vsb.annotations().contains_key(annotations::SOURCE_PVC_NAME)
+            {
+                patch_metadata(
+                    ctx,
+                    vsb,
+                    json!({"annotations": {annotations::SOURCE_PVC_NAME: pvc.name_any()}}),
+                )
+                .await?;
+            }
+            if vsb
+                .status
+                .as_ref()
+                .and_then(|s| s.batching_status)
+                .map(|b| b.as_str())
+                != Some("Queued")
+            {
+                patch_status(ctx, vsb, json!({"batchingStatus": "Queued"})).await?;
+                event(
+                    ctx,
+                    vsb,
+                    false,
+                    "Queued",
+                    "waiting for a backup slot".into(),
+                )
+                .await;
+            }
+            // A slot frees when another backup finishes; look again soon.
+            Ok(Action::requeue(std::time::Duration::from_secs(5)))
+        }
+        Decision::Start => {
+            set_finalizer(ctx, vsb, true).await?;
+            let secret = restic(observed)?;
+            let inputs = inputs(observed, &names, &secret, ctx)?;
+            let pvc = inputs.source_pvc;
+            let size = pvc
+                .spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+                .map(|q| q.0.clone());
+            patch_metadata(
+                ctx,
+                vsb,
+                json!({"annotations": {annotations::SOURCE_PVC_NAME: pvc.name_any()}}),
+            )
+            .await?;
+            patch_status(ctx, vsb, json!({
+                "phase": "InProgress", "batchingStatus": "Processing", "startTimestamp": now(),
+                "sourcePVCData": {"name": pvc.name_any(), "size": size, "storageClassName": pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone())},
+                "resticrepository": inputs.repository(),
+                "volumeSnapshotClassName": inputs.snapshot_class(),
+                "conditions": reconciled(true, "backup started"),
+            }))
+            .await?;
+            event(
+                ctx,
+                vsb,
+                false,
+                "Started",
+                format!("backing up {} to its repository", pvc.name_any()),
+            )
+            .await;
+            Ok(Action::await_change())
+        }
+        Decision::Create(objects) => {
+            let secret = restic(observed)?;
+            let inputs = inputs(observed, &names, &secret, ctx)?;
+            let c = &ctx.client;
+            for object in objects {
+                match object {
+                    Object::Content => {
+                        create(
+                            &Api::<VolumeSnapshotContent>::all(c.clone()),
+                            &inputs.content(),
+                        )
+                        .await?
+                    }
+                    Object::Snapshot => {
+                        create(
+                            &Api::<VolumeSnapshot>::namespaced(c.clone(), protected),
+                            &inputs.snapshot(),
+                        )
+                        .await?
+                    }
+                    Object::Pvc => {
+                        create(
+                            &Api::<PersistentVolumeClaim>::namespaced(c.clone(), protected),
+                            &inputs.pvc(),
+                        )
+                        .await?
+                    }
+                    Object::Secret => {
+                        create(
+                            &Api::<Secret>::namespaced(c.clone(), protected),
+                            &inputs.secret(),
+                        )
+                        .await?
+                    }
+                    Object::ReplicationSource => {
+                        create(
+                            &Api::<ReplicationSource>::namespaced(c.clone(), protected),
+                            &inputs.replication_source(),
+                        )
+                        .await?
+                    }
+                }
+            }
+            Ok(Action::await_change())
+        }
+        Decision::Wait(why) => {
+            tracing::debug!(name = vsb.name_any(), why, "waiting");
+            Ok(Action::await_change())
+        }
+        Decision::Done => {
+            let source = observed
+                .working
+                .source
+                .as_ref()
+                .and_then(|s| s.status.clone())
+                .unwrap_or_default()
+                .sync;
+            let status = vsb.status.clone().unwrap_or_default();
+            let pvc = status.source_pvc_data.clone().unwrap_or_default();
+            // The facts again as annotations, for backup tools that drop status.
+            patch_metadata(
+                ctx,
+                vsb,
+                json!({"annotations": {
+                    annotations::RESTIC_REPOSITORY: status.restic_repository,
+                    annotations::SOURCE_PVC_NAME: pvc.name,
+                    annotations::SOURCE_PVC_SIZE: pvc.size,
+                    annotations::SOURCE_PVC_STORAGECLASS: pvc.storage_class_name,
+                    annotations::SOURCE_PVC_VOLUMESNAPSHOTCLASS: status.volume_snapshot_class_name,
+                }}),
+            )
+            .await?;
+            patch_status(ctx, vsb, json!({
+                "phase": "SnapshotBackupDone",
+                "replicationSourceData": {"name": names.replication_source(), "startTimestamp": source.last_sync_start_time, "completionTimestamp": source.last_sync_time},
+            }))
+            .await?;
+            event(
+                ctx,
+                vsb,
+                false,
+                "SnapshotBackupDone",
+                "the data is in the repository; cleaning up".into(),
+            )
+            .await;
+            Ok(Action::await_change())
+        }
+        Decision::Fail(message) => {
+            let secret = observed
+                .user_secret
+                .as_ref()
+                .and_then(|d| ResticSecret::parse(d).ok());
+            let message = scrub(&message, secret.as_ref());
+            patch_status(
+                ctx,
+                vsb,
+                json!({
+                    "phase": "Failed", "batchingStatus": "Completed", "completionTimestamp": now(),
+                    "conditions": reconciled(false, &format!("the restic mover failed: {message}")),
+                }),
+            )
+            .await?;
+            event(ctx, vsb, true, "BackupFailed", message).await;
+            Ok(Action::await_change())
+        }
+        Decision::CleanUp => {
+            if vsb
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .map(|p| p.as_str())
+                == Some("SnapshotBackupDone")
+            {
+                patch_status(ctx, vsb, json!({"phase": "Cleanup"})).await?;
+            }
+            delete_working(ctx, protected, &names).await?;
+            Ok(Action::requeue(std::time::Duration::from_secs(1)))
+        }
+        Decision::Complete => {
+            patch_status(ctx, vsb, json!({
+                "phase": "Completed", "batchingStatus": "Completed", "completionTimestamp": now(),
+                "conditions": reconciled(true, "backup completed"),
+            }))
+            .await?;
+            event(ctx, vsb, false, "Completed", "backup completed".into()).await;
+            Ok(Action::await_change())
+        }
+        Decision::Release => {
+            set_finalizer(ctx, vsb, false).await?;
+            Ok(Action::await_change())
+        }
+    }
+}
+
+/// The user Secret, checked (`decide` only creates objects once it parses).
+fn restic(observed: &Observed) -> Result<ResticSecret, Error> {
+    let data = observed.user_secret.clone().unwrap_or_default();
+    ResticSecret::parse(&data).map_err(|source| {
+        let name = observed
+            .vsb
+            .spec
+            .restic_secret_ref
+            .as_ref()
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        Error::Problem(crate::problem::Problem::SecretInvalid { name, source })
+    })
+}
+
+fn inputs<'a>(
+    observed: &'a Observed,
+    names: &'a Names,
+    secret: &'a ResticSecret,
+    ctx: &'a Context,
+) -> Result<BackupInputs<'a>, Error> {
+    let missing =
+        |what: &str| Error::Problem(crate::problem::Problem::SourceClaimUnknown(what.to_owned()));
+    Ok(BackupInputs {
+        vsb: &observed.vsb,
+        source_content: observed
+            .source_content
+            .as_ref()
+            .ok_or_else(|| missing("content"))?,
+        source_pvc: observed
+            .source_pvc
+            .as_ref()
+            .ok_or_else(|| missing("claim"))?,
+        secret,
+        names,
+        settings: &ctx.settings,
+    })
+}

@@ -1,0 +1,6 @@
+//! Reconciles: fetch → decide (pure) → apply. One module per request kind.
+
+pub mod backup;
+mod shared;
+
+pub use shared::error_policy;

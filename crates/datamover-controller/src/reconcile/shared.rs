@@ -1,0 +1,214 @@
+//! What both pipelines do the same way: status patches, conditions, Events, finalizers,
+//! deleting working objects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use lifeline_api::datamover::{ConditionReason, ConditionType, FINALIZER};
+use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotContent};
+use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::context::{Context, FIELD_MANAGER};
+use crate::error::Error;
+use crate::names::Names;
+
+/// How long a request with bad input waits before it is looked at again without a change.
+pub const AFTER_PROBLEM: Duration = Duration::from_secs(300);
+
+pub fn error_policy<K: Resource>(object: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = object.meta().name.as_deref().unwrap_or_default(), category = error.category(), %error, "reconcile failed");
+    if error.retryable() {
+        Action::requeue(Duration::from_secs(5))
+    } else {
+        Action::requeue(AFTER_PROBLEM)
+    }
+}
+
+pub fn now() -> String {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
+}
+
+/// A `Reconciled` condition as JSON.
+pub fn reconciled(ok: bool, message: &str) -> Value {
+    let reason = if ok {
+        ConditionReason::Complete
+    } else {
+        ConditionReason::Error
+    };
+    json!([{
+        "type": ConditionType::Reconciled.as_str(), "status": if ok { "True" } else { "False" },
+        "reason": reason.as_str(), "message": message, "lastTransitionTime": now(),
+    }])
+}
+
+pub async fn patch_status<K>(ctx: &Context, object: &K, status: Value) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch_status(
+        &object.name_any(),
+        &params,
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn patch_metadata<K>(ctx: &Context, object: &K, metadata: Value) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(
+        &object.name_any(),
+        &params,
+        &Patch::Merge(json!({"metadata": metadata})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds or removes our finalizer.
+pub async fn set_finalizer<K>(ctx: &Context, object: &K, present: bool) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let mut finalizers = object.finalizers().to_vec();
+    let has = finalizers.iter().any(|f| f == FINALIZER);
+    if has == present {
+        return Ok(());
+    }
+    if present {
+        finalizers.push(FINALIZER.to_owned());
+    } else {
+        finalizers.retain(|f| f != FINALIZER);
+    }
+    patch_metadata(
+        ctx,
+        object,
+        json!({"finalizers": finalizers, "resourceVersion": object.resource_version()}),
+    )
+    .await
+}
+
+pub async fn event<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    object: &K,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(%error, "could not publish an Event");
+    }
+}
+
+async fn delete_if_there<K>(api: Api<K>, name: &str) -> Result<bool, Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes every working object of a request (never the user's); returns whether any was left.
+pub async fn delete_working(ctx: &Context, namespace: &str, names: &Names) -> Result<bool, Error> {
+    let c = &ctx.client;
+    let mut any = false;
+    any |= delete_if_there(
+        Api::<ReplicationSource>::namespaced(c.clone(), namespace),
+        &names.replication_source(),
+    )
+    .await?;
+    any |= delete_if_there(
+        Api::<ReplicationDestination>::namespaced(c.clone(), namespace),
+        &names.replication_destination(),
+    )
+    .await?;
+    any |= delete_if_there(
+        Api::<Secret>::namespaced(c.clone(), namespace),
+        &names.secret(),
+    )
+    .await?;
+    any |= delete_if_there(
+        Api::<PersistentVolumeClaim>::namespaced(c.clone(), namespace),
+        &names.pvc(),
+    )
+    .await?;
+    any |= delete_if_there(
+        Api::<VolumeSnapshot>::namespaced(c.clone(), namespace),
+        &names.snapshot(),
+    )
+    .await?;
+    any |= delete_if_there(
+        Api::<VolumeSnapshotContent>::all(c.clone()),
+        &names.content(),
+    )
+    .await?;
+    Ok(any)
+}
+
+/// Creates `object` unless it exists.
+pub async fn create<K>(api: &Api<K>, object: &K) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api
+        .create(
+            &kube::api::PostParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..Default::default()
+            },
+            object,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
