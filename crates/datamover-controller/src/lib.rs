@@ -8,5 +8,6 @@ pub mod names;
 pub mod problem;
 pub mod reconcile;
 pub mod repository;
+pub mod restore;
 pub mod settings;
 pub mod sizes;

@@ -1,0 +1,73 @@
+//! The working objects of a restore. Pure: no client.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use lifeline_api::datamover::VolumeSnapshotRestore;
+use lifeline_api::foreign::volsync::ReplicationDestination;
+use serde_json::json;
+
+use crate::names::Names;
+use crate::repository::ResticSecret;
+use crate::settings::Settings;
+
+/// Annotation (Lifeline's) on a VSR: restore the backup as of this time (RFC 3339), copied from
+/// the VolumeSnapshotBackup's annotation of the same name. Without it, the latest backup.
+pub const RESTORE_AS_OF: &str = "datamover.io/restore-as-of";
+
+pub struct RestoreInputs<'a> {
+    pub vsr: &'a VolumeSnapshotRestore,
+    pub secret: &'a ResticSecret,
+    pub names: &'a Names,
+    pub settings: &'a Settings,
+}
+
+impl RestoreInputs<'_> {
+    fn metadata(&self, name: String) -> serde_json::Value {
+        json!({"name": name, "namespace": self.vsr.spec.protected_namespace, "labels": self.names.labels()})
+    }
+
+    pub fn repository(&self) -> String {
+        self.vsr
+            .spec
+            .volume_snapshot_mover_backup_ref
+            .restic_repository
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// The user's keys, pointed at the backup's repository.
+    pub fn secret(&self) -> Secret {
+        let mut secret: Secret = serde_json::from_value(
+            json!({"metadata": self.metadata(self.names.secret()), "type": "Opaque"}),
+        )
+        .expect("a valid Secret");
+        secret.string_data = Some(self.secret.with_repository(&self.repository()));
+        secret
+    }
+
+    pub fn replication_destination(&self) -> ReplicationDestination {
+        let reference = &self.vsr.spec.volume_snapshot_mover_backup_ref;
+        let pvc = reference.source_pvc_data.clone().unwrap_or_default();
+        let mut restic = json!({
+            "repository": self.names.secret(),
+            "copyMethod": "Snapshot",
+            "capacity": pvc.size.unwrap_or_else(|| "1Gi".into()),
+            "accessModes": [self.settings.access_mode.clone().unwrap_or_else(|| "ReadWriteOnce".into())],
+            "storageClassName": self.settings.storage_class.clone().or(pvc.storage_class_name),
+            "volumeSnapshotClassName": reference.volume_snapshot_class_name,
+            "moverServiceAccount": self.settings.mover_service_account,
+        });
+        if let Some(as_of) = self.vsr.annotations().get(RESTORE_AS_OF) {
+            restic["restoreAsOf"] = json!(as_of);
+        }
+        if let Some(uid) = self.settings.mover_run_as_user {
+            restic["moverSecurityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
+            "metadata": self.metadata(self.names.replication_destination()),
+            "spec": {"trigger": {"manual": self.vsr.name_any()}, "restic": restic},
+        }))
+        .expect("a valid ReplicationDestination")
+    }
+}
