@@ -3,6 +3,7 @@
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 /// The one field manager (and Event reporter) of this controller's writes.
@@ -12,6 +13,7 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub settings: Settings,
+    pub metrics: Metrics,
     pub max_backups: usize,
     pub max_restores: usize,
 }
@@ -31,6 +33,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             settings,
+            metrics: Metrics::new(),
             max_backups,
             max_restores,
         }

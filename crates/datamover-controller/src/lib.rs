@@ -1,9 +1,12 @@
 //! `lifeline-datamover-controller`: VolumeSnapshotBackup/Restore → VolSync restic movers.
 
+pub mod args;
 pub mod backup;
 pub mod concurrency;
 pub mod context;
+pub mod controller;
 pub mod error;
+pub mod metrics;
 pub mod names;
 pub mod problem;
 pub mod reconcile;

@@ -8,7 +8,7 @@ use clap::Parser;
 use lifeline_replication_controller::{
     Context, ControllerArgs, Drivers, FIELD_MANAGER, Metrics, Settings, controller,
 };
-use lifeline_runtime::{Health, LeaderElector, admin, logging, shutdown};
+use lifeline_runtime::{Health, admin, lifecycle, logging, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -39,74 +39,25 @@ async fn main() -> anyhow::Result<()> {
         resync_poll_interval: args.resync_poll_interval,
     };
     let ctx = Arc::new(Context::new(client.clone(), drivers, metrics, settings));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    {
-        let stop = Arc::clone(&stop);
-        tokio::spawn(async move {
-            signal.await;
-            stop.notify_waiters();
-            stop.notify_one();
-        });
-    }
-
-    let leadership = if args.leader.leader_elect {
-        let namespace = args
-            .leader
-            .leader_election_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "default".to_owned());
-        let name = args
-            .leader
-            .leader_election_lease_name
-            .clone()
-            .unwrap_or_else(|| FIELD_MANAGER.to_owned());
-        let elector = LeaderElector::new(
-            client,
-            &namespace,
-            &name,
-            &LeaderElector::default_identity(),
-            args.leader.lease_duration,
-            args.leader.lease_renew_period,
-        );
-        // A standby is healthy and ready; it just does not write.
-        health.set_ready(true);
-        tracing::info!(lease = %name, %namespace, identity = elector.identity(), "waiting for leadership");
-        tokio::select! {
-            leadership = elector.acquire() => Some(leadership),
-            _ = stop.notified() => return Ok(()),
-        }
-    } else {
-        None
-    };
-
-    let lost = leadership.as_ref().map(|l| l.lost_signal());
-    let ended = {
-        let stop = Arc::clone(&stop);
-        async move {
-            match lost {
-                Some(lost) => tokio::select! { _ = stop.notified() => {}, _ = lost => {} },
-                None => stop.notified().await,
-            }
-        }
-    };
-    controller::run(
-        ctx,
-        args.watch_namespace.as_deref(),
-        args.concurrency,
+    let ended = lifecycle::run(
+        client,
+        &args.leader,
+        FIELD_MANAGER,
         Arc::clone(&health),
-        ended,
+        signal,
+        |stop| {
+            controller::run(
+                ctx,
+                args.watch_namespace.as_deref(),
+                args.concurrency,
+                Arc::clone(&health),
+                stop,
+            )
+        },
     )
     .await;
-
-    match leadership {
-        Some(leadership) if leadership.is_lost() => {
-            // Exit so the pod restarts as a standby; never keep writing without the Lease.
-            health.set_dead();
-            anyhow::bail!("lost leadership");
-        }
-        Some(leadership) => leadership.release().await,
-        None => {}
+    if ended == lifecycle::Ended::LostLeadership {
+        anyhow::bail!("lost leadership");
     }
     tracing::info!("stopped");
     Ok(())

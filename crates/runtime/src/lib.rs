@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod cli;
 pub mod leader;
+pub mod lifecycle;
 pub mod logging;
 pub mod shutdown;
 

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::shared::{
     AFTER_PROBLEM, create, delete_working, event, now, patch_metadata, patch_status, reconciled,
-    set_finalizer,
+    set_finalizer, took,
 };
 use crate::backup::build::BackupInputs;
 use crate::backup::decide::{Decision, Object, Observed, Working, decide};
@@ -33,7 +33,17 @@ pub fn names(vsb: &VolumeSnapshotBackup) -> Names {
 }
 
 pub async fn reconcile(vsb: Arc<VolumeSnapshotBackup>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let observed = observe(&vsb, &ctx).await?;
+    let result = reconcile_inner(&vsb, &ctx).await;
+    ctx.metrics
+        .reconciled("backup", result.as_ref().err().map(Error::category));
+    result
+}
+
+async fn reconcile_inner(
+    vsb: &Arc<VolumeSnapshotBackup>,
+    ctx: &Arc<Context>,
+) -> Result<Action, Error> {
+    let observed = observe(vsb, ctx).await?;
     let decision = decide(&observed);
     tracing::debug!(
         namespace = vsb.namespace().unwrap_or_default(),
@@ -41,7 +51,7 @@ pub async fn reconcile(vsb: Arc<VolumeSnapshotBackup>, ctx: Arc<Context>) -> Res
         ?decision,
         "backup"
     );
-    apply(&observed, decision, &ctx).await
+    apply(&observed, decision, ctx).await
 }
 
 /// The claim a snapshot content was taken of: content → its VolumeSnapshot → the claim.
@@ -228,6 +238,13 @@ async fn admission(
             }
         })
         .collect();
+    ctx.metrics.set_queued(
+        "backup",
+        requests
+            .iter()
+            .filter(|r| !r.processing && !r.finished)
+            .count(),
+    );
     Ok(admitted(&key(vsb), &requests, ctx.max_backups))
 }
 
@@ -420,6 +437,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 }),
             )
             .await?;
+            ctx.metrics.finished("backup", "Failed", took(vsb));
             event(ctx, vsb, true, "BackupFailed", message).await;
             Ok(Action::await_change())
         }
@@ -442,6 +460,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 "conditions": reconciled(true, "backup completed"),
             }))
             .await?;
+            ctx.metrics.finished("backup", "Completed", took(vsb));
             event(ctx, vsb, false, "Completed", "backup completed".into()).await;
             Ok(Action::await_change())
         }

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::backup::{secret_data, volsync_installed};
 use super::shared::{
     AFTER_PROBLEM, create, delete_working, event, now, patch_status, reconciled, set_finalizer,
+    took,
 };
 use crate::concurrency::{Request, admitted};
 use crate::context::Context;
@@ -35,7 +36,17 @@ pub async fn reconcile(
     vsr: Arc<VolumeSnapshotRestore>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    let observed = observe(&vsr, &ctx).await?;
+    let result = reconcile_inner(&vsr, &ctx).await;
+    ctx.metrics
+        .reconciled("restore", result.as_ref().err().map(Error::category));
+    result
+}
+
+async fn reconcile_inner(
+    vsr: &Arc<VolumeSnapshotRestore>,
+    ctx: &Arc<Context>,
+) -> Result<Action, Error> {
+    let observed = observe(vsr, ctx).await?;
     let decision = decide(&observed);
     tracing::debug!(
         namespace = vsr.namespace().unwrap_or_default(),
@@ -43,7 +54,7 @@ pub async fn reconcile(
         ?decision,
         "restore"
     );
-    apply(&observed, decision, &ctx).await
+    apply(&observed, decision, ctx).await
 }
 
 async fn observe(vsr: &VolumeSnapshotRestore, ctx: &Context) -> Result<Observed, Error> {
@@ -156,6 +167,13 @@ async fn admission(ctx: &Context, vsr: &VolumeSnapshotRestore) -> Result<bool, E
             }
         })
         .collect();
+    ctx.metrics.set_queued(
+        "restore",
+        requests
+            .iter()
+            .filter(|r| !r.processing && !r.finished)
+            .count(),
+    );
     Ok(admitted(&key(vsr), &requests, ctx.max_restores))
 }
 
@@ -315,6 +333,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 }),
             )
             .await?;
+            ctx.metrics.finished("restore", "Failed", took(vsr));
             event(ctx, vsr, true, "RestoreFailed", message).await;
             Ok(Action::await_change())
         }
@@ -342,6 +361,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 "conditions": reconciled(true, "restore completed"),
             }))
             .await?;
+            ctx.metrics.finished("restore", "Completed", took(vsr));
             event(ctx, vsr, false, "Completed", "restore completed".into()).await;
             Ok(Action::await_change())
         }

@@ -212,3 +212,11 @@ where
         Err(e) => Err(e.into()),
     }
 }
+
+/// How long a request ran, from its `status.startTimestamp` until now.
+pub fn took<K: serde::Serialize>(object: &K) -> Option<Duration> {
+    let value = serde_json::to_value(object).ok()?;
+    let start: Timestamp = value["status"]["startTimestamp"].as_str()?.parse().ok()?;
+    let seconds = Timestamp::now().as_second() - start.as_second();
+    u64::try_from(seconds).ok().map(Duration::from_secs)
+}

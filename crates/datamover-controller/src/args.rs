@@ -1,0 +1,133 @@
+//! Command-line flags (each with an environment-variable equivalent).
+
+use clap::{Args, Parser};
+use lifeline_api::foreign::volsync::ResticRetainPolicy;
+use lifeline_runtime::{AdminArgs, LeaderArgs, LogArgs};
+
+use crate::settings::Settings;
+
+/// Moves CSI snapshot data to restic repositories and back through VolSync.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "lifeline-datamover-controller", version, about, long_about = None)]
+pub struct ControllerArgs {
+    /// How many backups move data at once (counted from the cluster's VolumeSnapshotBackups).
+    #[arg(long, env = "LIFELINE_MAX_CONCURRENT_BACKUPS", default_value_t = 4)]
+    pub max_concurrent_backups: usize,
+
+    /// How many restores move data at once.
+    #[arg(long, env = "LIFELINE_MAX_CONCURRENT_RESTORES", default_value_t = 4)]
+    pub max_concurrent_restores: usize,
+
+    #[command(flatten)]
+    pub mover: MoverArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    #[command(flatten)]
+    pub admin: AdminArgs,
+
+    #[command(flatten)]
+    pub leader: LeaderArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct MoverArgs {
+    /// Storage class of backup/restore claims (default: the source claim's).
+    #[arg(long, env = "LIFELINE_STORAGE_CLASS")]
+    pub storage_class: Option<String>,
+
+    /// Access mode of backup/restore claims (default: the source claim's).
+    #[arg(long, env = "LIFELINE_ACCESS_MODE")]
+    pub access_mode: Option<String>,
+
+    /// Service account of VolSync's mover pods.
+    #[arg(long, env = "LIFELINE_MOVER_SERVICE_ACCOUNT")]
+    pub mover_service_account: Option<String>,
+
+    /// User id the mover runs as.
+    #[arg(long, env = "LIFELINE_MOVER_RUN_AS_USER")]
+    pub mover_run_as_user: Option<i64>,
+
+    /// restic retention: keep the last N snapshots of each volume (default: keep all).
+    #[arg(long, env = "LIFELINE_RETAIN_LAST")]
+    pub retain_last: Option<i32>,
+
+    /// restic retention: keep one snapshot per day for N days.
+    #[arg(long, env = "LIFELINE_RETAIN_DAILY")]
+    pub retain_daily: Option<i32>,
+
+    /// restic retention: keep one snapshot per week for N weeks.
+    #[arg(long, env = "LIFELINE_RETAIN_WEEKLY")]
+    pub retain_weekly: Option<i32>,
+
+    /// restic retention: keep one snapshot per month for N months.
+    #[arg(long, env = "LIFELINE_RETAIN_MONTHLY")]
+    pub retain_monthly: Option<i32>,
+}
+
+impl MoverArgs {
+    pub fn settings(&self) -> Result<Settings, String> {
+        let any_retain = [
+            self.retain_last,
+            self.retain_daily,
+            self.retain_weekly,
+            self.retain_monthly,
+        ];
+        if any_retain.iter().flatten().any(|n| *n < 1) {
+            return Err("retention counts must be at least 1 (a count of 0 would prune the snapshot just taken)".into());
+        }
+        let retain = any_retain
+            .iter()
+            .any(Option::is_some)
+            .then(|| ResticRetainPolicy {
+                last: self.retain_last,
+                daily: self.retain_daily,
+                weekly: self.retain_weekly,
+                monthly: self.retain_monthly,
+                ..ResticRetainPolicy::default()
+            });
+        Ok(Settings {
+            storage_class: self.storage_class.clone(),
+            access_mode: self.access_mode.clone(),
+            mover_service_account: self.mover_service_account.clone(),
+            mover_run_as_user: self.mover_run_as_user,
+            retain,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_documented_and_retention_is_safe() {
+        ControllerArgs::command().debug_assert();
+        let help = ControllerArgs::command().render_long_help().to_string();
+        for flag in [
+            "--max-concurrent-backups",
+            "--max-concurrent-restores",
+            "--retain-last",
+            "--mover-service-account",
+            "--storage-class",
+            "--leader-elect",
+        ] {
+            assert!(help.contains(flag), "{flag}");
+        }
+        let args = ControllerArgs::try_parse_from(["x"]).unwrap();
+        assert_eq!(
+            args.mover.settings().unwrap().retain,
+            None,
+            "keeps everything by default"
+        );
+        let args = ControllerArgs::try_parse_from(["x", "--retain-last", "0"]).unwrap();
+        assert!(args.mover.settings().unwrap_err().contains("at least 1"));
+        let args = ControllerArgs::try_parse_from(["x", "--retain-daily", "7"]).unwrap();
+        assert_eq!(
+            args.mover.settings().unwrap().retain.unwrap().daily,
+            Some(7)
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! Entry point: flags, logging, admin endpoint, leader election, then both controllers until
+//! SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use lifeline_datamover_controller::args::ControllerArgs;
+use lifeline_datamover_controller::context::{Context, FIELD_MANAGER};
+use lifeline_datamover_controller::controller;
+use lifeline_runtime::{Health, admin, lifecycle, logging, shutdown};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = ControllerArgs::parse();
+    let signal = shutdown::signal().context("cannot listen for SIGTERM")?;
+    logging::init(&args.log).context("invalid --log-level")?;
+    let settings = args.mover.settings().map_err(anyhow::Error::msg)?;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        settings,
+        args.max_concurrent_backups,
+        args.max_concurrent_restores,
+    ));
+
+    let health = Arc::new(Health::default());
+    let (address, admin) = admin::bind(
+        args.admin.admin_address,
+        Arc::clone(&health),
+        ctx.metrics.registry.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot listen on {}", args.admin.admin_address))?;
+    tracing::info!(%address, "admin endpoint listening");
+    println!("admin-listen {address}");
+    tokio::spawn(admin);
+
+    let ended = lifecycle::run(
+        client,
+        &args.leader,
+        FIELD_MANAGER,
+        Arc::clone(&health),
+        signal,
+        |stop| controller::run(ctx, 4, Arc::clone(&health), stop),
+    )
+    .await;
+    if ended == lifecycle::Ended::LostLeadership {
+        anyhow::bail!("lost leadership");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
