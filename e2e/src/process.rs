@@ -50,6 +50,10 @@ pub const BINARIES: &[(&str, &str)] = &[
         "lifeline-replication-controller",
         "lifeline-replication-controller",
     ),
+    (
+        "lifeline-datamover-controller",
+        "lifeline-datamover-controller",
+    ),
 ];
 
 /// The path of a workspace binary. The first call in a test process runs one `cargo build`

@@ -1,0 +1,227 @@
+//! The real datamover controller with real restic: a VolumeSnapshotBackup moves a snapshot's
+//! data into the volume's repository, a VolumeSnapshotRestore built from the backup's
+//! annotations brings it back as a snapshot handle, and a claim bound to that handle holds the
+//! same bytes. Nothing is left in the protected namespace; the user's snapshot is untouched.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annotations};
+use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
+use lifeline_api::foreign::volsync::ReplicationSource;
+use lifeline_e2e::actors::{Actors, Site, volsync};
+use lifeline_e2e::process::{Process, binary};
+use lifeline_e2e::{TestCluster, wait};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(120);
+const DRIVER: &str = "hostpath.lifeline.dev";
+
+fn obj<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
+    serde_json::from_value(value).unwrap()
+}
+
+async fn bound_dir(client: &Client, site: &Site, ns: &str, claim: &str) -> std::path::PathBuf {
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
+    let bound = wait::for_object(&claims, claim, T, "bound", |c| {
+        c.spec
+            .as_ref()
+            .and_then(|s| s.volume_name.as_ref())
+            .is_some()
+    })
+    .await
+    .unwrap();
+    let pv = Api::<PersistentVolume>::all(client.clone())
+        .get(&bound.spec.unwrap().volume_name.unwrap())
+        .await
+        .unwrap();
+    site.volume_dir(&pv.spec.unwrap().csi.unwrap().volume_handle)
+}
+
+#[tokio::test]
+async fn backup_and_restore_through_the_datamover_with_real_restic() {
+    let cluster = TestCluster::start().await.unwrap();
+    let client = cluster.client();
+    let app = cluster.namespace("app").await.unwrap();
+    let protected = cluster.namespace("lifeline-system").await.unwrap();
+    let site = Site {
+        driver: DRIVER.into(),
+        root: cluster.dir().join("site"),
+    };
+    let mut actors = Actors::storage(client.clone(), site.clone());
+    actors.merge(volsync::start(client.clone(), site.clone()).await.unwrap());
+    let (sc, vsc) = (format!("sc-{app}"), format!("vsc-{app}"));
+    Api::<StorageClass>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": sc}, "provisioner": DRIVER})),
+        )
+        .await
+        .unwrap();
+    Api::<VolumeSnapshotClass>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &obj(
+                json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+            "metadata": {"name": vsc}, "driver": DRIVER, "deletionPolicy": "Delete"}),
+            ),
+        )
+        .await
+        .unwrap();
+
+    // The application's data, and a CSI snapshot of it, as a backup tool would take.
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), &app)
+        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "data"},
+            "spec": {"storageClassName": sc, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
+        .await
+        .unwrap();
+    let dir = bound_dir(&client, &site, &app, "data").await;
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    let payload: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    std::fs::write(dir.join("db/table.bin"), &payload).unwrap();
+    let snapshots = Api::<VolumeSnapshot>::namespaced(client.clone(), &app);
+    snapshots
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "data-snap"}, "spec": {"volumeSnapshotClassName": vsc, "source": {"persistentVolumeClaimName": "data"}}})))
+        .await
+        .unwrap();
+    let snap = wait::for_object(&snapshots, "data-snap", T, "ready", |s| {
+        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+    })
+    .await
+    .unwrap();
+    let content = snap
+        .status
+        .unwrap()
+        .bound_volume_snapshot_content_name
+        .unwrap();
+
+    let repository = cluster.dir().join("restic-repo");
+    Api::<Secret>::namespaced(client.clone(), &protected)
+        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
+            "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": "e2e-password-123"}})))
+        .await
+        .unwrap();
+    let mut mover = Process::spawn(
+        cluster.dir(),
+        "datamover",
+        &binary(
+            "lifeline-datamover-controller",
+            "lifeline-datamover-controller",
+        )
+        .unwrap(),
+        &[
+            "--admin-address".into(),
+            "127.0.0.1:0".into(),
+            "--log-level".into(),
+            "info,lifeline_datamover_controller=debug".into(),
+        ],
+        &[(
+            "KUBECONFIG".into(),
+            cluster.kubeconfig().display().to_string(),
+        )],
+    )
+    .unwrap();
+    mover.wait_for_line("admin-listen", T).await.unwrap();
+
+    // Backup.
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(client.clone(), &app);
+    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
+        "metadata": {"name": "backup-1"},
+        "spec": {"volumeSnapshotContent": {"name": content}, "protectedNamespace": protected, "resticSecretRef": {"name": "restic"}}})))
+        .await
+        .unwrap();
+    let backup = wait::for_object(&vsbs, "backup-1", T, "Completed", |b| {
+        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+    })
+    .await
+    .unwrap();
+    let notes = backup.metadata.annotations.clone().unwrap();
+    let repo = notes[annotations::RESTIC_REPOSITORY].clone();
+    assert_eq!(
+        repo,
+        format!("{}/{app}/data", repository.display()),
+        "one repository per source volume"
+    );
+    assert!(
+        Api::<ReplicationSource>::namespaced(client.clone(), &protected)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<VolumeSnapshotContent>::all(client.clone())
+            .get_opt(&content)
+            .await
+            .unwrap()
+            .is_some(),
+        "the user's snapshot is untouched"
+    );
+
+    // Restore, from the annotations alone.
+    let vsrs = Api::<VolumeSnapshotRestore>::namespaced(client.clone(), &app);
+    vsrs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotRestore",
+        "metadata": {"name": "restore-1"},
+        "spec": {"protectedNamespace": protected, "resticSecretRef": {"name": "restic"},
+                 "volumeSnapshotMoverBackupRef": {
+                     "resticrepository": repo,
+                     "volumeSnapshotClassName": notes[annotations::SOURCE_PVC_VOLUMESNAPSHOTCLASS],
+                     "sourcePVCData": {"name": notes[annotations::SOURCE_PVC_NAME], "size": notes[annotations::SOURCE_PVC_SIZE],
+                                       "storageClassName": notes[annotations::SOURCE_PVC_STORAGECLASS]}}}})))
+        .await
+        .unwrap();
+    let restored = wait::for_object(&vsrs, "restore-1", T, "Completed", |r| {
+        r.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+    })
+    .await
+    .unwrap();
+    let handle = restored.status.unwrap().snapshot_handle.unwrap();
+
+    // Bind a claim to the restored snapshot handle, as the backup tool does.
+    Api::<VolumeSnapshotContent>::all(client.clone())
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": format!("restored-{app}")},
+            "spec": {"deletionPolicy": "Retain", "driver": DRIVER, "source": {"snapshotHandle": handle},
+                     "volumeSnapshotRef": {"namespace": app, "name": "restored"}}})))
+        .await
+        .unwrap();
+    snapshots
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "restored"}, "spec": {"source": {"volumeSnapshotContentName": format!("restored-{app}")}}})))
+        .await
+        .unwrap();
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), &app)
+        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "data-restored"},
+            "spec": {"storageClassName": sc, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                     "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "restored"}}})))
+        .await
+        .unwrap();
+    let restored_dir = bound_dir(&client, &site, &app, "data-restored").await;
+    assert_eq!(
+        std::fs::read(restored_dir.join("db/table.bin")).unwrap(),
+        payload,
+        "byte-exact"
+    );
+    let left = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &protected)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        left.items.is_empty(),
+        "nothing left in the protected namespace: {:?}",
+        left.items
+            .iter()
+            .map(|p| p.metadata.name.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        !mover.logs().contains("e2e-password-123"),
+        "no secret in the logs"
+    );
+    mover.terminate(T).await.unwrap();
+}
