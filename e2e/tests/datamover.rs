@@ -41,6 +41,113 @@ async fn bound_dir(client: &Client, site: &Site, ns: &str, claim: &str) -> std::
     site.volume_dir(&pv.spec.unwrap().csi.unwrap().volume_handle)
 }
 
+/// Binds a new claim to a snapshot handle, as a backup tool does after a restore; returns the
+/// claim's directory.
+async fn claim_from_handle(
+    client: &Client,
+    site: &Site,
+    ns: &str,
+    sc: &str,
+    name: &str,
+    handle: &str,
+) -> std::path::PathBuf {
+    Api::<VolumeSnapshotContent>::all(client.clone())
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": format!("{name}-{ns}")},
+            "spec": {"deletionPolicy": "Retain", "driver": DRIVER, "source": {"snapshotHandle": handle},
+                     "volumeSnapshotRef": {"namespace": ns, "name": name}}})))
+        .await
+        .unwrap();
+    Api::<VolumeSnapshot>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name}, "spec": {"source": {"volumeSnapshotContentName": format!("{name}-{ns}")}}})))
+        .await
+        .unwrap();
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &obj(json!({"metadata": {"name": name},
+            "spec": {"storageClassName": sc, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                     "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name}}})))
+        .await
+        .unwrap();
+    bound_dir(client, site, ns, name).await
+}
+
+/// A VSR built from a backup's annotations alone (with its point in time); waits for Completed
+/// and returns the snapshot handle.
+async fn restore(
+    client: &Client,
+    ns: &str,
+    protected: &str,
+    name: &str,
+    backup: &VolumeSnapshotBackup,
+) -> String {
+    let notes = backup.metadata.annotations.clone().unwrap();
+    let vsrs = Api::<VolumeSnapshotRestore>::namespaced(client.clone(), ns);
+    vsrs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotRestore",
+        "metadata": {"name": name, "annotations": {"datamover.io/restore-as-of": notes["datamover.io/restore-as-of"]}},
+        "spec": {"protectedNamespace": protected, "resticSecretRef": {"name": "restic"},
+                 "volumeSnapshotMoverBackupRef": {
+                     "resticrepository": notes[annotations::RESTIC_REPOSITORY],
+                     "volumeSnapshotClassName": notes[annotations::SOURCE_PVC_VOLUMESNAPSHOTCLASS],
+                     "sourcePVCData": {"name": notes[annotations::SOURCE_PVC_NAME], "size": notes[annotations::SOURCE_PVC_SIZE],
+                                       "storageClassName": notes[annotations::SOURCE_PVC_STORAGECLASS]}}}})))
+        .await
+        .unwrap();
+    let restored = wait::for_object(&vsrs, name, T, "Completed", |r| {
+        r.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+    })
+    .await
+    .unwrap();
+    restored.status.unwrap().snapshot_handle.unwrap()
+}
+
+/// Snapshots `claim` and backs the snapshot up through a VSB; waits for Completed.
+async fn backup(
+    client: &Client,
+    ns: &str,
+    protected: &str,
+    vsc: &str,
+    claim: &str,
+    name: &str,
+) -> VolumeSnapshotBackup {
+    let snapshots = Api::<VolumeSnapshot>::namespaced(client.clone(), ns);
+    snapshots
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": format!("{name}-snap")}, "spec": {"volumeSnapshotClassName": vsc, "source": {"persistentVolumeClaimName": claim}}})))
+        .await
+        .unwrap();
+    let snap = wait::for_object(&snapshots, &format!("{name}-snap"), T, "ready", |s| {
+        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+    })
+    .await
+    .unwrap();
+    let content = snap
+        .status
+        .unwrap()
+        .bound_volume_snapshot_content_name
+        .unwrap();
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(client.clone(), ns);
+    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
+        "metadata": {"name": name},
+        "spec": {"volumeSnapshotContent": {"name": content}, "protectedNamespace": protected, "resticSecretRef": {"name": "restic"}}})))
+        .await
+        .unwrap();
+    let done = wait::for_object(&vsbs, name, T, "Completed", |b| {
+        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+    })
+    .await
+    .unwrap();
+    assert!(
+        Api::<VolumeSnapshotContent>::all(client.clone())
+            .get_opt(&content)
+            .await
+            .unwrap()
+            .is_some(),
+        "the user's snapshot is untouched"
+    );
+    done
+}
+
 #[tokio::test]
 async fn backup_and_restore_through_the_datamover_with_real_restic() {
     let cluster = TestCluster::start().await.unwrap();
@@ -82,23 +189,6 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
     std::fs::create_dir_all(dir.join("db")).unwrap();
     let payload: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
     std::fs::write(dir.join("db/table.bin"), &payload).unwrap();
-    let snapshots = Api::<VolumeSnapshot>::namespaced(client.clone(), &app);
-    snapshots
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": "data-snap"}, "spec": {"volumeSnapshotClassName": vsc, "source": {"persistentVolumeClaimName": "data"}}})))
-        .await
-        .unwrap();
-    let snap = wait::for_object(&snapshots, "data-snap", T, "ready", |s| {
-        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
-    })
-    .await
-    .unwrap();
-    let content = snap
-        .status
-        .unwrap()
-        .bound_volume_snapshot_content_name
-        .unwrap();
-
     let repository = cluster.dir().join("restic-repo");
     Api::<Secret>::namespaced(client.clone(), &protected)
         .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
@@ -127,19 +217,9 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
     .unwrap();
     mover.wait_for_line("admin-listen", T).await.unwrap();
 
-    // Backup.
-    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(client.clone(), &app);
-    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
-        "metadata": {"name": "backup-1"},
-        "spec": {"volumeSnapshotContent": {"name": content}, "protectedNamespace": protected, "resticSecretRef": {"name": "restic"}}})))
-        .await
-        .unwrap();
-    let backup = wait::for_object(&vsbs, "backup-1", T, "Completed", |b| {
-        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
-    })
-    .await
-    .unwrap();
-    let notes = backup.metadata.annotations.clone().unwrap();
+    // First backup, then a small change and a second backup into the same repository.
+    let first = backup(&client, &app, &protected, &vsc, "data", "backup-1").await;
+    let notes = first.metadata.annotations.clone().unwrap();
     let repo = notes[annotations::RESTIC_REPOSITORY].clone();
     assert_eq!(
         repo,
@@ -154,59 +234,33 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
             .items
             .is_empty()
     );
-    assert!(
-        Api::<VolumeSnapshotContent>::all(client.clone())
-            .get_opt(&content)
-            .await
-            .unwrap()
-            .is_some(),
-        "the user's snapshot is untouched"
+    std::fs::write(dir.join("db/notes.txt"), "second state").unwrap();
+    let second = backup(&client, &app, &protected, &vsc, "data", "backup-2").await;
+    assert_eq!(
+        second.metadata.annotations.clone().unwrap()[annotations::RESTIC_REPOSITORY],
+        repo,
+        "incremental: same repository"
     );
 
-    // Restore, from the annotations alone.
-    let vsrs = Api::<VolumeSnapshotRestore>::namespaced(client.clone(), &app);
-    vsrs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotRestore",
-        "metadata": {"name": "restore-1"},
-        "spec": {"protectedNamespace": protected, "resticSecretRef": {"name": "restic"},
-                 "volumeSnapshotMoverBackupRef": {
-                     "resticrepository": repo,
-                     "volumeSnapshotClassName": notes[annotations::SOURCE_PVC_VOLUMESNAPSHOTCLASS],
-                     "sourcePVCData": {"name": notes[annotations::SOURCE_PVC_NAME], "size": notes[annotations::SOURCE_PVC_SIZE],
-                                       "storageClassName": notes[annotations::SOURCE_PVC_STORAGECLASS]}}}})))
-        .await
-        .unwrap();
-    let restored = wait::for_object(&vsrs, "restore-1", T, "Completed", |r| {
-        r.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
-    })
-    .await
-    .unwrap();
-    let handle = restored.status.unwrap().snapshot_handle.unwrap();
-
-    // Bind a claim to the restored snapshot handle, as the backup tool does.
-    Api::<VolumeSnapshotContent>::all(client.clone())
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
-            "metadata": {"name": format!("restored-{app}")},
-            "spec": {"deletionPolicy": "Retain", "driver": DRIVER, "source": {"snapshotHandle": handle},
-                     "volumeSnapshotRef": {"namespace": app, "name": "restored"}}})))
-        .await
-        .unwrap();
-    snapshots
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": "restored"}, "spec": {"source": {"volumeSnapshotContentName": format!("restored-{app}")}}})))
-        .await
-        .unwrap();
-    Api::<PersistentVolumeClaim>::namespaced(client.clone(), &app)
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "data-restored"},
-            "spec": {"storageClassName": sc, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
-                     "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "restored"}}})))
-        .await
-        .unwrap();
-    let restored_dir = bound_dir(&client, &site, &app, "data-restored").await;
+    // Restoring the first backup returns the first state, not the later one.
+    let handle = restore(&client, &app, &protected, "restore-1", &first).await;
+    let restored_dir = claim_from_handle(&client, &site, &app, &sc, "first-state", &handle).await;
     assert_eq!(
         std::fs::read(restored_dir.join("db/table.bin")).unwrap(),
         payload,
         "byte-exact"
     );
+    assert!(
+        !restored_dir.join("db/notes.txt").exists(),
+        "the later change is not in the first backup"
+    );
+    let handle = restore(&client, &app, &protected, "restore-2", &second).await;
+    let restored_dir = claim_from_handle(&client, &site, &app, &sc, "second-state", &handle).await;
+    assert_eq!(
+        std::fs::read_to_string(restored_dir.join("db/notes.txt")).unwrap(),
+        "second state"
+    );
+
     let left = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &protected)
         .list(&ListParams::default())
         .await

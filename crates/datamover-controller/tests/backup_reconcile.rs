@@ -271,10 +271,19 @@ async fn the_concurrency_limit_is_counted_from_the_cluster_and_survives_a_restar
     };
     restarted.reconcile("b2").await;
     assert_eq!(restarted.phase("b2").1.as_deref(), Some("Queued"));
-    // When b1 finishes, b2 gets its slot.
-    restarted.reconcile("b1").await;
+    // When b1 has finished (moved, cleaned up, completed), b2 gets its slot.
+    restarted.reconcile("b1").await; // create
     restarted.mover("b1", json!({"lastManualSync": "b1"})).await;
-    restarted.reconcile("b1").await;
+    restarted.reconcile("b1").await; // done
+    restarted.reconcile("b2").await;
+    assert_eq!(
+        restarted.phase("b2").1.as_deref(),
+        Some("Queued"),
+        "b1 still holds its slot while cleaning up"
+    );
+    restarted.reconcile("b1").await; // clean up
+    restarted.reconcile("b1").await; // complete
+    assert_eq!(restarted.phase("b1"), phase("Completed", "Completed"));
     restarted.reconcile("b2").await;
     assert_eq!(restarted.phase("b2").1.as_deref(), Some("Processing"));
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use lifeline_api::datamover::{BackupPhase, BatchingStatus, VolumeSnapshotBackup};
 use lifeline_api::foreign::snapshot::VolumeSnapshotContent;
@@ -11,6 +12,7 @@ use lifeline_api::foreign::volsync::{MoverResult, ReplicationSource, Synchronizi
 
 use crate::problem::Problem;
 use crate::repository::ResticSecret;
+use crate::restore::build::RESTORE_AS_OF;
 
 /// Which working objects exist, and the ReplicationSource as it is.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +46,8 @@ pub struct Observed {
     pub working: Working,
     /// Whether a concurrency slot is free for this backup (counted from the cluster).
     pub admitted: bool,
+    /// The time of this decision.
+    pub now: Timestamp,
 }
 
 /// What to create, in dependency order.
@@ -77,6 +81,8 @@ pub enum Decision {
     CleanUp,
     /// All working objects gone after success: `Completed`.
     Complete,
+    /// Clean, but this backup's point in time is still now or later: look again in a second.
+    Hold,
     /// Deleting and clean: drop the finalizer.
     Release,
 }
@@ -127,10 +133,18 @@ pub fn decide(observed: &Observed) -> Decision {
             };
         }
         Some(BackupPhase::SnapshotBackupDone) | Some(BackupPhase::Cleanup) => {
-            return if working.any() {
-                Decision::CleanUp
-            } else {
-                Decision::Complete
+            if working.any() {
+                return Decision::CleanUp;
+            }
+            // The next backup of this volume may only start once this backup's point in time
+            // has passed, so `restoreAsOf` = that time selects this backup and no later one.
+            let as_of = vsb
+                .annotations()
+                .get(RESTORE_AS_OF)
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            return match as_of {
+                Some(as_of) if observed.now <= as_of => Decision::Hold,
+                _ => Decision::Complete,
             };
         }
         Some(BackupPhase::InProgress) | None => {}
@@ -224,4 +238,13 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
         return Err(Problem::SourceClaimUnknown(content_name));
     }
     Ok(())
+}
+
+/// This backup's point in time: the second after the mover's `lastSyncTime` (which the API
+/// truncates to the second), so it is never before the restic snapshot it took.
+pub fn restore_as_of(source: &ReplicationSource) -> Option<Timestamp> {
+    let synced = source.status.as_ref()?.sync.last_sync_time.as_ref()?.0;
+    synced
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(1))
+        .ok()
 }

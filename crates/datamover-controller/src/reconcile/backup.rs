@@ -17,12 +17,13 @@ use super::shared::{
     set_finalizer, took,
 };
 use crate::backup::build::BackupInputs;
-use crate::backup::decide::{Decision, Object, Observed, Working, decide};
+use crate::backup::decide::{Decision, Object, Observed, Working, decide, restore_as_of};
 use crate::concurrency::{Request, admitted};
 use crate::context::Context;
 use crate::error::Error;
 use crate::names::{Names, RequestKind};
 use crate::repository::{ResticSecret, scrub};
+use crate::restore::build::RESTORE_AS_OF;
 
 pub fn names(vsb: &VolumeSnapshotBackup) -> Names {
     Names::new(
@@ -183,6 +184,7 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
         .await?,
         working,
         admitted,
+        now: k8s_openapi::jiff::Timestamp::now(),
     })
 }
 
@@ -226,13 +228,8 @@ async fn admission(
                 processing: status.batching_status.map(|s| s.as_str()) == Some("Processing"),
                 finished: matches!(
                     status.phase.map(|p| p.as_str()),
-                    Some(
-                        "Completed"
-                            | "Failed"
-                            | "PartiallyFailed"
-                            | "SnapshotBackupDone"
-                            | "Cleanup"
-                    )
+                    // A backup cleaning up still holds its volume until its point in time.
+                    Some("Completed" | "Failed" | "PartiallyFailed")
                 ),
                 exclusive: volume,
             }
@@ -384,6 +381,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             tracing::debug!(name = vsb.name_any(), why, "waiting");
             Ok(Action::await_change())
         }
+        Decision::Hold => Ok(Action::requeue(std::time::Duration::from_secs(1))),
         Decision::Done => {
             let source = observed
                 .working
@@ -404,6 +402,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                     annotations::SOURCE_PVC_SIZE: pvc.size,
                     annotations::SOURCE_PVC_STORAGECLASS: pvc.storage_class_name,
                     annotations::SOURCE_PVC_VOLUMESNAPSHOTCLASS: status.volume_snapshot_class_name,
+                    RESTORE_AS_OF: observed.working.source.as_ref().and_then(restore_as_of).map(|t| t.to_string()),
                 }}),
             )
             .await?;
