@@ -13,6 +13,7 @@ pub struct Metrics {
     finished: IntCounterVec,
     durations: HistogramVec,
     queued: IntGaugeVec,
+    bytes: prometheus::IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -57,6 +58,14 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid");
+        let bytes = IntCounterVec::new(
+            Opts::new(
+                "lifeline_datamover_bytes_added_total",
+                "Bytes restic added to repositories, as the mover reports them",
+            ),
+            &["kind"],
+        )
+        .expect("valid");
         let queued = IntGaugeVec::new(
             Opts::new("lifeline_datamover_queued", "Requests waiting for a slot"),
             &["kind"],
@@ -68,6 +77,7 @@ impl Metrics {
             Box::new(finished.clone()),
             Box::new(durations.clone()),
             Box::new(queued.clone()),
+            Box::new(bytes.clone()),
         ] {
             registry.register(c).expect("unique");
         }
@@ -78,6 +88,7 @@ impl Metrics {
             finished,
             durations,
             queued,
+            bytes,
         }
     }
 
@@ -100,9 +111,47 @@ impl Metrics {
         }
     }
 
+    pub fn bytes_added(&self, kind: &str, bytes: u64) {
+        self.bytes.with_label_values(&[kind]).inc_by(bytes);
+    }
+
     pub fn set_queued(&self, kind: &str, count: usize) {
         self.queued
             .with_label_values(&[kind])
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+}
+
+/// Bytes restic reports as added ("Added to the repository: 1.234 MiB (…)"), if it says.
+pub fn bytes_added(logs: &str) -> Option<u64> {
+    let line = logs
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Added to the repository:"))?;
+    let mut parts = line.split_whitespace();
+    let number: f64 = parts.next()?.parse().ok()?;
+    let factor: f64 = match parts.next()? {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024f64.powi(2),
+        "GiB" => 1024f64.powi(3),
+        "TiB" => 1024f64.powi(4),
+        _ => return None,
+    };
+    Some((number * factor) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restic_summaries_give_bytes_added() {
+        let logs = "Files:           1 new,     0 changed\nAdded to the repository: 1.500 MiB (1.200 MiB stored)\nsnapshot 1a2b saved";
+        assert_eq!(bytes_added(logs), Some(1_572_864));
+        assert_eq!(
+            bytes_added("Added to the repository: 0 B (0 B stored)"),
+            Some(0)
+        );
+        assert_eq!(bytes_added("nothing"), None);
     }
 }

@@ -166,3 +166,31 @@ async fn an_empty_repository_is_a_failure_not_a_success() {
         "cleaned up after failure"
     );
 }
+
+#[tokio::test]
+async fn deleting_a_restore_midway_removes_its_working_objects() {
+    let (api, ctx) = world();
+    step(&api, &ctx).await;
+    let vsr = step(&api, &ctx).await;
+    let n = names(&vsr);
+    assert!(
+        api.get::<ReplicationDestination>(Some(PROTECTED), &n.replication_destination())
+            .is_some()
+    );
+    Api::<VolumeSnapshotRestore>::namespaced(ctx.client.clone(), "shop")
+        .delete("vsr-orders-db-q9w3e", &Default::default())
+        .await
+        .unwrap();
+    step(&api, &ctx).await; // clean up
+    assert!(
+        api.get::<ReplicationDestination>(Some(PROTECTED), &n.replication_destination())
+            .is_none()
+    );
+    assert!(api.get::<Secret>(Some(PROTECTED), &n.secret()).is_none());
+    let vsr: VolumeSnapshotRestore = api.get(Some("shop"), "vsr-orders-db-q9w3e").unwrap();
+    reconcile(Arc::new(vsr), Arc::clone(&ctx)).await.unwrap(); // release
+    assert!(
+        api.get::<VolumeSnapshotRestore>(Some("shop"), "vsr-orders-db-q9w3e")
+            .is_none()
+    );
+}

@@ -383,6 +383,16 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
         }
         Decision::Hold => Ok(Action::requeue(std::time::Duration::from_secs(1))),
         Decision::Done => {
+            let logs = observed
+                .working
+                .source
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .and_then(|s| s.sync.latest_mover_status.as_ref())
+                .and_then(|m| m.logs.clone());
+            if let Some(bytes) = logs.as_deref().and_then(crate::metrics::bytes_added) {
+                ctx.metrics.bytes_added("backup", bytes);
+            }
             let source = observed
                 .working
                 .source
