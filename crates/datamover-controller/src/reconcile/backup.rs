@@ -12,9 +12,9 @@ use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, Volum
 use lifeline_api::foreign::volsync::ReplicationSource;
 use serde_json::json;
 
+use super::shared::{complete, fail, reject};
 use super::shared::{
-    AFTER_PROBLEM, create, delete_working, event, now, patch_metadata, patch_status, reconciled,
-    set_finalizer, took,
+    create, delete_working, event, now, patch_metadata, patch_status, reconciled, set_finalizer,
 };
 use crate::backup::build::BackupInputs;
 use crate::backup::decide::{Decision, Object, Observed, Working, decide, restore_as_of};
@@ -22,7 +22,7 @@ use crate::concurrency::{Request, admitted};
 use crate::context::Context;
 use crate::error::Error;
 use crate::names::{Names, RequestKind};
-use crate::repository::{ResticSecret, scrub};
+use crate::repository::ResticSecret;
 use crate::restore::build::RESTORE_AS_OF;
 
 pub fn names(vsb: &VolumeSnapshotBackup) -> Names {
@@ -252,17 +252,12 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
     match decision {
         Decision::Settled => Ok(Action::await_change()),
         Decision::Reject(problem) => {
-            let message = problem.to_string();
             let current = vsb
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.first())
                 .map(|c| c.message.clone());
-            if current.as_deref() != Some(message.as_str()) {
-                patch_status(ctx, vsb, json!({"conditions": reconciled(false, &message)})).await?;
-                event(ctx, vsb, true, problem.reason(), message).await;
-            }
-            Ok(Action::requeue(AFTER_PROBLEM))
+            reject(ctx, vsb, current.as_deref(), &problem).await
         }
         Decision::Queue => {
             // Record the source volume so other requests' admission can see it.
@@ -432,23 +427,15 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             Ok(Action::await_change())
         }
         Decision::Fail(message) => {
-            let secret = observed
-                .user_secret
-                .as_ref()
-                .and_then(|d| ResticSecret::parse(d).ok());
-            let message = scrub(&message, secret.as_ref());
-            patch_status(
+            fail(
                 ctx,
                 vsb,
-                json!({
-                    "phase": "Failed", "batchingStatus": "Completed", "completionTimestamp": now(),
-                    "conditions": reconciled(false, &format!("the restic mover failed: {message}")),
-                }),
+                "backup",
+                "BackupFailed",
+                &message,
+                observed.user_secret.as_ref(),
             )
-            .await?;
-            ctx.metrics.finished("backup", "Failed", took(vsb));
-            event(ctx, vsb, true, "BackupFailed", message).await;
-            Ok(Action::await_change())
+            .await
         }
         Decision::CleanUp => {
             if vsb
@@ -463,16 +450,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             delete_working(ctx, protected, &names).await?;
             Ok(Action::requeue(std::time::Duration::from_secs(1)))
         }
-        Decision::Complete => {
-            patch_status(ctx, vsb, json!({
-                "phase": "Completed", "batchingStatus": "Completed", "completionTimestamp": now(),
-                "conditions": reconciled(true, "backup completed"),
-            }))
-            .await?;
-            ctx.metrics.finished("backup", "Completed", took(vsb));
-            event(ctx, vsb, false, "Completed", "backup completed".into()).await;
-            Ok(Action::await_change())
-        }
+        Decision::Complete => complete(ctx, vsb, "backup").await,
         Decision::Release => {
             set_finalizer(ctx, vsb, false).await?;
             Ok(Action::await_change())

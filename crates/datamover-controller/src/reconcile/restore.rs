@@ -12,15 +12,13 @@ use lifeline_api::foreign::volsync::ReplicationDestination;
 use serde_json::json;
 
 use super::backup::{secret_data, volsync_installed};
-use super::shared::{
-    AFTER_PROBLEM, create, delete_working, event, now, patch_status, reconciled, set_finalizer,
-    took,
-};
+use super::shared::{complete, fail, reject};
+use super::shared::{create, delete_working, event, now, patch_status, reconciled, set_finalizer};
 use crate::concurrency::{Request, admitted};
 use crate::context::Context;
 use crate::error::Error;
 use crate::names::{Names, RequestKind};
-use crate::repository::{ResticSecret, scrub};
+use crate::repository::ResticSecret;
 use crate::restore::build::RestoreInputs;
 use crate::restore::decide::{Decision, Object, Observed, Working, decide};
 
@@ -199,17 +197,12 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
     match decision {
         Decision::Settled => Ok(Action::await_change()),
         Decision::Reject(problem) => {
-            let message = problem.to_string();
             let current = vsr
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.first())
                 .map(|c| c.message.clone());
-            if current.as_deref() != Some(message.as_str()) {
-                patch_status(ctx, vsr, json!({"conditions": reconciled(false, &message)})).await?;
-                event(ctx, vsr, true, problem.reason(), message).await;
-            }
-            Ok(Action::requeue(AFTER_PROBLEM))
+            reject(ctx, vsr, current.as_deref(), &problem).await
         }
         Decision::Queue => {
             if vsr
@@ -319,23 +312,15 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             Ok(Action::await_change())
         }
         Decision::Fail(message) => {
-            let secret = observed
-                .user_secret
-                .as_ref()
-                .and_then(|d| ResticSecret::parse(d).ok());
-            let message = scrub(&message, secret.as_ref());
-            patch_status(
+            fail(
                 ctx,
                 vsr,
-                json!({
-                    "phase": "Failed", "batchingStatus": "Completed", "completionTimestamp": now(),
-                    "conditions": reconciled(false, &format!("the restic mover failed: {message}")),
-                }),
+                "restore",
+                "RestoreFailed",
+                &message,
+                observed.user_secret.as_ref(),
             )
-            .await?;
-            ctx.metrics.finished("restore", "Failed", took(vsr));
-            event(ctx, vsr, true, "RestoreFailed", message).await;
-            Ok(Action::await_change())
+            .await
         }
         Decision::CleanUp => {
             if vsr
@@ -355,16 +340,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             delete_working(ctx, protected, &names).await?;
             Ok(Action::requeue(std::time::Duration::from_secs(1)))
         }
-        Decision::Complete => {
-            patch_status(ctx, vsr, json!({
-                "phase": "Completed", "batchingStatus": "Completed", "completionTimestamp": now(),
-                "conditions": reconciled(true, "restore completed"),
-            }))
-            .await?;
-            ctx.metrics.finished("restore", "Completed", took(vsr));
-            event(ctx, vsr, false, "Completed", "restore completed".into()).await;
-            Ok(Action::await_change())
-        }
+        Decision::Complete => complete(ctx, vsr, "restore").await,
         Decision::Release => {
             set_finalizer(ctx, vsr, false).await?;
             Ok(Action::await_change())

@@ -53,7 +53,8 @@ pub fn reconciled(ok: bool, message: &str) -> Value {
     }])
 }
 
-pub async fn patch_status<K>(ctx: &Context, object: &K, status: Value) -> Result<(), Error>
+/// A merge patch of `status` (through the status subresource) or of `metadata`.
+async fn merge_patch<K>(ctx: &Context, object: &K, field: &str, value: Value) -> Result<(), Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -65,13 +66,24 @@ where
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
     };
-    api.patch_status(
-        &object.name_any(),
-        &params,
-        &Patch::Merge(json!({"status": status})),
-    )
-    .await?;
+    let patch = Patch::Merge(json!({ field: value }));
+    if field == "status" {
+        api.patch_status(&object.name_any(), &params, &patch)
+            .await?;
+    } else {
+        api.patch(&object.name_any(), &params, &patch).await?;
+    }
     Ok(())
+}
+
+pub async fn patch_status<K>(ctx: &Context, object: &K, status: Value) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    merge_patch(ctx, object, "status", status).await
 }
 
 pub async fn patch_metadata<K>(ctx: &Context, object: &K, metadata: Value) -> Result<(), Error>
@@ -81,18 +93,7 @@ where
         + DeserializeOwned
         + std::fmt::Debug,
 {
-    let api = Api::<K>::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        ..PatchParams::default()
-    };
-    api.patch(
-        &object.name_any(),
-        &params,
-        &Patch::Merge(json!({"metadata": metadata})),
-    )
-    .await?;
-    Ok(())
+    merge_patch(ctx, object, "metadata", metadata).await
 }
 
 /// Adds or removes our finalizer.
@@ -219,4 +220,87 @@ pub fn took<K: serde::Serialize>(object: &K) -> Option<Duration> {
     let start: Timestamp = value["status"]["startTimestamp"].as_str()?.parse().ok()?;
     let seconds = Timestamp::now().as_second() - start.as_second();
     u64::try_from(seconds).ok().map(Duration::from_secs)
+}
+
+/// A bad input: the condition and a Warning Event, once per distinct message; then waits for
+/// a change (or looks again after [`AFTER_PROBLEM`]).
+pub async fn reject<K>(
+    ctx: &Context,
+    object: &K,
+    current: Option<&str>,
+    problem: &crate::problem::Problem,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let message = problem.to_string();
+    if current != Some(message.as_str()) {
+        patch_status(
+            ctx,
+            object,
+            json!({"conditions": reconciled(false, &message)}),
+        )
+        .await?;
+        event(ctx, object, true, problem.reason(), message).await;
+    }
+    Ok(Action::requeue(AFTER_PROBLEM))
+}
+
+/// `Failed`, with the mover's message stripped of the Secret's values.
+pub async fn fail<K>(
+    ctx: &Context,
+    object: &K,
+    kind: &str,
+    reason: &str,
+    message: &str,
+    secret: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let secret = secret.and_then(|d| crate::repository::ResticSecret::parse(d).ok());
+    let message = crate::repository::scrub(message, secret.as_ref());
+    patch_status(
+        ctx,
+        object,
+        json!({
+            "phase": "Failed", "batchingStatus": "Completed", "completionTimestamp": now(),
+            "conditions": reconciled(false, &format!("the restic mover failed: {message}")),
+        }),
+    )
+    .await?;
+    ctx.metrics.finished(kind, "Failed", took(object));
+    event(ctx, object, true, reason, message).await;
+    Ok(Action::await_change())
+}
+
+/// `Completed`.
+pub async fn complete<K>(ctx: &Context, object: &K, kind: &str) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let message = format!("{kind} completed");
+    patch_status(
+        ctx,
+        object,
+        json!({
+            "phase": "Completed", "batchingStatus": "Completed", "completionTimestamp": now(),
+            "conditions": reconciled(true, &message),
+        }),
+    )
+    .await?;
+    ctx.metrics.finished(kind, "Completed", took(object));
+    event(ctx, object, false, "Completed", message).await;
+    Ok(Action::await_change())
 }
