@@ -33,9 +33,12 @@ pub async fn act(
             outcome.operation = promote(client, request).await;
             outcome.finished = Some(SystemTime::now());
         }
-        Plan::Demote { force_resync } => {
+        Plan::Demote {
+            force_resync,
+            already_demoted,
+        } => {
             outcome.started = Some(started);
-            outcome.operation = match client.demote(request, false).await {
+            outcome.operation = match demote(client, request, already_demoted).await {
                 Err(e) => Operation::DemoteFailed(e),
                 Ok(()) => Operation::Demoted {
                     force_resync,
@@ -44,9 +47,17 @@ pub async fn act(
             };
             outcome.finished = Some(SystemTime::now());
         }
-        Plan::Resync => {
+        Plan::Resync { enable } => {
             outcome.started = Some(started);
-            outcome.operation = Operation::Resynced(client.resync(request, true).await);
+            let enabled = if enable {
+                client.enable(request).await
+            } else {
+                Ok(())
+            };
+            outcome.operation = Operation::Resynced(match enabled {
+                Ok(()) => client.resync(request, true).await,
+                Err(e) => Err(e),
+            });
             outcome.finished = Some(SystemTime::now());
         }
     }
@@ -72,6 +83,18 @@ pub async fn act(
         };
     }
     outcome
+}
+
+async fn demote(
+    client: &CsiClient,
+    request: &ReplicationRequest,
+    already_demoted: bool,
+) -> Result<(), lifeline_csi_client::CsiError> {
+    if already_demoted {
+        return Ok(());
+    }
+    client.enable(request).await?;
+    client.demote(request, false).await
 }
 
 async fn promote(client: &CsiClient, request: &ReplicationRequest) -> Operation {

@@ -13,10 +13,15 @@ pub enum Plan {
     /// Enable, then Promote (forced once if the driver reports FAILED_PRECONDITION), then
     /// refresh replication info.
     Promote,
-    /// Demote, then Resync(force) until ready.
-    Demote { force_resync: bool },
-    /// Resync(force=true) until ready.
-    Resync,
+    /// Enable and Demote (unless this generation is already demoted), then Resync(force)
+    /// until ready. Enable first because a volume that was never replicated cannot be demoted
+    /// (the Go operator enables on every reconcile; we only when something changed).
+    Demote {
+        force_resync: bool,
+        already_demoted: bool,
+    },
+    /// Resync(force=true) until ready, after Enable the first time.
+    Resync { enable: bool },
     /// Already primary and healthy: only refresh replication info.
     RefreshInfo,
     /// Nothing is due.
@@ -48,11 +53,15 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
                 && status.state == Some(CurrentState::Secondary)
                 && has(ConditionType::Completed, "True", Reason::Demoted)
                 && has(ConditionType::Degraded, "False", Reason::Healthy);
+            let already_demoted = current
+                && status.state == Some(CurrentState::Secondary)
+                && has(ConditionType::Completed, "True", Reason::Demoted);
             if done {
                 Plan::Nothing
             } else {
                 Plan::Demote {
                     force_resync: vr.spec.auto_resync(),
+                    already_demoted,
                 }
             }
         }
@@ -61,7 +70,12 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
                 && status.state == Some(CurrentState::Secondary)
                 && has(ConditionType::Degraded, "False", Reason::Healthy)
                 && has(ConditionType::Resyncing, "False", Reason::NotResyncing);
-            if done { Plan::Nothing } else { Plan::Resync }
+            let operated = current && status.state == Some(CurrentState::Secondary);
+            if done {
+                Plan::Nothing
+            } else {
+                Plan::Resync { enable: !operated }
+            }
         }
     }
 }
@@ -84,12 +98,19 @@ mod tests {
         assert_eq!(
             plan(&fresh("secondary"), true),
             Plan::Demote {
-                force_resync: false
+                force_resync: false,
+                already_demoted: false
             }
         );
-        assert_eq!(plan(&fresh("resync"), true), Plan::Resync);
+        assert_eq!(plan(&fresh("resync"), true), Plan::Resync { enable: true });
         let auto = vr_yaml("spec: {replicationState: secondary, autoResync: true}");
-        assert_eq!(plan(&auto, true), Plan::Demote { force_resync: true });
+        assert_eq!(
+            plan(&auto, true),
+            Plan::Demote {
+                force_resync: true,
+                already_demoted: false
+            }
+        );
     }
 
     const PROMOTED: &str = "  state: Primary\n  observedGeneration: 1\n  conditions:\n  - {type: Completed, status: \"True\", reason: Promoted, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}\n";
@@ -122,7 +143,8 @@ mod tests {
         assert_eq!(
             plan(&vr, false),
             Plan::Demote {
-                force_resync: false
+                force_resync: false,
+                already_demoted: false
             }
         );
     }
@@ -134,8 +156,10 @@ mod tests {
         assert_eq!(
             plan(&vr, false),
             Plan::Demote {
-                force_resync: false
-            }
+                force_resync: false,
+                already_demoted: true
+            },
+            "demoted already: only resync again"
         );
         let healthy = with_status(
             "secondary",
@@ -150,7 +174,11 @@ mod tests {
     #[test]
     fn resync_is_done_when_healthy_and_not_resyncing() {
         let resyncing = "  state: Secondary\n  observedGeneration: 1\n  conditions:\n  - {type: Degraded, status: \"True\", reason: VolumeDegraded, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}\n  - {type: Resyncing, status: \"True\", reason: ResyncTriggered, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}\n";
-        assert_eq!(plan(&with_status("resync", resyncing), false), Plan::Resync);
+        assert_eq!(
+            plan(&with_status("resync", resyncing), false),
+            Plan::Resync { enable: false },
+            "already operated on: no second Enable"
+        );
         let ready = resyncing
             .replace(
                 "\"True\", reason: VolumeDegraded",

@@ -221,7 +221,8 @@ async fn secondary_with_auto_resync_forces_resync_and_polls_until_ready() {
     h.put_vr("secondary", "  autoResync: true");
     let action = h.reconcile().await.unwrap();
     assert_eq!(action, Action::requeue(RESYNC_POLL));
-    assert_eq!(h.calls(), ["Demote()", "Resync(force)"]);
+    // A volume never replicated here is enabled first, then demoted.
+    assert_eq!(h.calls(), ["Enable", "Demote()", "Resync(force)"]);
     assert_eq!(
         h.condition("Resyncing"),
         t(
@@ -242,7 +243,11 @@ async fn secondary_with_auto_resync_forces_resync_and_polls_until_ready() {
     h.driver.set_resync_ready(true);
     let action = h.reconcile().await.unwrap();
     assert_eq!(action, Action::await_change());
-    assert_eq!(h.calls(), ["Demote()", "Resync(force)"]);
+    assert_eq!(
+        h.calls(),
+        ["Resync(force)"],
+        "already demoted: only the resync is asked again"
+    );
     assert_eq!(
         h.condition("Degraded"),
         t("False", "Healthy", "volume is healthy")
@@ -262,7 +267,7 @@ async fn secondary_without_auto_resync_does_not_force() {
     h.seed("1m");
     h.put_vr("secondary", "");
     h.reconcile().await.unwrap();
-    assert_eq!(h.calls(), ["Demote()", "Resync()"]);
+    assert_eq!(h.calls(), ["Enable", "Demote()", "Resync()"]);
     assert_eq!(
         h.condition("Degraded"),
         t("True", "VolumeDegraded", "volume is degraded")
@@ -279,7 +284,7 @@ async fn resync_state_forces_resync_until_ready() {
     h.seed("1m");
     h.put_vr("resync", "");
     assert_eq!(h.reconcile().await.unwrap(), Action::requeue(RESYNC_POLL));
-    assert_eq!(h.calls(), ["Resync(force)"]);
+    assert_eq!(h.calls(), ["Enable", "Resync(force)"]);
     assert_eq!(
         h.vr().unwrap().status.unwrap().message.as_deref(),
         Some("volume is marked for resyncing")
