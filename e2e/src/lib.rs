@@ -12,6 +12,7 @@ pub mod envtest;
 pub mod kubeconfig;
 pub mod process;
 pub mod s3;
+pub mod sites;
 pub mod wait;
 
 pub use cluster::{Backend, TestCluster};

@@ -1,0 +1,310 @@
+//! Two DR sites, each with its own API server (a `TestCluster`), hostpath driver, replication
+//! controller and storage actors; the two drivers peer over loopback TCP. The building block of
+//! the DR scenarios and the demo.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
+use serde_json::json;
+
+use crate::actors::{Actors, Site};
+use crate::process::{Process, binary};
+use crate::{TestCluster, wait};
+
+pub const DRIVER: &str = "hostpath.lifeline.dev";
+/// The VolumeReplicationClass both sites use.
+pub const CLASS: &str = "mirror";
+/// The application namespace on both sites.
+pub const APP: &str = "app";
+
+const T: Duration = Duration::from_secs(60);
+
+fn obj<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
+    serde_json::from_value(value).expect("a valid object")
+}
+
+/// One site.
+pub struct SiteEnv {
+    pub name: &'static str,
+    pub cluster: TestCluster,
+    pub site: Site,
+    pub driver: Process,
+    pub controller: Process,
+    /// The driver's admin endpoint (faults, link).
+    pub admin: String,
+    pub storage_class: String,
+    _actors: Actors,
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl SiteEnv {
+    async fn start(name: &'static str, own_port: u16, peer_port: u16) -> anyhow::Result<Self> {
+        let cluster = TestCluster::start().await?;
+        let dir = cluster.dir().to_owned();
+        let root = dir.join(format!("site-{name}"));
+        let endpoint = format!("unix://{}", dir.join(format!("{name}.sock")).display());
+        let mut driver = Process::spawn(
+            &dir,
+            &format!("driver-{name}"),
+            &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver")?,
+            &[
+                "--endpoint".into(),
+                endpoint.clone(),
+                "--root".into(),
+                root.display().to_string(),
+                "--peer-listen".into(),
+                format!("127.0.0.1:{own_port}"),
+                "--peer".into(),
+                format!("tcp://127.0.0.1:{peer_port}"),
+                "--admin-listen".into(),
+                "127.0.0.1:0".into(),
+            ],
+            &[],
+        )?;
+        let admin = driver.wait_for_line("admin-listen", T).await?;
+        let controller = Process::spawn(
+            &dir,
+            &format!("replication-controller-{name}"),
+            &binary(
+                "lifeline-replication-controller",
+                "lifeline-replication-controller",
+            )?,
+            &[
+                "--driver-name".into(),
+                DRIVER.into(),
+                "--csi-address".into(),
+                endpoint,
+                "--admin-address".into(),
+                "127.0.0.1:0".into(),
+                "--resync-poll-interval".into(),
+                "1s".into(),
+            ],
+            &[(
+                "KUBECONFIG".into(),
+                cluster.kubeconfig().display().to_string(),
+            )],
+        )?;
+        let client = cluster.client();
+        let site = Site {
+            driver: DRIVER.into(),
+            root,
+        };
+        let actors = Actors::storage(client.clone(), site.clone());
+        let storage_class = "hostpath".to_owned();
+        Api::<StorageClass>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &obj(json!({"metadata": {"name": storage_class}, "provisioner": DRIVER})),
+            )
+            .await?;
+        Api::<VolumeReplicationClass>::all(client.clone())
+            .create(&PostParams::default(), &obj(json!({
+                "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
+                "metadata": {"name": CLASS},
+                "spec": {"provisioner": DRIVER, "parameters": {"schedulingInterval": "1m", "lifeline.dev/sync-interval-seconds": "1"}},
+            })))
+            .await?;
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &obj(json!({"metadata": {"name": APP}})),
+            )
+            .await?;
+        Ok(Self {
+            name,
+            cluster,
+            site,
+            driver,
+            controller,
+            admin,
+            storage_class,
+            _actors: actors,
+        })
+    }
+
+    pub fn client(&self) -> Client {
+        self.cluster.client()
+    }
+
+    pub fn vrs(&self) -> Api<VolumeReplication> {
+        Api::namespaced(self.client(), APP)
+    }
+
+    /// A claim provisioned on this site; returns its volume id.
+    pub async fn provision(&self, claim: &str) -> anyhow::Result<String> {
+        let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), APP);
+        claims
+            .create(&PostParams::default(), &obj(json!({"metadata": {"name": claim},
+                "spec": {"storageClassName": self.storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
+            .await?;
+        let bound = wait::for_object(&claims, claim, T, "bound", |c| {
+            c.spec
+                .as_ref()
+                .and_then(|s| s.volume_name.as_ref())
+                .is_some()
+        })
+        .await?;
+        let pv = Api::<PersistentVolume>::all(self.client())
+            .get(&bound.spec.and_then(|s| s.volume_name).unwrap_or_default())
+            .await?;
+        pv.spec
+            .and_then(|s| s.csi)
+            .map(|c| c.volume_handle)
+            .context("a CSI volume")
+    }
+
+    /// The same volume, pre-provisioned on this (secondary) site: an empty directory, a CSI
+    /// PersistentVolume with the same handle, and a claim bound to it — as an admin sets up the
+    /// DR side.
+    pub async fn adopt(&self, claim: &str, volume: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.site.volume_dir(volume))?;
+        let pv_name = format!("dr-{volume}");
+        Api::<PersistentVolume>::all(self.client())
+            .create(&PostParams::default(), &obj(json!({"metadata": {"name": pv_name},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Retain",
+                         "csi": {"driver": DRIVER, "volumeHandle": volume},
+                         "claimRef": {"namespace": APP, "name": claim}}})))
+            .await?;
+        let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), APP);
+        claims
+            .create(&PostParams::default(), &obj(json!({"metadata": {"name": claim},
+                "spec": {"storageClassName": "", "volumeName": pv_name, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
+            .await?;
+        claims
+            .patch_status(
+                claim,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"status": {"phase": "Bound", "capacity": {"storage": "1Gi"}}}),
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Creates (or changes) the VolumeReplication of `claim` to `state`.
+    pub async fn replicate(&self, claim: &str, state: &str) -> anyhow::Result<()> {
+        let vrs = self.vrs();
+        let name = format!("{claim}-replication");
+        if vrs.get_opt(&name).await?.is_some() {
+            vrs.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicationState": state}})),
+            )
+            .await?;
+        } else {
+            vrs.create(&PostParams::default(), &obj(json!({
+                "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+                "metadata": {"name": name},
+                "spec": {"volumeReplicationClass": CLASS, "replicationState": state,
+                         "dataSource": {"kind": "PersistentVolumeClaim", "name": claim}},
+            })))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the VolumeReplication of `claim` reports `state` for its current spec.
+    pub async fn wait_state(
+        &self,
+        claim: &str,
+        state: CurrentState,
+        healthy: bool,
+    ) -> anyhow::Result<VolumeReplication> {
+        let name = format!("{claim}-replication");
+        wait::for_object(
+            &self.vrs(),
+            &name,
+            T,
+            &format!("to be {state} on site {}", self.name),
+            |vr| {
+                let Some(status) = &vr.status else {
+                    return false;
+                };
+                let degraded_ok = !healthy
+                    || status
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Degraded" && c.status == "False");
+                status.state == Some(state)
+                    && status.observed_generation == vr.metadata.generation
+                    && degraded_ok
+            },
+        )
+        .await
+    }
+
+    pub fn volume(&self, volume: &str) -> PathBuf {
+        self.site.volume_dir(volume)
+    }
+}
+
+/// Every regular file under `dir`, by relative path, with its bytes.
+pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                let relative = path
+                    .strip_prefix(base)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                out.insert(relative, bytes);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Two sites whose drivers peer with each other.
+pub struct TwoSites {
+    pub a: SiteEnv,
+    pub b: SiteEnv,
+}
+
+impl TwoSites {
+    pub async fn start() -> anyhow::Result<Self> {
+        let (port_a, port_b) = (free_port()?, free_port()?);
+        let a = SiteEnv::start("a", port_a, port_b).await?;
+        let b = SiteEnv::start("b", port_b, port_a).await?;
+        Ok(Self { a, b })
+    }
+
+    /// Waits until `to`'s copy of `volume` holds exactly `from`'s files.
+    pub async fn wait_in_sync(
+        &self,
+        from: &SiteEnv,
+        to: &SiteEnv,
+        volume: &str,
+    ) -> anyhow::Result<()> {
+        let what = format!(
+            "site {} to hold site {}'s data of {volume}",
+            to.name, from.name
+        );
+        wait::until(T, &what, || async {
+            (tree(&from.volume(volume)) == tree(&to.volume(volume))).then_some(())
+        })
+        .await
+    }
+}
