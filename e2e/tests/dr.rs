@@ -89,3 +89,123 @@ async fn planned_migration_and_failback() {
     std::fs::write(a.volume(&volume).join("tables/back-home.txt"), "A again").unwrap();
     sites.wait_in_sync(a, b, &volume).await.unwrap();
 }
+
+/// Disaster: site A is cut off right after a sync plus some unsynced writes; B is promoted
+/// (force, because the peer is gone), holds the last synced data, and serves; A comes back,
+/// is demoted, resyncs to B's data, and the sites fail back.
+#[tokio::test]
+async fn disaster_failover_and_failback() {
+    let mut sites = TwoSites::start().await.unwrap();
+    let volume = sites.a.provision("db").await.unwrap();
+    let data = sites.a.volume(&volume);
+    std::fs::write(data.join("ledger.txt"), "entry 1\n").unwrap();
+    sites.b.adopt("db", &volume).await.unwrap();
+    sites.a.replicate("db", "primary").await.unwrap();
+    sites.b.replicate("db", "secondary").await.unwrap();
+    sites
+        .a
+        .wait_state("db", CurrentState::Primary, true)
+        .await
+        .unwrap();
+    sites
+        .b
+        .wait_state("db", CurrentState::Secondary, false)
+        .await
+        .unwrap();
+    sites
+        .wait_in_sync(&sites.a, &sites.b, &volume)
+        .await
+        .unwrap();
+    let synced = tree(&data);
+
+    // The disaster: the link goes, writes land on A that never reach B, then A is gone.
+    lifeline_e2e::process::admin_post(&sites.a.admin, "/link/sever")
+        .await
+        .unwrap();
+    std::fs::write(
+        data.join("ledger.txt"),
+        "entry 1\nentry 2 (never replicated)\n",
+    )
+    .unwrap();
+    sites.a.controller.kill().await;
+    sites.a.driver.kill().await;
+
+    // Fail over: B is promoted with force and serves the last synced data.
+    sites.b.replicate("db", "primary").await.unwrap();
+    sites
+        .b
+        .wait_state("db", CurrentState::Primary, false)
+        .await
+        .unwrap();
+    assert!(
+        sites.b.controller.logs().contains("promoting with force"),
+        "the peer is gone: force"
+    );
+    assert_eq!(
+        tree(&sites.b.volume(&volume)),
+        synced,
+        "B holds the last synced data; the unsynced write is lost, as async DR promises"
+    );
+    std::fs::write(
+        sites.b.volume(&volume).join("ledger.txt"),
+        "entry 1\nentry 2 (written on B)\n",
+    )
+    .unwrap();
+
+    // A comes back (its driver and controller restart) and is demoted; it resyncs from B.
+    sites.a.driver.restart().await.unwrap();
+    sites.a.controller.restart().await.unwrap();
+    sites.a.replicate("db", "secondary").await.unwrap();
+    sites
+        .a
+        .wait_state("db", CurrentState::Secondary, true)
+        .await
+        .unwrap();
+    sites
+        .wait_in_sync(&sites.b, &sites.a, &volume)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(data.join("ledger.txt")).unwrap(),
+        "entry 1\nentry 2 (written on B)\n"
+    );
+
+    // Fail back: planned, no force.
+    sites.b.replicate("db", "secondary").await.unwrap();
+    sites
+        .b
+        .wait_state("db", CurrentState::Secondary, false)
+        .await
+        .unwrap();
+    let forced_before = sites
+        .a
+        .controller
+        .logs()
+        .matches("promoting with force")
+        .count();
+    sites.a.replicate("db", "primary").await.unwrap();
+    sites
+        .a
+        .wait_state("db", CurrentState::Primary, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        sites
+            .a
+            .controller
+            .logs()
+            .matches("promoting with force")
+            .count(),
+        forced_before,
+        "failback needs no force"
+    );
+    std::fs::write(
+        data.join("ledger.txt"),
+        "entry 1\nentry 2 (written on B)\nentry 3 (home again)\n",
+    )
+    .unwrap();
+    sites
+        .wait_in_sync(&sites.a, &sites.b, &volume)
+        .await
+        .unwrap();
+}
