@@ -148,8 +148,25 @@ async fn backup(
     done
 }
 
-#[tokio::test]
-async fn backup_and_restore_through_the_datamover_with_real_restic() {
+/// A cluster with the storage and VolSync actors, an application claim with data, the user's
+/// restic Secret (with `password`) in the protected namespace, and the datamover running.
+struct World {
+    /// Held: dropping it stops the API server.
+    _cluster: TestCluster,
+    client: Client,
+    app: String,
+    protected: String,
+    site: Site,
+    sc: String,
+    vsc: String,
+    dir: std::path::PathBuf,
+    repository: std::path::PathBuf,
+    payload: Vec<u8>,
+    mover: Process,
+    _actors: Actors,
+}
+
+async fn world(password: &str) -> World {
     let cluster = TestCluster::start().await.unwrap();
     let client = cluster.client();
     let app = cluster.namespace("app").await.unwrap();
@@ -192,7 +209,7 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
     let repository = cluster.dir().join("restic-repo");
     Api::<Secret>::namespaced(client.clone(), &protected)
         .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
-            "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": "e2e-password-123"}})))
+            "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": password}})))
         .await
         .unwrap();
     let mut mover = Process::spawn(
@@ -216,6 +233,38 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
     )
     .unwrap();
     mover.wait_for_line("admin-listen", T).await.unwrap();
+    World {
+        _cluster: cluster,
+        client,
+        app,
+        protected,
+        site,
+        sc,
+        vsc,
+        dir,
+        repository,
+        payload,
+        mover,
+        _actors: actors,
+    }
+}
+
+#[tokio::test]
+async fn backup_and_restore_through_the_datamover_with_real_restic() {
+    let World {
+        _cluster,
+        _actors,
+        client,
+        app,
+        protected,
+        site,
+        sc,
+        vsc,
+        dir,
+        repository,
+        payload,
+        mut mover,
+    } = world("e2e-password-123").await;
 
     // First backup, then a small change and a second backup into the same repository.
     let first = backup(&client, &app, &protected, &vsc, "data", "backup-1").await;
@@ -278,4 +327,157 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
         "no secret in the logs"
     );
     mover.terminate(T).await.unwrap();
+}
+
+/// A failing restic (wrong password for an existing repository): the VSB is Failed with
+/// restic's message; the password is in no status, Event or log; nothing is left behind.
+#[tokio::test]
+async fn a_wrong_password_fails_the_backup_with_restics_words_and_no_secret() {
+    let w = world("right-password-1").await;
+    backup(&w.client, &w.app, &w.protected, &w.vsc, "data", "good").await;
+    // The repository now exists with the right password; the Secret changes to a wrong one.
+    let wrong = "wrong-password-9876";
+    Api::<Secret>::namespaced(w.client.clone(), &w.protected)
+        .patch(
+            "restic",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"stringData": {"RESTIC_PASSWORD": wrong}, "data": null}),
+            ),
+        )
+        .await
+        .unwrap();
+    let snapshots = Api::<VolumeSnapshot>::namespaced(w.client.clone(), &w.app);
+    snapshots
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "bad-snap"}, "spec": {"volumeSnapshotClassName": w.vsc, "source": {"persistentVolumeClaimName": "data"}}})))
+        .await
+        .unwrap();
+    let snap = wait::for_object(&snapshots, "bad-snap", T, "ready", |s| {
+        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+    })
+    .await
+    .unwrap();
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);
+    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
+        "metadata": {"name": "bad"},
+        "spec": {"volumeSnapshotContent": {"name": snap.status.unwrap().bound_volume_snapshot_content_name}, "protectedNamespace": w.protected,
+                 "resticSecretRef": {"name": "restic"}}})))
+        .await
+        .unwrap();
+    let failed = wait::for_object(&vsbs, "bad", T, "Failed", |b| {
+        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Failed")
+    })
+    .await
+    .unwrap();
+    let status = serde_json::to_string(&failed.status).unwrap();
+    assert!(
+        status.contains("wrong password") || status.contains("no key found"),
+        "restic's words: {status}"
+    );
+    assert!(!status.contains(wrong), "no secret in the status");
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(w.client.clone(), &w.app)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("BackupFailed"))
+    );
+    assert!(
+        events
+            .items
+            .iter()
+            .all(|e| !e.note.clone().unwrap_or_default().contains(wrong)),
+        "no secret in Events"
+    );
+    assert!(!w.mover.logs().contains(wrong), "no secret in the logs");
+    wait::until(
+        T,
+        "the failed backup's working objects to be gone",
+        || async {
+            let left = Api::<ReplicationSource>::namespaced(w.client.clone(), &w.protected)
+                .list(&ListParams::default())
+                .await
+                .ok()?;
+            left.items.is_empty().then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The datamover killed mid-backup: restarted, it finishes the same backup once, and leaks
+/// nothing.
+#[tokio::test]
+async fn a_backup_survives_a_controller_crash() {
+    let mut w = world("crash-password-1").await;
+    let snapshots = Api::<VolumeSnapshot>::namespaced(w.client.clone(), &w.app);
+    snapshots
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "snap"}, "spec": {"volumeSnapshotClassName": w.vsc, "source": {"persistentVolumeClaimName": "data"}}})))
+        .await
+        .unwrap();
+    let snap = wait::for_object(&snapshots, "snap", T, "ready", |s| {
+        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+    })
+    .await
+    .unwrap();
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);
+    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
+        "metadata": {"name": "crash"},
+        "spec": {"volumeSnapshotContent": {"name": snap.status.unwrap().bound_volume_snapshot_content_name}, "protectedNamespace": w.protected,
+                 "resticSecretRef": {"name": "restic"}}})))
+        .await
+        .unwrap();
+    // Kill it once its working objects exist, mid-way.
+    wait::until(T, "the ReplicationSource to exist", || async {
+        let rs = Api::<ReplicationSource>::namespaced(w.client.clone(), &w.protected)
+            .list(&ListParams::default())
+            .await
+            .ok()?;
+        (!rs.items.is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    w.mover.kill().await;
+    w.mover.restart().await.unwrap();
+    wait::for_object(&vsbs, "crash", T, "Completed", |b| {
+        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+    })
+    .await
+    .unwrap();
+    // Exactly one restic snapshot: the backup ran once.
+    let env = [
+        (
+            "RESTIC_REPOSITORY",
+            format!("{}/{}/data", w.repository.display(), w.app),
+        ),
+        ("RESTIC_PASSWORD", "crash-password-1".to_owned()),
+    ];
+    let output = std::process::Command::new(lifeline_e2e::actors::restic::program())
+        .args(["snapshots", "--json"])
+        .envs(env)
+        .output()
+        .unwrap();
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed.len(), 1, "one backup, once");
+    assert!(
+        Api::<ReplicationSource>::namespaced(w.client.clone(), &w.protected)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<PersistentVolumeClaim>::namespaced(w.client.clone(), &w.protected)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

@@ -1,5 +1,7 @@
 //! Two-site DR with the real controllers and drivers, data checked byte for byte.
 
+use std::ops::Not;
+
 use lifeline_api::replication::CurrentState;
 use lifeline_e2e::sites::{TwoSites, tree};
 
@@ -208,4 +210,124 @@ async fn disaster_failover_and_failback() {
         .wait_in_sync(&sites.a, &sites.b, &volume)
         .await
         .unwrap();
+}
+
+/// An unreachable driver shows as Degraded with the reason, and replication recovers by itself
+/// when the driver is back.
+#[tokio::test]
+async fn an_unreachable_driver_degrades_then_recovers_without_help() {
+    let mut sites = TwoSites::start().await.unwrap();
+    let volume = sites.a.provision("db").await.unwrap();
+    std::fs::write(sites.a.volume(&volume).join("f"), "x").unwrap();
+    sites.b.adopt("db", &volume).await.unwrap();
+    sites.a.replicate("db", "primary").await.unwrap();
+    sites.b.replicate("db", "secondary").await.unwrap();
+    sites
+        .b
+        .wait_state("db", CurrentState::Secondary, true)
+        .await
+        .unwrap();
+
+    sites.b.driver.kill().await;
+    // A spec change makes the controller call the (dead) driver.
+    let vrs = sites.b.vrs();
+    vrs.patch(
+        "db-replication",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"autoResync": true}})),
+    )
+    .await
+    .unwrap();
+    let degraded = lifeline_e2e::wait::for_object(
+        &vrs,
+        "db-replication",
+        std::time::Duration::from_secs(60),
+        "degraded",
+        |vr| {
+            vr.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "Error")
+            })
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        degraded
+            .status
+            .unwrap()
+            .message
+            .unwrap_or_default()
+            .contains("UNAVAILABLE"),
+        "the message names the failure"
+    );
+
+    sites.b.driver.restart().await.unwrap();
+    sites
+        .b
+        .wait_state("db", CurrentState::Secondary, true)
+        .await
+        .unwrap();
+    std::fs::write(sites.a.volume(&volume).join("f"), "y").unwrap();
+    sites
+        .wait_in_sync(&sites.a, &sites.b, &volume)
+        .await
+        .unwrap();
+}
+
+/// Deleting a VolumeReplication disables replication on the driver and releases the claim.
+#[tokio::test]
+async fn deleting_a_volume_replication_releases_the_claim_and_stops_replication() {
+    let sites = TwoSites::start().await.unwrap();
+    let (a, b) = (&sites.a, &sites.b);
+    let volume = a.provision("db").await.unwrap();
+    b.adopt("db", &volume).await.unwrap();
+    a.replicate("db", "primary").await.unwrap();
+    b.replicate("db", "secondary").await.unwrap();
+    a.wait_state("db", CurrentState::Primary, true)
+        .await
+        .unwrap();
+    sites.wait_in_sync(a, b, &volume).await.unwrap();
+
+    a.vrs()
+        .delete("db-replication", &Default::default())
+        .await
+        .unwrap();
+    lifeline_e2e::wait::for_deletion(
+        &a.vrs(),
+        "db-replication",
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let claim = kube::Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
+        a.client(),
+        lifeline_e2e::sites::APP,
+    )
+    .get("db")
+    .await
+    .unwrap();
+    assert!(
+        claim
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .iter()
+            .all(|f| f != "replication.storage.openshift.io/pvc-protection")
+    );
+    assert!(
+        claim
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("replication.storage.openshift.io/volume-replication-name")
+            .not()
+    );
+    // Replication is disabled on A's driver: new writes no longer reach B.
+    std::fs::write(a.volume(&volume).join("after-delete.txt"), "stays on A").unwrap();
+    lifeline_e2e::process::admin_post(&a.admin, &format!("/sync?volume={volume}"))
+        .await
+        .unwrap_err();
+    assert!(!b.volume(&volume).join("after-delete.txt").exists());
 }
