@@ -2,6 +2,7 @@
 
 mod ci;
 mod crds;
+mod demo;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -25,12 +26,15 @@ enum Task {
     },
     /// Run every check CI runs: set-up, fmt, clippy, CRD drift, all tests.
     Ci(ci::Args),
+    /// The main job: two DR sites on this machine, walked through migration, disaster and failback.
+    Demo(demo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Crds { check } => crds::run(&workspace_root(), check),
         Task::Ci(args) => ci::run(&workspace_root(), args),
+        Task::Demo(args) => demo::run(&workspace_root(), args),
     }
 }
 
