@@ -40,8 +40,15 @@ pub struct SiteEnv {
     /// The driver's admin endpoint (faults, link).
     pub admin: String,
     pub storage_class: String,
+    /// The data mover and its admin address, once [`SiteEnv::start_datamover`] ran.
+    pub datamover: Option<(Process, String)>,
     _actors: Actors,
 }
+
+/// The namespace where the data mover keeps its working objects.
+pub const PROTECTED: &str = "lifeline-system";
+/// The VolumeSnapshotClass of each site.
+pub const SNAPSHOT_CLASS: &str = "hostpath-snapshots";
 
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -122,6 +129,10 @@ impl SiteEnv {
                 &obj(json!({"metadata": {"name": APP}})),
             )
             .await?;
+        Api::<lifeline_api::foreign::snapshot::VolumeSnapshotClass>::all(client.clone())
+            .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+                "metadata": {"name": SNAPSHOT_CLASS}, "driver": DRIVER, "deletionPolicy": "Delete"})))
+            .await?;
         Ok(Self {
             name,
             cluster,
@@ -130,8 +141,83 @@ impl SiteEnv {
             controller,
             admin,
             storage_class,
+            datamover: None,
             _actors: actors,
         })
+    }
+
+    /// Starts the VolSync restic mover and the data mover on this site, with a restic
+    /// repository in a local directory (the user's Secret `restic` in [`PROTECTED`]).
+    pub async fn start_datamover(&mut self) -> anyhow::Result<()> {
+        let client = self.client();
+        self._actors
+            .merge(crate::actors::volsync::start(client.clone(), self.site.clone()).await?);
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &obj(json!({"metadata": {"name": PROTECTED}})),
+            )
+            .await?;
+        let repository = self.cluster.dir().join(format!("restic-{}", self.name));
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), PROTECTED)
+            .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
+                "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": "demo-password"}})))
+            .await?;
+        let mut process = Process::spawn(
+            self.cluster.dir(),
+            &format!("datamover-{}", self.name),
+            &binary(
+                "lifeline-datamover-controller",
+                "lifeline-datamover-controller",
+            )?,
+            &["--admin-address".into(), "127.0.0.1:0".into()],
+            &[(
+                "KUBECONFIG".into(),
+                self.cluster.kubeconfig().display().to_string(),
+            )],
+        )?;
+        let admin = process.wait_for_line("admin-listen", T).await?;
+        self.datamover = Some((process, admin));
+        Ok(())
+    }
+
+    /// Binds a new claim to a snapshot handle (a static content, a snapshot of it, a claim from
+    /// that), as a backup tool does after a restore; returns the claim's directory.
+    pub async fn claim_from_handle(&self, claim: &str, handle: &str) -> anyhow::Result<PathBuf> {
+        let client = self.client();
+        let content = format!("{claim}-content");
+        Api::<lifeline_api::foreign::snapshot::VolumeSnapshotContent>::all(client.clone())
+            .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+                "metadata": {"name": content},
+                "spec": {"deletionPolicy": "Retain", "driver": DRIVER, "source": {"snapshotHandle": handle},
+                         "volumeSnapshotRef": {"namespace": APP, "name": claim}}})))
+            .await?;
+        Api::<lifeline_api::foreign::snapshot::VolumeSnapshot>::namespaced(client.clone(), APP)
+            .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+                "metadata": {"name": claim}, "spec": {"source": {"volumeSnapshotContentName": content}}})))
+            .await?;
+        let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), APP);
+        claims
+            .create(&PostParams::default(), &obj(json!({"metadata": {"name": claim},
+                "spec": {"storageClassName": self.storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                         "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": claim}}})))
+            .await?;
+        let bound = wait::for_object(&claims, claim, T, "bound", |c| {
+            c.spec
+                .as_ref()
+                .and_then(|s| s.volume_name.as_ref())
+                .is_some()
+        })
+        .await?;
+        let pv = Api::<PersistentVolume>::all(client)
+            .get(&bound.spec.and_then(|s| s.volume_name).unwrap_or_default())
+            .await?;
+        let handle = pv
+            .spec
+            .and_then(|s| s.csi)
+            .map(|c| c.volume_handle)
+            .context("a CSI volume")?;
+        Ok(self.volume(&handle))
     }
 
     pub fn client(&self) -> Client {
