@@ -124,6 +124,14 @@ impl TestCluster {
         &self.kubeconfig
     }
 
+    /// The local API server's address (host:port), when the backend is `local`.
+    pub fn kubeconfig_server(&self) -> Option<String> {
+        match &self._running {
+            Running::Local(server) => Some(server.address().to_string()),
+            _ => None,
+        }
+    }
+
     /// A scratch directory living as long as the cluster (logs, driver roots).
     pub fn dir(&self) -> &Path {
         self.dir.path()

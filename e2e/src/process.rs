@@ -43,6 +43,11 @@ impl LogFile {
     }
 }
 
+/// Whether to run release builds (`LIFELINE_E2E_RELEASE=1`, for benchmarks).
+fn release() -> bool {
+    std::env::var("LIFELINE_E2E_RELEASE").is_ok_and(|v| v == "1")
+}
+
 /// The workspace binaries the harness runs, by package.
 pub const BINARIES: &[(&str, &str)] = &[
     ("lifeline-hostpath-driver", "lifeline-hostpath-driver"),
@@ -68,6 +73,9 @@ pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
         let mut command =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         command.args(["build", "--quiet"]).current_dir(&workspace);
+        if release() {
+            command.arg("--release");
+        }
         // The variables cargo sets for this test process would make build scripts that
         // watch the environment rerun, rebuilding half the tree on every test run.
         for (key, _) in std::env::vars_os() {
@@ -94,7 +102,9 @@ pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("debug").join(name))
+    Ok(target
+        .join(if release() { "release" } else { "debug" })
+        .join(name))
 }
 
 /// A child process with captured logs.

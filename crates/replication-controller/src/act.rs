@@ -36,9 +36,10 @@ pub async fn act(
         Plan::Demote {
             force_resync,
             already_demoted,
+            enable,
         } => {
             outcome.started = Some(started);
-            outcome.operation = match demote(client, request, already_demoted).await {
+            outcome.operation = match demote(client, request, already_demoted, enable).await {
                 Err(e) => Operation::DemoteFailed(e),
                 Ok(()) => Operation::Demoted {
                     force_resync,
@@ -89,11 +90,14 @@ async fn demote(
     client: &CsiClient,
     request: &ReplicationRequest,
     already_demoted: bool,
+    enable: bool,
 ) -> Result<(), lifeline_csi_client::CsiError> {
     if already_demoted {
         return Ok(());
     }
-    client.enable(request).await?;
+    if enable {
+        client.enable(request).await?;
+    }
     client.demote(request, false).await
 }
 

@@ -19,6 +19,8 @@ pub enum Plan {
     Demote {
         force_resync: bool,
         already_demoted: bool,
+        /// Enable first: nothing was done to this volume yet (a former primary is enabled).
+        enable: bool,
     },
     /// Resync(force=true) until ready, after Enable the first time.
     Resync { enable: bool },
@@ -62,6 +64,7 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
                 Plan::Demote {
                     force_resync: vr.spec.auto_resync(),
                     already_demoted,
+                    enable: matches!(status.state, None | Some(CurrentState::Unknown)),
                 }
             }
         }
@@ -99,7 +102,8 @@ mod tests {
             plan(&fresh("secondary"), true),
             Plan::Demote {
                 force_resync: false,
-                already_demoted: false
+                already_demoted: false,
+                enable: true
             }
         );
         assert_eq!(plan(&fresh("resync"), true), Plan::Resync { enable: true });
@@ -108,7 +112,8 @@ mod tests {
             plan(&auto, true),
             Plan::Demote {
                 force_resync: true,
-                already_demoted: false
+                already_demoted: false,
+                enable: true
             }
         );
     }
@@ -144,7 +149,8 @@ mod tests {
             plan(&vr, false),
             Plan::Demote {
                 force_resync: false,
-                already_demoted: false
+                already_demoted: false,
+                enable: false
             }
         );
     }
@@ -157,7 +163,8 @@ mod tests {
             plan(&vr, false),
             Plan::Demote {
                 force_resync: false,
-                already_demoted: true
+                already_demoted: true,
+                enable: false
             },
             "demoted already: only resync again"
         );

@@ -28,6 +28,8 @@ pub struct Shared {
     pub store: Mutex<Store>,
     pub address: String,
     pub bookmark_interval: Duration,
+    /// Writes served, by "VERB resource[/status]", for benchmarks (`GET /debug/writes`).
+    pub writes: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 fn json_response(status: u16, value: &Value) -> Response<Body> {
@@ -73,6 +75,10 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         ["apis"] => return Ok(Route::Static(discovery::group_list(registry))),
         ["version"] => return Ok(Route::Static(discovery::version())),
         ["healthz" | "readyz" | "livez"] => return Ok(Route::Static(json!("ok"))),
+        ["debug", "writes"] => {
+            let writes = shared.writes.lock().expect("writes lock").clone();
+            return Ok(Route::Static(json!(writes)));
+        }
         ["apis", group] => {
             return discovery::group(registry, group)
                 .map(Route::Static)
@@ -241,6 +247,19 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         Ok(v) => v,
         Err(e) => return error_response(&e),
     };
+    if method != Method::GET {
+        let resource = if status_only {
+            format!("{}/status", rt.plural)
+        } else {
+            rt.plural.clone()
+        };
+        *shared
+            .writes
+            .lock()
+            .expect("writes lock")
+            .entry(format!("{method} {resource}"))
+            .or_default() += 1;
+    }
     let mut store = shared.store.lock().expect("store lock");
     let result = match (&method, name.as_deref()) {
         (&Method::GET, Some(name)) => ops::get(&store, &rt, ns, name),

@@ -61,6 +61,7 @@ impl LocalApiServer {
             store: Mutex::new(store::Store::new(options.history)),
             address: address.to_string(),
             bookmark_interval: options.bookmark_interval,
+            writes: Mutex::default(),
         });
         {
             let mut store = shared.store.lock().expect("store lock");
