@@ -1,5 +1,6 @@
 //! `cargo xtask`: Lifeline's project tasks. Thin dispatch; each task lives in its own module.
 
+mod bench;
 mod ci;
 mod crds;
 mod demo;
@@ -28,6 +29,8 @@ enum Task {
     Ci(ci::Args),
     /// The main job: two DR sites on this machine, walked through migration, disaster and failback.
     Demo(demo::Args),
+    /// Benchmarks, on release builds (`--smoke` for a quick debug run).
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         Task::Crds { check } => crds::run(&workspace_root(), check),
         Task::Ci(args) => ci::run(&workspace_root(), args),
         Task::Demo(args) => demo::run(&workspace_root(), args),
+        Task::Bench(args) => bench::run(&workspace_root(), args),
     }
 }
 
