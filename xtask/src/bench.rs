@@ -33,13 +33,23 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     if !args.smoke {
         command.arg("--release").env("LIFELINE_E2E_RELEASE", "1");
     }
-    command.args(["--package", "lifeline-e2e", "--bin", "lifeline-bench", "--"]).current_dir(root);
+    command
+        .args(["--package", "lifeline-e2e", "--bin", "lifeline-bench", "--"])
+        .current_dir(root);
     if args.smoke {
         command.arg("--smoke");
     } else {
-        command.args(["--vrs", &args.vrs.to_string(), "--idle", &args.idle.to_string()]);
+        command.args([
+            "--vrs",
+            &args.vrs.to_string(),
+            "--idle",
+            &args.idle.to_string(),
+        ]);
     }
-    command.args(["--output", &out.join("replication.json").display().to_string()]);
+    command.args([
+        "--output",
+        &out.join("replication.json").display().to_string(),
+    ]);
     let status = command.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("the benchmark failed ({status})");
