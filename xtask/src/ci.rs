@@ -39,6 +39,21 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
         &["test", "--workspace", "--no-fail-fast"],
         &env,
     )?;
+    // Keeps the benchmark working; no timing is judged here.
+    step(
+        root,
+        "benchmark smoke",
+        &[
+            "run",
+            "--quiet",
+            "--package",
+            "lifeline-e2e",
+            "--bin",
+            "lifeline-bench",
+            "--",
+            "--smoke",
+        ],
+    )?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
