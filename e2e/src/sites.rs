@@ -377,6 +377,21 @@ impl TwoSites {
         Ok(Self { a, b })
     }
 
+    /// A planned switch of `claim`: demote `from` (it ships its last changes), wait until it is
+    /// Secondary, promote `to` and wait until it is a healthy Primary.
+    pub async fn migrate(
+        &self,
+        from: &SiteEnv,
+        to: &SiteEnv,
+        claim: &str,
+    ) -> anyhow::Result<VolumeReplication> {
+        from.replicate(claim, "secondary").await?;
+        from.wait_state(claim, CurrentState::Secondary, false)
+            .await?;
+        to.replicate(claim, "primary").await?;
+        to.wait_state(claim, CurrentState::Primary, true).await
+    }
+
     /// Waits until `to`'s copy of `volume` holds exactly `from`'s files.
     pub async fn wait_in_sync(
         &self,

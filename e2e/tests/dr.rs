@@ -76,14 +76,7 @@ async fn planned_migration_and_failback() {
     sites.wait_in_sync(b, a, &volume).await.unwrap();
 
     // Fail back the same way.
-    b.replicate("db", "secondary").await.unwrap();
-    b.wait_state("db", CurrentState::Secondary, false)
-        .await
-        .unwrap();
-    a.replicate("db", "primary").await.unwrap();
-    a.wait_state("db", CurrentState::Primary, true)
-        .await
-        .unwrap();
+    sites.migrate(b, a, "db").await.unwrap();
     assert_eq!(
         std::fs::read_to_string(a.volume(&volume).join("tables/after-migration.txt")).unwrap(),
         "written on B"

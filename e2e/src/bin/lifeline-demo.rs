@@ -228,30 +228,12 @@ async fn main() -> anyhow::Result<()> {
 
     step("planned migration: demote A (it ships its last changes), promote B without force");
     std::fs::write(data.join("tables/customers.txt"), "alice\nbob\n")?;
-    sites.a.replicate("db", "secondary").await?;
-    sites
-        .a
-        .wait_state("db", CurrentState::Secondary, false)
-        .await?;
-    sites.b.replicate("db", "primary").await?;
-    sites
-        .b
-        .wait_state("db", CurrentState::Primary, true)
-        .await?;
+    sites.migrate(&sites.a, &sites.b, "db").await?;
     same(&sites, &sites.b, &sites.a, &volume).await?;
     table(&sites, "db").await;
 
     step("fail back to A the same way");
-    sites.b.replicate("db", "secondary").await?;
-    sites
-        .b
-        .wait_state("db", CurrentState::Secondary, false)
-        .await?;
-    sites.a.replicate("db", "primary").await?;
-    sites
-        .a
-        .wait_state("db", CurrentState::Primary, true)
-        .await?;
+    sites.migrate(&sites.b, &sites.a, "db").await?;
     same(&sites, &sites.a, &sites.b, &volume).await?;
     table(&sites, "db").await;
 
@@ -287,16 +269,7 @@ async fn main() -> anyhow::Result<()> {
     table(&sites, "db").await;
 
     step("fail back to A");
-    sites.b.replicate("db", "secondary").await?;
-    sites
-        .b
-        .wait_state("db", CurrentState::Secondary, false)
-        .await?;
-    sites.a.replicate("db", "primary").await?;
-    sites
-        .a
-        .wait_state("db", CurrentState::Primary, true)
-        .await?;
+    sites.migrate(&sites.b, &sites.a, "db").await?;
     table(&sites, "db").await;
 
     step(
