@@ -112,6 +112,23 @@ async fn disaster_failover_and_failback() {
         .await
         .unwrap();
     let synced = tree(&data);
+    let synced_at = std::time::Instant::now();
+    // The RPO bound the controller reports: scheduling interval (1m) + last sync duration.
+    let reported = lifeline_e2e::wait::for_object(
+        &sites.a.vrs(),
+        "db-replication",
+        std::time::Duration::from_secs(60),
+        "sync facts",
+        |vr| {
+            vr.status
+                .as_ref()
+                .is_some_and(|s| s.last_sync_time.is_some() && s.last_sync_duration.is_some())
+        },
+    )
+    .await
+    .unwrap();
+    let duration = reported.status.unwrap().last_sync_duration.unwrap();
+    let bound = std::time::Duration::from_secs(60) + go_duration(&duration);
 
     // The disaster: the link goes, writes land on A that never reach B, then A is gone.
     lifeline_e2e::process::admin_post(&sites.a.admin, "/link/sever")
@@ -124,6 +141,11 @@ async fn disaster_failover_and_failback() {
     .unwrap();
     sites.a.controller.kill().await;
     sites.a.driver.kill().await;
+    let age = synced_at.elapsed();
+    assert!(
+        age <= bound,
+        "data age {age:?} beyond the reported RPO bound {bound:?}"
+    );
 
     // Fail over: B is promoted with force and serves the last synced data.
     sites.b.replicate("db", "primary").await.unwrap();
@@ -323,4 +345,38 @@ async fn deleting_a_volume_replication_releases_the_claim_and_stops_replication(
         .await
         .unwrap_err();
     assert!(!b.volume(&volume).join("after-delete.txt").exists());
+}
+
+/// Parses the Go duration strings of `lastSyncDuration` ("1.5s", "45.00133ms", "2m3s").
+fn go_duration(text: &str) -> std::time::Duration {
+    let mut total = 0.0;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_digit() {
+                break;
+            }
+            unit.push(n);
+            chars.next();
+        }
+        let value: f64 = number.parse().unwrap_or(0.0);
+        number.clear();
+        let seconds = match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "µs" | "us" => 1e-6,
+            "ns" => 1e-9,
+            _ => 0.0,
+        };
+        total += value * seconds;
+    }
+    std::time::Duration::from_secs_f64(total)
 }

@@ -139,7 +139,7 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
 
     match &outcome.info {
         Some(InfoOutcome::Unimplemented) => ctx.info_unimplemented(&resolved.provisioner),
-        Some(_) => ctx.info_refreshed(&uid, resolved.refresh),
+        Some(info) => ctx.info_refreshed(&uid, next_refresh(info, resolved.refresh)),
         None => {}
     }
     let new = next_status(vr, &outcome, Timestamp::now());
@@ -161,8 +161,8 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
     } else if vr.spec.replication_state == ReplicationState::Primary
         && !ctx.is_info_unimplemented(&resolved.provisioner)
     {
-        let wait = if outcome.info.is_some() {
-            resolved.refresh
+        let wait = if let Some(info) = &outcome.info {
+            next_refresh(info, resolved.refresh)
         } else {
             info_wait.unwrap_or(resolved.refresh)
         };
@@ -171,6 +171,19 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
         Action::await_change()
     })
 }
+
+/// How soon to ask for replication info again: at the refresh interval, but soon while the
+/// driver has none yet (right after promotion), so sync facts and the RPO gauges appear without
+/// waiting a whole interval.
+fn next_refresh(info: &InfoOutcome, refresh: Duration) -> Duration {
+    match info {
+        InfoOutcome::NotYet => refresh.min(NO_INFO_YET_RETRY),
+        _ => refresh,
+    }
+}
+
+/// How soon a driver that had no replication info yet is asked again.
+pub const NO_INFO_YET_RETRY: Duration = Duration::from_secs(10);
 
 /// Fetches and validates what the VolumeReplication refers to, and reaches its driver.
 async fn resolve(

@@ -330,9 +330,10 @@ async fn info_unimplemented_is_never_asked_again_and_not_found_means_no_info_yet
     h.driver
         .fail("GetVolumeReplicationInfo", Code::NotFound, "no sync yet");
     h.put_vr("primary", "");
+    // No info yet: asked again soon, not after the whole interval.
     assert_eq!(
         h.reconcile().await.unwrap(),
-        Action::requeue(Duration::from_secs(60))
+        Action::requeue(lifeline_replication_controller::reconcile::NO_INFO_YET_RETRY)
     );
     assert_eq!(h.condition("Replicating"), None);
     assert_eq!(
