@@ -481,3 +481,94 @@ async fn a_backup_survives_a_controller_crash() {
             .is_empty()
     );
 }
+
+/// Deleting a VSB mid-backup leaves no working object in the protected namespace and does not
+/// touch the user's snapshot.
+#[tokio::test]
+async fn deleting_a_backup_midway_leaves_nothing_and_spares_the_users_snapshot() {
+    let w = world("delete-password-1").await;
+    let snapshots = Api::<VolumeSnapshot>::namespaced(w.client.clone(), &w.app);
+    snapshots
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "snap"}, "spec": {"volumeSnapshotClassName": w.vsc, "source": {"persistentVolumeClaimName": "data"}}})))
+        .await
+        .unwrap();
+    let snap = wait::for_object(&snapshots, "snap", T, "ready", |s| {
+        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+    })
+    .await
+    .unwrap();
+    let content = snap
+        .status
+        .unwrap()
+        .bound_volume_snapshot_content_name
+        .unwrap();
+    let contents = Api::<VolumeSnapshotContent>::all(w.client.clone());
+    let before = contents.get(&content).await.unwrap();
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);
+    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
+        "metadata": {"name": "doomed"},
+        "spec": {"volumeSnapshotContent": {"name": content}, "protectedNamespace": w.protected, "resticSecretRef": {"name": "restic"}}})))
+        .await
+        .unwrap();
+    wait::until(T, "the working objects to exist", || async {
+        let rs = Api::<ReplicationSource>::namespaced(w.client.clone(), &w.protected)
+            .list(&ListParams::default())
+            .await
+            .ok()?;
+        (!rs.items.is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    vsbs.delete("doomed", &Default::default()).await.unwrap();
+    wait::for_deletion(&vsbs, "doomed", T).await.unwrap();
+    let labelled = ListParams::default().labels("datamover.oadp.openshift.io/request-name=doomed");
+    assert!(
+        Api::<ReplicationSource>::namespaced(w.client.clone(), &w.protected)
+            .list(&labelled)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<Secret>::namespaced(w.client.clone(), &w.protected)
+            .list(&labelled)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<VolumeSnapshot>::namespaced(w.client.clone(), &w.protected)
+            .list(&labelled)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        contents.list(&labelled).await.unwrap().items.is_empty(),
+        "our copy of the content is gone"
+    );
+    wait::until(T, "the backup claim to be gone", || async {
+        let claims = Api::<PersistentVolumeClaim>::namespaced(w.client.clone(), &w.protected)
+            .list(&labelled)
+            .await
+            .ok()?;
+        claims.items.is_empty().then_some(())
+    })
+    .await
+    .unwrap();
+    let after = contents.get(&content).await.unwrap();
+    assert_eq!(
+        after.spec, before.spec,
+        "the user's snapshot content is unchanged"
+    );
+    assert!(
+        w.site
+            .snapshot_dir(&after.status.unwrap().snapshot_handle.unwrap())
+            .exists(),
+        "and so is its data"
+    );
+}
