@@ -54,6 +54,21 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
             "--smoke",
         ],
     )?;
+    step_with_env(
+        root,
+        "data mover benchmark smoke",
+        &[
+            "run",
+            "--quiet",
+            "--package",
+            "lifeline-e2e",
+            "--bin",
+            "lifeline-bench-datamover",
+            "--",
+            "--smoke",
+        ],
+        &env,
+    )?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
