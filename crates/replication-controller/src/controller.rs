@@ -42,6 +42,8 @@ pub async fn run(
     // one-shot wakes only the last of several waiters, and the Controller waits on it too.)
     let vr_stream = watcher(vrs, watcher::Config::default())
         .default_backoff()
+        // Nothing here reads managedFields; not caching them keeps memory down at scale.
+        .modify(|vr: &mut VolumeReplication| vr.managed_fields_mut().clear())
         .reflect(writer)
         .inspect_ok(move |event| {
             if matches!(event, watcher::Event::InitDone) {
