@@ -101,15 +101,16 @@ async fn restore(
     restored.status.unwrap().snapshot_handle.unwrap()
 }
 
-/// Snapshots `claim` and backs the snapshot up through a VSB; waits for Completed.
-async fn backup(
+/// Snapshots `claim` and starts backing the snapshot up through a VSB named `name`; returns
+/// the snapshot's content name.
+async fn start_backup(
     client: &Client,
     ns: &str,
     protected: &str,
     vsc: &str,
     claim: &str,
     name: &str,
-) -> VolumeSnapshotBackup {
+) -> String {
     let snapshots = Api::<VolumeSnapshot>::namespaced(client.clone(), ns);
     snapshots
         .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
@@ -132,6 +133,20 @@ async fn backup(
         "spec": {"volumeSnapshotContent": {"name": content}, "protectedNamespace": protected, "resticSecretRef": {"name": "restic"}}})))
         .await
         .unwrap();
+    content
+}
+
+/// [`start_backup`], then waits for Completed.
+async fn backup(
+    client: &Client,
+    ns: &str,
+    protected: &str,
+    vsc: &str,
+    claim: &str,
+    name: &str,
+) -> VolumeSnapshotBackup {
+    let content = start_backup(client, ns, protected, vsc, claim, name).await;
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(client.clone(), ns);
     let done = wait::for_object(&vsbs, name, T, "Completed", |b| {
         b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
     })
@@ -347,24 +362,8 @@ async fn a_wrong_password_fails_the_backup_with_restics_words_and_no_secret() {
         )
         .await
         .unwrap();
-    let snapshots = Api::<VolumeSnapshot>::namespaced(w.client.clone(), &w.app);
-    snapshots
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": "bad-snap"}, "spec": {"volumeSnapshotClassName": w.vsc, "source": {"persistentVolumeClaimName": "data"}}})))
-        .await
-        .unwrap();
-    let snap = wait::for_object(&snapshots, "bad-snap", T, "ready", |s| {
-        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
-    })
-    .await
-    .unwrap();
+    start_backup(&w.client, &w.app, &w.protected, &w.vsc, "data", "bad").await;
     let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);
-    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
-        "metadata": {"name": "bad"},
-        "spec": {"volumeSnapshotContent": {"name": snap.status.unwrap().bound_volume_snapshot_content_name}, "protectedNamespace": w.protected,
-                 "resticSecretRef": {"name": "restic"}}})))
-        .await
-        .unwrap();
     let failed = wait::for_object(&vsbs, "bad", T, "Failed", |b| {
         b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Failed")
     })
@@ -414,24 +413,8 @@ async fn a_wrong_password_fails_the_backup_with_restics_words_and_no_secret() {
 #[tokio::test]
 async fn a_backup_survives_a_controller_crash() {
     let mut w = world("crash-password-1").await;
-    let snapshots = Api::<VolumeSnapshot>::namespaced(w.client.clone(), &w.app);
-    snapshots
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": "snap"}, "spec": {"volumeSnapshotClassName": w.vsc, "source": {"persistentVolumeClaimName": "data"}}})))
-        .await
-        .unwrap();
-    let snap = wait::for_object(&snapshots, "snap", T, "ready", |s| {
-        s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
-    })
-    .await
-    .unwrap();
+    start_backup(&w.client, &w.app, &w.protected, &w.vsc, "data", "crash").await;
     let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);
-    vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
-        "metadata": {"name": "crash"},
-        "spec": {"volumeSnapshotContent": {"name": snap.status.unwrap().bound_volume_snapshot_content_name}, "protectedNamespace": w.protected,
-                 "resticSecretRef": {"name": "restic"}}})))
-        .await
-        .unwrap();
     // Kill it once its working objects exist, mid-way.
     wait::until(T, "the ReplicationSource to exist", || async {
         let rs = Api::<ReplicationSource>::namespaced(w.client.clone(), &w.protected)
