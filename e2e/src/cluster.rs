@@ -132,6 +132,16 @@ impl TestCluster {
         }
     }
 
+    /// Every distinct request the local API server served, by client (`None` on other
+    /// backends, which keep no such log).
+    pub async fn access_log(&self) -> anyhow::Result<Option<Vec<crate::apiserver::Access>>> {
+        if self.backend != Backend::Local {
+            return Ok(None);
+        }
+        let request = http::Request::get("/debug/access").body(Vec::new())?;
+        Ok(Some(self.client.request(request).await?))
+    }
+
     /// A scratch directory living as long as the cluster (logs, driver roots).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod envtest;
 pub mod kubeconfig;
 pub mod process;
+pub mod rbac;
 pub mod s3;
 pub mod sites;
 pub mod wait;

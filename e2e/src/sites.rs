@@ -170,7 +170,12 @@ impl SiteEnv {
                 "lifeline-datamover-controller",
                 "lifeline-datamover-controller",
             )?,
-            &["--admin-address".into(), "127.0.0.1:0".into()],
+            &[
+                "--admin-address".into(),
+                "127.0.0.1:0".into(),
+                "--protected-namespace".into(),
+                PROTECTED.into(),
+            ],
             &[(
                 "KUBECONFIG".into(),
                 self.cluster.kubeconfig().display().to_string(),

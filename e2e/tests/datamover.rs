@@ -14,7 +14,7 @@ use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, Volum
 use lifeline_api::foreign::volsync::ReplicationSource;
 use lifeline_e2e::actors::{Actors, Site, volsync};
 use lifeline_e2e::process::{Process, binary};
-use lifeline_e2e::{TestCluster, wait};
+use lifeline_e2e::{TestCluster, rbac, wait};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(120);
@@ -240,6 +240,8 @@ async fn world(password: &str) -> World {
             "127.0.0.1:0".into(),
             "--log-level".into(),
             "info,lifeline_datamover_controller=debug".into(),
+            "--protected-namespace".into(),
+            protected.clone(),
         ],
         &[(
             "KUBECONFIG".into(),
@@ -341,7 +343,24 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
         !mover.logs().contains("e2e-password-123"),
         "no secret in the logs"
     );
+    within_declared_rbac(&_cluster, &protected).await;
     mover.terminate(T).await.unwrap();
+}
+
+/// Every request the data mover made is allowed by the rules its crate declares (which the
+/// Helm chart grants, in the protected namespace where they are namespaced).
+async fn within_declared_rbac(cluster: &TestCluster, protected: &str) {
+    rbac::check(
+        cluster,
+        "lifeline-datamover-controller/",
+        lifeline_datamover_controller::rbac::RULES,
+        &rbac::Namespaces {
+            own: "default",
+            protected: Some(protected),
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// A failing restic (wrong password for an existing repository): the VSB is Failed with
@@ -554,4 +573,5 @@ async fn deleting_a_backup_midway_leaves_nothing_and_spares_the_users_snapshot()
             .exists(),
         "and so is its data"
     );
+    within_declared_rbac(&w._cluster, &w.protected).await;
 }

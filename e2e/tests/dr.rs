@@ -3,7 +3,24 @@
 use std::ops::Not;
 
 use lifeline_api::replication::CurrentState;
-use lifeline_e2e::sites::{TwoSites, tree};
+use lifeline_e2e::rbac;
+use lifeline_e2e::sites::{SiteEnv, TwoSites, tree};
+
+/// Every request a site's replication controller made is allowed by the rules its crate
+/// declares (which the Helm chart grants).
+async fn within_declared_rbac(site: &SiteEnv) {
+    rbac::check(
+        &site.cluster,
+        "lifeline-replication-controller/",
+        lifeline_replication_controller::rbac::RULES,
+        &rbac::Namespaces {
+            own: "default",
+            protected: None,
+        },
+    )
+    .await
+    .unwrap();
+}
 
 /// Planned migration and failback: demote A, promote B (no force), B holds exactly A's data;
 /// write on B; and back.
@@ -83,6 +100,8 @@ async fn planned_migration_and_failback() {
     );
     std::fs::write(a.volume(&volume).join("tables/back-home.txt"), "A again").unwrap();
     sites.wait_in_sync(a, b, &volume).await.unwrap();
+    within_declared_rbac(a).await;
+    within_declared_rbac(b).await;
 }
 
 /// Disaster: site A is cut off right after a sync plus some unsynced writes; B is promoted
@@ -225,6 +244,8 @@ async fn disaster_failover_and_failback() {
         .wait_in_sync(&sites.a, &sites.b, &volume)
         .await
         .unwrap();
+    within_declared_rbac(&sites.a).await;
+    within_declared_rbac(&sites.b).await;
 }
 
 /// An unreachable driver shows as Degraded with the reason, and replication recovers by itself
@@ -345,6 +366,7 @@ async fn deleting_a_volume_replication_releases_the_claim_and_stops_replication(
         .await
         .unwrap_err();
     assert!(!b.volume(&volume).join("after-delete.txt").exists());
+    within_declared_rbac(a).await;
 }
 
 /// Parses the Go duration strings of `lastSyncDuration` ("1.5s", "45.00133ms", "2m3s").

@@ -21,6 +21,12 @@ pub struct ControllerArgs {
     #[command(flatten)]
     pub mover: MoverArgs,
 
+    /// Work only in this protected namespace: watch working objects there only and refuse
+    /// requests naming another (the Helm chart sets it, so the controller's Secret, claim and
+    /// VolSync permissions are a Role in that namespace, not cluster-wide).
+    #[arg(long, env = "LIFELINE_PROTECTED_NAMESPACE")]
+    pub protected_namespace: Option<String>,
+
     #[command(flatten)]
     pub log: LogArgs,
 
@@ -67,7 +73,7 @@ pub struct MoverArgs {
 }
 
 impl MoverArgs {
-    pub fn settings(&self) -> Result<Settings, String> {
+    pub fn settings(&self, protected_namespace: Option<String>) -> Result<Settings, String> {
         let any_retain = [
             self.retain_last,
             self.retain_daily,
@@ -93,6 +99,7 @@ impl MoverArgs {
             mover_service_account: self.mover_service_account.clone(),
             mover_run_as_user: self.mover_run_as_user,
             retain,
+            protected_namespace,
         })
     }
 }
@@ -118,15 +125,20 @@ mod tests {
         }
         let args = ControllerArgs::try_parse_from(["x"]).unwrap();
         assert_eq!(
-            args.mover.settings().unwrap().retain,
+            args.mover.settings(None).unwrap().retain,
             None,
             "keeps everything by default"
         );
         let args = ControllerArgs::try_parse_from(["x", "--retain-last", "0"]).unwrap();
-        assert!(args.mover.settings().unwrap_err().contains("at least 1"));
+        assert!(
+            args.mover
+                .settings(None)
+                .unwrap_err()
+                .contains("at least 1")
+        );
         let args = ControllerArgs::try_parse_from(["x", "--retain-daily", "7"]).unwrap();
         assert_eq!(
-            args.mover.settings().unwrap().retain.unwrap().daily,
+            args.mover.settings(None).unwrap().retain.unwrap().daily,
             Some(7)
         );
     }

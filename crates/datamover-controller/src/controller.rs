@@ -53,6 +53,17 @@ fn request_of<K: Resource<DynamicType = ()>, R: Resource<DynamicType = ()>>(
     Some(ObjectRef::new(labels.get(REQUEST_NAME)?).within(labels.get(REQUEST_NAMESPACE)?))
 }
 
+/// Working objects live in the protected namespace: watch only that one when restricted.
+fn working<K>(client: &kube::Client, protected: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    match protected {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// Runs both controllers until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
@@ -68,6 +79,7 @@ pub async fn run(
     });
     let shutdown = shutdown.shared();
     let config = controller::Config::default().concurrency(concurrency);
+    let protected = ctx.settings.protected_namespace.as_deref();
 
     let (vsb_reader, vsb_writer) = reflector::store::<VolumeSnapshotBackup>();
     let vsb_stream = watcher(
@@ -82,7 +94,7 @@ pub async fn run(
         watcher::Config::default().labels(&format!("{REQUEST_KIND}={}", kind.as_str()))
     };
     let sources = watcher(
-        Api::<ReplicationSource>::all(client.clone()),
+        working::<ReplicationSource>(&client, protected),
         labelled(RequestKind::Backup),
     )
     .default_backoff()
@@ -124,7 +136,7 @@ pub async fn run(
     .inspect_ok(readiness.on_init_done())
     .applied_objects();
     let destinations = watcher(
-        Api::<ReplicationDestination>::all(client.clone()),
+        working::<ReplicationDestination>(&client, protected),
         labelled(RequestKind::Restore),
     )
     .default_backoff()

@@ -12,6 +12,10 @@ pub enum Problem {
     #[error("protected namespace {0:?} does not exist; create it or fix spec.protectedNamespace")]
     ProtectedNamespaceMissing(String),
     #[error(
+        "spec.protectedNamespace {requested:?} is not served: this controller works only in {served:?} (--protected-namespace); use that namespace"
+    )]
+    ProtectedNamespaceNotServed { requested: String, served: String },
+    #[error(
         "restic Secret {namespace}/{name} not found; create it in the protected namespace or fix spec.resticSecretRef"
     )]
     SecretMissing { namespace: String, name: String },
@@ -41,6 +45,7 @@ impl Problem {
         match self {
             Problem::VolSyncMissing => "VolSyncMissing",
             Problem::ProtectedNamespaceMissing(_) => "ProtectedNamespaceMissing",
+            Problem::ProtectedNamespaceNotServed { .. } => "ProtectedNamespaceNotServed",
             Problem::SecretMissing { .. } => "ResticSecretMissing",
             Problem::SecretInvalid { .. } => "ResticSecretInvalid",
             Problem::ContentMissing(_) => "SnapshotContentMissing",

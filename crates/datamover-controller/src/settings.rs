@@ -3,6 +3,8 @@
 
 use lifeline_api::foreign::volsync::ResticRetainPolicy;
 
+use crate::problem::Problem;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
     /// Storage class of the backup/restore claims instead of the source claim's.
@@ -16,4 +18,42 @@ pub struct Settings {
     /// restic retention; `None` keeps every snapshot (never prunes the one just taken, nor an
     /// older one a restore may still ask for).
     pub retain: Option<ResticRetainPolicy>,
+    /// The only protected namespace this controller works in (its RBAC covers that one);
+    /// `None` serves whichever namespace a request names.
+    pub protected_namespace: Option<String>,
+}
+
+impl Settings {
+    /// Whether a request's `spec.protectedNamespace` is one this controller may work in.
+    pub fn serves(&self, requested: &str) -> Result<(), Problem> {
+        match &self.protected_namespace {
+            Some(served) if served != requested => Err(Problem::ProtectedNamespaceNotServed {
+                requested: requested.to_owned(),
+                served: served.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restricted_controller_serves_only_its_protected_namespace() {
+        assert_eq!(Settings::default().serves("anything"), Ok(()));
+        let settings = Settings {
+            protected_namespace: Some("lifeline-system".into()),
+            ..Settings::default()
+        };
+        assert_eq!(settings.serves("lifeline-system"), Ok(()));
+        let problem = settings.serves("openshift-adp").unwrap_err();
+        assert_eq!(problem.reason(), "ProtectedNamespaceNotServed");
+        assert!(
+            problem.to_string().contains("\"openshift-adp\"")
+                && problem.to_string().contains("\"lifeline-system\""),
+            "{problem}"
+        );
+    }
 }

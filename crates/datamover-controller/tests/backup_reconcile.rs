@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
 use lifeline_api::datamover::VolumeSnapshotBackup;
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::ReplicationSource;
@@ -29,6 +29,10 @@ struct World {
 }
 
 fn world(max_backups: usize) -> World {
+    world_with(Settings::default(), max_backups)
+}
+
+fn world_with(settings: Settings, max_backups: usize) -> World {
     let api = MockApi::default();
     api.put::<Namespace>(&yaml(&format!("metadata: {{name: {PROTECTED}}}")));
     api.put::<CustomResourceDefinition>(&yaml(
@@ -40,12 +44,7 @@ fn world(max_backups: usize) -> World {
     api.put::<VolumeSnapshotClass>(&yaml(
         "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotClass\nmetadata: {name: snapclass}\ndriver: hostpath.lifeline.dev\ndeletionPolicy: Delete",
     ));
-    let ctx = Arc::new(Context::new(
-        api.client(),
-        Settings::default(),
-        max_backups,
-        2,
-    ));
+    let ctx = Arc::new(Context::new(api.client(), settings, max_backups, 2));
     World { api, ctx }
 }
 
@@ -199,6 +198,44 @@ async fn a_backup_runs_to_completed_and_leaves_nothing_behind() {
             .is_some(),
         "the user's snapshot is untouched"
     );
+}
+
+#[tokio::test]
+async fn a_controller_restricted_to_another_protected_namespace_refuses_without_touching_it() {
+    let w = world_with(
+        Settings {
+            protected_namespace: Some("other-system".into()),
+            ..Settings::default()
+        },
+        4,
+    );
+    w.backup_of("b1", "orders-db");
+    w.api.take_writes();
+    w.reconcile("b1").await;
+    w.reconcile("b1").await;
+    let vsb = w.vsb("b1").unwrap();
+    let condition = &vsb.status.clone().unwrap().conditions[0];
+    assert_eq!(condition.status, "False");
+    assert!(
+        condition.message.contains("not served") && condition.message.contains("other-system"),
+        "{}",
+        condition.message
+    );
+    assert!(
+        vsb.finalizers().is_empty(),
+        "no finalizer it could not honour"
+    );
+    assert!(w.working_left(&vsb).is_empty());
+    let writes = w.api.take_writes();
+    assert_eq!(
+        writes.len(),
+        1,
+        "one status write, not one per reconcile: {writes:?}"
+    );
+    assert!(writes[0].contains("/status"), "{writes:?}");
+    let events = w.api.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1, "ProtectedNamespaceNotServed");
 }
 
 #[tokio::test]

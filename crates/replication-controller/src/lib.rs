@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod protection;
+pub mod rbac;
 pub mod reconcile;
 pub mod requeue;
 pub mod status;

@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let drivers = Drivers::from_args(&args.drivers, metrics.rpc_observer())?;
     tracing::info!(mode = ?drivers.mode(), "starting");
-    let client = kube::Client::try_default()
+    let client = lifeline_runtime::client::for_controller(FIELD_MANAGER)
         .await
         .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
 

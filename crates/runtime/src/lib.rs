@@ -1,13 +1,16 @@
 //! What every Lifeline controller process shares, so each controller's `main` stays thin:
 //! command-line groups ([`cli`]), logging ([`logging`]), the admin HTTP endpoint with
-//! `/healthz`, `/readyz` and `/metrics` ([`admin`]), Lease-based leader election ([`leader`])
-//! and the shutdown signal ([`shutdown`]).
+//! `/healthz`, `/readyz` and `/metrics` ([`admin`]), Lease-based leader election ([`leader`]),
+//! the shutdown signal ([`shutdown`]), the Kubernetes client ([`client`]) and the declared
+//! RBAC rules ([`rbac`]).
 
 pub mod admin;
 pub mod cli;
+pub mod client;
 pub mod leader;
 pub mod lifecycle;
 pub mod logging;
+pub mod rbac;
 pub mod shutdown;
 
 pub use admin::Health;

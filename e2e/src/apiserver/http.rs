@@ -30,6 +30,37 @@ pub struct Shared {
     pub bookmark_interval: Duration,
     /// Writes served, by "VERB resource[/status]", for benchmarks (`GET /debug/writes`).
     pub writes: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Every distinct request, by client `User-Agent`, as RBAC sees it (`GET /debug/access`):
+    /// lets a test check a controller only does what its declared RBAC rules allow.
+    pub access: Mutex<std::collections::BTreeSet<Access>>,
+}
+
+/// One kind of request, in RBAC's terms.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Access {
+    pub agent: String,
+    pub verb: String,
+    pub group: String,
+    /// The plural, with `/status` for the status subresource.
+    pub resource: String,
+    /// `None` for cluster-scoped resources and requests across all namespaces.
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+}
+
+/// RBAC's verb for a request.
+fn rbac_verb(method: &Method, named: bool, watch: bool) -> &'static str {
+    match (method, named) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) if watch => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "unknown",
+    }
 }
 
 fn json_response(status: u16, value: &Value) -> Response<Body> {
@@ -78,6 +109,10 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         ["debug", "writes"] => {
             let writes = shared.writes.lock().expect("writes lock").clone();
             return Ok(Route::Static(json!(writes)));
+        }
+        ["debug", "access"] => {
+            let access = shared.access.lock().expect("access lock").clone();
+            return Ok(Route::Static(json!(access)));
         }
         ["apis", group] => {
             return discovery::group(registry, group)
@@ -183,6 +218,24 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     };
     let params = query(&request);
     let method = request.method().clone();
+    let watch = params.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let agent = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    shared.access.lock().expect("access lock").insert(Access {
+        agent,
+        verb: rbac_verb(&method, name.is_some(), watch).to_owned(),
+        group: rt.group.clone(),
+        resource: match &subresource {
+            Some(sub) => format!("{}/{sub}", rt.plural),
+            None => rt.plural.clone(),
+        },
+        namespace: namespace.clone(),
+        name: name.clone(),
+    });
     let content_type = request
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -239,7 +292,6 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     };
     let manager = params.get("fieldManager").cloned().unwrap_or_default();
     let ns = namespace.as_deref();
-    let watch = params.get("watch").is_some_and(|w| w == "true" || w == "1");
     if method == Method::GET && name.is_none() && watch {
         return watch_response(&shared, rt, namespace, labels, fields, &params);
     }

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use error::ApiError;
+pub use http::Access;
 pub use schema::{Cause, Schema};
 pub use selectors::Selector;
 
@@ -62,6 +63,7 @@ impl LocalApiServer {
             address: address.to_string(),
             bookmark_interval: options.bookmark_interval,
             writes: Mutex::default(),
+            access: Mutex::default(),
         });
         {
             let mut store = shared.store.lock().expect("store lock");

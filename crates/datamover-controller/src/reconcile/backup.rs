@@ -12,7 +12,7 @@ use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, Volum
 use lifeline_api::foreign::volsync::ReplicationSource;
 use serde_json::json;
 
-use super::shared::{complete, fail, reject};
+use super::shared::{complete, fail, first_message, not_served, reject};
 use super::shared::{
     create, delete_working, event, now, patch_metadata, patch_status, reconciled, set_finalizer,
 };
@@ -44,6 +44,15 @@ async fn reconcile_inner(
     vsb: &Arc<VolumeSnapshotBackup>,
     ctx: &Arc<Context>,
 ) -> Result<Action, Error> {
+    if let Err(problem) = ctx.settings.serves(&vsb.spec.protected_namespace) {
+        return not_served(
+            ctx,
+            vsb.as_ref(),
+            first_message(vsb.status.as_ref().map(|s| &s.conditions)),
+            &problem,
+        )
+        .await;
+    }
     let observed = observe(vsb, ctx).await?;
     let decision = decide(&observed);
     tracing::debug!(
@@ -252,12 +261,8 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
     match decision {
         Decision::Settled => Ok(Action::await_change()),
         Decision::Reject(problem) => {
-            let current = vsb
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.first())
-                .map(|c| c.message.clone());
-            reject(ctx, vsb, current.as_deref(), &problem).await
+            let current = first_message(vsb.status.as_ref().map(|s| &s.conditions));
+            reject(ctx, vsb, current, &problem).await
         }
         Decision::Queue => {
             // Record the source volume so other requests' admission can see it.

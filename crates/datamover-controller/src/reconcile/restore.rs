@@ -12,7 +12,7 @@ use lifeline_api::foreign::volsync::ReplicationDestination;
 use serde_json::json;
 
 use super::backup::{secret_data, volsync_installed};
-use super::shared::{complete, fail, reject};
+use super::shared::{complete, fail, first_message, not_served, reject};
 use super::shared::{create, delete_working, event, now, patch_status, reconciled, set_finalizer};
 use crate::concurrency::{Request, admitted};
 use crate::context::Context;
@@ -44,6 +44,15 @@ async fn reconcile_inner(
     vsr: &Arc<VolumeSnapshotRestore>,
     ctx: &Arc<Context>,
 ) -> Result<Action, Error> {
+    if let Err(problem) = ctx.settings.serves(&vsr.spec.protected_namespace) {
+        return not_served(
+            ctx,
+            vsr.as_ref(),
+            first_message(vsr.status.as_ref().map(|s| &s.conditions)),
+            &problem,
+        )
+        .await;
+    }
     let observed = observe(vsr, ctx).await?;
     let decision = decide(&observed);
     tracing::debug!(
@@ -197,12 +206,8 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
     match decision {
         Decision::Settled => Ok(Action::await_change()),
         Decision::Reject(problem) => {
-            let current = vsr
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.first())
-                .map(|c| c.message.clone());
-            reject(ctx, vsr, current.as_deref(), &problem).await
+            let current = first_message(vsr.status.as_ref().map(|s| &s.conditions));
+            reject(ctx, vsr, current, &problem).await
         }
         Decision::Queue => {
             if vsr

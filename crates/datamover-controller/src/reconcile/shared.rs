@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -247,6 +248,33 @@ where
         event(ctx, object, true, problem.reason(), message).await;
     }
     Ok(Action::requeue(AFTER_PROBLEM))
+}
+
+/// The message of a request's (single) condition, to avoid rewriting an unchanged one.
+pub fn first_message(conditions: Option<&Vec<Condition>>) -> Option<&str> {
+    conditions?.first().map(|c| c.message.as_str())
+}
+
+/// A request in a protected namespace this controller does not serve: reported on the
+/// request, nothing read or written there. Our finalizer (left from an earlier configuration)
+/// is released on deletion, since this controller can no longer clean up there.
+pub async fn not_served<K>(
+    ctx: &Context,
+    object: &K,
+    current: Option<&str>,
+    problem: &crate::problem::Problem,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    if object.meta().deletion_timestamp.is_some() {
+        set_finalizer(ctx, object, false).await?;
+        return Ok(Action::await_change());
+    }
+    reject(ctx, object, current, problem).await
 }
 
 /// `Failed`, with the mover's message stripped of the Secret's values.
