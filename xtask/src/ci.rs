@@ -33,6 +33,8 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     println!("==> CRD drift");
     crate::crds::run(root, true)?;
     let env = crate::tools::ensure(root)?;
+    // Before the tests: they read the committed renders this proves current.
+    crate::charts::run(root, true)?;
     step_with_env(
         root,
         "tests",

@@ -1,9 +1,11 @@
 //! `cargo xtask`: Lifeline's project tasks. Thin dispatch; each task lives in its own module.
 
 mod bench;
+mod charts;
 mod ci;
 mod crds;
 mod demo;
+mod generated;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,12 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Render, lint and validate the Helm charts; write the renders to docs/examples/helm/.
+    Charts {
+        /// Write nothing; fail with a diff when the committed renders differ.
+        #[arg(long)]
+        check: bool,
+    },
     /// Run every check CI runs: set-up, fmt, clippy, CRD drift, all tests.
     Ci(ci::Args),
     /// The main job: two DR sites on this machine, walked through migration, disaster and failback.
@@ -36,6 +44,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Crds { check } => crds::run(&workspace_root(), check),
+        Task::Charts { check } => charts::run(&workspace_root(), check),
         Task::Ci(args) => ci::run(&workspace_root(), args),
         Task::Demo(args) => demo::run(&workspace_root(), args),
         Task::Bench(args) => bench::run(&workspace_root(), args),

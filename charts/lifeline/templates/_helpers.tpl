@@ -1,0 +1,287 @@
+{{/*
+Shared pieces of both components. Component templates call them with a dict:
+  root: the chart context (.), component: "replication-controller" | "datamover-controller",
+  values: that component's values.
+*/}}
+
+{{- define "lifeline.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "lifeline.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "lifeline.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "lifeline.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Name of a component's objects: <fullname>-<component>. */}}
+{{- define "lifeline.componentName" -}}
+{{- printf "%s-%s" (include "lifeline.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "lifeline.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lifeline.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "lifeline.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{ include "lifeline.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: lifeline
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Leader election is on whenever more than one pod could write. */}}
+{{- define "lifeline.leaderElect" -}}
+{{- if gt (int .values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* Flags every controller shares: logging, admin endpoint, leader election. */}}
+{{- define "lifeline.commonArgs" -}}
+- --log-format={{ .values.logFormat }}
+- --log-level={{ .values.logLevel }}
+- --admin-address=0.0.0.0:{{ .values.metrics.port }}
+{{- if include "lifeline.leaderElect" . }}
+- --leader-elect
+- --leader-election-namespace={{ .root.Release.Namespace }}
+- --leader-election-lease-name={{ include "lifeline.componentName" . }}
+- --lease-duration={{ .values.leaderElection.leaseDuration }}
+- --lease-renew-period={{ .values.leaderElection.renewPeriod }}
+{{- end }}
+{{- end }}
+
+{{/*
+The controller container. Extra keys: args (the component's own flags, a YAML list string),
+mounts (extra volumeMounts, a YAML list string).
+*/}}
+{{- define "lifeline.container" -}}
+- name: controller
+  image: "{{ .values.image.repository }}:{{ .values.image.tag | default .root.Chart.AppVersion }}"
+  imagePullPolicy: {{ .values.image.pullPolicy }}
+  args:
+  {{- if .values.args }}
+    {{- toYaml .values.args | nindent 4 }}
+  {{- else }}
+    {{- include "lifeline.commonArgs" . | nindent 4 }}
+    {{- with .args }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with .values.extraArgs }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+  env:
+    # Leader identity and the default Lease namespace.
+    - name: POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    - name: POD_NAMESPACE
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.namespace
+    {{- with .values.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - name: admin
+      containerPort: {{ .values.metrics.port }}
+      protocol: TCP
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: admin
+    periodSeconds: 10
+    failureThreshold: 3
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: admin
+    periodSeconds: 5
+    failureThreshold: 2
+  securityContext:
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    runAsNonRoot: true
+    capabilities:
+      drop: ["ALL"]
+  {{- with .values.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .mounts }}
+  volumeMounts:
+    {{- . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* Pod settings both Deployments share (placement, security, service account). */}}
+{{- define "lifeline.podSpecCommon" -}}
+serviceAccountName: {{ include "lifeline.componentName" . }}
+automountServiceAccountToken: true
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  seccompProfile:
+    type: RuntimeDefault
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Pod template metadata. */}}
+{{- define "lifeline.podMetadata" -}}
+metadata:
+  labels:
+    {{- include "lifeline.selectorLabels" . | nindent 4 }}
+    {{- with .values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .values.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* The ServiceAccount of a component. */}}
+{{- define "lifeline.serviceAccount" -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "lifeline.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+  {{- with .values.serviceAccount.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* A RoleBinding or ClusterRoleBinding of the component's role to its ServiceAccount. */}}
+{{- define "lifeline.binding" -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ .kind }}Binding
+metadata:
+  name: {{ .name }}
+  {{- with .namespace }}
+  namespace: {{ . }}
+  {{- end }}
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: {{ .kind }}
+  name: {{ .name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "lifeline.componentName" . }}
+    namespace: {{ .root.Release.Namespace }}
+{{- end }}
+
+{{/* The Lease Role of a component, only with leader election. */}}
+{{- define "lifeline.leaseRole" -}}
+{{- if include "lifeline.leaderElect" . }}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ include "lifeline.componentName" . }}-leader-election
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+rules:
+  # leader election: read, create and renew the controller's Lease
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["get", "create", "update"]
+---
+{{ include "lifeline.binding" (merge (dict "kind" "Role" "name" (printf "%s-leader-election" (include "lifeline.componentName" .)) "namespace" .root.Release.Namespace) .) }}
+{{- end }}
+{{- end }}
+
+{{/* Metrics Service, optional ServiceMonitor and PodDisruptionBudget of a component. */}}
+{{- define "lifeline.serviceObjects" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "lifeline.componentName" . }}-metrics
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "lifeline.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: metrics
+      port: {{ .values.metrics.port }}
+      targetPort: admin
+      protocol: TCP
+{{- if .values.metrics.serviceMonitor.enabled }}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "lifeline.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+    {{- with .values.metrics.serviceMonitor.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "lifeline.selectorLabels" . | nindent 6 }}
+  endpoints:
+    - port: metrics
+      path: /metrics
+      interval: {{ .values.metrics.serviceMonitor.interval }}
+{{- end }}
+{{- if .values.podDisruptionBudget.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "lifeline.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: {{ .values.podDisruptionBudget.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "lifeline.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end }}
+
+{{/* The data mover's protected namespace: the value, else the release namespace. */}}
+{{- define "lifeline.protectedNamespace" -}}
+{{- .Values.datamoverController.protectedNamespace | default .Release.Namespace }}
+{{- end }}
