@@ -66,7 +66,16 @@ impl TestCluster {
     /// Starts (or connects to) the backend the environment asks for, with Lifeline's CRDs and
     /// the stand-ins for the foreign CRDs installed where they are missing.
     pub async fn start() -> anyhow::Result<Self> {
-        let backend = Backend::from_env()?;
+        Self::start_on(Backend::from_env()?, None).await
+    }
+
+    /// Connects to the cluster of an explicit kubeconfig file (the `kubeconfig` backend without
+    /// the environment), with the CRDs installed where missing.
+    pub async fn connect(kubeconfig: &Path) -> anyhow::Result<Self> {
+        Self::start_on(Backend::Kubeconfig, Some(kubeconfig.to_owned())).await
+    }
+
+    async fn start_on(backend: Backend, kubeconfig: Option<PathBuf>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("lifeline-e2e-").tempdir()?;
         let (running, kubeconfig) = match backend {
             Backend::Local => {
@@ -81,9 +90,12 @@ impl TestCluster {
                 (Running::Envtest(Box::new(envtest)), path)
             }
             Backend::Kubeconfig => {
-                let path = std::env::var_os("KUBECONFIG")
-                    .map(PathBuf::from)
-                    .context("LIFELINE_E2E_BACKEND=kubeconfig needs KUBECONFIG")?;
+                let path = match kubeconfig {
+                    Some(path) => path,
+                    None => std::env::var_os("KUBECONFIG")
+                        .map(PathBuf::from)
+                        .context("LIFELINE_E2E_BACKEND=kubeconfig needs KUBECONFIG")?,
+                };
                 (Running::External, path)
             }
         };

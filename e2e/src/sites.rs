@@ -1,6 +1,11 @@
-//! Two DR sites, each with its own API server (a `TestCluster`), hostpath driver, replication
-//! controller and storage actors; the two drivers peer over loopback TCP. The building block of
-//! the DR scenarios and the demo.
+//! Two DR sites, each with its own API server (a `TestCluster`: local by default, or a cluster
+//! named by a kubeconfig), hostpath driver, replication controller and storage actors; the two
+//! drivers peer over loopback TCP. The building block of the DR scenarios and the demo.
+//!
+//! Each site works in namespaces of its own (unique names), its replication controller watches
+//! only its application namespace and cluster-scoped set-up objects that already exist are
+//! kept, so a site can run on a real cluster alongside other work (one site per cluster: the
+//! storage actors of two sites on one cluster would serve each other's claims).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +26,6 @@ use crate::{TestCluster, wait};
 pub const DRIVER: &str = "hostpath.lifeline.dev";
 /// The VolumeReplicationClass both sites use.
 pub const CLASS: &str = "mirror";
-/// The application namespace on both sites.
-pub const APP: &str = "app";
 
 const T: Duration = Duration::from_secs(60);
 
@@ -40,13 +43,15 @@ pub struct SiteEnv {
     /// The driver's admin endpoint (faults, link).
     pub admin: String,
     pub storage_class: String,
+    /// The application namespace.
+    pub app: String,
+    /// The namespace where the data mover keeps its working objects.
+    pub protected: String,
     /// The data mover and its admin address, once [`SiteEnv::start_datamover`] ran.
     pub datamover: Option<(Process, String)>,
     _actors: Actors,
 }
 
-/// The namespace where the data mover keeps its working objects.
-pub const PROTECTED: &str = "lifeline-system";
 /// The VolumeSnapshotClass of each site.
 pub const SNAPSHOT_CLASS: &str = "hostpath-snapshots";
 
@@ -56,9 +61,31 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// Creates `object` unless one of that name exists (set-up shared by runs on one cluster).
+async fn create_or_keep<K>(api: &Api<K>, object: &K) -> anyhow::Result<()>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl SiteEnv {
-    async fn start(name: &'static str, own_port: u16, peer_port: u16) -> anyhow::Result<Self> {
-        let cluster = TestCluster::start().await?;
+    async fn start(
+        name: &'static str,
+        own_port: u16,
+        peer_port: u16,
+        kubeconfig: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let cluster = match kubeconfig {
+            Some(path) => TestCluster::connect(path).await?,
+            None => TestCluster::start().await?,
+        };
+        let app = cluster.namespace("app").await?;
+        let protected = cluster.namespace("lifeline-system").await?;
         let dir = cluster.dir().to_owned();
         let root = dir.join(format!("site-{name}"));
         let endpoint = format!("unix://{}", dir.join(format!("{name}.sock")).display());
@@ -97,6 +124,8 @@ impl SiteEnv {
                 "127.0.0.1:0".into(),
                 "--resync-poll-interval".into(),
                 "1s".into(),
+                "--watch-namespace".into(),
+                app.clone(),
             ],
             &[(
                 "KUBECONFIG".into(),
@@ -110,27 +139,19 @@ impl SiteEnv {
         };
         let actors = Actors::storage(client.clone(), site.clone());
         let storage_class = "hostpath".to_owned();
-        Api::<StorageClass>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &obj(json!({"metadata": {"name": storage_class}, "provisioner": DRIVER})),
-            )
-            .await?;
-        Api::<VolumeReplicationClass>::all(client.clone())
-            .create(&PostParams::default(), &obj(json!({
+        create_or_keep(
+            &Api::<StorageClass>::all(client.clone()),
+            &obj(json!({"metadata": {"name": storage_class}, "provisioner": DRIVER})),
+        )
+        .await?;
+        create_or_keep(&Api::<VolumeReplicationClass>::all(client.clone()), &obj(json!({
                 "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
                 "metadata": {"name": CLASS},
                 "spec": {"provisioner": DRIVER, "parameters": {"schedulingInterval": "1m", "lifeline.dev/sync-interval-seconds": "1"}},
             })))
             .await?;
-        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &obj(json!({"metadata": {"name": APP}})),
-            )
-            .await?;
-        Api::<lifeline_api::foreign::snapshot::VolumeSnapshotClass>::all(client.clone())
-            .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+        create_or_keep(&Api::<lifeline_api::foreign::snapshot::VolumeSnapshotClass>::all(client.clone()),
+            &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
                 "metadata": {"name": SNAPSHOT_CLASS}, "driver": DRIVER, "deletionPolicy": "Delete"})))
             .await?;
         Ok(Self {
@@ -141,25 +162,21 @@ impl SiteEnv {
             controller,
             admin,
             storage_class,
+            app,
+            protected,
             datamover: None,
             _actors: actors,
         })
     }
 
     /// Starts the VolSync restic mover and the data mover on this site, with a restic
-    /// repository in a local directory (the user's Secret `restic` in [`PROTECTED`]).
+    /// repository in a local directory (the user's Secret `restic` in the protected namespace).
     pub async fn start_datamover(&mut self) -> anyhow::Result<()> {
         let client = self.client();
         self._actors
             .merge(crate::actors::volsync::start(client.clone(), self.site.clone()).await?);
-        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &obj(json!({"metadata": {"name": PROTECTED}})),
-            )
-            .await?;
         let repository = self.cluster.dir().join(format!("restic-{}", self.name));
-        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), PROTECTED)
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), &self.protected)
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
                 "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": "demo-password"}})))
             .await?;
@@ -174,7 +191,7 @@ impl SiteEnv {
                 "--admin-address".into(),
                 "127.0.0.1:0".into(),
                 "--protected-namespace".into(),
-                PROTECTED.into(),
+                self.protected.clone(),
             ],
             &[(
                 "KUBECONFIG".into(),
@@ -195,13 +212,13 @@ impl SiteEnv {
             .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
                 "metadata": {"name": content},
                 "spec": {"deletionPolicy": "Retain", "driver": DRIVER, "source": {"snapshotHandle": handle},
-                         "volumeSnapshotRef": {"namespace": APP, "name": claim}}})))
+                         "volumeSnapshotRef": {"namespace": self.app, "name": claim}}})))
             .await?;
-        Api::<lifeline_api::foreign::snapshot::VolumeSnapshot>::namespaced(client.clone(), APP)
+        Api::<lifeline_api::foreign::snapshot::VolumeSnapshot>::namespaced(client.clone(), &self.app)
             .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
                 "metadata": {"name": claim}, "spec": {"source": {"volumeSnapshotContentName": content}}})))
             .await?;
-        let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), APP);
+        let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &self.app);
         claims
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": claim},
                 "spec": {"storageClassName": self.storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
@@ -230,12 +247,12 @@ impl SiteEnv {
     }
 
     pub fn vrs(&self) -> Api<VolumeReplication> {
-        Api::namespaced(self.client(), APP)
+        Api::namespaced(self.client(), &self.app)
     }
 
     /// A claim provisioned on this site; returns its volume id.
     pub async fn provision(&self, claim: &str) -> anyhow::Result<String> {
-        let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), APP);
+        let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), &self.app);
         claims
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": claim},
                 "spec": {"storageClassName": self.storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
@@ -266,9 +283,9 @@ impl SiteEnv {
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": pv_name},
                 "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Retain",
                          "csi": {"driver": DRIVER, "volumeHandle": volume},
-                         "claimRef": {"namespace": APP, "name": claim}}})))
+                         "claimRef": {"namespace": self.app, "name": claim}}})))
             .await?;
-        let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), APP);
+        let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), &self.app);
         claims
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": claim},
                 "spec": {"storageClassName": "", "volumeName": pv_name, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
@@ -375,10 +392,17 @@ pub struct TwoSites {
 }
 
 impl TwoSites {
+    /// Two sites, each on a backend of its own as the environment chooses (local by default).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on([None, None]).await
+    }
+
+    /// Two sites on the clusters these kubeconfigs name (`None`: as [`TwoSites::start`]), one
+    /// cluster per site.
+    pub async fn start_on(kubeconfigs: [Option<&Path>; 2]) -> anyhow::Result<Self> {
         let (port_a, port_b) = (free_port()?, free_port()?);
-        let a = SiteEnv::start("a", port_a, port_b).await?;
-        let b = SiteEnv::start("b", port_b, port_a).await?;
+        let a = SiteEnv::start("a", port_a, port_b, kubeconfigs[0]).await?;
+        let b = SiteEnv::start("b", port_b, port_a, kubeconfigs[1]).await?;
         Ok(Self { a, b })
     }
 

@@ -339,7 +339,7 @@ async fn deleting_a_volume_replication_releases_the_claim_and_stops_replication(
     .unwrap();
     let claim = kube::Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
         a.client(),
-        lifeline_e2e::sites::APP,
+        &a.app,
     )
     .get("db")
     .await

@@ -11,6 +11,13 @@ pub struct Args {
     /// Leave both sites running afterwards and print a kubeconfig per site.
     #[arg(long)]
     pub keep: bool,
+
+    /// Put each site on a real cluster instead of a local API server: give it twice, site A's
+    /// kubeconfig then site B's. The drivers and controllers run on this machine against those
+    /// API servers, in namespaces of their own; scale down Lifeline controllers installed there
+    /// first, so only one controller acts on the demo's objects.
+    #[arg(long, value_name = "PATH", num_args = 1)]
+    pub kubeconfig: Vec<std::path::PathBuf>,
 }
 
 pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
@@ -31,6 +38,9 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if args.keep {
         command.arg("--keep");
+    }
+    for path in &args.kubeconfig {
+        command.arg("--kubeconfig").arg(path);
     }
     let status = command.status().context("cannot run cargo")?;
     if !status.success() {

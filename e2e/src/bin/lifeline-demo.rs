@@ -1,6 +1,9 @@
 //! `cargo xtask demo`: two DR sites on this machine, walked through planned migration,
 //! disaster failover and failback, with a table of what each VolumeReplication reports.
 //! `--keep` leaves both sites running and prints a kubeconfig per site.
+//! `--kubeconfig A --kubeconfig B` puts site A and site B on those two clusters instead of local
+//! API servers (the drivers and controllers still run here, against those API servers; the
+//! harness's actors stand in for whatever the clusters lack).
 
 use std::time::Instant;
 
@@ -12,7 +15,7 @@ use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annot
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
 use lifeline_api::replication::CurrentState;
 use lifeline_e2e::process::admin_post;
-use lifeline_e2e::sites::{APP, PROTECTED, SNAPSHOT_CLASS, SiteEnv, TwoSites, tree};
+use lifeline_e2e::sites::{SNAPSHOT_CLASS, SiteEnv, TwoSites, tree};
 use lifeline_e2e::wait;
 use serde_json::json;
 
@@ -51,7 +54,7 @@ where
 }
 
 async fn backup(site: &SiteEnv, claim: &str) -> anyhow::Result<VolumeSnapshotBackup> {
-    let snapshots = Api::<VolumeSnapshot>::namespaced(site.client(), APP);
+    let snapshots = Api::<VolumeSnapshot>::namespaced(site.client(), &site.app);
     let name = format!("{claim}-snapshot");
     snapshots
         .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
@@ -64,10 +67,10 @@ async fn backup(site: &SiteEnv, claim: &str) -> anyhow::Result<VolumeSnapshotBac
     let content = ready
         .status
         .and_then(|s| s.bound_volume_snapshot_content_name);
-    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(site.client(), APP);
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(site.client(), &site.app);
     vsbs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotBackup",
         "metadata": {"name": format!("{claim}-backup")},
-        "spec": {"volumeSnapshotContent": {"name": content}, "protectedNamespace": PROTECTED, "resticSecretRef": {"name": "restic"}}})))
+        "spec": {"volumeSnapshotContent": {"name": content}, "protectedNamespace": site.protected, "resticSecretRef": {"name": "restic"}}})))
         .await?;
     let phase = |b: &VolumeSnapshotBackup| {
         b.status
@@ -81,10 +84,10 @@ async fn backup(site: &SiteEnv, claim: &str) -> anyhow::Result<VolumeSnapshotBac
 async fn restore(site: &SiteEnv, backup: &VolumeSnapshotBackup) -> anyhow::Result<String> {
     let notes = backup.metadata.annotations.clone().unwrap_or_default();
     let note = |k: &str| notes.get(k).cloned();
-    let vsrs = Api::<VolumeSnapshotRestore>::namespaced(site.client(), APP);
+    let vsrs = Api::<VolumeSnapshotRestore>::namespaced(site.client(), &site.app);
     vsrs.create(&PostParams::default(), &obj(json!({"apiVersion": "datamover.oadp.openshift.io/v1alpha1", "kind": "VolumeSnapshotRestore",
         "metadata": {"name": "db-restore", "annotations": {"datamover.io/restore-as-of": note("datamover.io/restore-as-of")}},
-        "spec": {"protectedNamespace": PROTECTED, "resticSecretRef": {"name": "restic"},
+        "spec": {"protectedNamespace": site.protected, "resticSecretRef": {"name": "restic"},
                  "volumeSnapshotMoverBackupRef": {"resticrepository": note(annotations::RESTIC_REPOSITORY),
                      "volumeSnapshotClassName": note(annotations::SOURCE_PVC_VOLUMESNAPSHOTCLASS),
                      "sourcePVCData": {"name": note(annotations::SOURCE_PVC_NAME), "size": note(annotations::SOURCE_PVC_SIZE),
@@ -184,24 +187,68 @@ async fn same(sites: &TwoSites, from: &SiteEnv, to: &SiteEnv, volume: &str) -> a
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let keep = std::env::args().any(|a| a == "--keep");
-    if std::env::args().any(|a| a == "--kubeconfig") {
-        anyhow::bail!(
-            "--kubeconfig is not supported yet: the demo runs two local sites (see issue 8)"
+/// The demo's flags: `--keep`, and no or two `--kubeconfig PATH`.
+struct Flags {
+    keep: bool,
+    kubeconfigs: Vec<std::path::PathBuf>,
+}
+
+fn flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> {
+    let mut flags = Flags {
+        keep: false,
+        kubeconfigs: Vec::new(),
+    };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--keep" => flags.keep = true,
+            "--kubeconfig" => flags.kubeconfigs.push(
+                args.next()
+                    .context("--kubeconfig needs a path: --kubeconfig site-a.yaml --kubeconfig site-b.yaml")?
+                    .into(),
+            ),
+            other => anyhow::bail!("unknown argument {other:?}; use --keep and --kubeconfig PATH (twice)"),
+        }
+    }
+    anyhow::ensure!(
+        matches!(flags.kubeconfigs.len(), 0 | 2),
+        "give one --kubeconfig per site (site A's cluster, then site B's), or none for two local sites"
+    );
+    for path in &flags.kubeconfigs {
+        anyhow::ensure!(
+            path.is_file(),
+            "kubeconfig {} does not exist",
+            path.display()
         );
     }
+    Ok(flags)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Flags { keep, kubeconfigs } = flags(std::env::args().skip(1))?;
     let started = Instant::now();
-    step(
-        "starting two sites (API server, hostpath driver, replication controller each; drivers peered)",
-    );
-    let mut sites = TwoSites::start().await.context("cannot start the sites")?;
+    let mut sites = if kubeconfigs.is_empty() {
+        step(
+            "starting two sites (API server, hostpath driver, replication controller each; drivers peered)",
+        );
+        TwoSites::start().await.context("cannot start the sites")?
+    } else {
+        step(&format!(
+            "starting two sites on the clusters of {} and {} (hostpath driver and replication controller each, running here; drivers peered)",
+            kubeconfigs[0].display(),
+            kubeconfigs[1].display()
+        ));
+        TwoSites::start_on([Some(&kubeconfigs[0]), Some(&kubeconfigs[1])])
+            .await
+            .context("cannot start the sites on those clusters (can this kubeconfig create namespaces and, where missing, CRDs?)")?
+    };
     for site in [&sites.a, &sites.b] {
         println!(
-            "    site {}: kubeconfig {}",
+            "    site {}: kubeconfig {}, namespace {}",
             site.name,
-            site.cluster.kubeconfig().display()
+            site.cluster.kubeconfig().display(),
+            site.app
         );
     }
 
@@ -311,8 +358,9 @@ async fn main() -> anyhow::Result<()> {
         println!("\n--keep: both sites keep running until Ctrl-C. Explore with:");
         for site in [&sites.a, &sites.b] {
             println!(
-                "    kubectl --kubeconfig {} get vr -n app",
-                site.cluster.kubeconfig().display()
+                "    kubectl --kubeconfig {} get vr,pvc -n {}",
+                site.cluster.kubeconfig().display(),
+                site.app
             );
         }
         tokio::signal::ctrl_c().await?;
