@@ -34,25 +34,48 @@ pub type Grant = (Scope, String, String, String, Option<String>);
 
 /// Every single permission the rules grant.
 pub fn grants(rules: &[Rule]) -> BTreeSet<Grant> {
-    let mut out = BTreeSet::new();
-    for rule in rules {
-        for resource in rule.resources {
-            for verb in rule.verbs {
-                let names: Vec<Option<String>> = if rule.resource_names.is_empty() {
-                    vec![None]
-                } else {
-                    rule.resource_names
-                        .iter()
-                        .map(|n| Some((*n).to_owned()))
-                        .collect()
-                };
-                for name in names {
-                    out.insert((
-                        rule.scope,
-                        rule.group.to_owned(),
-                        (*resource).to_owned(),
-                        (*verb).to_owned(),
-                        name,
+    rules
+        .iter()
+        .flat_map(|rule| {
+            expand(
+                rule.scope,
+                &[rule.group],
+                rule.resources,
+                rule.verbs,
+                rule.resource_names,
+            )
+        })
+        .collect()
+}
+
+/// The single permissions of one RBAC rule as Kubernetes writes it (several groups possible;
+/// no resource names = any object).
+pub fn expand<S: AsRef<str>>(
+    scope: Scope,
+    groups: &[S],
+    resources: &[S],
+    verbs: &[S],
+    resource_names: &[S],
+) -> Vec<Grant> {
+    let names: Vec<Option<String>> = if resource_names.is_empty() {
+        vec![None]
+    } else {
+        resource_names
+            .iter()
+            .map(|n| Some(n.as_ref().to_owned()))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for group in groups {
+        for resource in resources {
+            for verb in verbs {
+                for name in &names {
+                    out.push((
+                        scope,
+                        group.as_ref().to_owned(),
+                        resource.as_ref().to_owned(),
+                        verb.as_ref().to_owned(),
+                        name.clone(),
                     ));
                 }
             }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use lifeline_runtime::rbac::{Grant, Scope};
+use lifeline_runtime::rbac::{Grant, Scope, expand};
 use serde_json::Value;
 
 /// The release namespace the renders were made for.
@@ -98,28 +98,27 @@ pub fn granted(objects: &[Value], component: &str) -> BTreeSet<Grant> {
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect()
             };
-            let names: Vec<Option<String>> = match strings("resourceNames") {
-                names if names.is_empty() => vec![None],
-                names => names.into_iter().map(Some).collect(),
-            };
-            for group in strings("apiGroups") {
-                for resource in strings("resources") {
-                    for verb in strings("verbs") {
-                        for name in &names {
-                            out.insert((
-                                scope,
-                                group.clone(),
-                                resource.clone(),
-                                verb.clone(),
-                                name.clone(),
-                            ));
-                        }
-                    }
-                }
-            }
+            out.extend(expand(
+                scope,
+                &strings("apiGroups"),
+                &strings("resources"),
+                &strings("verbs"),
+                &strings("resourceNames"),
+            ));
         }
     }
     out
+}
+
+/// Fails with the differences unless the chart rendered for `scenario` grants `component`
+/// exactly `declared` (as [`lifeline_runtime::rbac::grants`] expands a crate's rules).
+pub fn assert_chart_grants(scenario: &str, component: &str, declared: &BTreeSet<Grant>) {
+    let chart = granted(&render(scenario), component);
+    let differences = differences(&chart, declared);
+    assert!(
+        differences.is_empty(),
+        "{scenario}: {component}: {differences:#?}"
+    );
 }
 
 /// The differences between what the chart grants and what the rules declare, readable.
