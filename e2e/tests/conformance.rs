@@ -220,6 +220,75 @@ async fn label_and_field_selectors_filter_lists() {
     assert_eq!(names(in_ns), ["a", "b", "c"]);
 }
 
+/// Clients (kube-runtime's watcher: 500 a page) list in pages; every page has the first
+/// page's resourceVersion, and a change between pages is not lost to a watch from it.
+#[tokio::test]
+async fn lists_page_with_limit_and_continue() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("pages").await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(cluster.client(), &ns);
+    for name in ["a", "b", "c", "d", "e"] {
+        cms.create(&PostParams::default(), &cm(name, json!({"page": "yes"})))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut versions = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut params = ListParams::default().labels("page=yes").limit(2);
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        let page = cms.list(&params).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|c| c.name_any()));
+        versions.push(page.metadata.resource_version.clone().unwrap());
+        if pages == 1 {
+            // A change while the pages are read.
+            cms.create(&PostParams::default(), &cm("z", json!({"page": "yes"})))
+                .await
+                .unwrap();
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    assert!(pages >= 3, "{pages} pages");
+    for name in ["a", "b", "c", "d", "e"] {
+        assert!(
+            seen.contains(&name.to_owned()),
+            "{name} missing from {seen:?}"
+        );
+    }
+    assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
+    let from = versions[0].clone();
+    let mut events = cms
+        .watch(&WatchParams::default().labels("page=yes"), &from)
+        .await
+        .unwrap()
+        .boxed();
+    let added = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = events.try_next().await.unwrap() {
+            if let WatchEvent::Added(cm) = event
+                && cm.name_any() == "z"
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(
+        added,
+        "a watch from the list's version sees the change made between pages"
+    );
+}
+
 #[tokio::test]
 async fn watch_from_a_version_replays_changes_with_bookmarks() {
     let cluster = TestCluster::start().await.unwrap();

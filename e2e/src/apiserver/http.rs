@@ -189,6 +189,20 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `limit` and `continue` of a list request (`limit=0` or none: everything).
+fn page(params: &HashMap<String, String>) -> Result<ops::Page, ApiError> {
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None | Some(Ok(0)) => None,
+        Some(Ok(limit)) => Some(limit),
+        Some(Err(_)) => return Err(ApiError::bad_request("limit must be a number")),
+    };
+    let after = match params.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => Some(ops::Continue::parse(token)?),
+        None => None,
+    };
+    Ok(ops::Page { limit, after })
+}
+
 fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.is_empty() {
         return Ok(Value::Null);
@@ -315,14 +329,14 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     let mut store = shared.store.lock().expect("store lock");
     let result = match (&method, name.as_deref()) {
         (&Method::GET, Some(name)) => ops::get(&store, &rt, ns, name),
-        (&Method::GET, None) => {
-            let list = ops::list(&store, &rt, ns, &labels, &fields);
+        (&Method::GET, None) => page(&params).and_then(|page| {
+            let list = ops::list(&store, &rt, ns, &labels, &fields, &page)?;
             Ok(if wants_table {
                 discovery::table(&list)
             } else {
                 list
             })
-        }
+        }),
         (&Method::POST, None) => {
             let manager = if manager.is_empty() {
                 "unknown".to_owned()
@@ -460,7 +474,9 @@ fn watch_response(
                     namespace.as_deref(),
                     &Selector::default(),
                     &Selector::default(),
-                );
+                    &ops::Page::default(),
+                )
+                .expect("an unpaged list of the current version");
                 for item in list["items"].as_array().into_iter().flatten() {
                     let change = Change {
                         version: 0,

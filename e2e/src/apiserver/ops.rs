@@ -59,27 +59,116 @@ pub fn matches(object: &Value, labels: &Selector, fields: &Selector) -> bool {
     labels.matches_labels(&object["metadata"]["labels"]) && fields.matches_fields(object)
 }
 
+/// Where a list page starts and how many items it holds (`limit` / `continue`).
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub limit: Option<usize>,
+    pub after: Option<Continue>,
+}
+
+/// A `continue` token: the version of the list's first page and the last key served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Continue {
+    version: u64,
+    namespace: String,
+    name: String,
+}
+
+impl Continue {
+    // Neither namespaces nor names may contain ':'.
+    pub fn parse(token: &str) -> Result<Self, ApiError> {
+        let bad = || ApiError::bad_request(format!("invalid continue token {token:?}"));
+        let mut parts = token.splitn(4, ':');
+        let (Some("v1"), Some(version), Some(namespace), Some(name)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        Ok(Self {
+            version: version.parse().map_err(|_| bad())?,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    fn token(&self) -> String {
+        format!("v1:{}:{}:{}", self.version, self.namespace, self.name)
+    }
+}
+
+/// One page of a list, in key order. Every page carries the first page's resourceVersion, so
+/// a watch from it replays whatever changed while the pages were read.
 pub fn list(
     store: &Store,
     rt: &ResourceType,
     namespace: Option<&str>,
     labels: &Selector,
     fields: &Selector,
-) -> Value {
+    page: &Page,
+) -> Result<Value, ApiError> {
     let type_key = rt.key();
-    let items: Vec<Value> = store
-        .objects
-        .iter()
-        .filter(|((t, ns, _), _)| *t == type_key && namespace.is_none_or(|n| n == ns))
-        .map(|(_, e)| present(rt, e))
-        .filter(|o| matches(o, labels, fields))
-        .collect();
-    json!({
+    let version = match &page.after {
+        Some(after) if after.version < store.oldest_watchable() => {
+            return Err(ApiError::gone(format!(
+                "the provided continue parameter is too old ({}); list again from the start",
+                after.version
+            )));
+        }
+        Some(after) => after.version,
+        None => store.version,
+    };
+    let start: Key = match &page.after {
+        Some(after) => (
+            type_key.clone(),
+            after.namespace.clone(),
+            after.name.clone(),
+        ),
+        None => (
+            type_key.clone(),
+            namespace.unwrap_or_default().to_owned(),
+            String::new(),
+        ),
+    };
+    let mut items = Vec::new();
+    let mut last: Option<(&str, &str)> = None;
+    let mut more = false;
+    for ((t, ns, name), entry) in store.objects.range(start..) {
+        if *t != type_key || namespace.is_some_and(|n| n != ns) {
+            break;
+        }
+        let served = page
+            .after
+            .as_ref()
+            .is_some_and(|a| a.namespace == *ns && a.name == *name);
+        if served {
+            continue;
+        }
+        let object = present(rt, entry);
+        if !matches(&object, labels, fields) {
+            continue;
+        }
+        if page.limit.is_some_and(|limit| items.len() >= limit) {
+            more = true;
+            break;
+        }
+        last = Some((ns, name));
+        items.push(object);
+    }
+    let mut metadata = json!({"resourceVersion": version.to_string()});
+    if let (true, Some((namespace, name))) = (more, last) {
+        let next = Continue {
+            version,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        metadata["continue"] = json!(next.token());
+    }
+    Ok(json!({
         "apiVersion": rt.api_version(),
         "kind": format!("{}List", rt.kind),
-        "metadata": {"resourceVersion": store.version.to_string()},
+        "metadata": metadata,
         "items": items,
-    })
+    }))
 }
 
 fn valid_name(name: &str) -> bool {
