@@ -1,7 +1,7 @@
 //! What every reconcile shares.
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use lifeline_runtime::events::Publisher;
 
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -11,7 +11,7 @@ pub const FIELD_MANAGER: &str = "lifeline-datamover-controller";
 
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub recorder: Publisher,
     pub settings: Settings,
     pub metrics: Metrics,
     pub max_backups: usize,
@@ -25,12 +25,8 @@ impl Context {
         max_backups: usize,
         max_restores: usize,
     ) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Publisher::new(client.clone(), FIELD_MANAGER),
             client,
             settings,
             metrics: Metrics::new(),

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use lifeline_runtime::events::Publisher;
 use tokio::time::Instant;
 
 use crate::drivers::Drivers;
@@ -31,7 +31,7 @@ pub struct Context {
     pub client: Client,
     pub drivers: Drivers,
     pub metrics: Metrics,
-    pub recorder: Recorder,
+    pub recorder: Publisher,
     pub settings: Settings,
     /// VolumeReplication uid → when its next info refresh is due.
     info_due: Mutex<HashMap<String, Instant>>,
@@ -43,12 +43,8 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, drivers: Drivers, metrics: Metrics, settings: Settings) -> Self {
-        let reporter = Reporter {
-            controller: crate::FIELD_MANAGER.to_owned(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Publisher::new(client.clone(), crate::FIELD_MANAGER),
             client,
             drivers,
             metrics,

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod cli;
 pub mod client;
+pub mod events;
 pub mod leader;
 pub mod lifecycle;
 pub mod logging;
