@@ -28,13 +28,45 @@ pub struct Args {
     pub smoke: bool,
 }
 
-pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
-    let bin = match args.what.as_str() {
-        "replication" => "lifeline-bench",
-        "datamover" => "lifeline-bench-datamover",
+/// The benchmark binary of `what` and its arguments (each benchmark has its own flags and
+/// its own JSON file under `out`).
+fn invocation(args: &Args, out: &Path) -> anyhow::Result<(&'static str, Vec<String>)> {
+    let (bin, mut flags) = match args.what.as_str() {
+        "replication" => (
+            "lifeline-bench",
+            vec![
+                "--vrs".to_owned(),
+                args.vrs.to_string(),
+                "--idle".to_owned(),
+                args.idle.to_string(),
+            ],
+        ),
+        "datamover" => (
+            "lifeline-bench-datamover",
+            vec![
+                "--backups".to_owned(),
+                args.backups.to_string(),
+                "--size".to_owned(),
+                args.size.to_string(),
+            ],
+        ),
         other => bail!("unknown benchmark {other:?}; available: replication, datamover"),
     };
+    if args.smoke {
+        flags = vec!["--smoke".to_owned()];
+    }
+    flags.push("--output".to_owned());
+    flags.push(
+        out.join(format!("{}.json", args.what))
+            .display()
+            .to_string(),
+    );
+    Ok((bin, flags))
+}
+
+pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     let out = root.join("target/bench");
+    let (bin, flags) = invocation(&args, &out)?;
     std::fs::create_dir_all(&out)?;
     let mut command = Command::new(env!("CARGO"));
     command.args(["run", "--quiet"]);
@@ -43,24 +75,78 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     }
     command
         .args(["--package", "lifeline-e2e", "--bin", bin, "--"])
+        .args(&flags)
         .current_dir(root);
-    if args.smoke {
-        command.arg("--smoke");
-    } else {
-        command.args([
-            "--vrs",
-            &args.vrs.to_string(),
-            "--idle",
-            &args.idle.to_string(),
-        ]);
-    }
-    command.args([
-        "--output",
-        &out.join("replication.json").display().to_string(),
-    ]);
     let status = command.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("the benchmark failed ({status})");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn invoked(line: &[&str]) -> (&'static str, Vec<String>) {
+        let cli =
+            Cli::try_parse_from(std::iter::once("bench").chain(line.iter().copied())).unwrap();
+        invocation(&cli.args, Path::new("/out")).unwrap()
+    }
+
+    #[test]
+    fn each_benchmark_gets_its_own_flags_and_json_file() {
+        assert_eq!(
+            invoked(&["replication", "--vrs", "50", "--idle", "3"]),
+            (
+                "lifeline-bench",
+                [
+                    "--vrs",
+                    "50",
+                    "--idle",
+                    "3",
+                    "--output",
+                    "/out/replication.json"
+                ]
+                .map(String::from)
+                .to_vec()
+            )
+        );
+        assert_eq!(
+            invoked(&["datamover", "--backups", "4", "--size", "1024"]),
+            (
+                "lifeline-bench-datamover",
+                [
+                    "--backups",
+                    "4",
+                    "--size",
+                    "1024",
+                    "--output",
+                    "/out/datamover.json"
+                ]
+                .map(String::from)
+                .to_vec()
+            )
+        );
+        assert_eq!(
+            invoked(&["datamover", "--smoke"]).1,
+            ["--smoke", "--output", "/out/datamover.json"]
+                .map(String::from)
+                .to_vec()
+        );
+        let cli = Cli::try_parse_from(["bench", "bogus"]).unwrap();
+        assert!(
+            invocation(&cli.args, Path::new("/out"))
+                .unwrap_err()
+                .to_string()
+                .contains("available")
+        );
+    }
 }
