@@ -1,6 +1,10 @@
 //! Concurrency from the objects in the cluster, not an in-process counter: a restart or a
 //! second replica sees the same counts. Requests run in creation order; two backups of the
-//! same source volume never run together (they share a repository).
+//! same source volume never run together (they share a repository), and the next backup of a
+//! volume starts only after the previous one's point in time (`restore-as-of`) has passed, so
+//! that point in time names exactly one backup.
+
+use std::time::Duration;
 
 /// One request, as the admission sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,8 +15,25 @@ pub struct Request {
     pub created: String,
     pub processing: bool,
     pub finished: bool,
+    /// Finished, but its point in time has not passed yet: it still holds its volume (not a slot).
+    pub holding: bool,
     /// What may not run twice at once (the source volume of a backup), if known.
     pub exclusive: Option<String>,
+}
+
+/// How long a queued request waits before looking again when nothing it waits for has a known
+/// end (a slot frees when another request finishes).
+pub const QUEUED_RECHECK: Duration = Duration::from_secs(5);
+
+/// When a queued request looks again, given how long the holds on its volume have left: just
+/// after the first ends, or [`QUEUED_RECHECK`] if that is sooner or there is none.
+pub fn recheck_after(holds_left: impl IntoIterator<Item = Duration>) -> Duration {
+    holds_left
+        .into_iter()
+        .map(|left| left + Duration::from_millis(100))
+        .min()
+        .unwrap_or(QUEUED_RECHECK)
+        .min(QUEUED_RECHECK)
 }
 
 /// Whether `candidate` may start now, given every request of its kind.
@@ -24,6 +45,8 @@ pub fn admitted(candidate: &str, requests: &[Request], limit: usize) -> bool {
     let mut slots = limit.saturating_sub(running.len());
     let mut busy: Vec<&str> = running
         .iter()
+        .copied()
+        .chain(requests.iter().filter(|r| r.finished && r.holding))
         .filter_map(|r| r.exclusive.as_deref())
         .collect();
     let mut waiting: Vec<&Request> = requests
@@ -66,6 +89,7 @@ mod tests {
             created: created.into(),
             processing,
             finished: false,
+            holding: false,
             exclusive: exclusive.map(Into::into),
         }
     }
@@ -95,6 +119,36 @@ mod tests {
             admitted("c", &requests, 10),
             "a blocked volume does not block others"
         );
+    }
+
+    #[test]
+    fn a_finished_backup_holds_its_volume_until_its_point_in_time_but_no_slot() {
+        let mut done = r("a", "2026-01-01T00:00:01Z", true, Some("shop/db"));
+        done.finished = true;
+        done.holding = true;
+        let requests = vec![
+            done,
+            r("b", "2026-01-01T00:00:02Z", false, Some("shop/db")),
+            r("c", "2026-01-01T00:00:03Z", false, Some("shop/web")),
+        ];
+        assert!(
+            !admitted("b", &requests, 10),
+            "same volume: after a's point in time"
+        );
+        assert!(admitted("c", &requests, 1), "a holds no slot");
+        let mut passed = requests.clone();
+        passed[0].holding = false;
+        assert!(admitted("b", &passed, 10));
+    }
+
+    #[test]
+    fn a_request_held_by_a_point_in_time_looks_again_right_after_it() {
+        assert_eq!(recheck_after([]), QUEUED_RECHECK);
+        assert_eq!(
+            recheck_after([Duration::from_millis(700), Duration::from_secs(2)]),
+            Duration::from_millis(800)
+        );
+        assert_eq!(recheck_after([Duration::from_secs(60)]), QUEUED_RECHECK);
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn observed() -> Observed {
         user_secret: Some(secret_data()),
         working: Working::default(),
         admitted: true,
-        now: "2026-03-02T02:00:00Z".parse().unwrap(),
+        queued_recheck: std::time::Duration::from_secs(5),
     }
 }
 
@@ -292,17 +292,15 @@ fn working_objects_protect_the_users_snapshot_and_use_one_repository_per_volume(
 }
 
 #[test]
-fn completion_waits_until_the_backups_point_in_time_has_passed() {
+fn a_clean_backup_completes_at_once_with_its_point_in_time_recorded() {
     use lifeline_datamover_controller::backup::decide::restore_as_of;
     let done: ReplicationSource = example("replicationsource-done.yaml");
     let as_of = restore_as_of(&done).unwrap();
     // lastSyncTime 01:03:12 is truncated to the second; the point in time is the next second.
     assert_eq!(as_of.to_string(), "2026-03-02T01:03:13Z");
+    // The next backup of the volume waits for that second (admission), not this one.
     let mut o = with_status(observed(), "{phase: Cleanup, batchingStatus: Processing}");
     o.vsb.metadata.annotations =
         Some([("datamover.io/restore-as-of".to_owned(), as_of.to_string())].into());
-    o.now = "2026-03-02T01:03:13Z".parse().unwrap();
-    assert_eq!(decide(&o), Decision::Hold);
-    o.now = "2026-03-02T01:03:14Z".parse().unwrap();
     assert_eq!(decide(&o), Decision::Complete);
 }

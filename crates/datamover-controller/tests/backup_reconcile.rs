@@ -340,6 +340,49 @@ async fn two_backups_of_one_volume_never_run_together() {
     );
 }
 
+/// A finished backup completes at once, but the next backup of its volume starts only after
+/// the first one's point in time, so `restore-as-of` names exactly one backup.
+#[tokio::test]
+async fn the_next_backup_of_a_volume_waits_for_the_previous_ones_point_in_time() {
+    let w = world(10);
+    w.backup_of("b1", "db");
+    w.backup_of("b2", "db");
+    w.reconcile("b1").await; // start
+    w.reconcile("b1").await; // create
+    w.mover(
+        "b1",
+        json!({"lastManualSync": "b1", "lastSyncTime": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
+    w.reconcile("b1").await; // done: its point in time is 2999-01-01T00:00:01Z
+    w.reconcile("b1").await; // clean up
+    w.reconcile("b1").await; // complete
+    assert_eq!(
+        w.phase("b1"),
+        phase("Completed", "Completed"),
+        "no waiting on completion"
+    );
+    w.reconcile("b2").await;
+    assert_eq!(
+        w.phase("b2").1.as_deref(),
+        Some("Queued"),
+        "b1's point in time has not passed"
+    );
+    // Once it has, b2 starts.
+    let b1 = w.vsb("b1").unwrap();
+    Api::<VolumeSnapshotBackup>::namespaced(w.ctx.client.clone(), "shop")
+        .patch(
+            "b1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"datamover.io/restore-as-of": "2020-01-01T00:00:00Z"}}})),
+        )
+        .await
+        .unwrap();
+    assert!(b1.annotations().contains_key("datamover.io/restore-as-of"));
+    w.reconcile("b2").await;
+    assert_eq!(w.phase("b2").1.as_deref(), Some("Processing"));
+}
+
 #[tokio::test]
 async fn a_bad_input_is_a_condition_and_an_event_once() {
     let w = world(4);

@@ -12,7 +12,6 @@ use lifeline_api::foreign::volsync::{MoverResult, ReplicationSource, Synchronizi
 
 use crate::problem::Problem;
 use crate::repository::ResticSecret;
-use crate::restore::build::RESTORE_AS_OF;
 
 /// Which working objects exist, and the ReplicationSource as it is.
 #[derive(Clone, Debug, Default)]
@@ -46,8 +45,9 @@ pub struct Observed {
     pub working: Working,
     /// Whether a concurrency slot is free for this backup (counted from the cluster).
     pub admitted: bool,
-    /// The time of this decision.
-    pub now: Timestamp,
+    /// When a queued backup looks again: sooner when it only waits for the previous backup of
+    /// its volume to reach its point in time.
+    pub queued_recheck: std::time::Duration,
 }
 
 /// What to create, in dependency order.
@@ -81,8 +81,6 @@ pub enum Decision {
     CleanUp,
     /// All working objects gone after success: `Completed`.
     Complete,
-    /// Clean, but this backup's point in time is still now or later: look again in a second.
-    Hold,
     /// Deleting and clean: drop the finalizer.
     Release,
 }
@@ -136,16 +134,9 @@ pub fn decide(observed: &Observed) -> Decision {
             if working.any() {
                 return Decision::CleanUp;
             }
-            // The next backup of this volume may only start once this backup's point in time
-            // has passed, so `restoreAsOf` = that time selects this backup and no later one.
-            let as_of = vsb
-                .annotations()
-                .get(RESTORE_AS_OF)
-                .and_then(|t| t.parse::<Timestamp>().ok());
-            return match as_of {
-                Some(as_of) if observed.now <= as_of => Decision::Hold,
-                _ => Decision::Complete,
-            };
+            // The next backup of this volume waits until this one's point in time has passed
+            // (admission), so this one completes at once.
+            return Decision::Complete;
         }
         Some(BackupPhase::InProgress) | None => {}
     }

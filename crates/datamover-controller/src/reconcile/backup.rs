@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use lifeline_api::datamover::{VolumeSnapshotBackup, annotations};
@@ -18,7 +20,7 @@ use super::shared::{
 };
 use crate::backup::build::BackupInputs;
 use crate::backup::decide::{Decision, Object, Observed, Working, decide, restore_as_of};
-use crate::concurrency::{Request, admitted};
+use crate::concurrency::{Request, admitted, recheck_after};
 use crate::context::Context;
 use crate::error::Error;
 use crate::names::{Names, RequestKind};
@@ -177,7 +179,7 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
     let exclusive = source_pvc
         .as_ref()
         .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()));
-    let admitted = admission(ctx, vsb, exclusive).await?;
+    let (admitted, queued_recheck) = admission(ctx, vsb, exclusive).await?;
     Ok(Observed {
         vsb: vsb.clone(),
         protected_namespace_exists,
@@ -193,17 +195,19 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
         .await?,
         working,
         admitted,
-        now: k8s_openapi::jiff::Timestamp::now(),
+        queued_recheck,
     })
 }
 
 /// Counts from the cluster: every VSB, with its source volume from the annotation the
-/// controller sets when it first looks at one.
+/// controller sets when it first looks at one. Also says when a queued backup should look
+/// again: as soon as the previous backup of its volume reaches its point in time.
 async fn admission(
     ctx: &Context,
     vsb: &VolumeSnapshotBackup,
     exclusive: Option<String>,
-) -> Result<bool, Error> {
+) -> Result<(bool, Duration), Error> {
+    let now = Timestamp::now();
     let all = Api::<VolumeSnapshotBackup>::all(ctx.client.clone())
         .list(&Default::default())
         .await?
@@ -237,9 +241,9 @@ async fn admission(
                 processing: status.batching_status.map(|s| s.as_str()) == Some("Processing"),
                 finished: matches!(
                     status.phase.map(|p| p.as_str()),
-                    // A backup cleaning up still holds its volume until its point in time.
                     Some("Completed" | "Failed" | "PartiallyFailed")
                 ),
+                holding: holds_until(b).is_some_and(|until| until > now),
                 exclusive: volume,
             }
         })
@@ -251,7 +255,20 @@ async fn admission(
             .filter(|r| !r.processing && !r.finished)
             .count(),
     );
-    Ok(admitted(&key(vsb), &requests, ctx.max_backups))
+    let admitted = admitted(&key(vsb), &requests, ctx.max_backups);
+    // Waiting only for a point in time to pass: look again right after it.
+    let holds_left = all
+        .iter()
+        .zip(&requests)
+        .filter(|(_, r)| r.holding && r.exclusive.is_some() && r.exclusive == exclusive)
+        .filter_map(|(b, _)| holds_until(b))
+        .filter_map(|until| Duration::try_from(until.duration_since(now)).ok());
+    Ok((admitted, recheck_after(holds_left)))
+}
+
+/// A backup's point in time (annotation `restore-as-of`), until which it holds its volume.
+fn holds_until(vsb: &VolumeSnapshotBackup) -> Option<Timestamp> {
+    vsb.annotations().get(RESTORE_AS_OF)?.parse().ok()
 }
 
 async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result<Action, Error> {
@@ -293,8 +310,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 )
                 .await;
             }
-            // A slot frees when another backup finishes; look again soon.
-            Ok(Action::requeue(std::time::Duration::from_secs(5)))
+            Ok(Action::requeue(observed.queued_recheck))
         }
         Decision::Start => {
             set_finalizer(ctx, vsb, true).await?;
@@ -381,7 +397,6 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             tracing::debug!(name = vsb.name_any(), why, "waiting");
             Ok(Action::await_change())
         }
-        Decision::Hold => Ok(Action::requeue(std::time::Duration::from_secs(1))),
         Decision::Done => {
             let logs = observed
                 .working

@@ -170,6 +170,8 @@ async fn admission(ctx: &Context, vsr: &VolumeSnapshotRestore) -> Result<bool, E
                             | "Cleanup"
                     )
                 ),
+                // Restores write no repository: nothing to hold.
+                holding: false,
                 exclusive: None,
             }
         })
