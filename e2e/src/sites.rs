@@ -2,10 +2,10 @@
 //! named by a kubeconfig), hostpath driver, replication controller and storage actors; the two
 //! drivers peer over loopback TCP. The building block of the DR scenarios and the demo.
 //!
-//! Each site works in namespaces of its own (unique names), its replication controller watches
-//! only its application namespace and cluster-scoped set-up objects that already exist are
-//! kept, so a site can run on a real cluster alongside other work (one site per cluster: the
-//! storage actors of two sites on one cluster would serve each other's claims).
+//! Each site has names of its own — namespaces (unique), driver name, storage, replication and
+//! snapshot classes — its replication controller watches only its application namespace and
+//! serves only its driver, and its actors serve only its driver, so both sites can share one
+//! cluster (a `kubeconfig` backend) as well as run on two.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,10 +23,6 @@ use crate::actors::{Actors, Site};
 use crate::process::{Process, binary};
 use crate::{TestCluster, wait};
 
-pub const DRIVER: &str = "hostpath.lifeline.dev";
-/// The VolumeReplicationClass both sites use.
-pub const CLASS: &str = "mirror";
-
 const T: Duration = Duration::from_secs(60);
 
 fn obj<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
@@ -43,6 +39,12 @@ pub struct SiteEnv {
     /// The driver's admin endpoint (faults, link).
     pub admin: String,
     pub storage_class: String,
+    /// This site's hostpath driver name (the provisioner of its classes).
+    pub driver_name: String,
+    /// This site's VolumeReplicationClass.
+    pub class: String,
+    /// This site's VolumeSnapshotClass.
+    pub snapshot_class: String,
     /// The application namespace.
     pub app: String,
     /// The namespace where the data mover keeps its working objects.
@@ -51,9 +53,6 @@ pub struct SiteEnv {
     pub datamover: Option<(Process, String)>,
     _actors: Actors,
 }
-
-/// The VolumeSnapshotClass of each site.
-pub const SNAPSHOT_CLASS: &str = "hostpath-snapshots";
 
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -84,6 +83,12 @@ impl SiteEnv {
             Some(path) => TestCluster::connect(path).await?,
             None => TestCluster::start().await?,
         };
+        // Names of this site's own: two sites can share one cluster (each driver, class and
+        // actor serves only its own), as real sites share nothing.
+        let driver_name = format!("{name}.hostpath.lifeline.dev");
+        let class = format!("mirror-{name}");
+        let snapshot_class = format!("hostpath-snapshots-{name}");
+        let storage_class = format!("hostpath-{name}");
         let app = cluster.namespace("app").await?;
         let protected = cluster.namespace("lifeline-system").await?;
         let dir = cluster.dir().to_owned();
@@ -104,6 +109,8 @@ impl SiteEnv {
                 format!("tcp://127.0.0.1:{peer_port}"),
                 "--admin-listen".into(),
                 "127.0.0.1:0".into(),
+                "--driver-name".into(),
+                driver_name.clone(),
             ],
             &[],
         )?;
@@ -117,7 +124,7 @@ impl SiteEnv {
             )?,
             &[
                 "--driver-name".into(),
-                DRIVER.into(),
+                driver_name.clone(),
                 "--csi-address".into(),
                 endpoint,
                 "--admin-address".into(),
@@ -134,25 +141,24 @@ impl SiteEnv {
         )?;
         let client = cluster.client();
         let site = Site {
-            driver: DRIVER.into(),
+            driver: driver_name.clone(),
             root,
         };
         let actors = Actors::storage(client.clone(), site.clone());
-        let storage_class = "hostpath".to_owned();
         create_or_keep(
             &Api::<StorageClass>::all(client.clone()),
-            &obj(json!({"metadata": {"name": storage_class}, "provisioner": DRIVER})),
+            &obj(json!({"metadata": {"name": storage_class}, "provisioner": driver_name})),
         )
         .await?;
         create_or_keep(&Api::<VolumeReplicationClass>::all(client.clone()), &obj(json!({
                 "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
-                "metadata": {"name": CLASS},
-                "spec": {"provisioner": DRIVER, "parameters": {"schedulingInterval": "1m", "lifeline.dev/sync-interval-seconds": "1"}},
+                "metadata": {"name": class},
+                "spec": {"provisioner": driver_name, "parameters": {"schedulingInterval": "1m", "lifeline.dev/sync-interval-seconds": "1"}},
             })))
             .await?;
         create_or_keep(&Api::<lifeline_api::foreign::snapshot::VolumeSnapshotClass>::all(client.clone()),
             &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
-                "metadata": {"name": SNAPSHOT_CLASS}, "driver": DRIVER, "deletionPolicy": "Delete"})))
+                "metadata": {"name": snapshot_class}, "driver": driver_name, "deletionPolicy": "Delete"})))
             .await?;
         Ok(Self {
             name,
@@ -162,6 +168,9 @@ impl SiteEnv {
             controller,
             admin,
             storage_class,
+            driver_name,
+            class,
+            snapshot_class,
             app,
             protected,
             datamover: None,
@@ -211,7 +220,7 @@ impl SiteEnv {
         Api::<lifeline_api::foreign::snapshot::VolumeSnapshotContent>::all(client.clone())
             .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
                 "metadata": {"name": content},
-                "spec": {"deletionPolicy": "Retain", "driver": DRIVER, "source": {"snapshotHandle": handle},
+                "spec": {"deletionPolicy": "Retain", "driver": self.driver_name, "source": {"snapshotHandle": handle},
                          "volumeSnapshotRef": {"namespace": self.app, "name": claim}}})))
             .await?;
         Api::<lifeline_api::foreign::snapshot::VolumeSnapshot>::namespaced(client.clone(), &self.app)
@@ -282,7 +291,7 @@ impl SiteEnv {
         Api::<PersistentVolume>::all(self.client())
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": pv_name},
                 "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Retain",
-                         "csi": {"driver": DRIVER, "volumeHandle": volume},
+                         "csi": {"driver": self.driver_name, "volumeHandle": volume},
                          "claimRef": {"namespace": self.app, "name": claim}}})))
             .await?;
         let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), &self.app);
@@ -317,7 +326,7 @@ impl SiteEnv {
             vrs.create(&PostParams::default(), &obj(json!({
                 "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
                 "metadata": {"name": name},
-                "spec": {"volumeReplicationClass": CLASS, "replicationState": state,
+                "spec": {"volumeReplicationClass": self.class, "replicationState": state,
                          "dataSource": {"kind": "PersistentVolumeClaim", "name": claim}},
             })))
             .await?;
@@ -397,8 +406,8 @@ impl TwoSites {
         Self::start_on([None, None]).await
     }
 
-    /// Two sites on the clusters these kubeconfigs name (`None`: as [`TwoSites::start`]), one
-    /// cluster per site.
+    /// Two sites on the clusters these kubeconfigs name (`None`: as [`TwoSites::start`]); both
+    /// may name the same cluster.
     pub async fn start_on(kubeconfigs: [Option<&Path>; 2]) -> anyhow::Result<Self> {
         let (port_a, port_b) = (free_port()?, free_port()?);
         let a = SiteEnv::start("a", port_a, port_b, kubeconfigs[0]).await?;

@@ -1,6 +1,7 @@
 //! The main job, `cargo xtask demo`, end to end with `--kubeconfig`: each site on the cluster a
-//! kubeconfig names. Two local API servers stand in for the two clusters here (any backend the
-//! environment chooses works); every step of the demo checks the data byte for byte itself.
+//! kubeconfig names, or both on one. Local API servers stand in for the clusters here (any
+//! backend the environment chooses works); every step of the demo checks the data byte for byte
+//! itself.
 
 use std::process::Stdio;
 
@@ -45,13 +46,40 @@ async fn the_demo_runs_with_one_kubeconfig_per_site() {
 }
 
 #[tokio::test]
-async fn the_demo_refuses_a_kubeconfig_for_only_one_site() {
+async fn the_demo_runs_both_sites_on_one_cluster() {
+    let cluster = TestCluster::start().await.unwrap();
     let output = demo()
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the restored claim holds exactly the backed-up files: true"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_refuses_more_kubeconfigs_than_sites_and_missing_files() {
+    let output = demo()
+        .args(["--kubeconfig", "/dev/null", "--kubeconfig", "/dev/null"])
         .args(["--kubeconfig", "/dev/null"])
         .output()
         .await
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("one --kubeconfig per site"), "{stderr}");
+    assert!(stderr.contains("give --kubeconfig once"), "{stderr}");
+    let output = demo()
+        .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
 }

@@ -12,10 +12,10 @@ pub struct Args {
     #[arg(long)]
     pub keep: bool,
 
-    /// Put each site on a real cluster instead of a local API server: give it twice, site A's
-    /// kubeconfig then site B's. The drivers and controllers run on this machine against those
-    /// API servers, in namespaces of their own; scale down Lifeline controllers installed there
-    /// first, so only one controller acts on the demo's objects.
+    /// Put the sites on real clusters instead of local API servers: once (both sites on that
+    /// cluster) or twice (site A's, then site B's). The drivers and controllers run on this
+    /// machine against those API servers, each site with names of its own; scale down Lifeline
+    /// controllers installed there first, so only one controller acts on the demo's objects.
     #[arg(long, value_name = "PATH", num_args = 1)]
     pub kubeconfig: Vec<std::path::PathBuf>,
 }

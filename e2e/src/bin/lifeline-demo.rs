@@ -2,8 +2,8 @@
 //! disaster failover and failback, with a table of what each VolumeReplication reports.
 //! `--keep` leaves both sites running and prints a kubeconfig per site.
 //! `--kubeconfig A --kubeconfig B` puts site A and site B on those two clusters instead of local
-//! API servers (the drivers and controllers still run here, against those API servers; the
-//! harness's actors stand in for whatever the clusters lack).
+//! API servers, `--kubeconfig A` both on one (the drivers and controllers still run here, against
+//! those API servers; the harness's actors stand in for whatever the clusters lack).
 
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annot
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
 use lifeline_api::replication::CurrentState;
 use lifeline_e2e::process::admin_post;
-use lifeline_e2e::sites::{SNAPSHOT_CLASS, SiteEnv, TwoSites, tree};
+use lifeline_e2e::sites::{SiteEnv, TwoSites, tree};
 use lifeline_e2e::wait;
 use serde_json::json;
 
@@ -58,7 +58,7 @@ async fn backup(site: &SiteEnv, claim: &str) -> anyhow::Result<VolumeSnapshotBac
     let name = format!("{claim}-snapshot");
     snapshots
         .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": name}, "spec": {"volumeSnapshotClassName": SNAPSHOT_CLASS, "source": {"persistentVolumeClaimName": claim}}})))
+            "metadata": {"name": name}, "spec": {"volumeSnapshotClassName": site.snapshot_class, "source": {"persistentVolumeClaimName": claim}}})))
         .await?;
     let ready = wait::for_object(&snapshots, &name, PHASE_TIMEOUT, "ready", |s| {
         s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
@@ -187,7 +187,7 @@ async fn same(sites: &TwoSites, from: &SiteEnv, to: &SiteEnv, volume: &str) -> a
     Ok(())
 }
 
-/// The demo's flags: `--keep`, and no or two `--kubeconfig PATH`.
+/// The demo's flags: `--keep`, and up to two `--kubeconfig PATH`.
 struct Flags {
     keep: bool,
     kubeconfigs: Vec<std::path::PathBuf>,
@@ -207,12 +207,12 @@ fn flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> {
                     .context("--kubeconfig needs a path: --kubeconfig site-a.yaml --kubeconfig site-b.yaml")?
                     .into(),
             ),
-            other => anyhow::bail!("unknown argument {other:?}; use --keep and --kubeconfig PATH (twice)"),
+            other => anyhow::bail!("unknown argument {other:?}; use --keep and --kubeconfig PATH (once, or once per site)"),
         }
     }
     anyhow::ensure!(
-        matches!(flags.kubeconfigs.len(), 0 | 2),
-        "give one --kubeconfig per site (site A's cluster, then site B's), or none for two local sites"
+        flags.kubeconfigs.len() <= 2,
+        "two sites: give --kubeconfig once (both sites on that cluster) or twice (site A's, then site B's)"
     );
     for path in &flags.kubeconfigs {
         anyhow::ensure!(
@@ -234,12 +234,13 @@ async fn main() -> anyhow::Result<()> {
         );
         TwoSites::start().await.context("cannot start the sites")?
     } else {
+        let (a, b) = (&kubeconfigs[0], kubeconfigs.last().expect("one or two"));
         step(&format!(
             "starting two sites on the clusters of {} and {} (hostpath driver and replication controller each, running here; drivers peered)",
-            kubeconfigs[0].display(),
-            kubeconfigs[1].display()
+            a.display(),
+            b.display()
         ));
-        TwoSites::start_on([Some(&kubeconfigs[0]), Some(&kubeconfigs[1])])
+        TwoSites::start_on([Some(a), Some(b)])
             .await
             .context("cannot start the sites on those clusters (can this kubeconfig create namespaces and, where missing, CRDs?)")?
     };
