@@ -46,14 +46,11 @@ async fn reconcile_inner(
     vsb: &Arc<VolumeSnapshotBackup>,
     ctx: &Arc<Context>,
 ) -> Result<Action, Error> {
-    if let Err(problem) = ctx.settings.serves(&vsb.spec.protected_namespace) {
-        return not_served(
-            ctx,
-            vsb.as_ref(),
-            first_message(vsb.status.as_ref().map(|s| &s.conditions)),
-            &problem,
-        )
-        .await;
+    let conditions = vsb.status.as_ref().map(|s| &s.conditions);
+    if let Some(action) =
+        not_served(ctx, vsb.as_ref(), &vsb.spec.protected_namespace, conditions).await?
+    {
+        return Ok(action);
     }
     let observed = observe(vsb, ctx).await?;
     let decision = decide(&observed);

@@ -44,14 +44,11 @@ async fn reconcile_inner(
     vsr: &Arc<VolumeSnapshotRestore>,
     ctx: &Arc<Context>,
 ) -> Result<Action, Error> {
-    if let Err(problem) = ctx.settings.serves(&vsr.spec.protected_namespace) {
-        return not_served(
-            ctx,
-            vsr.as_ref(),
-            first_message(vsr.status.as_ref().map(|s| &s.conditions)),
-            &problem,
-        )
-        .await;
+    let conditions = vsr.status.as_ref().map(|s| &s.conditions);
+    if let Some(action) =
+        not_served(ctx, vsr.as_ref(), &vsr.spec.protected_namespace, conditions).await?
+    {
+        return Ok(action);
     }
     let observed = observe(vsr, ctx).await?;
     let decision = decide(&observed);

@@ -255,26 +255,32 @@ pub fn first_message(conditions: Option<&Vec<Condition>>) -> Option<&str> {
     conditions?.first().map(|c| c.message.as_str())
 }
 
-/// A request in a protected namespace this controller does not serve: reported on the
-/// request, nothing read or written there. Our finalizer (left from an earlier configuration)
-/// is released on deletion, since this controller can no longer clean up there.
+/// `None` when this controller serves the request's protected namespace. Otherwise the request
+/// is reported on, nothing read or written there, and this is the action: our finalizer (left
+/// from an earlier configuration) is released on deletion, since this controller can no longer
+/// clean up there.
 pub async fn not_served<K>(
     ctx: &Context,
     object: &K,
-    current: Option<&str>,
-    problem: &crate::problem::Problem,
-) -> Result<Action, Error>
+    protected_namespace: &str,
+    conditions: Option<&Vec<Condition>>,
+) -> Result<Option<Action>, Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug,
 {
+    let Err(problem) = ctx.settings.serves(protected_namespace) else {
+        return Ok(None);
+    };
     if object.meta().deletion_timestamp.is_some() {
         set_finalizer(ctx, object, false).await?;
-        return Ok(Action::await_change());
+        return Ok(Some(Action::await_change()));
     }
-    reject(ctx, object, current, problem).await
+    reject(ctx, object, first_message(conditions), &problem)
+        .await
+        .map(Some)
 }
 
 /// `Failed`, with the mover's message stripped of the Secret's values.
