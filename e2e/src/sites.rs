@@ -356,7 +356,7 @@ impl SiteEnv {
                         .conditions
                         .iter()
                         .any(|c| c.type_ == "Degraded" && c.status == "False");
-                status.state == Some(state)
+                status.state() == Some(state)
                     && status.observed_generation == vr.metadata.generation
                     && degraded_ok
             },

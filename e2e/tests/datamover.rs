@@ -94,7 +94,11 @@ async fn restore(
         .await
         .unwrap();
     let restored = wait::for_object(&vsrs, name, T, "Completed", |r| {
-        r.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+        r.status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str())
+            == Some("Completed")
     })
     .await
     .unwrap();
@@ -148,7 +152,11 @@ async fn backup(
     let content = start_backup(client, ns, protected, vsc, claim, name).await;
     let vsbs = Api::<VolumeSnapshotBackup>::namespaced(client.clone(), ns);
     let done = wait::for_object(&vsbs, name, T, "Completed", |b| {
-        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+        b.status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str())
+            == Some("Completed")
     })
     .await
     .unwrap();
@@ -384,7 +392,11 @@ async fn a_wrong_password_fails_the_backup_with_restics_words_and_no_secret() {
     start_backup(&w.client, &w.app, &w.protected, &w.vsc, "data", "bad").await;
     let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);
     let failed = wait::for_object(&vsbs, "bad", T, "Failed", |b| {
-        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Failed")
+        b.status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str())
+            == Some("Failed")
     })
     .await
     .unwrap();
@@ -447,7 +459,11 @@ async fn a_backup_survives_a_controller_crash() {
     w.mover.kill().await;
     w.mover.restart().await.unwrap();
     wait::for_object(&vsbs, "crash", T, "Completed", |b| {
-        b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+        b.status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str())
+            == Some("Completed")
     })
     .await
     .unwrap();

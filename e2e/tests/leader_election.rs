@@ -132,7 +132,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     wait::for_object(&vrs, "r", T, "Primary", |vr| {
         vr.status
             .as_ref()
-            .is_some_and(|s| s.state == Some(CurrentState::Primary))
+            .is_some_and(|s| s.state() == Some(CurrentState::Primary))
     })
     .await
     .unwrap();
@@ -175,7 +175,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     wait::for_object(&vrs, "r", T, "Secondary", |vr| {
         vr.status
             .as_ref()
-            .is_some_and(|s| s.state == Some(CurrentState::Secondary))
+            .is_some_and(|s| s.state() == Some(CurrentState::Secondary))
     })
     .await
     .unwrap();

@@ -115,7 +115,7 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
     let primary = wait::for_object(&vrs, "data-replication", T, "to be Primary", |vr| {
         vr.status
             .as_ref()
-            .is_some_and(|s| s.state == Some(CurrentState::Primary))
+            .is_some_and(|s| s.state() == Some(CurrentState::Primary))
     })
     .await
     .unwrap();

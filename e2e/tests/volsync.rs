@@ -282,7 +282,7 @@ async fn a_wrong_password_fails_with_restics_message_and_no_secret() {
     .unwrap();
     let status = status_of(&failed);
     let mover = status.latest_mover_status.as_ref().unwrap();
-    assert_eq!(mover.result.map(|r| r.as_str()), Some("Failed"));
+    assert_eq!(mover.result.as_ref().map(|r| r.as_str()), Some("Failed"));
     let text = serde_json::to_string(&failed.status).unwrap();
     assert!(
         text.contains("wrong password") || text.contains("no key found"),

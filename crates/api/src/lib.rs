@@ -14,11 +14,12 @@
 
 pub mod condition;
 mod wire_enum;
-pub use wire_enum::UnknownValue;
+pub use wire_enum::{UnknownValue, Wire};
 pub mod crds;
 pub mod datamover;
 pub mod foreign;
 mod go_duration;
+pub mod open;
 pub mod replication;
 
 /// Re-exported so that dependants name exactly the Kubernetes API version we were built against.

@@ -13,6 +13,11 @@ pub struct UnknownValue {
     pub expected: String,
 }
 
+/// What every `wire_enum!` type is: a value with one exact string on the wire.
+pub trait Wire: Copy {
+    fn wire(self) -> &'static str;
+}
+
 macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
@@ -36,6 +41,12 @@ macro_rules! wire_enum {
             /// The exact string this value has on the wire.
             pub const fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $wire),+ }
+            }
+        }
+
+        impl $crate::wire_enum::Wire for $name {
+            fn wire(self) -> &'static str {
+                self.as_str()
             }
         }
 

@@ -81,7 +81,7 @@ fn typed_fields_carry_the_upstream_strings() {
     assert_eq!(vr.spec.replication_state, ReplicationState::Primary);
     assert!(!vr.spec.auto_resync());
     let status = vr.status.unwrap();
-    assert_eq!(status.state, Some(CurrentState::Primary));
+    assert_eq!(status.state(), Some(CurrentState::Primary));
     assert_eq!(status.last_sync_bytes, Some(1_048_576));
     let replicating = find_condition(&status.conditions, ConditionType::Replicating.as_str());
     assert_eq!(replicating.unwrap().reason, "Replicating");

@@ -55,6 +55,11 @@ pub struct MoverArgs {
     #[arg(long, env = "LIFELINE_MOVER_RUN_AS_USER")]
     pub mover_run_as_user: Option<i64>,
 
+    /// Test-only: accept a local-path RESTIC_REPOSITORY (for a stand-in mover that may write to
+    /// the host). The real restic mover has a read-only root: never set this on a cluster.
+    #[arg(long, env = "LIFELINE_ALLOW_LOCAL_REPOSITORY", hide = true)]
+    pub allow_local_repository: bool,
+
     /// restic retention: keep the last N snapshots of each volume (default: keep all).
     #[arg(long, env = "LIFELINE_RETAIN_LAST")]
     pub retain_last: Option<i32>,
@@ -87,7 +92,7 @@ impl MoverArgs {
             .iter()
             .any(Option::is_some)
             .then(|| ResticRetainPolicy {
-                last: self.retain_last,
+                last: self.retain_last.map(|n| n.to_string()),
                 daily: self.retain_daily,
                 weekly: self.retain_weekly,
                 monthly: self.retain_monthly,
@@ -100,6 +105,7 @@ impl MoverArgs {
             mover_run_as_user: self.mover_run_as_user,
             retain,
             protected_namespace,
+            allow_local_repository: self.allow_local_repository,
         })
     }
 }

@@ -37,6 +37,22 @@ pub enum Problem {
         "spec.volumeSnapshotMoverBackupRef.resticrepository is empty; copy it from the VolumeSnapshotBackup"
     )]
     NoRepositoryToRestore,
+    #[error("{field} is not set; {fix}")]
+    FieldMissing {
+        field: &'static str,
+        fix: &'static str,
+    },
+    #[error(
+        "{what} is a local path: the restic mover has a read-only root and writes only to its volume, cache and /tmp, so the data would be lost; use a remote repository (s3:, azure:, gs:, rest:, b2:, swift:)"
+    )]
+    LocalRepository { what: &'static str },
+    #[error(
+        "annotation {annotation} is {value:?}, not an RFC 3339 time (e.g. 2026-12-01T10:00:00Z); copy it from the VolumeSnapshotBackup or remove it to restore the latest backup"
+    )]
+    RestoreAsOfInvalid {
+        annotation: &'static str,
+        value: String,
+    },
 }
 
 impl Problem {
@@ -52,6 +68,9 @@ impl Problem {
             Problem::SnapshotClassMissing(_) => "SnapshotClassMissing",
             Problem::SourceClaimUnknown(_) => "SourceClaimUnknown",
             Problem::NoRepositoryToRestore => "RepositoryMissing",
+            Problem::FieldMissing { .. } => "FieldMissing",
+            Problem::LocalRepository { .. } => "LocalRepository",
+            Problem::RestoreAsOfInvalid { .. } => "RestoreAsOfInvalid",
         }
     }
 }

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 pub const RESTIC_REPOSITORY: &str = "RESTIC_REPOSITORY";
 pub const RESTIC_PASSWORD: &str = "RESTIC_PASSWORD";
+/// OADP's key for a private CA of the repository endpoint. VolSync never reads it from the
+/// environment; the mover gets it through `spec.restic.customCA` pointing at this key.
+pub const RESTIC_CUSTOM_CA: &str = "RESTIC_CUSTOM_CA";
 
 /// Why a restic Secret cannot be used. Messages name keys, never values.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -210,6 +213,13 @@ impl ResticSecret {
         let mut data = self.data.clone();
         data.insert(RESTIC_REPOSITORY.into(), repository.to_owned());
         data
+    }
+
+    /// Whether the Secret carries a CA bundle for the repository endpoint.
+    pub fn has_custom_ca(&self) -> bool {
+        self.data
+            .get(RESTIC_CUSTOM_CA)
+            .is_some_and(|ca| !ca.trim().is_empty())
     }
 
     /// Every value of the Secret, for scrubbing them out of messages.

@@ -21,11 +21,20 @@ pub struct Settings {
     /// The only protected namespace this controller works in (its RBAC covers that one);
     /// `None` serves whichever namespace a request names.
     pub protected_namespace: Option<String>,
+    /// Test-only: accept a local-path `RESTIC_REPOSITORY`, for a stand-in mover that can write
+    /// to the host. The real mover cannot, so by default such a Secret is refused.
+    pub allow_local_repository: bool,
 }
 
 impl Settings {
     /// Whether a request's `spec.protectedNamespace` is one this controller may work in.
     pub fn serves(&self, requested: &str) -> Result<(), Problem> {
+        if requested.trim().is_empty() {
+            return Err(Problem::FieldMissing {
+                field: "spec.protectedNamespace",
+                fix: "set it to the namespace where the data mover works (its restic Secret is there)",
+            });
+        }
         match &self.protected_namespace {
             Some(served) if served != requested => Err(Problem::ProtectedNamespaceNotServed {
                 requested: requested.to_owned(),
@@ -43,6 +52,14 @@ mod tests {
     #[test]
     fn a_restricted_controller_serves_only_its_protected_namespace() {
         assert_eq!(Settings::default().serves("anything"), Ok(()));
+        let empty = Settings::default().serves(" ").unwrap_err();
+        assert_eq!(empty.reason(), "FieldMissing");
+        assert!(
+            empty
+                .to_string()
+                .starts_with("spec.protectedNamespace is not set"),
+            "{empty}"
+        );
         let settings = Settings {
             protected_namespace: Some("lifeline-system".into()),
             ..Settings::default()

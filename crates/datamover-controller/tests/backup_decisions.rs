@@ -29,7 +29,12 @@ fn example<T: serde::de::DeserializeOwned>(file: &str) -> T {
 fn secret_data() -> BTreeMap<String, Vec<u8>> {
     [
         ("RESTIC_PASSWORD", "pw-123456"),
-        ("RESTIC_REPOSITORY", "/backups/lifeline"),
+        (
+            "RESTIC_REPOSITORY",
+            "s3:https://s3.example.com/backups/lifeline",
+        ),
+        ("AWS_ACCESS_KEY_ID", "key-id"),
+        ("AWS_SECRET_ACCESS_KEY", "key-secret-1"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
@@ -55,6 +60,7 @@ fn observed() -> Observed {
         user_secret: Some(secret_data()),
         working: Working::default(),
         admitted: true,
+        local_repository_allowed: false,
         queued_recheck: std::time::Duration::from_secs(5),
     }
 }
@@ -203,6 +209,15 @@ fn every_bad_input_is_a_named_problem() {
             "SnapshotClassMissing",
         ),
         (Box::new(|o| o.source_pvc = None), "SourceClaimUnknown"),
+        (
+            Box::new(|o| {
+                o.user_secret
+                    .as_mut()
+                    .unwrap()
+                    .insert("RESTIC_REPOSITORY".into(), b"/var/backups".to_vec());
+            }),
+            "LocalRepository",
+        ),
     ];
     for (break_it, reason) in cases {
         let mut o = observed();
@@ -226,6 +241,110 @@ fn every_bad_input_is_a_named_problem() {
         missing
             .to_string()
             .contains("lifeline-system/default-restic")
+    );
+}
+
+/// The test-only flag lets a stand-in mover that can write to the host use a local path.
+#[test]
+fn a_local_repository_needs_the_test_only_flag() {
+    let mut o = observed();
+    o.user_secret
+        .as_mut()
+        .unwrap()
+        .insert("RESTIC_REPOSITORY".into(), b"/var/backups".to_vec());
+    assert!(matches!(decide(&o), Decision::Reject(p) if p.reason() == "LocalRepository"));
+    o.local_repository_allowed = true;
+    assert!(!matches!(decide(&o), Decision::Reject(_)));
+}
+
+/// Fields upstream does not require are checked before anything is fetched, each by name.
+#[test]
+fn missing_fields_are_named_before_anything_is_fetched() {
+    use lifeline_datamover_controller::backup::decide::required_fields;
+    let vsb: lifeline_api::datamover::VolumeSnapshotBackup = example("volumesnapshotbackup.yaml");
+    assert_eq!(required_fields(&vsb), Ok(()));
+    let mut no_content = vsb.clone();
+    no_content.spec.volume_snapshot_content.name = Some(" ".into());
+    let problem = required_fields(&no_content).unwrap_err();
+    assert!(
+        problem
+            .to_string()
+            .starts_with("spec.volumeSnapshotContent.name is not set"),
+        "{problem}"
+    );
+    let mut no_secret = vsb.clone();
+    no_secret.spec.restic_secret_ref = None;
+    let problem = required_fields(&no_secret).unwrap_err();
+    assert!(
+        problem
+            .to_string()
+            .starts_with("spec.resticSecretRef.name is not set"),
+        "{problem}"
+    );
+    // A spec-less object (upstream's schema allows it) decodes and is named too.
+    let bare: lifeline_api::datamover::VolumeSnapshotBackup = yaml(
+        "apiVersion: datamover.oadp.openshift.io/v1alpha1\nkind: VolumeSnapshotBackup\nmetadata: {name: b, namespace: shop}",
+    );
+    assert_eq!(required_fields(&bare).unwrap_err().reason(), "FieldMissing");
+}
+
+/// A phase Lifeline never writes belongs to another controller: nothing is done with it.
+#[test]
+fn a_phase_we_do_not_write_is_left_alone() {
+    let o = with_status(observed(), "phase: WaitingForVelero\nbatchingStatus: Held");
+    assert_eq!(decide(&o), Decision::Settled);
+}
+
+/// A private CA in the restic Secret reaches the mover the only way VolSync reads one.
+#[test]
+fn a_custom_ca_in_the_secret_becomes_the_movers_custom_ca() {
+    let o = observed();
+    let mut data = secret_data();
+    data.insert(
+        "RESTIC_CUSTOM_CA".into(),
+        b"-----BEGIN CERTIFICATE-----".to_vec(),
+    );
+    let secret = ResticSecret::parse(&data).unwrap();
+    let names = Names::new(RequestKind::Backup, "shop", "vsb-orders-db-x7k2p");
+    let settings = Settings::default();
+    let inputs = BackupInputs {
+        vsb: &o.vsb,
+        source_content: o.source_content.as_ref().unwrap(),
+        source_pvc: o.source_pvc.as_ref().unwrap(),
+        secret: &secret,
+        names: &names,
+        settings: &settings,
+    };
+    let ca = inputs
+        .replication_source()
+        .spec
+        .restic
+        .unwrap()
+        .custom_ca
+        .unwrap();
+    assert_eq!(ca.secret_name.as_deref(), Some(names.secret().as_str()));
+    assert_eq!(ca.key.as_deref(), Some("RESTIC_CUSTOM_CA"));
+    assert!(
+        inputs
+            .secret()
+            .string_data
+            .unwrap()
+            .contains_key("RESTIC_CUSTOM_CA")
+    );
+    // Without one, no customCA.
+    let plain = ResticSecret::parse(&secret_data()).unwrap();
+    let inputs = BackupInputs {
+        secret: &plain,
+        ..inputs
+    };
+    assert!(
+        inputs
+            .replication_source()
+            .spec
+            .restic
+            .unwrap()
+            .custom_ca
+            .is_none()
     );
 }
 
@@ -268,7 +387,7 @@ fn working_objects_protect_the_users_snapshot_and_use_one_repository_per_volume(
     let secret = inputs.secret();
     assert_eq!(
         secret.string_data.unwrap()["RESTIC_REPOSITORY"],
-        "/backups/lifeline/shop/orders-db-data"
+        "s3:https://s3.example.com/backups/lifeline/shop/orders-db-data"
     );
     let source = inputs.replication_source();
     assert_eq!(

@@ -39,7 +39,7 @@ fn world_with(settings: Settings, max_backups: usize) -> World {
         "metadata: {name: replicationsources.volsync.backube}\nspec: {group: volsync.backube, names: {plural: replicationsources, kind: ReplicationSource}, scope: Namespaced, versions: []}",
     ));
     api.put::<Secret>(&yaml(&format!(
-        "metadata: {{name: default-restic, namespace: {PROTECTED}}}\nstringData: {{RESTIC_PASSWORD: {PASSWORD}, RESTIC_REPOSITORY: /backups/lifeline}}"
+        "metadata: {{name: default-restic, namespace: {PROTECTED}}}\nstringData: {{RESTIC_PASSWORD: {PASSWORD}, RESTIC_REPOSITORY: \"s3:https://s3.example.com/backups/lifeline\", AWS_ACCESS_KEY_ID: key-id, AWS_SECRET_ACCESS_KEY: key-secret-1}}"
     )));
     api.put::<VolumeSnapshotClass>(&yaml(
         "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotClass\nmetadata: {name: snapclass}\ndriver: hostpath.lifeline.dev\ndeletionPolicy: Delete",
@@ -158,7 +158,7 @@ async fn a_backup_runs_to_completed_and_leaves_nothing_behind() {
     let secret: Secret = w.api.get(Some(PROTECTED), &names(&vsb).secret()).unwrap();
     assert_eq!(
         secret.string_data.unwrap()["RESTIC_REPOSITORY"],
-        "/backups/lifeline/shop/orders-db"
+        "s3:https://s3.example.com/backups/lifeline/shop/orders-db"
     );
 
     w.reconcile("b1").await; // waiting for the mover: nothing changes
@@ -171,7 +171,7 @@ async fn a_backup_runs_to_completed_and_leaves_nothing_behind() {
     assert_eq!(status.phase.unwrap().as_str(), "SnapshotBackupDone");
     assert_eq!(
         status.restic_repository.as_deref(),
-        Some("/backups/lifeline/shop/orders-db")
+        Some("s3:https://s3.example.com/backups/lifeline/shop/orders-db")
     );
     assert_eq!(
         status.source_pvc_data.unwrap().name.as_deref(),
@@ -180,7 +180,7 @@ async fn a_backup_runs_to_completed_and_leaves_nothing_behind() {
     let annotations = vsb.metadata.annotations.clone().unwrap();
     assert_eq!(
         annotations["datamover.io/restic-repository"],
-        "/backups/lifeline/shop/orders-db"
+        "s3:https://s3.example.com/backups/lifeline/shop/orders-db"
     );
     assert_eq!(annotations["datamover.io/source-pvc-size"], "1Gi");
 

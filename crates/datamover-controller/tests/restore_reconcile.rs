@@ -39,7 +39,7 @@ fn world() -> (MockApi, Arc<Context>) {
         "metadata: {name: replicationdestinations.volsync.backube}\nspec: {group: volsync.backube, names: {plural: replicationdestinations, kind: ReplicationDestination}, scope: Namespaced, versions: []}",
     ));
     api.put::<Secret>(&yaml(&format!(
-        "metadata: {{name: default-restic, namespace: {PROTECTED}}}\nstringData: {{RESTIC_PASSWORD: pw-123456, RESTIC_REPOSITORY: /backups/lifeline}}"
+        "metadata: {{name: default-restic, namespace: {PROTECTED}}}\nstringData: {{RESTIC_PASSWORD: pw-123456, RESTIC_REPOSITORY: \"s3:https://s3.example.com/backups/lifeline\", AWS_ACCESS_KEY_ID: key-id, AWS_SECRET_ACCESS_KEY: key-secret-1}}"
     )));
     // The shared example names a snapshot class; this cluster has none, so drop it.
     let mut vsr: VolumeSnapshotRestore = example("volumesnapshotrestore.yaml");
@@ -47,7 +47,7 @@ fn world() -> (MockApi, Arc<Context>) {
         .volume_snapshot_mover_backup_ref
         .volume_snapshot_class_name = None;
     vsr.spec.volume_snapshot_mover_backup_ref.restic_repository =
-        Some("/backups/lifeline/shop/orders-db-data".into());
+        Some("s3:https://s3.example.com/backups/lifeline/shop/orders-db-data".into());
     api.put(&vsr);
     let ctx = Arc::new(Context::new(api.client(), Settings::default(), 2, 2));
     (api, ctx)
@@ -65,12 +65,8 @@ async fn a_restore_publishes_a_snapshot_handle_whose_data_outlives_cleanup() {
     let (api, ctx) = world();
     let vsr = step(&api, &ctx).await;
     assert_eq!(
-        vsr.status
-            .as_ref()
-            .unwrap()
-            .batching_status
-            .map(|b| b.as_str()),
-        Some("Processing")
+        vsr.status.as_ref().unwrap().batching(),
+        Some(lifeline_api::datamover::BatchingStatus::Processing)
     );
     let vsr = step(&api, &ctx).await;
     let n = names(&vsr);
@@ -83,7 +79,7 @@ async fn a_restore_publishes_a_snapshot_handle_whose_data_outlives_cleanup() {
     let secret: Secret = api.get(Some(PROTECTED), &n.secret()).unwrap();
     assert_eq!(
         secret.string_data.unwrap()["RESTIC_REPOSITORY"],
-        "/backups/lifeline/shop/orders-db-data"
+        "s3:https://s3.example.com/backups/lifeline/shop/orders-db-data"
     );
 
     // Play VolSync and the snapshot controller.
@@ -192,5 +188,79 @@ async fn deleting_a_restore_midway_removes_its_working_objects() {
     assert!(
         api.get::<VolumeSnapshotRestore>(Some("shop"), "vsr-orders-db-q9w3e")
             .is_none()
+    );
+}
+
+/// A malformed `restore-as-of` annotation (Lifeline's) is a condition naming it, never a panic,
+/// and nothing is created; a valid one reaches the ReplicationDestination.
+#[tokio::test]
+async fn a_malformed_restore_as_of_is_a_condition_not_a_panic() {
+    for bad in [
+        "",
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "2026-12-01",
+        "1733000000",
+        "\u{0}\u{ffff}",
+    ] {
+        let (api, ctx) = world();
+        let mut vsr: VolumeSnapshotRestore = api.get(Some("shop"), "vsr-orders-db-q9w3e").unwrap();
+        vsr.metadata.annotations =
+            Some([("datamover.io/restore-as-of".to_owned(), bad.to_owned())].into());
+        api.put(&vsr);
+        let vsr = step(&api, &ctx).await;
+        let status = vsr.status.clone().unwrap();
+        let condition = &status.conditions[0];
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("False", "Error"),
+            "{bad:?}"
+        );
+        assert!(
+            condition.message.contains("datamover.io/restore-as-of")
+                && condition.message.contains("RFC 3339"),
+            "{bad:?}: {}",
+            condition.message
+        );
+        let n = names(&vsr);
+        assert!(
+            api.get::<ReplicationDestination>(Some(PROTECTED), &n.replication_destination())
+                .is_none()
+        );
+    }
+    let (api, ctx) = world();
+    let mut vsr: VolumeSnapshotRestore = api.get(Some("shop"), "vsr-orders-db-q9w3e").unwrap();
+    vsr.metadata.annotations = Some(
+        [(
+            "datamover.io/restore-as-of".to_owned(),
+            "2026-03-02T01:03:13Z".to_owned(),
+        )]
+        .into(),
+    );
+    api.put(&vsr);
+    step(&api, &ctx).await;
+    let vsr = step(&api, &ctx).await;
+    let rd: ReplicationDestination = api
+        .get(Some(PROTECTED), &names(&vsr).replication_destination())
+        .expect("created");
+    assert_eq!(
+        rd.spec.restic.unwrap().restore_as_of.unwrap().0.to_string(),
+        "2026-03-02T01:03:13Z"
+    );
+}
+
+/// The real mover cannot write to a local path, so a restore from one is refused by name.
+#[tokio::test]
+async fn a_local_repository_is_refused() {
+    let (api, ctx) = world();
+    let mut vsr: VolumeSnapshotRestore = api.get(Some("shop"), "vsr-orders-db-q9w3e").unwrap();
+    vsr.spec.volume_snapshot_mover_backup_ref.restic_repository =
+        Some("/var/backups/shop/db".into());
+    api.put(&vsr);
+    let vsr = step(&api, &ctx).await;
+    let message = &vsr.status.unwrap().conditions[0].message;
+    assert!(
+        message.starts_with("spec.volumeSnapshotMoverBackupRef.resticrepository is a local path"),
+        "{message}"
     );
 }

@@ -42,7 +42,7 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
     match vr.spec.replication_state {
         ReplicationState::Primary => {
             let done = current
-                && status.state == Some(CurrentState::Primary)
+                && status.state() == Some(CurrentState::Primary)
                 && has(ConditionType::Completed, "True", Reason::Promoted);
             match (done, info_due) {
                 (false, _) => Plan::Promote,
@@ -52,11 +52,11 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
         }
         ReplicationState::Secondary => {
             let done = current
-                && status.state == Some(CurrentState::Secondary)
+                && status.state() == Some(CurrentState::Secondary)
                 && has(ConditionType::Completed, "True", Reason::Demoted)
                 && has(ConditionType::Degraded, "False", Reason::Healthy);
             let already_demoted = current
-                && status.state == Some(CurrentState::Secondary)
+                && status.state() == Some(CurrentState::Secondary)
                 && has(ConditionType::Completed, "True", Reason::Demoted);
             if done {
                 Plan::Nothing
@@ -64,16 +64,16 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
                 Plan::Demote {
                     force_resync: vr.spec.auto_resync(),
                     already_demoted,
-                    enable: matches!(status.state, None | Some(CurrentState::Unknown)),
+                    enable: matches!(status.state(), None | Some(CurrentState::Unknown)),
                 }
             }
         }
         ReplicationState::Resync => {
             let done = current
-                && status.state == Some(CurrentState::Secondary)
+                && status.state() == Some(CurrentState::Secondary)
                 && has(ConditionType::Degraded, "False", Reason::Healthy)
                 && has(ConditionType::Resyncing, "False", Reason::NotResyncing);
-            let operated = current && status.state == Some(CurrentState::Secondary);
+            let operated = current && status.state() == Some(CurrentState::Secondary);
             if done {
                 Plan::Nothing
             } else {

@@ -95,14 +95,14 @@ impl Writer {
     }
 
     fn state(&mut self, state: CurrentState, message: StatusMessage) {
-        self.status.state = Some(state);
+        self.status.state = Some(state.into());
         self.status.message = Some(self.subject.status(message));
     }
 
     /// A failure keeps the state we last knew (Unknown if none) and says what failed.
     fn failed(&mut self, text: Text, error: &dyn std::fmt::Display) {
         if self.status.state.is_none() {
-            self.status.state = Some(CurrentState::Unknown);
+            self.status.state = Some(CurrentState::Unknown.into());
         }
         self.status.message = Some(format!("{}: {error}", self.says(text)));
     }
@@ -208,7 +208,7 @@ impl Writer {
                 }
                 Err(e) => {
                     self.resync_failed();
-                    self.status.state = Some(CurrentState::Secondary);
+                    self.status.state = Some(CurrentState::Secondary.into());
                     self.failed(Text::FailedToResync, e);
                 }
             },
@@ -263,7 +263,7 @@ impl Writer {
                     message.clone(),
                 );
                 if self.status.state.is_none() {
-                    self.status.state = Some(CurrentState::Unknown);
+                    self.status.state = Some(CurrentState::Unknown.into());
                 }
                 self.status.message = Some(message.clone());
             }
@@ -323,7 +323,7 @@ impl Writer {
                 match info.health {
                     ReplicationHealth::Healthy => {
                         replicating(self, True, Reason::Replicating, Text::Replicating);
-                        if self.status.state == Some(CurrentState::Primary) {
+                        if self.status.state() == Some(CurrentState::Primary) {
                             self.state(CurrentState::Primary, StatusMessage::MarkedPrimary);
                         }
                     }
@@ -488,7 +488,7 @@ mod tests {
                 ("Resyncing", "False", "NotResyncing", "is not resyncing"),
             ])
         );
-        assert_eq!(status.state, Some(CurrentState::Primary));
+        assert_eq!(status.state(), Some(CurrentState::Primary));
         assert_eq!(status.message.as_deref(), Some("volume is marked primary"));
         assert_eq!(status.observed_generation, Some(1));
         assert!(
@@ -523,7 +523,7 @@ mod tests {
                     ),
                 ])
             );
-            assert_eq!(status.state, Some(CurrentState::Unknown));
+            assert_eq!(status.state(), Some(CurrentState::Unknown));
             assert!(status.message.unwrap().contains("driver says no"));
         }
     }
@@ -570,7 +570,7 @@ mod tests {
                 ("Resyncing", "False", "NotResyncing", "is not resyncing"),
             ])
         );
-        assert_eq!(waiting.state, Some(CurrentState::Secondary));
+        assert_eq!(waiting.state(), Some(CurrentState::Secondary));
         assert_eq!(
             waiting.message.as_deref(),
             Some("volume is marked secondary")
@@ -701,7 +701,7 @@ mod tests {
         );
         assert_eq!(validated.message, message);
         assert_eq!(status.message.as_deref(), Some(message));
-        assert_eq!(status.state, Some(CurrentState::Unknown));
+        assert_eq!(status.state(), Some(CurrentState::Unknown));
 
         let secondary = run(
             "secondary",

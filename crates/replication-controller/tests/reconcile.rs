@@ -61,7 +61,7 @@ async fn fresh_primary_costs_finalizers_one_status_write_and_three_calls() {
             .contains(&VR_FINALIZER.to_owned())
     );
     let status = vr.status.unwrap();
-    assert_eq!(status.state, Some(CurrentState::Primary));
+    assert_eq!(status.state(), Some(CurrentState::Primary));
     assert_eq!(status.message.as_deref(), Some("volume is marked primary"));
     assert_eq!(status.observed_generation, Some(1));
     assert_eq!(status.last_sync_duration.as_deref(), Some("42s"));
@@ -152,7 +152,7 @@ async fn promote_refused_with_failed_precondition_is_forced_once() {
     h.reconcile().await.unwrap();
     assert_eq!(h.calls(), ["Enable", "Promote()", "Promote(force)", "Info"]);
     assert_eq!(
-        h.vr().unwrap().status.unwrap().state,
+        h.vr().unwrap().status.unwrap().state(),
         Some(CurrentState::Primary)
     );
     assert!(
@@ -337,7 +337,7 @@ async fn info_unimplemented_is_never_asked_again_and_not_found_means_no_info_yet
     );
     assert_eq!(h.condition("Replicating"), None);
     assert_eq!(
-        h.vr().unwrap().status.unwrap().state,
+        h.vr().unwrap().status.unwrap().state(),
         Some(CurrentState::Primary)
     );
 }

@@ -213,12 +213,13 @@ pub fn retain_flags(
     let Some(r) = retain else { return Vec::new() };
     let mut flags = Vec::new();
     for (flag, value) in [
-        ("--keep-last", r.last),
-        ("--keep-hourly", r.hourly),
-        ("--keep-daily", r.daily),
-        ("--keep-weekly", r.weekly),
-        ("--keep-monthly", r.monthly),
-        ("--keep-yearly", r.yearly),
+        // `last` is a string in VolSync's schema, handed to restic as it is.
+        ("--keep-last", r.last.clone()),
+        ("--keep-hourly", r.hourly.map(|n| n.to_string())),
+        ("--keep-daily", r.daily.map(|n| n.to_string())),
+        ("--keep-weekly", r.weekly.map(|n| n.to_string())),
+        ("--keep-monthly", r.monthly.map(|n| n.to_string())),
+        ("--keep-yearly", r.yearly.map(|n| n.to_string())),
     ] {
         if let Some(n) = value {
             flags.push(flag.to_owned());

@@ -221,7 +221,8 @@ async fn main() -> anyhow::Result<()> {
             .items
             .iter()
             .filter(|b| {
-                b.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Completed")
+                b.status.as_ref().and_then(|s| s.phase())
+                    == Some(lifeline_api::datamover::BackupPhase::Completed)
             })
             .count();
         anyhow::ensure!(

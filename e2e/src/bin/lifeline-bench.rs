@@ -135,7 +135,7 @@ async fn wait_all(
             .iter()
             .filter(|vr| {
                 vr.status.as_ref().is_some_and(|s| {
-                    s.state == Some(state)
+                    s.state() == Some(state)
                         && s.observed_generation == vr.metadata.generation
                         && s.conditions
                             .iter()

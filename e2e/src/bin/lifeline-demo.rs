@@ -75,7 +75,7 @@ async fn backup(site: &SiteEnv, claim: &str) -> anyhow::Result<VolumeSnapshotBac
     let phase = |b: &VolumeSnapshotBackup| {
         b.status
             .as_ref()
-            .and_then(|s| s.phase)
+            .and_then(|s| s.phase.as_ref())
             .map(|p| p.as_str().to_owned())
     };
     follow(&vsbs, &format!("{claim}-backup"), phase, "Completed").await
@@ -96,7 +96,7 @@ async fn restore(site: &SiteEnv, backup: &VolumeSnapshotBackup) -> anyhow::Resul
     let phase = |r: &VolumeSnapshotRestore| {
         r.status
             .as_ref()
-            .and_then(|s| s.phase)
+            .and_then(|s| s.phase.as_ref())
             .map(|p| p.as_str().to_owned())
     };
     let done = follow(&vsrs, "db-restore", phase, "Completed").await?;
@@ -162,7 +162,7 @@ async fn table(sites: &TwoSites, claim: &str) {
             site.name,
             vr.spec.replication_state.as_str(),
             status
-                .and_then(|s| s.state)
+                .and_then(|s| s.state.as_ref())
                 .map(|s| s.as_str())
                 .unwrap_or("-"),
             degraded,

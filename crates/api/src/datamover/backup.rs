@@ -1,19 +1,23 @@
-use k8s_openapi::api::core::v1::{LocalObjectReference, ObjectReference};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{BackupPhase, BatchingStatus, SourcePvcData};
+use super::{BackupPhase, BatchingStatus, NameRef, SourcePvcData};
+use crate::open::{Open, known};
 
 /// Moves the data of one CSI snapshot into a restic repository.
 // Several printcolumn(...) share `type_ = "string"`; clippy mistakes them for duplicates.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "datamover.oadp.openshift.io",
     version = "v1alpha1",
     kind = "VolumeSnapshotBackup",
+    // The derived root type only generates the CRD; [`VolumeSnapshotBackup`] (a spec-less object decodes)
+    // is the one the controllers use.
+    root = "VolumeSnapshotBackupCrd",
     namespaced,
     status = "VolumeSnapshotBackupStatus",
     shortname = "vsb",
@@ -42,17 +46,20 @@ use super::{BackupPhase, BatchingStatus, SourcePvcData};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeSnapshotBackupSpec {
-    /// The VolumeSnapshotContent to back up; only `name` is read.
+    /// The VolumeSnapshotContent to back up; only `name` is read. Not required by the schema
+    /// (upstream's requires nothing): a missing one is a condition naming the field.
+    #[serde(default)]
     pub volume_snapshot_content: ObjectReference,
 
     /// The namespace in which the controller creates its working objects (cloned snapshot,
     /// PVC, per-request Secret, ReplicationSource). The restic Secret lives here too.
+    #[serde(default)]
     pub protected_namespace: String,
 
     /// The restic Secret (in the protected namespace): `RESTIC_PASSWORD`, the repository base
     /// in `RESTIC_REPOSITORY`, and the credentials its storage needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restic_secret_ref: Option<LocalObjectReference>,
+    pub restic_secret_ref: Option<NameRef>,
 }
 
 /// Progress and results of a backup.
@@ -61,11 +68,11 @@ pub struct VolumeSnapshotBackupSpec {
 pub struct VolumeSnapshotBackupStatus {
     /// Where the backup stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<BackupPhase>,
+    pub phase: Option<Open<BackupPhase>>,
 
     /// Whether the backup waits for a concurrency slot, runs, or is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batching_status: Option<BatchingStatus>,
+    pub batching_status: Option<Open<BatchingStatus>>,
 
     /// `Reconciled`: True with reason `Complete`, or False with reason `Error` and what is wrong.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -102,6 +109,23 @@ pub struct VolumeSnapshotBackupStatus {
     /// The VolSync ReplicationSource that moved the data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_source_data: Option<ReplicationSourceData>,
+
+    /// Upstream's: whether the backup finished. Lifeline reads `phase`; kept so a value another
+    /// writer set is not pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<bool>,
+}
+
+impl VolumeSnapshotBackupStatus {
+    /// `phase`, when it is one Lifeline writes.
+    pub fn phase(&self) -> Option<BackupPhase> {
+        known(&self.phase)
+    }
+
+    /// `batchingStatus`, when it is one Lifeline writes.
+    pub fn batching(&self) -> Option<BatchingStatus> {
+        known(&self.batching_status)
+    }
 }
 
 /// The VolSync ReplicationSource of a backup and when it ran.
@@ -118,3 +142,10 @@ pub struct ReplicationSourceData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_timestamp: Option<Time>,
 }
+
+super::lenient_root!(
+    VolumeSnapshotBackup,
+    VolumeSnapshotBackupCrd,
+    VolumeSnapshotBackupSpec,
+    VolumeSnapshotBackupStatus
+);

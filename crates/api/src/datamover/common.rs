@@ -65,3 +65,11 @@ pub struct SourcePvcData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
 }
+
+/// A reference by name whose `name` the schema does not require (as upstream's
+/// `resticSecretRef`); an empty name is a condition, not a rejected object.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct NameRef {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}

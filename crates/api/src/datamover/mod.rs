@@ -3,18 +3,22 @@
 
 mod backup;
 mod common;
+mod lenient;
 mod restore;
 
+use lenient::lenient_root;
+
 pub use backup::{
-    ReplicationSourceData, VolumeSnapshotBackup, VolumeSnapshotBackupSpec,
+    ReplicationSourceData, VolumeSnapshotBackup, VolumeSnapshotBackupCrd, VolumeSnapshotBackupSpec,
     VolumeSnapshotBackupStatus,
 };
 pub use common::{
-    BackupPhase, BatchingStatus, ConditionReason, ConditionType, RestorePhase, SourcePvcData,
+    BackupPhase, BatchingStatus, ConditionReason, ConditionType, NameRef, RestorePhase,
+    SourcePvcData,
 };
 pub use restore::{
     ReplicationDestinationData, VolumeSnapshotMoverBackupRef, VolumeSnapshotRestore,
-    VolumeSnapshotRestoreSpec, VolumeSnapshotRestoreStatus,
+    VolumeSnapshotRestoreCrd, VolumeSnapshotRestoreSpec, VolumeSnapshotRestoreStatus,
 };
 
 /// The API group of both kinds.

@@ -1,19 +1,22 @@
-use k8s_openapi::api::core::v1::LocalObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{BatchingStatus, RestorePhase, SourcePvcData};
+use super::{BatchingStatus, NameRef, RestorePhase, SourcePvcData};
+use crate::open::{Open, known};
 
 /// Restores the data of one VolumeSnapshotBackup into a new CSI snapshot.
 // Several printcolumn(...) share `type_ = "string"`; clippy mistakes them for duplicates.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "datamover.oadp.openshift.io",
     version = "v1alpha1",
     kind = "VolumeSnapshotRestore",
+    // The derived root type only generates the CRD; [`VolumeSnapshotRestore`] (a spec-less object decodes)
+    // is the one the controllers use.
+    root = "VolumeSnapshotRestoreCrd",
     namespaced,
     status = "VolumeSnapshotRestoreStatus",
     shortname = "vsr",
@@ -45,12 +48,15 @@ use super::{BatchingStatus, RestorePhase, SourcePvcData};
 pub struct VolumeSnapshotRestoreSpec {
     /// The restic Secret (in the protected namespace) with `RESTIC_PASSWORD` and credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restic_secret_ref: Option<LocalObjectReference>,
+    pub restic_secret_ref: Option<NameRef>,
 
-    /// What to restore: the facts a VolumeSnapshotBackup recorded.
+    /// What to restore: the facts a VolumeSnapshotBackup recorded. Not required by the schema
+    /// (upstream's requires nothing): what is missing is a condition naming the field.
+    #[serde(default)]
     pub volume_snapshot_mover_backup_ref: VolumeSnapshotMoverBackupRef,
 
     /// The namespace in which the controller creates its working objects.
+    #[serde(default)]
     pub protected_namespace: String,
 }
 
@@ -85,11 +91,11 @@ pub struct VolumeSnapshotMoverBackupRef {
 pub struct VolumeSnapshotRestoreStatus {
     /// Where the restore stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<RestorePhase>,
+    pub phase: Option<Open<RestorePhase>>,
 
     /// Whether the restore waits for a concurrency slot, runs, or is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batching_status: Option<BatchingStatus>,
+    pub batching_status: Option<Open<BatchingStatus>>,
 
     /// `Reconciled`: True with reason `Complete`, or False with reason `Error` and what is wrong.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,6 +122,18 @@ pub struct VolumeSnapshotRestoreStatus {
     pub replication_destination_data: Option<ReplicationDestinationData>,
 }
 
+impl VolumeSnapshotRestoreStatus {
+    /// `phase`, when it is one Lifeline writes.
+    pub fn phase(&self) -> Option<RestorePhase> {
+        known(&self.phase)
+    }
+
+    /// `batchingStatus`, when it is one Lifeline writes.
+    pub fn batching(&self) -> Option<BatchingStatus> {
+        known(&self.batching_status)
+    }
+}
+
 /// The VolSync ReplicationDestination of a restore and when it ran.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -130,3 +148,10 @@ pub struct ReplicationDestinationData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_timestamp: Option<Time>,
 }
+
+super::lenient_root!(
+    VolumeSnapshotRestore,
+    VolumeSnapshotRestoreCrd,
+    VolumeSnapshotRestoreSpec,
+    VolumeSnapshotRestoreStatus
+);

@@ -12,6 +12,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::open::Open;
 use crate::wire_enum::wire_enum;
 
 /// The API group VolSync serves.
@@ -79,9 +80,9 @@ pub struct ResticRetainPolicy {
     /// Keep every snapshot younger than this restic duration (e.g. "3d").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<String>,
-    /// Keep the last N snapshots.
+    /// Keep the last N snapshots. A string in VolSync's schema (since v0.8.0), e.g. "5".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last: Option<i32>,
+    pub last: Option<String>,
 }
 
 /// A CA bundle for the repository's endpoint, from a Secret or a ConfigMap.
@@ -246,7 +247,8 @@ pub struct ReplicationDestinationResticSpec {
 #[serde(rename_all = "camelCase")]
 pub struct MoverStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<MoverResult>,
+    /// A free string upstream; VolSync writes `Successful` or `Failed`.
+    pub result: Option<Open<MoverResult>>,
     /// The last lines of the mover's output (restic's summary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<String>,

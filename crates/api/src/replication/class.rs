@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
     version = "v1alpha1",
     kind = "VolumeReplicationClass",
     shortname = "vrc",
+    status = "VolumeReplicationClassStatus",
     doc = "VolumeReplicationClass describes how the volumes of one CSI driver are replicated.",
     printcolumn(
         name = "Provisioner",
@@ -40,6 +41,11 @@ pub struct VolumeReplicationClassSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("parameters are immutable"))]
     pub parameters: Option<BTreeMap<String, String>>,
 }
+
+/// Upstream declares an (empty) status with a status subresource; so do we, so that the same
+/// objects and requests work against either CRD.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct VolumeReplicationClassStatus {}
 
 impl VolumeReplicationClassSpec {
     /// The parameters, empty when none are set.

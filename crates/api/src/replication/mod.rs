@@ -7,7 +7,7 @@ mod interval;
 mod parameters;
 mod volume_replication;
 
-pub use class::{VolumeReplicationClass, VolumeReplicationClassSpec};
+pub use class::{VolumeReplicationClass, VolumeReplicationClassSpec, VolumeReplicationClassStatus};
 pub use conditions::{ConditionType, Reason, StatusMessage, Subject, Text};
 pub use interval::{IntervalError, SchedulingInterval};
 pub use parameters::{

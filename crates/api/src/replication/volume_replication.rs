@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Subject;
+use crate::open::{Open, known};
 use crate::wire_enum::wire_enum;
 
 wire_enum! {
@@ -128,13 +129,20 @@ impl DataSourceKind {
     }
 }
 
+impl VolumeReplicationStatus {
+    /// `state`, when it is one of the upstream values.
+    pub fn state(&self) -> Option<CurrentState> {
+        known(&self.state)
+    }
+}
+
 /// What the controller last observed and did.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeReplicationStatus {
     /// The role this copy has now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<CurrentState>,
+    pub state: Option<Open<CurrentState>>,
 
     /// A one-line summary, e.g. "volume is marked primary".
     #[serde(default, skip_serializing_if = "Option::is_none")]

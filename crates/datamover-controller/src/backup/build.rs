@@ -8,7 +8,7 @@ use lifeline_api::foreign::volsync::ReplicationSource;
 use serde_json::json;
 
 use crate::names::Names;
-use crate::repository::ResticSecret;
+use crate::repository::{RESTIC_CUSTOM_CA, ResticSecret};
 use crate::settings::Settings;
 use crate::sizes::larger;
 
@@ -153,6 +153,9 @@ impl BackupInputs<'_> {
             "copyMethod": "Direct",
             "moverServiceAccount": self.settings.mover_service_account,
         });
+        if self.secret.has_custom_ca() {
+            restic["customCA"] = custom_ca(&self.names.secret());
+        }
         if let Some(retain) = &self.settings.retain {
             restic["retain"] = serde_json::to_value(retain).expect("serializable");
         }
@@ -166,4 +169,10 @@ impl BackupInputs<'_> {
         }))
         .expect("a valid ReplicationSource")
     }
+}
+
+/// `spec.restic.customCA`: the CA in the per-request Secret, where VolSync mounts it for
+/// restic's `--cacert` (it never reads `RESTIC_CUSTOM_CA` from the environment).
+pub fn custom_ca(secret: &str) -> serde_json::Value {
+    json!({"secretName": secret, "key": RESTIC_CUSTOM_CA})
 }

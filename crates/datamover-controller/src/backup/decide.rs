@@ -9,9 +9,10 @@ use kube::ResourceExt;
 use lifeline_api::datamover::{BackupPhase, BatchingStatus, VolumeSnapshotBackup};
 use lifeline_api::foreign::snapshot::VolumeSnapshotContent;
 use lifeline_api::foreign::volsync::{MoverResult, ReplicationSource, SynchronizingReason};
+use lifeline_api::open::Open;
 
 use crate::problem::Problem;
-use crate::repository::ResticSecret;
+use crate::repository::{Form, ResticSecret};
 
 /// Which working objects exist, and the ReplicationSource as it is.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +46,8 @@ pub struct Observed {
     pub working: Working,
     /// Whether a concurrency slot is free for this backup (counted from the cluster).
     pub admitted: bool,
+    /// `--allow-local-repository` (test-only): a local-path repository is accepted.
+    pub local_repository_allowed: bool,
     /// When a queued backup looks again: sooner when it only waits for the previous backup of
     /// its volume to reach its point in time.
     pub queued_recheck: std::time::Duration,
@@ -99,7 +102,7 @@ pub fn mover_result(source: &ReplicationSource, trigger: &str) -> Option<Result<
         .map(|c| c.message.clone());
     let mover = status.sync.latest_mover_status.as_ref();
     let failed_mover = mover
-        .filter(|m| m.result == Some(MoverResult::Failed))
+        .filter(|m| m.result.as_ref().is_some_and(|r| *r == MoverResult::Failed))
         .map(|m| {
             m.logs
                 .clone()
@@ -119,7 +122,11 @@ pub fn decide(observed: &Observed) -> Decision {
             Decision::Release
         };
     }
-    match status.phase {
+    if matches!(status.phase, Some(Open::Unknown(_))) {
+        // A phase Lifeline never writes: another controller owns this request.
+        return Decision::Settled;
+    }
+    match status.phase() {
         Some(BackupPhase::Completed) | Some(BackupPhase::PartiallyFailed) => {
             return Decision::Settled;
         }
@@ -153,7 +160,7 @@ pub fn decide(observed: &Observed) -> Decision {
     if !ready {
         return Decision::Wait("the source snapshot is not ready yet");
     }
-    if status.batching_status != Some(BatchingStatus::Processing) {
+    if status.batching() != Some(BatchingStatus::Processing) {
         return if observed.admitted {
             Decision::Start
         } else {
@@ -182,6 +189,25 @@ pub fn decide(observed: &Observed) -> Decision {
     }
 }
 
+/// Fields the schema does not require (as upstream's) but a backup cannot do without, checked
+/// before anything is fetched.
+pub fn required_fields(vsb: &VolumeSnapshotBackup) -> Result<(), Problem> {
+    let blank = |name: Option<&str>| name.is_none_or(|n| n.trim().is_empty());
+    if blank(vsb.spec.volume_snapshot_content.name.as_deref()) {
+        return Err(Problem::FieldMissing {
+            field: "spec.volumeSnapshotContent.name",
+            fix: "name the VolumeSnapshotContent to back up",
+        });
+    }
+    if blank(vsb.spec.restic_secret_ref.as_ref().map(|r| r.name.as_str())) {
+        return Err(Problem::FieldMissing {
+            field: "spec.resticSecretRef.name",
+            fix: "name the restic Secret in the protected namespace",
+        });
+    }
+    Ok(())
+}
+
 /// Bad inputs, in the order a user would fix them.
 fn check_inputs(observed: &Observed) -> Result<(), Problem> {
     let spec = &observed.vsb.spec;
@@ -204,10 +230,15 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
             name: secret_name,
         });
     };
-    ResticSecret::parse(data).map_err(|source| Problem::SecretInvalid {
+    let secret = ResticSecret::parse(data).map_err(|source| Problem::SecretInvalid {
         name: secret_name,
         source,
     })?;
+    if secret.form == Form::Local && !observed.local_repository_allowed {
+        return Err(Problem::LocalRepository {
+            what: "RESTIC_REPOSITORY of the restic Secret",
+        });
+    }
     let content_name = spec
         .volume_snapshot_content
         .name

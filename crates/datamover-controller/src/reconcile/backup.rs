@@ -9,17 +9,19 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
-use lifeline_api::datamover::{VolumeSnapshotBackup, annotations};
+use lifeline_api::datamover::{BackupPhase, BatchingStatus, VolumeSnapshotBackup, annotations};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::ReplicationSource;
 use serde_json::json;
 
-use super::shared::{complete, fail, first_message, not_served, reject};
+use super::shared::{complete, fail, first_message, refuse_early, reject};
 use super::shared::{
     create, delete_working, event, now, patch_metadata, patch_status, reconciled, set_finalizer,
 };
 use crate::backup::build::BackupInputs;
-use crate::backup::decide::{Decision, Object, Observed, Working, decide, restore_as_of};
+use crate::backup::decide::{
+    Decision, Object, Observed, Working, decide, required_fields, restore_as_of,
+};
 use crate::concurrency::{Request, admitted, recheck_after};
 use crate::context::Context;
 use crate::error::Error;
@@ -47,9 +49,11 @@ async fn reconcile_inner(
     ctx: &Arc<Context>,
 ) -> Result<Action, Error> {
     let conditions = vsb.status.as_ref().map(|s| &s.conditions);
-    if let Some(action) =
-        not_served(ctx, vsb.as_ref(), &vsb.spec.protected_namespace, conditions).await?
-    {
+    let early = ctx
+        .settings
+        .serves(&vsb.spec.protected_namespace)
+        .and_then(|()| required_fields(vsb));
+    if let Some(action) = refuse_early(ctx, vsb.as_ref(), early, conditions).await? {
         return Ok(action);
     }
     let observed = observe(vsb, ctx).await?;
@@ -191,6 +195,7 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
         )
         .await?,
         working,
+        local_repository_allowed: ctx.settings.allow_local_repository,
         admitted,
         queued_recheck,
     })
@@ -235,11 +240,17 @@ async fn admission(
                     .as_ref()
                     .map(|t| t.0.to_string())
                     .unwrap_or_default(),
-                processing: status.batching_status.map(|s| s.as_str()) == Some("Processing"),
-                finished: matches!(
-                    status.phase.map(|p| p.as_str()),
-                    Some("Completed" | "Failed" | "PartiallyFailed")
-                ),
+                processing: status.batching() == Some(BatchingStatus::Processing),
+                // A phase we never write is another controller's: it holds no slot of ours.
+                finished: status.phase.is_some()
+                    && !matches!(
+                        status.phase(),
+                        Some(
+                            BackupPhase::InProgress
+                                | BackupPhase::SnapshotBackupDone
+                                | BackupPhase::Cleanup
+                        )
+                    ),
                 holding: holds_until(b).is_some_and(|until| until > now),
                 exclusive: volume,
             }
@@ -290,13 +301,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 )
                 .await?;
             }
-            if vsb
-                .status
-                .as_ref()
-                .and_then(|s| s.batching_status)
-                .map(|b| b.as_str())
-                != Some("Queued")
-            {
+            if vsb.status.as_ref().and_then(|s| s.batching()) != Some(BatchingStatus::Queued) {
                 patch_status(ctx, vsb, json!({"batchingStatus": "Queued"})).await?;
                 event(
                     ctx,
@@ -455,12 +460,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             .await
         }
         Decision::CleanUp => {
-            if vsb
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .map(|p| p.as_str())
-                == Some("SnapshotBackupDone")
+            if vsb.status.as_ref().and_then(|s| s.phase()) == Some(BackupPhase::SnapshotBackupDone)
             {
                 patch_status(ctx, vsb, json!({"phase": "Cleanup"})).await?;
             }

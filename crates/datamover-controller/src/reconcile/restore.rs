@@ -6,13 +6,13 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
-use lifeline_api::datamover::VolumeSnapshotRestore;
+use lifeline_api::datamover::{BatchingStatus, RestorePhase, VolumeSnapshotRestore};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::ReplicationDestination;
 use serde_json::json;
 
 use super::backup::{secret_data, volsync_installed};
-use super::shared::{complete, fail, first_message, not_served, reject};
+use super::shared::{complete, fail, first_message, refuse_early, reject};
 use super::shared::{create, delete_working, event, now, patch_status, reconciled, set_finalizer};
 use crate::concurrency::{Request, admitted};
 use crate::context::Context;
@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::names::{Names, RequestKind};
 use crate::repository::ResticSecret;
 use crate::restore::build::RestoreInputs;
-use crate::restore::decide::{Decision, Object, Observed, Working, decide};
+use crate::restore::decide::{Decision, Object, Observed, Working, decide, required_fields};
 
 pub fn names(vsr: &VolumeSnapshotRestore) -> Names {
     Names::new(
@@ -45,9 +45,11 @@ async fn reconcile_inner(
     ctx: &Arc<Context>,
 ) -> Result<Action, Error> {
     let conditions = vsr.status.as_ref().map(|s| &s.conditions);
-    if let Some(action) =
-        not_served(ctx, vsr.as_ref(), &vsr.spec.protected_namespace, conditions).await?
-    {
+    let early = ctx
+        .settings
+        .serves(&vsr.spec.protected_namespace)
+        .and_then(|()| required_fields(vsr));
+    if let Some(action) = refuse_early(ctx, vsr.as_ref(), early, conditions).await? {
         return Ok(action);
     }
     let observed = observe(vsr, ctx).await?;
@@ -129,6 +131,7 @@ async fn observe(vsr: &VolumeSnapshotRestore, ctx: &Context) -> Result<Observed,
             restored,
             restored_content,
         },
+        local_repository_allowed: ctx.settings.allow_local_repository,
         admitted: admission(ctx, vsr).await?,
     })
 }
@@ -156,17 +159,10 @@ async fn admission(ctx: &Context, vsr: &VolumeSnapshotRestore) -> Result<bool, E
                     .as_ref()
                     .map(|t| t.0.to_string())
                     .unwrap_or_default(),
-                processing: status.batching_status.map(|s| s.as_str()) == Some("Processing"),
-                finished: matches!(
-                    status.phase.map(|p| p.as_str()),
-                    Some(
-                        "Completed"
-                            | "Failed"
-                            | "PartiallyFailed"
-                            | "SnapshotRestoreDone"
-                            | "Cleanup"
-                    )
-                ),
+                processing: status.batching() == Some(BatchingStatus::Processing),
+                // A phase we never write is another controller's: it holds no slot of ours.
+                finished: status.phase.is_some()
+                    && status.phase() != Some(RestorePhase::InProgress),
                 // Restores write no repository: nothing to hold.
                 holding: false,
                 exclusive: None,
@@ -209,13 +205,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             reject(ctx, vsr, current, &problem).await
         }
         Decision::Queue => {
-            if vsr
-                .status
-                .as_ref()
-                .and_then(|s| s.batching_status)
-                .map(|b| b.as_str())
-                != Some("Queued")
-            {
+            if vsr.status.as_ref().and_then(|s| s.batching()) != Some(BatchingStatus::Queued) {
                 patch_status(ctx, vsr, json!({"batchingStatus": "Queued"})).await?;
                 event(
                     ctx,
@@ -327,12 +317,8 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             .await
         }
         Decision::CleanUp => {
-            if vsr
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .map(|p| p.as_str())
-                == Some("SnapshotRestoreDone")
+            if vsr.status.as_ref().and_then(|s| s.phase())
+                == Some(RestorePhase::SnapshotRestoreDone)
             {
                 patch_status(ctx, vsr, json!({"phase": "Cleanup"})).await?;
             }

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::error::Error;
 use crate::names::Names;
+use crate::problem::Problem;
 
 /// How long a request with bad input waits before it is looked at again without a change.
 pub const AFTER_PROBLEM: Duration = Duration::from_secs(300);
@@ -255,14 +256,13 @@ pub fn first_message(conditions: Option<&Vec<Condition>>) -> Option<&str> {
     conditions?.first().map(|c| c.message.as_str())
 }
 
-/// `None` when this controller serves the request's protected namespace. Otherwise the request
-/// is reported on, nothing read or written there, and this is the action: our finalizer (left
-/// from an earlier configuration) is released on deletion, since this controller can no longer
-/// clean up there.
-pub async fn not_served<K>(
+/// Refuses a request before anything is fetched for it: a protected namespace this controller
+/// does not serve, or a field it cannot do without (an empty name would turn a GET into a
+/// LIST). A deleted request just loses its finalizer: nothing was created for it.
+pub async fn refuse_early<K>(
     ctx: &Context,
     object: &K,
-    protected_namespace: &str,
+    early: Result<(), Problem>,
     conditions: Option<&Vec<Condition>>,
 ) -> Result<Option<Action>, Error>
 where
@@ -271,7 +271,7 @@ where
         + DeserializeOwned
         + std::fmt::Debug,
 {
-    let Err(problem) = ctx.settings.serves(protected_namespace) else {
+    let Err(problem) = early else {
         return Ok(None);
     };
     if object.meta().deletion_timestamp.is_some() {

@@ -6,8 +6,10 @@ use lifeline_api::datamover::VolumeSnapshotRestore;
 use lifeline_api::foreign::volsync::ReplicationDestination;
 use serde_json::json;
 
+use crate::backup::build::custom_ca;
 use crate::names::Names;
 use crate::repository::ResticSecret;
+use crate::restore::decide::restore_as_of;
 use crate::settings::Settings;
 
 /// Annotation (Lifeline's) on a VSR: restore the backup as of this time (RFC 3339), copied from
@@ -57,8 +59,12 @@ impl RestoreInputs<'_> {
             "volumeSnapshotClassName": reference.volume_snapshot_class_name,
             "moverServiceAccount": self.settings.mover_service_account,
         });
-        if let Some(as_of) = self.vsr.annotations().get(RESTORE_AS_OF) {
-            restic["restoreAsOf"] = json!(as_of);
+        if self.secret.has_custom_ca() {
+            restic["customCA"] = custom_ca(&self.names.secret());
+        }
+        // Checked before anything is created (`required_fields`); never trusted to parse here.
+        if let Ok(Some(as_of)) = restore_as_of(self.vsr) {
+            restic["restoreAsOf"] = json!(as_of.to_string());
         }
         if let Some(uid) = self.settings.mover_run_as_user {
             restic["moverSecurityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});

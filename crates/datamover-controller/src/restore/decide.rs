@@ -2,13 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use lifeline_api::datamover::{BatchingStatus, RestorePhase, VolumeSnapshotRestore};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::{MoverResult, ReplicationDestination, SynchronizingReason};
+use lifeline_api::open::Open;
 
 use crate::problem::Problem;
-use crate::repository::ResticSecret;
+use crate::repository::{self, Form, ResticSecret};
+use crate::restore::build::RESTORE_AS_OF;
 
 #[derive(Clone, Debug, Default)]
 pub struct Working {
@@ -33,6 +36,8 @@ pub struct Observed {
     pub snapshot_class_exists: Option<bool>,
     pub user_secret: Option<BTreeMap<String, Vec<u8>>>,
     pub working: Working,
+    /// `--allow-local-repository` (test-only): a local-path repository is accepted.
+    pub local_repository_allowed: bool,
     pub admitted: bool,
 }
 
@@ -72,7 +77,11 @@ pub fn decide(observed: &Observed) -> Decision {
             Decision::Release
         };
     }
-    match status.phase {
+    if matches!(status.phase, Some(Open::Unknown(_))) {
+        // A phase Lifeline never writes: another controller owns this request.
+        return Decision::Settled;
+    }
+    match status.phase() {
         Some(RestorePhase::Completed) | Some(RestorePhase::PartiallyFailed) => {
             return Decision::Settled;
         }
@@ -95,7 +104,7 @@ pub fn decide(observed: &Observed) -> Decision {
     if let Err(problem) = check_inputs(observed) {
         return Decision::Reject(problem);
     }
-    if status.batching_status != Some(BatchingStatus::Processing) {
+    if status.batching() != Some(BatchingStatus::Processing) {
         return if observed.admitted {
             Decision::Start
         } else {
@@ -143,13 +152,46 @@ pub fn decide(observed: &Observed) -> Decision {
         .map(|c| c.message.clone())
         .or_else(|| {
             sync.latest_mover_status
-                .filter(|m| m.result == Some(MoverResult::Failed))
+                .filter(|m| m.result.as_ref().is_some_and(|r| *r == MoverResult::Failed))
                 .map(|m| m.logs.unwrap_or_else(|| "the restic mover failed".into()))
         });
     match failed {
         Some(message) => Decision::Fail(message),
         None => Decision::Wait("the restic mover is running"),
     }
+}
+
+/// Fields the schema does not require (as upstream's) but a restore cannot do without, checked
+/// before anything is fetched; and Lifeline's `restore-as-of` annotation, which must parse.
+pub fn required_fields(vsr: &VolumeSnapshotRestore) -> Result<(), Problem> {
+    if vsr
+        .spec
+        .restic_secret_ref
+        .as_ref()
+        .is_none_or(|r| r.name.trim().is_empty())
+    {
+        return Err(Problem::FieldMissing {
+            field: "spec.resticSecretRef.name",
+            fix: "name the restic Secret in the protected namespace",
+        });
+    }
+    restore_as_of(vsr)?;
+    Ok(())
+}
+
+/// The point in time to restore (annotation [`RESTORE_AS_OF`]); `None` for the latest backup.
+pub fn restore_as_of(vsr: &VolumeSnapshotRestore) -> Result<Option<Timestamp>, Problem> {
+    let Some(value) = vsr.annotations().get(RESTORE_AS_OF) else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse::<Timestamp>()
+        .map(Some)
+        .map_err(|_| Problem::RestoreAsOfInvalid {
+            annotation: RESTORE_AS_OF,
+            value: value.chars().take(64).collect(),
+        })
 }
 
 fn check_inputs(observed: &Observed) -> Result<(), Problem> {
@@ -162,13 +204,18 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
             spec.protected_namespace.clone(),
         ));
     }
-    if spec
+    let repository = spec
         .volume_snapshot_mover_backup_ref
         .restic_repository
         .as_deref()
-        .is_none_or(str::is_empty)
-    {
+        .unwrap_or_default();
+    if repository.trim().is_empty() {
         return Err(Problem::NoRepositoryToRestore);
+    }
+    if repository::form(repository) == Ok(Form::Local) && !observed.local_repository_allowed {
+        return Err(Problem::LocalRepository {
+            what: "spec.volumeSnapshotMoverBackupRef.resticrepository",
+        });
     }
     let name = spec
         .restic_secret_ref
