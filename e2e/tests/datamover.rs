@@ -183,7 +183,9 @@ struct World {
     sc: String,
     vsc: String,
     dir: std::path::PathBuf,
-    repository: std::path::PathBuf,
+    /// The repository base (S3 over HTTPS, private CA) in the user's restic Secret.
+    repository: String,
+    s3: lifeline_e2e::s3::S3Server,
     payload: Vec<u8>,
     mover: Process,
     _actors: Actors,
@@ -197,6 +199,7 @@ async fn world(password: &str) -> World {
     let site = Site {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
+        allow_local_repository: false,
     };
     let mut actors = Actors::storage(client.clone(), site.clone());
     actors.merge(volsync::start(client.clone(), site.clone()).await.unwrap());
@@ -229,10 +232,16 @@ async fn world(password: &str) -> World {
     std::fs::create_dir_all(dir.join("db")).unwrap();
     let payload: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
     std::fs::write(dir.join("db/table.bin"), &payload).unwrap();
-    let repository = cluster.dir().join("restic-repo");
+    let s3 = lifeline_e2e::s3::S3Server::require(cluster.dir(), "backups")
+        .await
+        .unwrap();
+    let repository = s3.repository("backups", "lifeline");
     Api::<Secret>::namespaced(client.clone(), &protected)
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
-            "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": password}})))
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "restic"},
+            "stringData": s3.restic_secret("backups", "lifeline", password)})),
+        )
         .await
         .unwrap();
     let mut mover = Process::spawn(
@@ -268,6 +277,7 @@ async fn world(password: &str) -> World {
         vsc,
         dir,
         repository,
+        s3,
         payload,
         mover,
         _actors: actors,
@@ -287,6 +297,7 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
         vsc,
         dir,
         repository,
+        s3: _s3,
         payload,
         mut mover,
     } = world("e2e-password-123").await;
@@ -297,7 +308,7 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
     let repo = notes[annotations::RESTIC_REPOSITORY].clone();
     assert_eq!(
         repo,
-        format!("{}/{app}/data", repository.display()),
+        format!("{repository}/{app}/data"),
         "one repository per source volume"
     );
     assert!(
@@ -471,11 +482,18 @@ async fn a_backup_survives_a_controller_crash() {
     let env = [
         (
             "RESTIC_REPOSITORY",
-            format!("{}/{}/data", w.repository.display(), w.app),
+            format!("{}/{}/data", w.repository, w.app),
         ),
         ("RESTIC_PASSWORD", "crash-password-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", lifeline_e2e::s3::ACCESS_KEY.to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            lifeline_e2e::s3::SECRET_KEY.to_owned(),
+        ),
     ];
     let output = std::process::Command::new(lifeline_e2e::actors::restic::program())
+        .arg("--cacert")
+        .arg(&w.s3.ca_file)
         .args(["snapshots", "--json"])
         .envs(env)
         .output()

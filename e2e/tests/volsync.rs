@@ -29,7 +29,13 @@ struct World {
     _actors: Actors,
 }
 
+/// A cluster with the stand-in mover; `allow_local_repository` is its test-only switch for
+/// local-path repositories (the real mover refuses them).
 async fn world() -> World {
+    world_with(true).await
+}
+
+async fn world_with(allow_local_repository: bool) -> World {
     // Actor warnings show in the output of a failing test.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -41,6 +47,7 @@ async fn world() -> World {
     let site = Site {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
+        allow_local_repository,
     };
     let mut actors = Actors::storage(client.clone(), site.clone());
     actors.merge(volsync::start(client.clone(), site.clone()).await.unwrap());
@@ -299,26 +306,91 @@ async fn a_wrong_password_fails_with_restics_message_and_no_secret() {
     );
 }
 
+/// The real mover can write only to its volume, cache and /tmp: a local path is refused.
 #[tokio::test]
-async fn backup_and_restore_through_an_s3_repository() {
-    let world = world().await;
-    let Some(s3) = lifeline_e2e::s3::S3Server::start(world.cluster.dir(), "backups")
+async fn a_local_repository_is_refused_like_the_real_mover_does() {
+    let world = world_with(false).await;
+    let dir = world.bound_claim("app").await;
+    std::fs::write(dir.join("f"), "x").unwrap();
+    world.repository("repo", PASSWORD).await;
+    world.backup("local", "repo", "one").await;
+    let sources = Api::<ReplicationSource>::namespaced(world.client.clone(), &world.ns);
+    let failed = wait::for_object(&sources, "local", T, "failed", |s| {
+        s.status
+            .as_ref()
+            .is_some_and(|s| s.sync.conditions.iter().any(|c| c.reason == "Error"))
+    })
+    .await
+    .unwrap();
+    let message = &status_of(&failed).conditions[0].message;
+    assert!(
+        message.contains("RESTIC_REPOSITORY is a local path"),
+        "{message}"
+    );
+    assert!(
+        !world.cluster.dir().join("repository").exists(),
+        "nothing written outside the mover's directories"
+    );
+}
+
+/// Only the keys the real mover passes reach restic.
+#[test]
+fn only_the_keys_volsync_passes_reach_restic() {
+    for key in [
+        "RESTIC_REPOSITORY",
+        "RESTIC_PASSWORD",
+        "AWS_PROFILE",
+        "OS_AUTH_URL",
+        "AZURE_FEDERATED_TOKEN_FILE",
+    ] {
+        assert!(volsync::passed(key), "{key}");
+    }
+    for key in [
+        "RESTIC_CUSTOM_CA",
+        "RESTIC_CACERT",
+        "RESTIC_PASSWORD_FILE",
+        "OS_SOMETHING",
+        "HOME",
+        "restic-prune-interval",
+    ] {
+        assert!(!volsync::passed(key), "{key}");
+    }
+}
+
+/// S3 over HTTPS with a private CA: the CA in the repository Secret alone is not enough (the
+/// mover never reads it from the environment); named by `customCA`, restic trusts it.
+#[tokio::test]
+async fn backup_and_restore_through_an_s3_repository_with_a_private_ca() {
+    let world = world_with(false).await;
+    let s3 = lifeline_e2e::s3::S3Server::require(world.cluster.dir(), "backups")
         .await
-        .unwrap()
-    else {
-        eprintln!("rclone is not installed (.ci/run installs it); skipping the S3 scenario");
-        return;
-    };
+        .unwrap();
     let dir = world.bound_claim("app").await;
     std::fs::write(dir.join("object.txt"), "through s3").unwrap();
     world
-        .secret("s3-repo", json!({
-            "RESTIC_REPOSITORY": s3.repository("backups", &world.ns), "RESTIC_PASSWORD": PASSWORD,
-            "AWS_ACCESS_KEY_ID": lifeline_e2e::s3::ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": lifeline_e2e::s3::SECRET_KEY,
-        }))
+        .secret("s3-repo", s3.restic_secret("backups", &world.ns, PASSWORD))
         .await;
-    world.backup("s3-backup", "s3-repo", "one").await;
     let sources = Api::<ReplicationSource>::namespaced(world.client.clone(), &world.ns);
+    // Without customCA: restic does not trust the server.
+    world.backup("no-ca", "s3-repo", "one").await;
+    let failed = wait::for_object(&sources, "no-ca", T, "failed", |s| {
+        s.status
+            .as_ref()
+            .is_some_and(|s| s.sync.conditions.iter().any(|c| c.reason == "Error"))
+    })
+    .await
+    .unwrap();
+    let message = &status_of(&failed).conditions[0].message;
+    assert!(message.contains("certificate"), "{message}");
+
+    sources
+        .create(&PostParams::default(), &obj(json!({"apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationSource",
+            "metadata": {"name": "s3-backup"},
+            "spec": {"sourcePVC": "app", "trigger": {"manual": "one"},
+                     "restic": {"repository": "s3-repo", "copyMethod": "Direct",
+                                "customCA": {"secretName": "s3-repo", "key": "RESTIC_CUSTOM_CA"}}}})))
+        .await
+        .unwrap();
     wait::for_object(&sources, "s3-backup", T, "synced", |s| {
         s.status
             .as_ref()
@@ -329,7 +401,8 @@ async fn backup_and_restore_through_an_s3_repository() {
     .unwrap();
     let sc = format!("sc-{}", world.ns);
     let restored = world
-        .restore("s3-restore", json!({"repository": "s3-repo", "copyMethod": "Direct", "capacity": "1Gi", "storageClassName": sc}))
+        .restore("s3-restore", json!({"repository": "s3-repo", "copyMethod": "Direct", "capacity": "1Gi", "storageClassName": sc,
+            "customCA": {"secretName": "s3-repo", "key": "RESTIC_CUSTOM_CA"}}))
         .await;
     let image = restored.status.unwrap().latest_image.unwrap();
     assert_eq!(image.kind, "PersistentVolumeClaim");

@@ -29,6 +29,9 @@ pub struct Site {
     pub driver: String,
     /// The hostpath driver's `--root`: volumes in `volumes/<id>`, snapshots in `snapshots/<id>`.
     pub root: PathBuf,
+    /// Test-only: the restic mover accepts a local-path repository (the real one cannot write
+    /// outside its volume, cache and /tmp, so by default it refuses one).
+    pub allow_local_repository: bool,
 }
 
 impl Site {

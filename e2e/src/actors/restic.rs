@@ -1,7 +1,7 @@
 //! Running the real `restic` binary the way VolSync's restic mover does: repository and
-//! credentials from the repository Secret's keys as environment, `--host volsync`, summary
-//! lines kept for `latestMoverStatus.logs`. Secret values are passed only as environment of
-//! the child and never logged.
+//! credentials as environment (the mover decides which keys), `--cacert` only from the
+//! resource's `customCA`, `--host volsync`, summary lines kept for `latestMoverStatus.logs`.
+//! Secret values are passed only as environment of the child and never logged.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,8 +41,25 @@ fn is_summary(line: &str) -> bool {
         || line.contains("no key found")
 }
 
-async fn run(env: &BTreeMap<String, String>, cwd: &Path, args: &[&str]) -> anyhow::Result<Output> {
-    let output = Command::new(program())
+/// What restic is run with: its environment, and the CA file VolSync hands it as `--cacert`.
+#[derive(Clone, Default)]
+pub struct Repository {
+    pub env: BTreeMap<String, String>,
+    pub cacert: Option<std::path::PathBuf>,
+}
+
+impl From<BTreeMap<String, String>> for Repository {
+    fn from(env: BTreeMap<String, String>) -> Self {
+        Self { env, cacert: None }
+    }
+}
+
+async fn run(repository: &Repository, cwd: &Path, args: &[&str]) -> anyhow::Result<Output> {
+    let mut command = Command::new(program());
+    if let Some(ca) = &repository.cacert {
+        command.arg("--cacert").arg(ca);
+    }
+    let output = command
         .args(args)
         .current_dir(cwd)
         .env_clear()
@@ -51,7 +68,7 @@ async fn run(env: &BTreeMap<String, String>, cwd: &Path, args: &[&str]) -> anyho
             "HOME",
             std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()),
         )
-        .envs(env)
+        .envs(&repository.env)
         .stdin(Stdio::null())
         .output()
         .await
@@ -99,7 +116,7 @@ pub struct ResticFailed {
 }
 
 /// Creates the repository if it does not exist yet.
-pub async fn ensure_repository(env: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<()> {
+pub async fn ensure_repository(env: &Repository, cwd: &Path) -> anyhow::Result<()> {
     match run(env, cwd, &["cat", "config"]).await {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -119,11 +136,7 @@ pub async fn ensure_repository(env: &BTreeMap<String, String>, cwd: &Path) -> an
 }
 
 /// `restic backup .` from `dir`, then forget/prune per the retain flags.
-pub async fn backup(
-    env: &BTreeMap<String, String>,
-    dir: &Path,
-    retain: &[String],
-) -> anyhow::Result<String> {
+pub async fn backup(env: &Repository, dir: &Path, retain: &[String]) -> anyhow::Result<String> {
     ensure_repository(env, dir).await?;
     let backup = run(env, dir, &["backup", "--host", "volsync", "."]).await?;
     let mut summary = backup.summary;
@@ -145,10 +158,7 @@ pub struct Snapshot {
     pub paths: Vec<String>,
 }
 
-pub async fn snapshots(
-    env: &BTreeMap<String, String>,
-    cwd: &Path,
-) -> anyhow::Result<Vec<Snapshot>> {
+pub async fn snapshots(env: &Repository, cwd: &Path) -> anyhow::Result<Vec<Snapshot>> {
     let output = run(env, cwd, &["snapshots", "--host", "volsync", "--json"]).await?;
     let json = output
         .all
@@ -160,7 +170,7 @@ pub async fn snapshots(
 
 /// Restores `snapshot` so that its backed-up directory's contents land in `target`.
 pub async fn restore(
-    env: &BTreeMap<String, String>,
+    env: &Repository,
     snapshot: &Snapshot,
     target: &Path,
     staging: &Path,

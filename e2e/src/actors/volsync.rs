@@ -12,15 +12,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
 use lifeline_api::foreign::volsync::{
-    CONDITION_SYNCHRONIZING, CopyMethod, ReplicationDestination, ReplicationSource, SyncStatus,
-    SynchronizingReason, Trigger,
+    CONDITION_SYNCHRONIZING, CopyMethod, CustomCa, ReplicationDestination, ReplicationSource,
+    SyncStatus, SynchronizingReason, Trigger,
 };
 use lifeline_api::go_duration;
 use serde_json::{Value, json};
@@ -183,29 +183,166 @@ fn condition(reason: SynchronizingReason, status: &str, message: &str) -> Value 
     }])
 }
 
-/// The environment of a restic run: the repository Secret's keys, plus a cache directory.
-async fn repository_env(
-    client: &Client,
-    site: &Site,
-    namespace: &str,
-    secret: &str,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
-        .get_opt(secret)
-        .await?
-        .with_context(|| format!("repository Secret {namespace}/{secret} not found"))?;
-    let mut env: BTreeMap<String, String> = secret
+/// The repository Secret's keys the real mover hands to restic; it ignores every other key
+/// (`../shared/spec/datamover-api.md`, "How the real restic mover runs").
+pub const PASSED_KEYS: &[&str] = &[
+    "RESTIC_REPOSITORY",
+    "RESTIC_PASSWORD",
+    "RESTIC_COMPRESSION",
+    "RESTIC_PACK_SIZE",
+    "RESTIC_READ_CONCURRENCY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "RESTIC_AWS_ASSUME_ROLE_ARN",
+    "RESTIC_AWS_ASSUME_ROLE_SESSION_NAME",
+    "RESTIC_AWS_ASSUME_ROLE_EXTERNAL_ID",
+    "RESTIC_AWS_ASSUME_ROLE_POLICY",
+    "RESTIC_AWS_ASSUME_ROLE_REGION",
+    "RESTIC_AWS_ASSUME_ROLE_STS_ENDPOINT",
+    "ST_AUTH",
+    "ST_USER",
+    "ST_KEY",
+    "B2_ACCOUNT_ID",
+    "B2_ACCOUNT_KEY",
+    "AZURE_ACCOUNT_NAME",
+    "AZURE_ACCOUNT_KEY",
+    "AZURE_ACCOUNT_SAS",
+    "AZURE_ENDPOINT_SUFFIX",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "GOOGLE_PROJECT_ID",
+    "RESTIC_REST_USERNAME",
+    "RESTIC_REST_PASSWORD",
+];
+
+/// The Swift/OpenStack keys the mover passes (`OS_` followed by one of these).
+const PASSED_OS_KEYS: &[&str] = &[
+    "AUTH_URL",
+    "REGION_NAME",
+    "USERNAME",
+    "USER_ID",
+    "PASSWORD",
+    "TENANT_ID",
+    "TENANT_NAME",
+    "USER_DOMAIN_NAME",
+    "USER_DOMAIN_ID",
+    "PROJECT_NAME",
+    "PROJECT_DOMAIN_NAME",
+    "PROJECT_DOMAIN_ID",
+    "TRUST_ID",
+    "APPLICATION_CREDENTIAL_ID",
+    "APPLICATION_CREDENTIAL_NAME",
+    "APPLICATION_CREDENTIAL_SECRET",
+    "STORAGE_URL",
+    "AUTH_TOKEN",
+];
+
+/// Whether the real mover passes this repository Secret key to restic.
+pub fn passed(key: &str) -> bool {
+    PASSED_KEYS.contains(&key)
+        || key
+            .strip_prefix("OS_")
+            .is_some_and(|rest| PASSED_OS_KEYS.contains(&rest))
+}
+
+/// A Secret's or ConfigMap's data as text.
+fn text_data(secret: Secret) -> BTreeMap<String, String> {
+    let mut data: BTreeMap<String, String> = secret
         .data
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
         .collect();
-    env.extend(secret.string_data.unwrap_or_default());
+    data.extend(secret.string_data.unwrap_or_default());
+    data
+}
+
+/// What a restic run gets, as the real mover gives it: only the passed keys of the repository
+/// Secret, `GOOGLE_APPLICATION_CREDENTIALS` as a file, the CA only from `customCA` (as
+/// `--cacert`), a cache directory; and no local-path repository unless the harness allows one
+/// (the real mover can write only to its volume, its cache and /tmp).
+async fn repository_env(
+    client: &Client,
+    site: &Site,
+    namespace: &str,
+    secret: &str,
+    custom_ca: Option<&CustomCa>,
+    scratch: &std::path::Path,
+) -> anyhow::Result<restic::Repository> {
+    let data = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(secret)
+        .await?
+        .map(text_data)
+        .with_context(|| format!("repository Secret {namespace}/{secret} not found"))?;
+    let mut env: BTreeMap<String, String> = data
+        .iter()
+        .filter(|(k, _)| passed(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let repository = env.get("RESTIC_REPOSITORY").cloned().unwrap_or_default();
+    if (repository.starts_with('/') || repository.starts_with("local:"))
+        && !site.allow_local_repository
+    {
+        bail!(
+            "RESTIC_REPOSITORY is a local path; the mover can write only to its volume, its cache and /tmp (use a remote repository)"
+        );
+    }
+    std::fs::create_dir_all(scratch)?;
+    if let Some(credentials) = data.get("GOOGLE_APPLICATION_CREDENTIALS") {
+        let path = scratch.join("gcs-credentials.json");
+        std::fs::write(&path, credentials)?;
+        env.insert(
+            "GOOGLE_APPLICATION_CREDENTIALS".into(),
+            path.display().to_string(),
+        );
+    }
     env.insert(
         "RESTIC_CACHE_DIR".into(),
         site.root.join("restic-cache").display().to_string(),
     );
-    Ok(env)
+    let cacert = match custom_ca {
+        Some(ca) => Some(write_custom_ca(client, namespace, ca, scratch).await?),
+        None => None,
+    };
+    Ok(restic::Repository { env, cacert })
+}
+
+/// Writes `customCA`'s bundle (a Secret's or a ConfigMap's key) where restic reads it.
+async fn write_custom_ca(
+    client: &Client,
+    namespace: &str,
+    ca: &CustomCa,
+    scratch: &std::path::Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    let key = ca
+        .key
+        .clone()
+        .context("spec.restic.customCA.key is not set")?;
+    let bundle = match (&ca.secret_name, &ca.config_map_name) {
+        (Some(name), _) => Api::<Secret>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await?
+            .map(text_data)
+            .with_context(|| format!("customCA Secret {namespace}/{name} not found"))?
+            .remove(&key),
+        (None, Some(name)) => Api::<ConfigMap>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await?
+            .with_context(|| format!("customCA ConfigMap {namespace}/{name} not found"))?
+            .data
+            .unwrap_or_default()
+            .remove(&key),
+        (None, None) => bail!("spec.restic.customCA names neither a Secret nor a ConfigMap"),
+    }
+    .with_context(|| format!("customCA has no key {key:?}"))?;
+    let path = scratch.join("customCA").join("ca.crt");
+    std::fs::create_dir_all(path.parent().unwrap_or(scratch))?;
+    std::fs::write(&path, bundle)?;
+    Ok(path)
 }
 
 /// The directory behind a bound claim, or `None` while it is not bound.
@@ -295,7 +432,19 @@ async fn backup(
             .repository
             .clone()
             .context("spec.restic.repository is not set")?;
-        let env = repository_env(client, site, &namespace, &secret).await?;
+        let scratch = site
+            .root
+            .join("mover-tmp")
+            .join(format!("{namespace}-{}", source.name_any()));
+        let env = repository_env(
+            client,
+            site,
+            &namespace,
+            &secret,
+            restic_spec.custom_ca.as_ref(),
+            &scratch,
+        )
+        .await?;
         restic::backup(
             &env,
             &dir,
@@ -350,7 +499,19 @@ async fn restore(
             .repository
             .clone()
             .context("spec.restic.repository is not set")?;
-        let env = repository_env(client, site, &namespace, &secret).await?;
+        let scratch = site
+            .root
+            .join("mover-tmp")
+            .join(format!("{namespace}-{name}"));
+        let env = repository_env(
+            client,
+            site,
+            &namespace,
+            &secret,
+            spec.custom_ca.as_ref(),
+            &scratch,
+        )
+        .await?;
         let mut snapshots = restic::snapshots(&env, &dir).await?;
         snapshots.sort_by(|a, b| b.time.cmp(&a.time));
         if let Some(as_of) = &spec.restore_as_of {

@@ -58,9 +58,12 @@ async fn main() -> anyhow::Result<()> {
     let client: Client = cluster.client();
     let app = cluster.namespace("bench-app").await?;
     let protected = cluster.namespace("bench-protected").await?;
+    // A local repository (test-only, on both sides) so that the ratio to bare restic measures
+    // the controller's overhead, not an object store's.
     let site = Site {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
+        allow_local_repository: true,
     };
     let mut actors = Actors::storage(client.clone(), site.clone());
     actors.merge(volsync::start(client.clone(), site.clone()).await?);
@@ -142,13 +145,13 @@ async fn main() -> anyhow::Result<()> {
 
     // Bare restic on the same data, as the baseline.
     // One repository per volume and all at once, as the data mover does it.
-    let envs: Vec<std::collections::BTreeMap<String, String>> = (0..n)
+    let envs: Vec<restic::Repository> = (0..n)
         .map(|i| {
             let repo = cluster.dir().join(format!("bare-repo-{i}"));
-            [
+            std::collections::BTreeMap::from([
                 ("RESTIC_REPOSITORY".to_owned(), repo.display().to_string()),
                 ("RESTIC_PASSWORD".to_owned(), password.to_owned()),
-            ]
+            ])
             .into()
         })
         .collect();
@@ -174,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             "127.0.0.1:0".into(),
             "--max-concurrent-backups".into(),
             n.to_string(),
+            "--allow-local-repository".into(),
             "--log-level".into(),
             "warn".into(),
         ],
