@@ -64,7 +64,7 @@ static NAMESPACES: AtomicU32 = AtomicU32::new(0);
 
 impl TestCluster {
     /// Starts (or connects to) the backend the environment asks for, with Lifeline's CRDs and
-    /// the stand-ins for the foreign CRDs installed where they are missing.
+    /// the upstream CRDs of the foreign kinds ([`crate::upstream`]) installed where missing.
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_on(Backend::from_env()?, None).await
     }
@@ -107,18 +107,9 @@ impl TestCluster {
             _running: running,
             dir,
         };
+        // Ours, and the upstream CRDs of the foreign kinds where the cluster lacks them.
         let mut crds = lifeline_api::crds::lifeline();
-        for mut crd in lifeline_api::crds::foreign() {
-            // Marks our stand-ins, so actors know the cluster lacks the real controllers.
-            crd.metadata
-                .labels
-                .get_or_insert_with(Default::default)
-                .insert(
-                    crate::actors::volsync::STAND_IN_LABEL.to_owned(),
-                    "true".to_owned(),
-                );
-            crds.push(crd);
-        }
+        crds.extend(crate::upstream::foreign()?);
         cluster.install_crds(&crds).await?;
         Ok(cluster)
     }

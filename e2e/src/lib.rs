@@ -14,6 +14,7 @@ pub mod process;
 pub mod rbac;
 pub mod s3;
 pub mod sites;
+pub mod upstream;
 pub mod wait;
 
 pub use cluster::{Backend, TestCluster};

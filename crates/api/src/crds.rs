@@ -1,9 +1,11 @@
-//! The CustomResourceDefinitions generated from these types.
+//! The CustomResourceDefinitions generated from these types: only Lifeline's own kinds. The
+//! foreign kinds' CRDs are their owners' (test clusters get the upstream files from
+//! `shared/upstream-crds/`), never generated from our typed views.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::{datamover, foreign, replication};
+use crate::{datamover, replication};
 
 /// The CRDs Lifeline owns and its chart installs.
 pub fn lifeline() -> Vec<CustomResourceDefinition> {
@@ -12,17 +14,5 @@ pub fn lifeline() -> Vec<CustomResourceDefinition> {
         replication::VolumeReplication::crd(),
         datamover::VolumeSnapshotBackup::crd(),
         datamover::VolumeSnapshotRestore::crd(),
-    ]
-}
-
-/// Stand-ins for the CRDs of the kinds other projects own (VolSync, CSI snapshots), generated
-/// from our typed views, for test clusters that do not have the real ones.
-pub fn foreign() -> Vec<CustomResourceDefinition> {
-    vec![
-        foreign::volsync::ReplicationSource::crd(),
-        foreign::volsync::ReplicationDestination::crd(),
-        foreign::snapshot::VolumeSnapshot::crd(),
-        foreign::snapshot::VolumeSnapshotContent::crd(),
-        foreign::snapshot::VolumeSnapshotClass::crd(),
     ]
 }

@@ -170,14 +170,6 @@ fn replication_crds_accept_what_csi_addons_accepts() {
             "VolumeReplicationClass",
             "kubernetes-csi-addons-main/replication.storage.openshift.io_volumereplicationclasses.yaml",
         ),
-        (
-            "VolumeReplication",
-            "volume-replication-operator-v0.3.0/replication.storage.openshift.io_volumereplications.yaml",
-        ),
-        (
-            "VolumeReplicationClass",
-            "volume-replication-operator-v0.3.0/replication.storage.openshift.io_volumereplicationclasses.yaml",
-        ),
     ] {
         assert_eq!(
             check(kind, file),
@@ -185,6 +177,31 @@ fn replication_crds_accept_what_csi_addons_accepts() {
             "{kind} from {file}"
         );
     }
+    // The older operator's VR is narrower in exactly what csi-addons added since: a required
+    // spec and the immutability rules (the same in csi-addons main, which Lifeline follows).
+    assert_eq!(
+        check(
+            "VolumeReplication",
+            "volume-replication-operator-v0.3.0/replication.storage.openshift.io_volumereplications.yaml"
+        ),
+        [
+            ": requires \"spec\", upstream does not",
+            "spec.dataSource: CEL rule \"self == oldSelf\" not upstream's",
+            "spec.volumeReplicationClass: CEL rule \"self == oldSelf\" not upstream's",
+        ]
+    );
+    assert_eq!(
+        check(
+            "VolumeReplicationClass",
+            "volume-replication-operator-v0.3.0/replication.storage.openshift.io_volumereplicationclasses.yaml"
+        ),
+        [
+            ": requires \"spec\", upstream does not",
+            "spec: CEL rule \"has(self.parameters) == has(oldSelf.parameters)\" not upstream's",
+            "spec.parameters: CEL rule \"self == oldSelf\" not upstream's",
+            "spec.provisioner: CEL rule \"self == oldSelf\" not upstream's",
+        ]
+    );
 }
 
 /// The walk itself finds each kind of narrowing.

@@ -210,9 +210,7 @@ fn admit(rt: &ResourceType, old: Option<&Value>, object: &mut Value) -> Result<(
         schema.prune(object);
         schema.apply_defaults(object);
         let mut causes = schema.validate(object);
-        if let Some(old) = old {
-            causes.extend(schema.check_transition(old, object));
-        }
+        causes.extend(schema.check_rules(object, old));
         if !causes.is_empty() {
             return Err(ApiError::invalid(
                 &format!("{}.{}", rt.kind, rt.group),
@@ -339,11 +337,51 @@ pub fn create(
     Ok(shown)
 }
 
+/// Groups under `k8s.io` and `kubernetes.io` are Kubernetes' own: a CRD there needs an API
+/// review, named by the `api-approved.kubernetes.io` annotation (a URL, or "unapproved…").
+fn approval_problem(crd: &Value) -> Option<Cause> {
+    const ANNOTATION: &str = "api-approved.kubernetes.io";
+    let group = crd["spec"]["group"].as_str().unwrap_or_default();
+    let protected = ["k8s.io", "kubernetes.io"]
+        .iter()
+        .any(|g| group == *g || group.ends_with(&format!(".{g}")));
+    if !protected {
+        return None;
+    }
+    let field = format!("metadata.annotations[{ANNOTATION}]");
+    match crd["metadata"]["annotations"][ANNOTATION].as_str() {
+        None => Some(Cause {
+            field,
+            message: "Required value: protected groups must have approval annotation".into(),
+        }),
+        Some(value)
+            if !(value.starts_with("unapproved")
+                || value.starts_with("https://")
+                || value.starts_with("http://")) =>
+        {
+            Some(Cause {
+                field,
+                message: format!(
+                    "Invalid value: {value:?}: protected groups must have approval annotation with an URL or a value starting with \"unapproved\""
+                ),
+            })
+        }
+        Some(_) => None,
+    }
+}
+
 fn register_crd(store: &mut Store, crd: &mut Value) -> Result<(), ApiError> {
     let name = crd["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    if let Some(cause) = approval_problem(crd) {
+        return Err(ApiError::invalid(
+            "CustomResourceDefinition.apiextensions.k8s.io",
+            &name,
+            vec![cause],
+        ));
+    }
     let types = types::from_crd(crd).map_err(|message| {
         ApiError::invalid(
             "CustomResourceDefinition.apiextensions.k8s.io",

@@ -1,10 +1,10 @@
 //! A CRD version's `openAPIV3Schema` applied the way the API server applies it: unknown
-//! fields pruned, defaults filled in, the object validated (types, enums, required, patterns),
-//! and the transition rules of `x-kubernetes-validations` checked on update.
-//!
-//! Knowingly simpler than Kubernetes: of CEL only the two rule shapes our CRDs use are
-//! evaluated — `self == oldSelf` and `has(self.f) == has(oldSelf.f)`; other rules are ignored.
+//! fields pruned, defaults filled in, the object validated (types, enums, required, patterns,
+//! formats) and every `x-kubernetes-validations` CEL rule evaluated — creation rules always,
+//! transition rules (`oldSelf`) on update where the old object has the field — with kube's
+//! `cel` feature (kube-cel: the Kubernetes CEL libraries and the apiserver's rule semantics).
 
+use kube::core::cel::{CompilationError, CompiledSchema, compile_schema, validate_compiled};
 use serde_json::{Map, Value};
 
 /// A field problem, reported as a `Status` cause.
@@ -14,32 +14,36 @@ pub struct Cause {
     pub message: String,
 }
 
-#[derive(Debug)]
-enum RuleKind {
-    /// `self == oldSelf`
-    Immutable,
-    /// `has(self.f) == has(oldSelf.f)`
-    PresenceImmutable(String),
-}
-
-#[derive(Debug)]
-struct Rule {
-    path: Vec<String>,
-    kind: RuleKind,
-    message: String,
-}
-
 pub struct Schema {
     raw: Value,
     validator: jsonschema::Validator,
-    rules: Vec<Rule>,
+    rules: CompiledSchema,
 }
 
 impl std::fmt::Debug for Schema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Schema")
-            .field("rules", &self.rules)
-            .finish()
+        f.debug_struct("Schema").finish_non_exhaustive()
+    }
+}
+
+/// Every rule that does not compile, anywhere in the tree (the API server refuses such a CRD).
+fn compile_errors(node: &CompiledSchema, out: &mut Vec<String>) {
+    for error in node.compilation_errors() {
+        out.push(match error {
+            CompilationError::SchemaTooDeep { depth } => format!("schema deeper than {depth}"),
+            other => other.to_string(),
+        });
+    }
+    let children = node
+        .properties
+        .values()
+        .chain(node.items.as_deref())
+        .chain(node.additional_properties.as_deref())
+        .chain(node.all_of.iter())
+        .chain(node.one_of.iter())
+        .chain(node.any_of.iter());
+    for child in children {
+        compile_errors(child, out);
     }
 }
 
@@ -47,8 +51,12 @@ impl Schema {
     pub fn compile(openapi: &Value) -> Result<Self, String> {
         let json_schema = to_json_schema(openapi);
         let validator = jsonschema::validator_for(&json_schema).map_err(|e| e.to_string())?;
-        let mut rules = Vec::new();
-        collect_rules(openapi, &mut Vec::new(), &mut rules);
+        let rules = compile_schema(openapi);
+        let mut errors = Vec::new();
+        compile_errors(&rules, &mut errors);
+        if !errors.is_empty() {
+            return Err(format!("x-kubernetes-validations: {}", errors.join("; ")));
+        }
         Ok(Self {
             raw: openapi.clone(),
             validator,
@@ -96,72 +104,24 @@ impl Schema {
             .collect()
     }
 
-    /// Transition rules: compares `new` with `old` where both have the field.
-    pub fn check_transition(&self, old: &Value, new: &Value) -> Vec<Cause> {
-        let mut causes = Vec::new();
-        for rule in &self.rules {
-            let (Some(before), Some(after)) = (lookup(old, &rule.path), lookup(new, &rule.path))
-            else {
-                continue;
-            };
-            let violated = match &rule.kind {
-                RuleKind::Immutable => before != after,
-                RuleKind::PresenceImmutable(field) => {
-                    before.get(field).is_some() != after.get(field).is_some()
-                }
-            };
-            if violated {
-                causes.push(Cause {
-                    field: rule.path.join("."),
-                    message: format!("Invalid value: \"object\": {}", rule.message),
-                });
-            }
+    /// The CEL rules: creation rules on `object`, and on update (`old` given) the transition
+    /// rules where the old object has the field.
+    pub fn check_rules(&self, object: &Value, old: Option<&Value>) -> Vec<Cause> {
+        match validate_compiled(&self.rules, object, old) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors
+                .iter()
+                .map(|e| Cause {
+                    field: e.field_path.clone(),
+                    message: format!("Invalid value: \"object\": {}", e.message),
+                })
+                .collect(),
         }
-        causes
     }
 }
 
 fn field_path(pointer: &str) -> String {
     pointer.trim_start_matches('/').replace('/', ".")
-}
-
-fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))
-        .filter(|v| !v.is_null())
-}
-
-fn collect_rules(schema: &Value, path: &mut Vec<String>, rules: &mut Vec<Rule>) {
-    for rule in schema["x-kubernetes-validations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let text = rule["rule"].as_str().unwrap_or_default().replace(' ', "");
-        let message = rule["message"].as_str().unwrap_or(&text).to_owned();
-        let kind = if text == "self==oldSelf" {
-            Some(RuleKind::Immutable)
-        } else {
-            text.strip_prefix("has(self.")
-                .and_then(|rest| rest.split_once(")==has(oldSelf."))
-                .filter(|(a, b)| b.strip_suffix(')') == Some(a))
-                .map(|(field, _)| RuleKind::PresenceImmutable(field.to_owned()))
-        };
-        if let Some(kind) = kind {
-            rules.push(Rule {
-                path: path.clone(),
-                kind,
-                message,
-            });
-        }
-    }
-    if let Some(properties) = schema["properties"].as_object() {
-        for (key, child) in properties {
-            path.push(key.clone());
-            collect_rules(child, path, rules);
-            path.pop();
-        }
-    }
 }
 
 fn preserves_unknown(schema: &Value) -> bool {
@@ -356,15 +316,15 @@ mod tests {
         let old = json!({"spec": {"state": "a", "name": "x"}});
         assert!(
             schema
-                .check_transition(&old, &json!({"spec": {"state": "b", "name": "x"}}))
+                .check_rules(&json!({"spec": {"state": "b", "name": "x"}}), Some(&old))
                 .is_empty()
         );
-        let causes = schema.check_transition(&old, &json!({"spec": {"state": "a", "name": "y"}}));
+        let causes = schema.check_rules(&json!({"spec": {"state": "a", "name": "y"}}), Some(&old));
         assert_eq!(causes[0].field, "spec.name");
         assert!(causes[0].message.contains("name is immutable"));
-        let causes = schema.check_transition(
-            &old,
+        let causes = schema.check_rules(
             &json!({"spec": {"state": "a", "name": "x", "map": {}}}),
+            Some(&old),
         );
         assert!(
             causes[0].message.contains("map presence is immutable"),
