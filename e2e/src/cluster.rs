@@ -56,6 +56,8 @@ pub struct TestCluster {
     backend: Backend,
     client: Client,
     kubeconfig: PathBuf,
+    /// kube-controller-manager's duties, where no controller manager runs (local, envtest).
+    _controller_manager: Option<crate::actors::Actors>,
     _running: Running,
     dir: tempfile::TempDir,
 }
@@ -100,10 +102,13 @@ impl TestCluster {
             }
         };
         let client = kubeconfig::client(&kubeconfig).await?;
+        let controller_manager = matches!(backend, Backend::Local | Backend::Envtest)
+            .then(|| crate::actors::controller_manager::start(client.clone()));
         let cluster = Self {
             backend,
             client,
             kubeconfig,
+            _controller_manager: controller_manager,
             _running: running,
             dir,
         };
@@ -125,6 +130,26 @@ impl TestCluster {
     /// A kubeconfig file for child processes and kubectl.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// The kubeconfig a controller runs with. On envtest it authenticates as the controller's
+    /// own user, bound to exactly the ClusterRole and Roles the chart renders for it (Roles in
+    /// `own` — its Lease — and `protected`), so a real authorizer proves least privilege. The
+    /// local server does not authorize (the access log is checked against the declared rules
+    /// instead) and an existing cluster's identities are its own: both use the admin
+    /// kubeconfig, with the chart's roles applied all the same.
+    pub async fn controller_kubeconfig(
+        &self,
+        controller: crate::rbac::Controller,
+        own: &str,
+        protected: Option<&str>,
+    ) -> anyhow::Result<PathBuf> {
+        let user = controller.user();
+        crate::rbac::grant(&self.client, controller, &user, own, protected).await?;
+        match &self._running {
+            Running::Envtest(envtest) => envtest.user_kubeconfig(&user),
+            _ => Ok(self.kubeconfig.clone()),
+        }
     }
 
     /// The local API server's address (host:port), when the backend is `local`.

@@ -34,6 +34,9 @@ pub struct Envtest {
     etcd: Child,
     apiserver: Child,
     pub kubeconfig: PathBuf,
+    server: String,
+    serving_cert: PathBuf,
+    token: String,
 }
 
 impl Envtest {
@@ -81,10 +84,14 @@ impl Envtest {
         }
         let token = format!("lifeline-e2e-{}", std::process::id());
         let tokens = certs.join("tokens.csv");
-        std::fs::write(
-            &tokens,
-            format!("{token},admin,admin-uid,\"system:masters\"\n"),
-        )?;
+        // The admin (system:masters) for the harness, and one user per controller with no
+        // groups, so each controller has exactly what RBAC grants it.
+        let mut lines = format!("{token},admin,admin-uid,\"system:masters\"\n");
+        for controller in crate::rbac::Controller::ALL {
+            let user = controller.user();
+            lines.push_str(&format!("{token}-{user},{user},{user}-uid\n"));
+        }
+        std::fs::write(&tokens, lines)?;
         let api_log = LogFile::create(dir, "kube-apiserver")?;
         let apiserver = orphan_safe(&apiserver_bin)
             .arg(format!("--etcd-servers={etcd_url}"))
@@ -143,7 +150,23 @@ impl Envtest {
             etcd,
             apiserver,
             kubeconfig,
+            server,
+            serving_cert,
+            token,
         })
+    }
+
+    /// A kubeconfig that authenticates as `user` (one of the controllers' users).
+    pub fn user_kubeconfig(&self, user: &str) -> anyhow::Result<PathBuf> {
+        let path = self.kubeconfig.with_file_name(format!("kubeconfig-{user}"));
+        let token = format!("{}-{user}", self.token);
+        kubeconfig::write(
+            &path,
+            &self.server,
+            Some(&self.serving_cert),
+            Auth::Token(&token),
+        )?;
+        Ok(path)
     }
 }
 

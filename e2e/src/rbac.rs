@@ -87,3 +87,117 @@ pub async fn check(
     );
     Ok(())
 }
+
+/// A Lifeline controller, as the chart names its component and the envtest backend its user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controller {
+    Replication,
+    Datamover,
+}
+
+impl Controller {
+    pub const ALL: [Controller; 2] = [Controller::Replication, Controller::Datamover];
+
+    /// The chart's `app.kubernetes.io/component`.
+    pub fn component(self) -> &'static str {
+        match self {
+            Controller::Replication => "replication-controller",
+            Controller::Datamover => "datamover-controller",
+        }
+    }
+
+    /// The user the controller authenticates as where the harness mints identities (envtest).
+    pub fn user(self) -> String {
+        format!("lifeline-{}", self.component())
+    }
+}
+
+/// The committed render that has every Role the chart can grant (leader election included).
+pub const CHART_RENDER: &str = "replicas-2";
+
+/// The chart's RBAC objects for `controller` (its ClusterRole and Roles, and their bindings),
+/// made ready for a test cluster: bindings name `user` instead of the ServiceAccount, the
+/// leader-election Role and binding go to `own`, the other Roles to `protected` (left out
+/// without one).
+pub fn chart_grants(
+    controller: Controller,
+    user: &str,
+    own: &str,
+    protected: Option<&str>,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    use anyhow::Context;
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/examples/helm")
+        .join(format!("{CHART_RENDER}.yaml"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} (run `cargo xtask charts`)", path.display()))?;
+    let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+        .with_context(|| format!("{} is not YAML", path.display()))?;
+    let mut grants = Vec::new();
+    for mut object in objects {
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        let component = object["metadata"]["labels"]["app.kubernetes.io/component"].as_str();
+        if component != Some(controller.component())
+            || !matches!(
+                kind.as_str(),
+                "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding"
+            )
+        {
+            continue;
+        }
+        if kind.starts_with("Role") {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let namespace = if name.ends_with("-leader-election") {
+                own
+            } else if let Some(protected) = protected {
+                protected
+            } else {
+                continue;
+            };
+            object["metadata"]["namespace"] = serde_json::json!(namespace);
+        }
+        if kind.ends_with("Binding") {
+            object["subjects"] = serde_json::json!([
+                {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}
+            ]);
+        }
+        grants.push(object);
+    }
+    anyhow::ensure!(
+        grants.iter().any(|g| g["kind"] == "ClusterRoleBinding"),
+        "{CHART_RENDER} renders no ClusterRoleBinding for {}",
+        controller.component()
+    );
+    Ok(grants)
+}
+
+/// Applies [`chart_grants`] (server-side apply, so tests sharing a cluster agree).
+pub async fn grant(
+    client: &kube::Client,
+    controller: Controller,
+    user: &str,
+    own: &str,
+    protected: Option<&str>,
+) -> anyhow::Result<()> {
+    use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+    for object in chart_grants(controller, user, own, protected)? {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let resource = ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "rbac.authorization.k8s.io",
+            "v1",
+            kind,
+        ));
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let api: kube::Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+            Some(namespace) => kube::Api::namespaced_with(client.clone(), namespace, &resource),
+            None => kube::Api::all_with(client.clone(), &resource),
+        };
+        api.patch(
+            name,
+            &PatchParams::apply("lifeline-e2e").force(),
+            &Patch::Apply(&object),
+        )
+        .await?;
+    }
+    Ok(())
+}

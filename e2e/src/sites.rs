@@ -117,6 +117,9 @@ impl SiteEnv {
             &[],
         )?;
         let admin = driver.wait_for_line("admin-listen", T).await?;
+        let controller_kubeconfig = cluster
+            .controller_kubeconfig(crate::rbac::Controller::Replication, &app, None)
+            .await?;
         let controller = Process::spawn(
             &dir,
             &format!("replication-controller-{name}"),
@@ -138,7 +141,7 @@ impl SiteEnv {
             ],
             &[(
                 "KUBECONFIG".into(),
-                cluster.kubeconfig().display().to_string(),
+                controller_kubeconfig.display().to_string(),
             )],
         )?;
         let client = cluster.client();
@@ -199,6 +202,14 @@ impl SiteEnv {
                 "stringData": s3.restic_secret("backups", &format!("site-{}", self.name), "demo-password")})))
             .await?;
         self.s3 = Some(s3);
+        let kubeconfig = self
+            .cluster
+            .controller_kubeconfig(
+                crate::rbac::Controller::Datamover,
+                &self.protected,
+                Some(&self.protected),
+            )
+            .await?;
         let mut process = Process::spawn(
             self.cluster.dir(),
             &format!("datamover-{}", self.name),
@@ -212,10 +223,7 @@ impl SiteEnv {
                 "--protected-namespace".into(),
                 self.protected.clone(),
             ],
-            &[(
-                "KUBECONFIG".into(),
-                self.cluster.kubeconfig().display().to_string(),
-            )],
+            &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
         )?;
         let admin = process.wait_for_line("admin-listen", T).await?;
         self.datamover = Some((process, admin));

@@ -810,3 +810,206 @@ async fn a_kube_runtime_reflector_becomes_ready_and_follows_changes() {
     .unwrap();
     task.abort();
 }
+
+/// A CRD in a protected group (`*.k8s.io`, `*.kubernetes.io`) needs an API-review annotation;
+/// the real snapshot CRDs carry one, a CRD generated from our views did not.
+#[tokio::test]
+async fn crds_in_protected_groups_need_the_approval_annotation() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let cluster = TestCluster::start().await.unwrap();
+    let crds = Api::<CustomResourceDefinition>::all(cluster.client());
+    let group = format!("lifeline-{}.k8s.io", std::process::id());
+    let crd = |annotations: serde_json::Value| -> CustomResourceDefinition {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("gadgets.{group}"), "annotations": annotations},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object"}}}]},
+        }))
+        .unwrap()
+    };
+    let error = crds
+        .create(&PostParams::default(), &crd(json!({})))
+        .await
+        .unwrap_err();
+    let (code, _, message) = api_error(error);
+    assert_eq!(code, 422);
+    assert!(
+        message.contains("protected groups must have approval annotation"),
+        "{message}"
+    );
+    let approved = json!({"api-approved.kubernetes.io": "unapproved, testing only"});
+    crds.create(&PostParams::default(), &crd(approved))
+        .await
+        .unwrap();
+    crds.delete(&format!("gadgets.{group}"), &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// Every CEL rule of a CRD is enforced, not only immutability: the upstream VolumeSnapshot
+/// needs exactly one source.
+#[tokio::test]
+async fn crd_cel_rules_are_enforced_beyond_immutability() {
+    use lifeline_api::foreign::snapshot::VolumeSnapshot;
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("cel").await.unwrap();
+    let snapshots = Api::<VolumeSnapshot>::namespaced(cluster.client(), &ns);
+    let snapshot = |source: serde_json::Value| -> VolumeSnapshot {
+        serde_json::from_value(
+            json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "s"}, "spec": {"source": source}}),
+        )
+        .unwrap()
+    };
+    let both =
+        snapshot(json!({"persistentVolumeClaimName": "a", "volumeSnapshotContentName": "b"}));
+    let (code, _, message) = api_error(
+        snapshots
+            .create(&PostParams::default(), &both)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains(
+            "exactly one of volumeSnapshotContentName and persistentVolumeClaimName must be set"
+        ),
+        "{message}"
+    );
+    snapshots
+        .create(
+            &PostParams::default(),
+            &snapshot(json!({"persistentVolumeClaimName": "a"})),
+        )
+        .await
+        .unwrap();
+    let (code, _, message) = api_error(
+        snapshots
+            .patch(
+                "s",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"source": {"persistentVolumeClaimName": "other"}}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains("persistentVolumeClaimName is immutable"),
+        "{message}"
+    );
+}
+
+/// Claims and volumes get their protection finalizers from the API server, and something with
+/// kube-controller-manager's job removes them once nothing uses the object, so a deleted claim
+/// and a deleted released volume really go.
+#[tokio::test]
+async fn storage_protection_finalizers_are_added_and_released() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("protect").await.unwrap();
+    let claims = Api::<PersistentVolumeClaim>::namespaced(cluster.client(), &ns);
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "none-such",
+                 "resources": {"requests": {"storage": "1Gi"}}}}))
+    .unwrap();
+    let created = claims.create(&PostParams::default(), &claim).await.unwrap();
+    assert!(
+        created
+            .finalizers()
+            .iter()
+            .any(|f| f == "kubernetes.io/pvc-protection"),
+        "{:?}",
+        created.finalizers()
+    );
+    claims.delete("c", &DeleteParams::default()).await.unwrap();
+    wait::for_deletion(&claims, "c", T).await.unwrap();
+
+    let volumes = Api::<PersistentVolume>::all(cluster.client());
+    let name = format!("pv-{ns}");
+    let volume: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": name},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "persistentVolumeReclaimPolicy": "Retain",
+                 "csi": {"driver": "none-such.lifeline.dev", "volumeHandle": name}}}))
+    .unwrap();
+    let created = volumes
+        .create(&PostParams::default(), &volume)
+        .await
+        .unwrap();
+    assert!(
+        created
+            .finalizers()
+            .iter()
+            .any(|f| f == "kubernetes.io/pv-protection"),
+        "{:?}",
+        created.finalizers()
+    );
+    volumes
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait::for_deletion(&volumes, &name, T).await.unwrap();
+}
+
+/// The grants a controller runs with on envtest are the chart's own, rebound to its user and
+/// placed in the test's namespaces; applying them twice (tests share a cluster) is fine.
+#[tokio::test]
+async fn controllers_get_exactly_the_charts_roles() {
+    use lifeline_e2e::rbac::{Controller, chart_grants, grant};
+    let grants = chart_grants(
+        Controller::Datamover,
+        "mover-user",
+        "own-ns",
+        Some("prot-ns"),
+    )
+    .unwrap();
+    let kinds: Vec<(&str, Option<&str>)> = grants
+        .iter()
+        .map(|g| {
+            (
+                g["kind"].as_str().unwrap(),
+                g["metadata"]["namespace"].as_str(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("ClusterRole", None),
+        ("ClusterRoleBinding", None),
+        ("Role", Some("prot-ns")),
+        ("RoleBinding", Some("prot-ns")),
+        ("Role", Some("own-ns")),
+        ("RoleBinding", Some("own-ns")),
+    ] {
+        assert!(kinds.contains(&expected), "{expected:?} in {kinds:?}");
+    }
+    for binding in grants
+        .iter()
+        .filter(|g| g["kind"].as_str().unwrap().ends_with("Binding"))
+    {
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mover-user"}])
+        );
+    }
+    let without_protected = chart_grants(Controller::Datamover, "u", "own-ns", None).unwrap();
+    assert!(
+        without_protected
+            .iter()
+            .all(|g| g["metadata"]["namespace"] != "prot-ns")
+    );
+
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("rbac").await.unwrap();
+    for _ in 0..2 {
+        grant(
+            &cluster.client(),
+            Controller::Replication,
+            "replication-user",
+            &ns,
+            None,
+        )
+        .await
+        .unwrap();
+    }
+}

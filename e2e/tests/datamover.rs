@@ -244,6 +244,10 @@ async fn world(password: &str) -> World {
         )
         .await
         .unwrap();
+    let kubeconfig = cluster
+        .controller_kubeconfig(rbac::Controller::Datamover, &protected, Some(&protected))
+        .await
+        .unwrap();
     let mut mover = Process::spawn(
         cluster.dir(),
         "datamover",
@@ -260,10 +264,7 @@ async fn world(password: &str) -> World {
             "--protected-namespace".into(),
             protected.clone(),
         ],
-        &[(
-            "KUBECONFIG".into(),
-            cluster.kubeconfig().display().to_string(),
-        )],
+        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
     )
     .unwrap();
     mover.wait_for_line("admin-listen", T).await.unwrap();

@@ -42,6 +42,10 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     )
     .unwrap();
     driver.wait_for_line("peer-listen", T).await.unwrap();
+    let kubeconfig = cluster
+        .controller_kubeconfig(lifeline_e2e::rbac::Controller::Replication, &ns, None)
+        .await
+        .unwrap();
     let controller = |name: &str| {
         Process::spawn(
             dir,
@@ -68,10 +72,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
                 "--lease-renew-period".into(),
                 "1s".into(),
             ],
-            &[(
-                "KUBECONFIG".into(),
-                cluster.kubeconfig().display().to_string(),
-            )],
+            &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
         )
         .unwrap()
     };

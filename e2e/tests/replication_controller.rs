@@ -43,6 +43,10 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
     )
     .unwrap();
     driver.wait_for_line("peer-listen", T).await.unwrap();
+    let kubeconfig = cluster
+        .controller_kubeconfig(lifeline_e2e::rbac::Controller::Replication, &ns, None)
+        .await
+        .unwrap();
     let mut controller = Process::spawn(
         dir,
         "replication-controller",
@@ -63,10 +67,7 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
             "--log-level".into(),
             "info,lifeline_replication_controller=debug".into(),
         ],
-        &[(
-            "KUBECONFIG".into(),
-            cluster.kubeconfig().display().to_string(),
-        )],
+        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
     )
     .unwrap();
 

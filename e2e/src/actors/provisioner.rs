@@ -196,15 +196,16 @@ async fn reclaim(
         if claimed || phase == "Released" {
             continue;
         }
-        if spec.persistent_volume_reclaim_policy.as_deref() == Some("Retain") {
-            volumes
-                .patch_status(
-                    &pv.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"status": {"phase": "Released"}})),
-                )
-                .await?;
-        } else {
+        // Released first, as the PV controller does: the volume is no longer Bound, so its
+        // pv-protection finalizer can go once it is deleted.
+        volumes
+            .patch_status(
+                &pv.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Released"}})),
+            )
+            .await?;
+        if spec.persistent_volume_reclaim_policy.as_deref() != Some("Retain") {
             if let Some(csi) = &spec.csi {
                 let _ = std::fs::remove_dir_all(site.volume_dir(&csi.volume_handle));
             }

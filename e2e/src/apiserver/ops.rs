@@ -328,6 +328,7 @@ pub fn create(
     if rt.kind == "Namespace" && rt.group.is_empty() {
         object["status"] = json!({"phase": "Active"});
     }
+    protect_storage(rt, &mut object);
     let mut owners = Owners::default();
     owners.update(manager, &Value::Null, &object);
     let entry = Entry { object, owners };
@@ -367,6 +368,22 @@ fn approval_problem(crd: &Value) -> Option<Cause> {
             })
         }
         Some(_) => None,
+    }
+}
+
+/// The StorageObjectInUseProtection admission plugin: every new claim and volume carries its
+/// protection finalizer, which kube-controller-manager (the harness's stand-in of it, on
+/// backends without one) removes once the object is no longer in use.
+fn protect_storage(rt: &ResourceType, object: &mut Value) {
+    let finalizer = match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "PersistentVolumeClaim") => "kubernetes.io/pvc-protection",
+        ("", "PersistentVolume") => "kubernetes.io/pv-protection",
+        _ => return,
+    };
+    if !finalizers(object).iter().any(|f| f == finalizer) {
+        let mut all = finalizers(object);
+        all.push(finalizer.to_owned());
+        object["metadata"]["finalizers"] = json!(all);
     }
 }
 
@@ -514,7 +531,6 @@ fn commit(
     if deleting(&entry.object) && finalizers(&entry.object).is_empty() {
         store.objects.remove(&key);
         store.publish("DELETED", &key, shown.clone(), version);
-        collect_garbage(store, &entry.object);
     } else {
         store.objects.insert(key.clone(), entry);
         store.publish("MODIFIED", &key, shown.clone(), version);
@@ -807,7 +823,6 @@ pub fn delete(
             .to_owned();
         store.registry.remove(&group, &plural);
     }
-    collect_garbage(store, &current.object);
     Ok(shown)
 }
 
@@ -827,36 +842,4 @@ fn delete_namespace_contents(store: &mut Store, namespace: &str) {
 
 fn type_for_key(store: &Store, type_key: &str) -> Option<ResourceType> {
     store.registry.all().find(|t| t.key() == type_key).cloned()
-}
-
-/// Background garbage collection: dependents whose every owner is gone are deleted.
-fn collect_garbage(store: &mut Store, owner: &Value) {
-    let Some(uid) = owner["metadata"]["uid"].as_str() else {
-        return;
-    };
-    let live_uids: std::collections::BTreeSet<String> = store
-        .objects
-        .values()
-        .filter_map(|e| e.object["metadata"]["uid"].as_str().map(str::to_owned))
-        .collect();
-    let dependents: Vec<Key> = store
-        .objects
-        .iter()
-        .filter(|(_, e)| {
-            let refs = e.object["metadata"]["ownerReferences"].as_array();
-            refs.is_some_and(|refs| {
-                refs.iter().any(|r| r["uid"] == uid)
-                    && refs
-                        .iter()
-                        .all(|r| r["uid"].as_str().is_none_or(|u| !live_uids.contains(u)))
-            })
-        })
-        .map(|(k, _)| k.clone())
-        .collect();
-    for (type_key, ns, name) in dependents {
-        if let Some(rt) = type_for_key(store, &type_key) {
-            let namespace = (!ns.is_empty()).then_some(ns.as_str());
-            let _ = delete(store, &rt, namespace, &name);
-        }
-    }
 }
