@@ -6,6 +6,7 @@
 //! `site.rs` (the semantics), `transfer.rs`, `tree.rs` and `peer.rs` (moving bytes), `parameters.rs`, `store.rs` (state).
 
 pub mod admin;
+pub mod authority;
 pub mod faults;
 pub mod parameters;
 pub mod peer;
@@ -137,7 +138,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let listener = UnixListener::bind(path)?;
             // Only the owner (the sidecar running as the same user) may talk to the driver.
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-            let incoming = UnixListenerStream::new(listener);
+            // Every conforming client, whatever :authority it sends on a Unix socket.
+            let incoming = tokio_stream::StreamExt::map(UnixListenerStream::new(listener), |s| {
+                s.map(authority::AuthorityFix::new)
+            });
             tokio::spawn(async move {
                 if let Err(e) = router.serve_with_incoming_shutdown(incoming, stopped).await {
                     tracing::error!(error = %e, "gRPC server failed");
