@@ -18,25 +18,27 @@ pub enum Retry {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
     #[error(
-        "spec.dataSource kind {kind:?} (apiGroup {group:?}) is not supported; use kind PersistentVolumeClaim with an empty apiGroup"
+        "spec.dataSource kind {kind:?} (apiGroup {group:?}) is not supported; dataSource is immutable, so delete and recreate this VolumeReplication with kind PersistentVolumeClaim and an empty apiGroup"
     )]
     UnsupportedDataSource { kind: String, group: String },
     #[error(
-        "spec.dataSource kind VolumeGroupReplication is not supported by this controller yet; replicate each PersistentVolumeClaim with its own VolumeReplication"
+        "spec.dataSource kind VolumeGroupReplication is not supported by this controller yet; delete this VolumeReplication and replicate each PersistentVolumeClaim with its own"
     )]
     VolumeGroupUnsupported,
     #[error(
-        "VolumeReplicationClass {name:?} not found; create it or set spec.volumeReplicationClass to an existing class"
+        "VolumeReplicationClass {name:?} not found; create it (spec.volumeReplicationClass is immutable: to use another class, delete and recreate this VolumeReplication)"
     )]
     ClassMissing { name: String },
-    #[error("VolumeReplicationClass {class:?}: {source}; fix the class's parameters")]
+    #[error(
+        "VolumeReplicationClass {class:?}: {source}; a class's parameters are immutable, so delete and recreate the class with corrected parameters"
+    )]
     Parameters {
         class: String,
         #[source]
         source: ParameterError,
     },
     #[error(
-        "Secret {namespace}/{name} named by VolumeReplicationClass {class:?} not found; create it or fix the class's replication-secret parameters"
+        "Secret {namespace}/{name} named by VolumeReplicationClass {class:?} not found; create it (the class's parameters are immutable: to name another Secret, delete and recreate the class)"
     )]
     SecretMissing {
         class: String,
@@ -52,7 +54,7 @@ pub enum Invalid {
         key: String,
     },
     #[error(
-        "PersistentVolumeClaim {namespace}/{name} not found; create it or fix spec.dataSource.name"
+        "PersistentVolumeClaim {namespace}/{name} not found; create it (spec.dataSource is immutable: to replicate another claim, delete and recreate this VolumeReplication)"
     )]
     PvcMissing { namespace: String, name: String },
     #[error(
@@ -68,7 +70,7 @@ pub enum Invalid {
     )]
     PvcDeleting { namespace: String, name: String },
     #[error(
-        "PersistentVolumeClaim {namespace}/{name} is already replicated by VolumeReplication {owner:?}; a claim belongs to one VolumeReplication — delete that one or point this one at another claim"
+        "PersistentVolumeClaim {namespace}/{name} is already replicated by VolumeReplication {owner:?}; a claim belongs to one VolumeReplication — delete that one, or delete this one (its dataSource is immutable)"
     )]
     PvcClaimed {
         namespace: String,
@@ -82,7 +84,7 @@ pub enum Invalid {
     #[error("PersistentVolume {name:?} is not a CSI volume; only CSI volumes can be replicated")]
     PvNotCsi { name: String },
     #[error(
-        "PersistentVolume {name:?} belongs to CSI driver {driver:?} but VolumeReplicationClass {class:?} names provisioner {provisioner:?}; use a class for {driver:?}"
+        "PersistentVolume {name:?} belongs to CSI driver {driver:?} but VolumeReplicationClass {class:?} names provisioner {provisioner:?}; spec.volumeReplicationClass is immutable, so delete and recreate this VolumeReplication with a class for {driver:?}"
     )]
     DriverMismatch {
         name: String,
@@ -220,6 +222,97 @@ impl Error {
                 ErrorClass::Permanent | ErrorClass::NotImplemented => Retry::AfterChange,
             },
             Error::Kube(_) => Retry::Backoff,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant, with placeholder values.
+    fn all() -> Vec<Invalid> {
+        let s = || "x".to_owned();
+        vec![
+            Invalid::UnsupportedDataSource {
+                kind: s(),
+                group: s(),
+            },
+            Invalid::VolumeGroupUnsupported,
+            Invalid::ClassMissing { name: s() },
+            Invalid::Parameters {
+                class: s(),
+                source: ParameterError::Incomplete {
+                    present: s(),
+                    missing: s(),
+                },
+            },
+            Invalid::SecretMissing {
+                class: s(),
+                namespace: s(),
+                name: s(),
+            },
+            Invalid::SecretNotText {
+                namespace: s(),
+                name: s(),
+                key: s(),
+            },
+            Invalid::PvcMissing {
+                namespace: s(),
+                name: s(),
+            },
+            Invalid::PvcNotBound {
+                namespace: s(),
+                name: s(),
+                phase: s(),
+            },
+            Invalid::PvcDeleting {
+                namespace: s(),
+                name: s(),
+            },
+            Invalid::PvcClaimed {
+                namespace: s(),
+                name: s(),
+                owner: s(),
+            },
+            Invalid::PvMissing { name: s() },
+            Invalid::PvNotCsi { name: s() },
+            Invalid::DriverMismatch {
+                name: s(),
+                driver: s(),
+                class: s(),
+                provisioner: s(),
+            },
+        ]
+    }
+
+    /// A fix a message suggests must be possible: `spec.volumeReplicationClass`,
+    /// `spec.dataSource` and a class's parameters are immutable, so no message asks to change
+    /// them, and every message that names one says how to get there instead.
+    #[test]
+    fn every_suggested_fix_can_be_followed() {
+        for invalid in all() {
+            let message = invalid.to_string();
+            for impossible in [
+                "set spec.volumeReplicationClass",
+                "fix spec.volumeReplicationClass",
+                "fix spec.dataSource",
+                "change spec.dataSource",
+                "fix the class's parameters",
+                "point this one",
+                "use a class for",
+            ] {
+                assert!(!message.contains(impossible), "{message}");
+            }
+            let names_immutable = message.contains("spec.volumeReplicationClass")
+                || message.contains("spec.dataSource")
+                || message.contains("parameters");
+            if names_immutable {
+                assert!(
+                    message.contains("immutable") || message.contains("delete"),
+                    "{message}"
+                );
+            }
         }
     }
 }
