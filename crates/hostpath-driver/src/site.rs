@@ -37,8 +37,13 @@ type Result<T> = std::result::Result<T, SiteError>;
 
 #[derive(Debug, Clone)]
 enum ResyncStatus {
-    Running,
+    /// A pull is under way; `previous` is why the one before it failed, if it did.
+    Running { previous: Option<String> },
     Done(std::result::Result<(), String>),
+}
+
+fn resync_failed(volume: &str, reason: &str) -> SiteError {
+    SiteError::Unavailable(format!("resync of volume {volume} failed: {reason}"))
 }
 
 pub struct Site {
@@ -194,37 +199,45 @@ impl Site {
             )));
         }
         let mut resyncs = self.resyncs.lock().unwrap();
-        match resyncs.get(volume).cloned() {
-            Some(ResyncStatus::Running) => Ok(false),
+        // While resyncs keep failing (no primary at the peer, the link down), every call reports
+        // the same failure and tries again in the background, instead of alternating between
+        // "running" and "failed": the caller sees one stable state until a pull succeeds.
+        let previous = match resyncs.get(volume).cloned() {
+            Some(ResyncStatus::Running { previous: None }) => return Ok(false),
+            Some(ResyncStatus::Running {
+                previous: Some(reason),
+            }) => return Err(resync_failed(volume, &reason)),
             Some(ResyncStatus::Done(Ok(()))) => {
                 resyncs.remove(volume);
-                Ok(true)
+                return Ok(true);
             }
-            Some(ResyncStatus::Done(Err(e))) => {
-                resyncs.remove(volume);
-                Err(SiteError::Unavailable(format!(
-                    "resync of volume {volume} failed: {e}"
-                )))
-            }
-            None => {
-                resyncs.insert(volume.to_owned(), ResyncStatus::Running);
-                let site = Arc::clone(self);
-                let volume = volume.to_owned();
-                tokio::spawn(async move {
-                    let lock = site.lock_handle(&volume);
-                    let _guard = lock.lock().await;
-                    let result = site
-                        .pull(&volume)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string());
-                    site.resyncs
-                        .lock()
-                        .unwrap()
-                        .insert(volume, ResyncStatus::Done(result));
-                });
-                Ok(false)
-            }
+            Some(ResyncStatus::Done(Err(reason))) => Some(reason),
+            None => None,
+        };
+        resyncs.insert(
+            volume.to_owned(),
+            ResyncStatus::Running {
+                previous: previous.clone(),
+            },
+        );
+        let site = Arc::clone(self);
+        let pulled = volume.to_owned();
+        tokio::spawn(async move {
+            let lock = site.lock_handle(&pulled);
+            let _guard = lock.lock().await;
+            let result = site
+                .pull(&pulled)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string());
+            site.resyncs
+                .lock()
+                .unwrap()
+                .insert(pulled, ResyncStatus::Done(result));
+        });
+        match previous {
+            Some(reason) => Err(resync_failed(volume, &reason)),
+            None => Ok(false),
         }
     }
 

@@ -494,3 +494,51 @@ async fn the_admin_endpoint_injects_faults_and_forces_syncs() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A secondary whose peer is secondary too has nothing to resync from: every Resync reports
+/// the same failure (no alternating "running"/"failed" for a controller to flap between), and
+/// the resync goes through once the peer is primary again.
+#[tokio::test]
+async fn a_resync_without_a_primary_anywhere_fails_the_same_way_until_one_appears() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+    p.ca.demote(&req(), false).await.unwrap();
+    p.cb.enable(&req()).await.unwrap();
+    p.cb.demote(&req(), false).await.unwrap();
+    // The first call starts a pull; from the first failure on, every answer is that failure.
+    let mut answers = Vec::new();
+    let first_failure = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match p.ca.resync(&req(), false).await {
+                Ok(ready) => assert!(!ready, "nothing to resync from"),
+                Err(e) => return e,
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the resync fails while no site is primary");
+    assert_eq!(first_failure.code, Code::Unavailable);
+    assert!(first_failure.message.contains("not primary at the peer site"), "{first_failure}");
+    for _ in 0..20 {
+        let answer = p.ca.resync(&req(), false).await;
+        answers.push(answer.map_err(|e| e.message));
+    }
+    assert!(
+        answers.iter().all(|a| a == &Err(first_failure.message.clone())),
+        "{answers:?}"
+    );
+    p.cb.promote(&req(), false).await.unwrap();
+    assert!(wait_resync_through_failures(&p.ca).await);
+}
+
+/// Calls Resync until it reports ready (bounded), failures included.
+async fn wait_resync_through_failures(client: &CsiClient) -> bool {
+    for _ in 0..200 {
+        if client.resync(&req(), false).await.unwrap_or(false) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
