@@ -38,7 +38,9 @@ type Result<T> = std::result::Result<T, SiteError>;
 #[derive(Debug, Clone)]
 enum ResyncStatus {
     /// A pull is under way; `previous` is why the one before it failed, if it did.
-    Running { previous: Option<String> },
+    Running {
+        previous: Option<String>,
+    },
     Done(std::result::Result<(), String>),
 }
 

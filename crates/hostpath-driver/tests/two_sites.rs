@@ -519,13 +519,20 @@ async fn a_resync_without_a_primary_anywhere_fails_the_same_way_until_one_appear
     .await
     .expect("the resync fails while no site is primary");
     assert_eq!(first_failure.code, Code::Unavailable);
-    assert!(first_failure.message.contains("not primary at the peer site"), "{first_failure}");
+    assert!(
+        first_failure
+            .message
+            .contains("not primary at the peer site"),
+        "{first_failure}"
+    );
     for _ in 0..20 {
         let answer = p.ca.resync(&req(), false).await;
         answers.push(answer.map_err(|e| e.message));
     }
     assert!(
-        answers.iter().all(|a| a == &Err(first_failure.message.clone())),
+        answers
+            .iter()
+            .all(|a| a == &Err(first_failure.message.clone())),
         "{answers:?}"
     );
     p.cb.promote(&req(), false).await.unwrap();

@@ -55,9 +55,12 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
                 && status.state() == Some(CurrentState::Secondary)
                 && has(ConditionType::Completed, "True", Reason::Demoted)
                 && has(ConditionType::Degraded, "False", Reason::Healthy);
+            // Demoted, or demoted with the resync after it failed (state Secondary is only
+            // recorded once the demote succeeded): demoting again would change nothing.
             let already_demoted = current
                 && status.state() == Some(CurrentState::Secondary)
-                && has(ConditionType::Completed, "True", Reason::Demoted);
+                && (has(ConditionType::Completed, "True", Reason::Demoted)
+                    || has(ConditionType::Completed, "False", Reason::FailedToResync));
             if done {
                 Plan::Nothing
             } else {

@@ -456,3 +456,52 @@ async fn a_second_volume_replication_cannot_claim_the_same_pvc() {
         completed.message
     );
 }
+
+/// A secondary with no primary anywhere (the driver keeps answering Resync with the same
+/// UNAVAILABLE) is a stable waiting state: the status is written once, one Warning Event is
+/// emitted, and the controller backs off instead of polling.
+#[tokio::test]
+async fn a_secondary_with_nothing_to_resync_from_settles_instead_of_churning() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.fail(
+        "ResyncVolume",
+        tonic::Code::Unavailable,
+        "resync of volume vol-1 failed: volume vol-1 is not primary at the peer site",
+    );
+    h.put_vr("secondary", "");
+    let first = h.reconcile().await.unwrap_err();
+    let status_writes = |writes: Vec<String>| {
+        writes
+            .into_iter()
+            .filter(|w| w.ends_with("/status"))
+            .count()
+    };
+    assert_eq!(status_writes(h.api.take_writes()), 1);
+    let message = h.vr().unwrap().status.unwrap().message.unwrap();
+    assert!(
+        message.contains("not primary at the peer site"),
+        "{message}"
+    );
+    assert_eq!(h.calls(), ["Enable", "Demote()", "Resync()"]);
+    let mut delays = vec![h.retry_after(&first)];
+    for _ in 0..4 {
+        let again = h.reconcile().await.unwrap_err();
+        // Demoted already: only the resync is tried again.
+        assert_eq!(h.calls(), ["Resync()"]);
+        delays.push(h.retry_after(&again));
+    }
+    assert_eq!(status_writes(h.api.take_writes()), 0, "no status churn");
+    assert_eq!(h.vr().unwrap().status.unwrap().message.unwrap(), message);
+    let warnings: Vec<_> = h
+        .api
+        .events()
+        .into_iter()
+        .filter(|(ty, _, _)| ty == "Warning")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        delays.windows(2).all(|w| w[1] >= w[0]) && delays.last() > delays.first(),
+        "backs off: {delays:?}"
+    );
+}
