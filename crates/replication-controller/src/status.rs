@@ -35,8 +35,13 @@ pub fn next_status(
         now,
     };
     writer.status.observed_generation = vr.metadata.generation;
+    let before = writer.status.clone();
     writer.operation(&outcome.operation, vr.spec.replication_state);
-    if let Some(started) = outcome.started {
+    // A retry that fails exactly as the last attempt did is the same operation still waiting
+    // (e.g. a resync with no primary to pull from): it does not move lastStartTime, so a
+    // waiting state costs no status write per retry.
+    let same_failure = outcome.operation.error().is_some() && writer.status == before;
+    if let Some(started) = outcome.started.filter(|_| !same_failure) {
         writer.status.last_start_time = Some(time(started));
     }
     let succeeded = matches!(
@@ -902,5 +907,30 @@ mod tests {
         );
         o.operation = Operation::PromoteFailed(error(Method::PromoteVolume, tonic::Code::Aborted));
         assert!(next_status(&vr, &o, now()).last_completion_time.is_none());
+    }
+
+    /// A retry that fails as the previous attempt did leaves the status as it was, start time
+    /// included, however much later it runs: a waiting state costs no writes.
+    #[test]
+    fn a_retry_failing_the_same_way_changes_nothing() {
+        let mut vr = vr_yaml("spec: {replicationState: resync}");
+        let first = UNIX_EPOCH + Duration::from_secs(1_772_445_601);
+        let mut o = outcome(Operation::Resynced(Err(error(
+            Method::ResyncVolume,
+            tonic::Code::Unavailable,
+        ))));
+        o.started = Some(first);
+        vr.status = Some(next_status(&vr, &o, now()));
+        o.started = Some(first + Duration::from_secs(90));
+        let later: Timestamp = "2026-03-02T10:01:30Z".parse().unwrap();
+        assert_eq!(Some(next_status(&vr, &o, later)), vr.status);
+        // A different failure is news: it is written, with its own start time.
+        o.operation = Operation::Resynced(Err(error(Method::ResyncVolume, tonic::Code::Aborted)));
+        let changed = next_status(&vr, &o, later);
+        assert_ne!(Some(&changed), vr.status.as_ref());
+        assert_eq!(
+            changed.last_start_time.unwrap().0.to_string(),
+            "2026-03-02T10:01:31Z"
+        );
     }
 }
