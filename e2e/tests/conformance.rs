@@ -1013,3 +1013,117 @@ async fn controllers_get_exactly_the_charts_roles() {
         .unwrap();
     }
 }
+
+/// `kubectl get` asks for the Table format: a CRD's printer columns (with `date` cells shown as
+/// ages), the built-in columns of claims, and one-row Tables in a watch.
+#[tokio::test]
+async fn tables_carry_printer_columns() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("table").await.unwrap();
+    let client = cluster.client();
+    Api::<VolumeReplication>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &vr("db", "primary"))
+        .await
+        .unwrap();
+    let table = |path: String| {
+        let client = client.clone();
+        async move {
+            let request = http::Request::get(path)
+                .header(
+                    "Accept",
+                    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+                )
+                .body(Vec::new())
+                .unwrap();
+            client.request::<serde_json::Value>(request).await.unwrap()
+        }
+    };
+    let vrs = table(format!(
+        "/apis/replication.storage.openshift.io/v1alpha1/namespaces/{ns}/volumereplications"
+    ))
+    .await;
+    assert_eq!(vrs["kind"], "Table");
+    let names: Vec<&str> = vrs["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Name",
+            "Age",
+            "VolumeReplicationClass",
+            "PVCName",
+            "DesiredState",
+            "CurrentState"
+        ]
+    );
+    let cells = &vrs["rows"][0]["cells"];
+    assert_eq!(cells[0], "db");
+    assert!(
+        cells[1].as_str().unwrap().ends_with('s'),
+        "an age, not a timestamp: {}",
+        cells[1]
+    );
+    assert_eq!(cells[4], "primary");
+    assert_eq!(vrs["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns);
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "none-such",
+                 "resources": {"requests": {"storage": "1Gi"}}}}))
+    .unwrap();
+    claims.create(&PostParams::default(), &claim).await.unwrap();
+    let pvcs = table(format!("/api/v1/namespaces/{ns}/persistentvolumeclaims")).await;
+    let columns: Vec<(&str, i64)> = pvcs["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["priority"].as_i64().unwrap()))
+        .collect();
+    for (wanted, priority) in [
+        ("Name", 0),
+        ("Status", 0),
+        ("Volume", 0),
+        ("Capacity", 0),
+        ("Access Modes", 0),
+        ("StorageClass", 0),
+        ("Age", 0),
+        ("VolumeMode", 1),
+    ] {
+        assert!(
+            columns.contains(&(wanted, priority)),
+            "{wanted} in {columns:?}"
+        );
+    }
+    let status = columns.iter().position(|c| c.0 == "Status").unwrap();
+    assert_eq!(pvcs["rows"][0]["cells"][status], "Pending");
+
+    // `kubectl get -w`: a watch in the Table format sends one-row Tables.
+    let request = http::Request::get(format!(
+        "/apis/replication.storage.openshift.io/v1alpha1/namespaces/{ns}/volumereplications?watch=true&timeoutSeconds=10"
+    ))
+    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+    .body(Vec::new())
+    .unwrap();
+    let mut events = client
+        .request_events::<serde_json::Value>(request)
+        .await
+        .unwrap()
+        .boxed();
+    let first = tokio::time::timeout(T, events.try_next())
+        .await
+        .expect("an event in time")
+        .unwrap()
+        .expect("the watch sends the existing object");
+    let WatchEvent::Added(added) = first else {
+        panic!("expected ADDED, got {first:?}");
+    };
+    assert_eq!(added["kind"], "Table");
+    assert_eq!(added["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(added["rows"][0]["cells"][0], "db");
+    let storage_class = columns.iter().position(|c| c.0 == "StorageClass").unwrap();
+    assert_eq!(pvcs["rows"][0]["cells"][storage_class], "none-such");
+}

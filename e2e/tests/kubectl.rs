@@ -59,7 +59,18 @@ async fn kubectl_creates_from_a_file_and_gets() {
         "{created}"
     );
     let listed = kubectl(&["get", "volumereplications"]);
-    assert!(listed.contains("NAME"), "{listed}");
+    // The CRD's printer columns, as on a real API server.
+    for column in [
+        "NAME",
+        "AGE",
+        "VOLUMEREPLICATIONCLASS",
+        "PVCNAME",
+        "DESIREDSTATE",
+        "CURRENTSTATE",
+    ] {
+        assert!(listed.contains(column), "{column} in {listed}");
+    }
+    assert!(listed.contains("primary"), "{listed}");
     let short = kubectl(&["get", "vr", "-o", "name"]);
     assert!(
         short.starts_with("volumereplication.replication.storage.openshift.io/"),

@@ -86,28 +86,3 @@ pub fn version() -> Value {
         "platform": "linux/amd64", "goVersion": "none", "compiler": "rust",
     })
 }
-
-/// `kubectl get` asks for a Table; this one has Name and Age like any resource without
-/// printer columns.
-pub fn table(list: &Value) -> Value {
-    let rows: Vec<Value> = list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|item| {
-            json!({
-                "cells": [item["metadata"]["name"], item["metadata"]["creationTimestamp"]],
-                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]},
-            })
-        })
-        .collect();
-    json!({
-        "kind": "Table", "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": list["metadata"]["resourceVersion"]},
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
-            {"name": "Age", "type": "string", "format": "", "description": "Creation time", "priority": 0},
-        ],
-        "rows": rows,
-    })
-}

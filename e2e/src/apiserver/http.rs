@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::ops::{self, PatchType};
 use super::selectors::Selector;
 use super::store::{Change, Store};
+use super::table;
 use super::types::ResourceType;
 
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -307,7 +308,7 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     let manager = params.get("fieldManager").cloned().unwrap_or_default();
     let ns = namespace.as_deref();
     if method == Method::GET && name.is_none() && watch {
-        return watch_response(&shared, rt, namespace, labels, fields, &params);
+        return watch_response(&shared, rt, namespace, labels, fields, &params, wants_table);
     }
     let parsed = match parse_body(&body) {
         Ok(v) => v,
@@ -327,12 +328,30 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
             .or_default() += 1;
     }
     let mut store = shared.store.lock().expect("store lock");
+    let include = params.get("includeObject").map(String::as_str);
     let result = match (&method, name.as_deref()) {
-        (&Method::GET, Some(name)) => ops::get(&store, &rt, ns, name),
+        (&Method::GET, Some(name)) => ops::get(&store, &rt, ns, name).map(|object| {
+            if wants_table {
+                let version = object["metadata"]["resourceVersion"].clone();
+                table::table(&rt.columns, &[object], &version, include)
+            } else {
+                object
+            }
+        }),
         (&Method::GET, None) => page(&params).and_then(|page| {
             let list = ops::list(&store, &rt, ns, &labels, &fields, &page)?;
             Ok(if wants_table {
-                discovery::table(&list)
+                let items = list["items"].as_array().cloned().unwrap_or_default();
+                let mut table = table::table(
+                    &rt.columns,
+                    &items,
+                    &list["metadata"]["resourceVersion"],
+                    include,
+                );
+                if let Some(next) = list["metadata"].get("continue") {
+                    table["metadata"]["continue"] = next.clone();
+                }
+                table
             } else {
                 list
             })
@@ -419,7 +438,27 @@ fn watch_response(
     labels: Selector,
     fields: Selector,
     params: &HashMap<String, String>,
+    as_table: bool,
 ) -> Response<Body> {
+    // `kubectl get -w` watches in the Table format: each event's object is a one-row Table.
+    let render = {
+        let columns = rt.columns.clone();
+        let include = params.get("includeObject").cloned();
+        move |kind: &str, object: &Value| {
+            if as_table {
+                let version = object["metadata"]["resourceVersion"].clone();
+                let one = table::table(
+                    &columns,
+                    std::slice::from_ref(object),
+                    &version,
+                    include.as_deref(),
+                );
+                event_line(kind, &one)
+            } else {
+                event_line(kind, object)
+            }
+        }
+    };
     let bookmarks = params
         .get("allowWatchBookmarks")
         .is_some_and(|b| b == "true");
@@ -463,7 +502,7 @@ fn watch_response(
             Some(version) => {
                 for change in store.history.iter().filter(|c| c.version > version) {
                     if relevant(change) {
-                        first.push(event_line(change.kind, &change.object));
+                        first.push(render(change.kind, &change.object));
                     }
                 }
             }
@@ -489,7 +528,7 @@ fn watch_response(
                         object: item.clone(),
                     };
                     if relevant(&change) {
-                        first.push(event_line("ADDED", item));
+                        first.push(render("ADDED", item));
                     }
                 }
                 if initial_events {
@@ -523,7 +562,7 @@ fn watch_response(
                             continue;
                         }
                         last_sent = change.version;
-                        if tx.send(event_line(change.kind, &change.object)).await.is_err() {
+                        if tx.send(render(change.kind, &change.object)).await.is_err() {
                             return;
                         }
                     }

@@ -12,6 +12,7 @@ mod ops;
 mod schema;
 mod selectors;
 mod store;
+mod table;
 mod types;
 
 use std::net::SocketAddr;

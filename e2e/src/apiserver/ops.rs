@@ -329,6 +329,16 @@ pub fn create(
         object["status"] = json!({"phase": "Active"});
     }
     protect_storage(rt, &mut object);
+    if rt.group.is_empty()
+        && matches!(
+            rt.kind.as_str(),
+            "PersistentVolumeClaim" | "PersistentVolume"
+        )
+        && object["status"]["phase"].is_null()
+    {
+        // Kubernetes' defaulting: a new claim or volume is Pending until bound.
+        object["status"]["phase"] = json!("Pending");
+    }
     let mut owners = Owners::default();
     owners.update(manager, &Value::Null, &object);
     let entry = Entry { object, owners };

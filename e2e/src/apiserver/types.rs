@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::schema::Schema;
+use super::table::{Column, builtin_columns, crd_columns};
 
 /// One served resource (a group/version/plural).
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub struct ResourceType {
     pub short_names: Vec<String>,
     /// For custom resources: the version's schema (validation, defaults, pruning, rules).
     pub schema: Option<Arc<Schema>>,
+    /// The columns of `kubectl get` (the Table format), after Name.
+    pub columns: Vec<Column>,
 }
 
 impl ResourceType {
@@ -62,6 +65,7 @@ fn builtin(
         status_subresource: status,
         short_names: short.iter().map(|s| s.to_string()).collect(),
         schema: None,
+        columns: builtin_columns(group, kind),
     }
 }
 
@@ -264,6 +268,7 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
                 })
                 .unwrap_or_default(),
             schema,
+            columns: crd_columns(version),
         });
     }
     Ok(types)
