@@ -80,7 +80,7 @@ fn error_response(error: &ApiError) -> Response<Body> {
 enum Route {
     Static(Value),
     Resource {
-        rt: ResourceType,
+        rt: Box<ResourceType>,
         namespace: Option<String>,
         name: Option<String>,
         subresource: Option<String>,
@@ -147,7 +147,7 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         return Err(not_found());
     }
     Ok(Route::Resource {
-        rt,
+        rt: Box::new(rt),
         namespace,
         name: rest.get(1).map(|s| s.to_string()),
         subresource: rest.get(2).map(|s| s.to_string()),
@@ -231,6 +231,7 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         };
         return json_response(200, &value);
     };
+    let rt = *rt;
     let params = query(&request);
     let method = request.method().clone();
     let watch = params.get("watch").is_some_and(|w| w == "true" || w == "1");
