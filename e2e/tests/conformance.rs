@@ -1127,3 +1127,59 @@ async fn tables_carry_printer_columns() {
     let storage_class = columns.iter().position(|c| c.0 == "StorageClass").unwrap();
     assert_eq!(pvcs["rows"][0]["cells"][storage_class], "none-such");
 }
+
+/// One Event, two views: what controllers write to `events.k8s.io/v1` is what `kubectl get
+/// events` and `kubectl describe` read from core `v1` (field names converted), selectable by
+/// the object it is about; deleting it in one view deletes it in both.
+#[tokio::test]
+async fn events_are_one_object_with_two_views() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event;
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("events").await.unwrap();
+    let event: Event = serde_json::from_value(json!({
+        "metadata": {"name": "db.promoted"},
+        "eventTime": "2026-12-01T10:00:00.000000Z",
+        "reportingController": "lifeline.dev/replication-controller",
+        "reportingInstance": "replication-controller-0",
+        "action": "Promote", "reason": "Promoted", "type": "Normal",
+        "note": "volume is marked primary",
+        "regarding": {"kind": "ConfigMap", "namespace": ns, "name": "db", "apiVersion": "v1"},
+    }))
+    .unwrap();
+    Api::<Event>::namespaced(cluster.client(), &ns)
+        .create(&PostParams::default(), &event)
+        .await
+        .unwrap();
+    let core = Api::<CoreEvent>::namespaced(cluster.client(), &ns);
+    let selected = core
+        .list(&ListParams::default().fields("involvedObject.name=db,involvedObject.kind=ConfigMap"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(selected.len(), 1, "{selected:?}");
+    assert_eq!(
+        selected[0].message.as_deref(),
+        Some("volume is marked primary")
+    );
+    assert_eq!(
+        selected[0].reporting_component.as_deref(),
+        Some("lifeline.dev/replication-controller")
+    );
+    let others = core
+        .list(&ListParams::default().fields("involvedObject.name=other"))
+        .await
+        .unwrap()
+        .items;
+    assert!(others.is_empty());
+    core.delete("db.promoted", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait::for_deletion(
+        &Api::<Event>::namespaced(cluster.client(), &ns),
+        "db.promoted",
+        T,
+    )
+    .await
+    .unwrap();
+}

@@ -91,4 +91,37 @@ async fn kubectl_creates_from_a_file_and_gets() {
         configmap.to_str().unwrap(),
     ]);
     assert!(kubectl(&["get", "configmaps"]).contains("from-file"));
+
+    // An Event the controllers would write (events.k8s.io/v1) about the VolumeReplication:
+    // kubectl reads it from core v1, in `get events` and in `describe`.
+    let vr: serde_json::Value =
+        serde_json::from_str(&kubectl(&["get", "vr", "-o", "json"])).unwrap();
+    let vr = &vr["items"][0];
+    let event: k8s_openapi::api::events::v1::Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "vr.promoted"},
+        "eventTime": "2026-12-01T10:00:00.000000Z",
+        "reportingController": "lifeline.dev/replication-controller",
+        "reportingInstance": "replication-controller-0",
+        "action": "Promote", "reason": "Promoted", "type": "Normal",
+        "note": "volume is marked primary",
+        "regarding": {"kind": "VolumeReplication", "namespace": ns,
+            "name": vr["metadata"]["name"], "uid": vr["metadata"]["uid"],
+            "apiVersion": "replication.storage.openshift.io/v1alpha1"},
+    }))
+    .unwrap();
+    kube::Api::<k8s_openapi::api::events::v1::Event>::namespaced(cluster.client(), &ns)
+        .create(&Default::default(), &event)
+        .await
+        .unwrap();
+    let events = kubectl(&["get", "events"]);
+    assert!(
+        events.contains("Promoted") && events.contains("volume is marked primary"),
+        "{events}"
+    );
+    let name = vr["metadata"]["name"].as_str().unwrap();
+    let described = kubectl(&["describe", "vr", name]);
+    assert!(
+        described.contains("Events:") && described.contains("volume is marked primary"),
+        "{described}"
+    );
 }

@@ -6,6 +6,7 @@
 
 mod discovery;
 mod error;
+mod events;
 mod fields;
 mod http;
 mod ops;

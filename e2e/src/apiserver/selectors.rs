@@ -96,29 +96,35 @@ impl Selector {
     }
 
     /// Checks a field selector uses only the fields this server supports.
+    /// Field selectors may name these: every kind's name and namespace, and the Event fields
+    /// `kubectl describe` and `kubectl events` select on (core `v1` and `events.k8s.io/v1`
+    /// names). Kubernetes allows the Event labels on Events only; here any kind accepts them.
     pub fn check_fields(&self) -> Result<(), String> {
         for r in &self.0 {
             let key = match r {
                 Requirement::Equals(k, _) | Requirement::NotEquals(k, _) => k,
                 _ => return Err("field selectors support only = and !=".into()),
             };
-            if key != "metadata.name" && key != "metadata.namespace" {
+            if !FIELD_LABELS.contains(&key.as_str()) {
                 return Err(format!("field label not supported: {key}"));
             }
         }
         Ok(())
     }
 
-    /// Matches an object's `metadata.name` / `metadata.namespace`.
+    /// Matches an object's field labels ([`FIELD_LABELS`]).
     pub fn matches_fields(&self, object: &Value) -> bool {
-        let get = |key: &str| match key {
-            "metadata.name" => object["metadata"]["name"].as_str().unwrap_or_default(),
-            "metadata.namespace" => object["metadata"]["namespace"].as_str().unwrap_or_default(),
-            _ => "",
+        let get = |key: &str| {
+            let value = key.split('.').fold(object, |v, part| &v[part]);
+            match value {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            }
         };
         self.0.iter().all(|r| match r {
-            Requirement::Equals(k, v) => get(k) == v,
-            Requirement::NotEquals(k, v) => get(k) != v,
+            Requirement::Equals(k, v) => get(k) == *v,
+            Requirement::NotEquals(k, v) => get(k) != *v,
             _ => false,
         })
     }
@@ -167,3 +173,26 @@ mod tests {
         );
     }
 }
+
+/// The field labels field selectors support.
+pub const FIELD_LABELS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "reason",
+    "type",
+    "reportingComponent",
+    "reportingController",
+    "source",
+];

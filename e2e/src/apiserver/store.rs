@@ -77,7 +77,33 @@ impl Store {
     }
 
     /// Records a change for watches; the object must already carry its new resourceVersion.
+    /// An Event is one object with two views, as on a real API server: a change to it through
+    /// `events.k8s.io/v1` or core `v1` is made to the other view too.
     pub fn publish(&mut self, kind: &'static str, key: &Key, object: Value, version: u64) {
+        if let Some((other, converted)) = super::events::other_view(&key.0, &object) {
+            let mirrored = (other, key.1.clone(), key.2.clone());
+            if kind == "DELETED" {
+                self.objects.remove(&mirrored);
+            } else {
+                let owners = self
+                    .objects
+                    .get(&mirrored)
+                    .map(|e| e.owners.clone())
+                    .unwrap_or_default();
+                self.objects.insert(
+                    mirrored.clone(),
+                    Entry {
+                        object: converted.clone(),
+                        owners,
+                    },
+                );
+            }
+            self.record(kind, &mirrored, converted, version);
+        }
+        self.record(kind, key, object, version);
+    }
+
+    fn record(&mut self, kind: &'static str, key: &Key, object: Value, version: u64) {
         let change = Arc::new(Change {
             version,
             type_key: key.0.clone(),
