@@ -130,6 +130,29 @@ impl Selector {
     }
 }
 
+/// The field labels field selectors support.
+pub const FIELD_LABELS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "reason",
+    "type",
+    "reportingComponent",
+    "reportingController",
+    "source",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,26 +196,3 @@ mod tests {
         );
     }
 }
-
-/// The field labels field selectors support.
-pub const FIELD_LABELS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "involvedObject.kind",
-    "involvedObject.namespace",
-    "involvedObject.name",
-    "involvedObject.uid",
-    "involvedObject.apiVersion",
-    "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",
-    "regarding.kind",
-    "regarding.namespace",
-    "regarding.name",
-    "regarding.uid",
-    "regarding.apiVersion",
-    "reason",
-    "type",
-    "reportingComponent",
-    "reportingController",
-    "source",
-];
