@@ -158,6 +158,21 @@ impl World {
     }
 }
 
+impl World {
+    /// Waits until the ReplicationSource `name` reports an `Error`; returns its message.
+    async fn failure_of(&self, name: &str) -> String {
+        let sources = Api::<ReplicationSource>::namespaced(self.client.clone(), &self.ns);
+        let failed = wait::for_object(&sources, name, T, "failed", |s| {
+            s.status
+                .as_ref()
+                .is_some_and(|s| s.sync.conditions.iter().any(|c| c.reason == "Error"))
+        })
+        .await
+        .unwrap();
+        status_of(&failed).conditions[0].message.clone()
+    }
+}
+
 fn status_of(source: &ReplicationSource) -> &lifeline_api::foreign::volsync::SyncStatus {
     &source.status.as_ref().unwrap().sync
 }
@@ -314,15 +329,7 @@ async fn a_local_repository_is_refused_like_the_real_mover_does() {
     std::fs::write(dir.join("f"), "x").unwrap();
     world.repository("repo", PASSWORD).await;
     world.backup("local", "repo", "one").await;
-    let sources = Api::<ReplicationSource>::namespaced(world.client.clone(), &world.ns);
-    let failed = wait::for_object(&sources, "local", T, "failed", |s| {
-        s.status
-            .as_ref()
-            .is_some_and(|s| s.sync.conditions.iter().any(|c| c.reason == "Error"))
-    })
-    .await
-    .unwrap();
-    let message = &status_of(&failed).conditions[0].message;
+    let message = world.failure_of("local").await;
     assert!(
         message.contains("RESTIC_REPOSITORY is a local path"),
         "{message}"
@@ -373,14 +380,7 @@ async fn backup_and_restore_through_an_s3_repository_with_a_private_ca() {
     let sources = Api::<ReplicationSource>::namespaced(world.client.clone(), &world.ns);
     // Without customCA: restic does not trust the server.
     world.backup("no-ca", "s3-repo", "one").await;
-    let failed = wait::for_object(&sources, "no-ca", T, "failed", |s| {
-        s.status
-            .as_ref()
-            .is_some_and(|s| s.sync.conditions.iter().any(|c| c.reason == "Error"))
-    })
-    .await
-    .unwrap();
-    let message = &status_of(&failed).conditions[0].message;
+    let message = world.failure_of("no-ca").await;
     assert!(message.contains("certificate"), "{message}");
 
     sources

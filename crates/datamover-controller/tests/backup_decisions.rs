@@ -70,6 +70,23 @@ fn with_status(mut o: Observed, status: &str) -> Observed {
     o
 }
 
+/// The builders' inputs for the fixture backup.
+fn inputs<'a>(
+    o: &'a Observed,
+    secret: &'a ResticSecret,
+    names: &'a Names,
+    settings: &'a Settings,
+) -> BackupInputs<'a> {
+    BackupInputs {
+        vsb: &o.vsb,
+        source_content: o.source_content.as_ref().unwrap(),
+        source_pvc: o.source_pvc.as_ref().unwrap(),
+        secret,
+        names,
+        settings,
+    }
+}
+
 fn all_working(source: Option<ReplicationSource>) -> Working {
     Working {
         content: true,
@@ -307,14 +324,7 @@ fn a_custom_ca_in_the_secret_becomes_the_movers_custom_ca() {
     let secret = ResticSecret::parse(&data).unwrap();
     let names = Names::new(RequestKind::Backup, "shop", "vsb-orders-db-x7k2p");
     let settings = Settings::default();
-    let inputs = BackupInputs {
-        vsb: &o.vsb,
-        source_content: o.source_content.as_ref().unwrap(),
-        source_pvc: o.source_pvc.as_ref().unwrap(),
-        secret: &secret,
-        names: &names,
-        settings: &settings,
-    };
+    let inputs = inputs(&o, &secret, &names, &settings);
     let ca = inputs
         .replication_source()
         .spec
@@ -354,14 +364,7 @@ fn working_objects_protect_the_users_snapshot_and_use_one_repository_per_volume(
     let secret = ResticSecret::parse(&secret_data()).unwrap();
     let names = Names::new(RequestKind::Backup, "shop", "vsb-orders-db-x7k2p");
     let settings = Settings::default();
-    let inputs = BackupInputs {
-        vsb: &o.vsb,
-        source_content: o.source_content.as_ref().unwrap(),
-        source_pvc: o.source_pvc.as_ref().unwrap(),
-        secret: &secret,
-        names: &names,
-        settings: &settings,
-    };
+    let inputs = inputs(&o, &secret, &names, &settings);
     let content = inputs.content();
     assert_eq!(
         content.spec.deletion_policy.as_str(),
