@@ -1183,3 +1183,63 @@ async fn events_are_one_object_with_two_views() {
     .await
     .unwrap();
 }
+
+/// What kubectl reads to validate and explain: the OpenAPI v3 root names a document per
+/// group-version; a CRD kind's schema carries its group-version-kind and its PATCH the
+/// `fieldValidation` parameter; with `fieldValidation=Strict` an undeclared field is refused.
+#[tokio::test]
+async fn openapi_v3_and_strict_field_validation() {
+    let cluster = TestCluster::start().await.unwrap();
+    let client = cluster.client();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let request = http::Request::get(path).body(Vec::new()).unwrap();
+            client.request::<serde_json::Value>(request).await.unwrap()
+        }
+    };
+    let root = get("/openapi/v3".into()).await;
+    let url = root["paths"]["apis/replication.storage.openshift.io/v1alpha1"]["serverRelativeURL"]
+        .as_str()
+        .expect("the group-version is listed")
+        .to_owned();
+    let document = get(url).await;
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    let vr = schemas
+        .values()
+        .find(|s| {
+            s["x-kubernetes-group-version-kind"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g["kind"] == "VolumeReplication"))
+        })
+        .expect("a schema for VolumeReplication");
+    assert!(vr["properties"]["spec"]["properties"]["replicationState"].is_object());
+    let patch_has_field_validation = document["paths"].as_object().unwrap().values().any(|p| {
+        p["patch"]["x-kubernetes-group-version-kind"]["kind"] == "VolumeReplication"
+            && p["patch"]["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+            })
+    });
+    assert!(patch_has_field_validation);
+
+    let ns = cluster.namespace("strict").await.unwrap();
+    let mut object = serde_json::to_value(vr("strict", "primary")).unwrap();
+    object["spec"]["bogusField"] = json!(1);
+    let request = http::Request::post(format!(
+        "/apis/replication.storage.openshift.io/v1alpha1/namespaces/{ns}/volumereplications?fieldValidation=Strict"
+    ))
+    .header("Content-Type", "application/json")
+    .body(serde_json::to_vec(&object).unwrap())
+    .unwrap();
+    let error = client
+        .request::<serde_json::Value>(request)
+        .await
+        .unwrap_err();
+    let (code, _, message) = api_error(error);
+    assert_eq!(code, 400);
+    assert!(
+        message.contains("unknown field \"spec.bogusField\""),
+        "{message}"
+    );
+}

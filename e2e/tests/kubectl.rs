@@ -1,7 +1,8 @@
-//! `kubectl get` and `kubectl create -f` work against every backend (discovery, tables,
-//! creation from a file). Needs `kubectl` on PATH; without it the test says so and passes.
-//! `--validate=false`: kubectl's client-side validation downloads the protobuf OpenAPI v2
-//! document, which the local server does not serve (it validates CRD objects itself).
+//! `kubectl apply`, `create`, `get`, `explain`, `get events` and `describe` work against every
+//! backend (discovery, OpenAPI v3, server-side field validation, tables, Events). Needs
+//! `kubectl` on PATH; without it the test says so and passes. kubectl 1.27 and newer validate
+//! through the server (OpenAPI v3); older ones download the protobuf OpenAPI v2 document, which
+//! the local server does not serve.
 
 use std::process::Command;
 
@@ -53,10 +54,39 @@ async fn kubectl_creates_from_a_file_and_gets() {
         );
         stdout
     };
-    let created = kubectl(&["create", "--validate=false", "-f", example]);
+    // Validation on (kubectl's default): the server says in its OpenAPI v3 document that it
+    // validates fields itself, and refuses a field the CRD does not declare.
+    let created = kubectl(&["apply", "-f", example]);
     assert!(
         created.contains("volumereplication.replication.storage.openshift.io/"),
         "{created}"
+    );
+    let bogus = cluster.dir().join("bogus.yaml");
+    std::fs::write(
+        &bogus,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("name: orders-db-replication", "name: bogus-replication")
+            .replacen("spec:", "spec:\n  bogusField: 1", 1),
+    )
+    .unwrap();
+    let refused = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .args(["--namespace", &ns, "apply", "-f"])
+        .arg(&bogus)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "an unknown field was accepted");
+    assert!(
+        stderr.contains("unknown field \"spec.bogusField\""),
+        "{stderr}"
+    );
+    let explained = kubectl(&["explain", "volumereplication.spec"]);
+    assert!(
+        explained.contains("replicationState") && explained.contains("volumeReplicationClass"),
+        "{explained}"
     );
     let listed = kubectl(&["get", "volumereplications"]);
     // The CRD's printer columns, as on a real API server.
@@ -84,12 +114,7 @@ async fn kubectl_creates_from_a_file_and_gets() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-file}\ndata: {k: v}\n",
     )
     .unwrap();
-    kubectl(&[
-        "create",
-        "--validate=false",
-        "-f",
-        configmap.to_str().unwrap(),
-    ]);
+    kubectl(&["create", "-f", configmap.to_str().unwrap()]);
     assert!(kubectl(&["get", "configmaps"]).contains("from-file"));
 
     // An Event the controllers would write (events.k8s.io/v1) about the VolumeReplication:

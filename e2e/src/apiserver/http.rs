@@ -17,6 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::discovery;
 use super::error::ApiError;
+use super::openapi;
 use super::ops::{self, PatchType};
 use super::selectors::Selector;
 use super::store::{Change, Store};
@@ -106,6 +107,17 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         ["api"] => return Ok(Route::Static(discovery::api_versions(&shared.address))),
         ["apis"] => return Ok(Route::Static(discovery::group_list(registry))),
         ["version"] => return Ok(Route::Static(discovery::version())),
+        ["openapi", "v3"] => return Ok(Route::Static(openapi::root(registry))),
+        ["openapi", "v3", "api", version] => {
+            return openapi::document(registry, "", version)
+                .map(Route::Static)
+                .ok_or_else(not_found);
+        }
+        ["openapi", "v3", "apis", group, version] => {
+            return openapi::document(registry, group, version)
+                .map(Route::Static)
+                .ok_or_else(not_found);
+        }
         ["healthz" | "readyz" | "livez"] => return Ok(Route::Static(json!("ok"))),
         ["debug", "writes"] => {
             let writes = shared.writes.lock().expect("writes lock").clone();
@@ -327,6 +339,29 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
             .expect("writes lock")
             .entry(format!("{method} {resource}"))
             .or_default() += 1;
+    }
+    // fieldValidation=Strict (what kubectl sends): a custom resource with fields its schema
+    // does not declare is refused instead of pruned.
+    let writes = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    let json_patch = content_type.starts_with("application/json-patch+json");
+    if writes
+        && !json_patch
+        && params.get("fieldValidation").map(String::as_str) == Some("Strict")
+        && let Some(schema) = &rt.schema
+    {
+        let unknown = schema.unknown_fields(&parsed);
+        if !unknown.is_empty() {
+            let fields: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.')))
+                .collect();
+            return error_response(&ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                fields.join(", "),
+                kind = rt.kind,
+                version = rt.version,
+            )));
+        }
     }
     let mut store = shared.store.lock().expect("store lock");
     let include = params.get("includeObject").map(String::as_str);

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod fields;
 mod http;
+mod openapi;
 mod ops;
 mod schema;
 mod selectors;

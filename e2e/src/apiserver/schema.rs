@@ -64,22 +64,43 @@ impl Schema {
         })
     }
 
+    /// The `openAPIV3Schema` as the CRD declares it.
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
     /// Drops fields the schema does not declare (except where unknown fields are preserved).
     /// `metadata`, `apiVersion` and `kind` at the top are the server's business, not the schema's.
     pub fn prune(&self, object: &mut Value) {
+        self.prune_reporting(object, &mut Vec::new());
+    }
+
+    /// The fields [`Schema::prune`] would drop from `object`, as `.spec.foo` paths — what
+    /// `fieldValidation=Strict` refuses.
+    pub fn unknown_fields(&self, object: &Value) -> Vec<String> {
+        let mut dropped = Vec::new();
+        self.prune_reporting(&mut object.clone(), &mut dropped);
+        dropped
+    }
+
+    fn prune_reporting(&self, object: &mut Value, dropped: &mut Vec<String>) {
         let Value::Object(map) = object else { return };
         let Some(properties) = self.raw.get("properties").and_then(Value::as_object) else {
             return;
         };
         map.retain(|key, _| {
-            matches!(key.as_str(), "apiVersion" | "kind" | "metadata")
-                || properties.contains_key(key)
+            let keep = matches!(key.as_str(), "apiVersion" | "kind" | "metadata")
+                || properties.contains_key(key);
+            if !keep {
+                dropped.push(format!(".{key}"));
+            }
+            keep
         });
         for (key, value) in map.iter_mut() {
             if let Some(schema) = properties.get(key)
                 && key != "metadata"
             {
-                prune(schema, value);
+                prune(schema, value, &format!(".{key}"), dropped);
             }
         }
     }
@@ -128,23 +149,29 @@ fn preserves_unknown(schema: &Value) -> bool {
     schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true)
 }
 
-fn prune(schema: &Value, value: &mut Value) {
+fn prune(schema: &Value, value: &mut Value, path: &str, dropped: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             if let Some(properties) = schema["properties"].as_object() {
                 if !preserves_unknown(schema) {
-                    map.retain(|key, _| properties.contains_key(key));
+                    map.retain(|key, _| {
+                        let keep = properties.contains_key(key);
+                        if !keep {
+                            dropped.push(format!("{path}.{key}"));
+                        }
+                        keep
+                    });
                 }
                 for (key, child) in map.iter_mut() {
                     if let Some(child_schema) = properties.get(key) {
-                        prune(child_schema, child);
+                        prune(child_schema, child, &format!("{path}.{key}"), dropped);
                     }
                 }
             } else if let Some(additional) =
                 schema.get("additionalProperties").filter(|a| a.is_object())
             {
-                for child in map.values_mut() {
-                    prune(additional, child);
+                for (key, child) in map.iter_mut() {
+                    prune(additional, child, &format!("{path}.{key}"), dropped);
                 }
             } else if !preserves_unknown(schema)
                 && schema["type"] == "object"
@@ -152,14 +179,15 @@ fn prune(schema: &Value, value: &mut Value) {
             {
                 // An object with neither properties nor additionalProperties keeps nothing.
                 if schema.get("x-kubernetes-embedded-resource").is_none() {
+                    dropped.extend(map.keys().map(|key| format!("{path}.{key}")));
                     map.clear();
                 }
             }
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
-                for item in items {
-                    prune(item_schema, item);
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune(item_schema, item, &format!("{path}[{i}]"), dropped);
                 }
             }
         }
@@ -286,6 +314,13 @@ mod tests {
             json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n", "extra": 1},
             "spec": {"state": "a", "free": {"anything": 1}, "map": {"k": "v"}}})
         );
+    }
+
+    #[test]
+    fn unknown_fields_are_named_by_path() {
+        let object = json!({"apiVersion": "x/v1", "metadata": {"name": "n"}, "junk": 1,
+            "spec": {"state": "a", "unknown": 1, "free": {"anything": 1}, "map": {"k": "v"}}});
+        assert_eq!(schema().unknown_fields(&object), [".junk", ".spec.unknown"]);
     }
 
     #[test]
