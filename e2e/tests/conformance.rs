@@ -1205,7 +1205,7 @@ async fn openapi_v3_and_strict_field_validation() {
         .to_owned();
     let document = get(url).await;
     let schemas = document["components"]["schemas"].as_object().unwrap();
-    let vr = schemas
+    let vr_schema = schemas
         .values()
         .find(|s| {
             s["x-kubernetes-group-version-kind"]
@@ -1213,7 +1213,7 @@ async fn openapi_v3_and_strict_field_validation() {
                 .is_some_and(|g| g.iter().any(|g| g["kind"] == "VolumeReplication"))
         })
         .expect("a schema for VolumeReplication");
-    assert!(vr["properties"]["spec"]["properties"]["replicationState"].is_object());
+    assert!(vr_schema["properties"]["spec"]["properties"]["replicationState"].is_object());
     let patch_has_field_validation = document["paths"].as_object().unwrap().values().any(|p| {
         p["patch"]["x-kubernetes-group-version-kind"]["kind"] == "VolumeReplication"
             && p["patch"]["parameters"].as_array().is_some_and(|ps| {
