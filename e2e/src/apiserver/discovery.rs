@@ -82,7 +82,7 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
 
 pub fn version() -> Value {
     json!({
-        "major": "1", "minor": "34", "gitVersion": "v1.34.0-lifeline-local",
+        "major": "1", "minor": "36", "gitVersion": "v1.36.0-lifeline-local",
         "platform": "linux/amd64", "goVersion": "none", "compiler": "rust",
     })
 }
