@@ -13,7 +13,9 @@ use kube::Api;
 use kube::api::PostParams;
 use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annotations};
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
-use lifeline_api::replication::CurrentState;
+use lifeline_api::replication::{
+    CurrentState, SchedulingInterval, VolumeReplication, VolumeReplicationClass,
+};
 use lifeline_e2e::process::admin_post;
 use lifeline_e2e::sites::{SiteEnv, TwoSites, tree};
 use lifeline_e2e::wait;
@@ -131,13 +133,45 @@ fn age(status: Option<&lifeline_api::replication::VolumeReplicationStatus>) -> S
     format!("{seconds}s")
 }
 
-/// One line per site: desired and current state, health, last sync age, RPO bound.
-async fn table(sites: &TwoSites, claim: &str) {
+/// The RPO bound the controller works with: the class's `schedulingInterval` plus how long the
+/// last sync took (the OpenShift DR guide's formula), as the VolumeReplication reports them.
+async fn rpo_bound(site: &SiteEnv, vr: &VolumeReplication) -> String {
+    let class = Api::<VolumeReplicationClass>::all(site.client())
+        .get_opt(&vr.spec.volume_replication_class)
+        .await
+        .ok()
+        .flatten();
+    let interval = class
+        .and_then(|c| c.spec.parameters().get("schedulingInterval").cloned())
+        .and_then(|i| i.parse::<SchedulingInterval>().ok())
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| "?".into());
+    match vr
+        .status
+        .as_ref()
+        .and_then(|s| s.last_sync_duration.clone())
+    {
+        Some(duration) => format!("{interval} + {duration}"),
+        None => interval,
+    }
+}
+
+/// One line per site: desired and current state, health, last sync age, RPO bound. A site
+/// whose controller is down is shown as such: what its API server still holds is the last
+/// status written before it went down, not the site's state.
+async fn table(sites: &mut TwoSites, claim: &str) {
     println!(
         "    {:<6} {:<10} {:<10} {:<9} {:<14} {:<10}",
         "site", "desired", "current", "degraded", "last sync age", "rpo bound"
     );
-    for site in [&sites.a, &sites.b] {
+    for site in [&mut sites.a, &mut sites.b] {
+        if !site.controller.is_running() {
+            println!(
+                "    {:<6} site down: its controller and driver are gone (its last written status is not its state)",
+                site.name
+            );
+            continue;
+        }
         let vr = site
             .vrs()
             .get_opt(&format!("{claim}-replication"))
@@ -153,10 +187,6 @@ async fn table(sites: &TwoSites, claim: &str) {
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Degraded"))
             .map(|c| c.status.clone())
             .unwrap_or_else(|| "-".into());
-        let rpo = status
-            .and_then(|s| s.last_sync_duration.clone())
-            .map(|d| format!("60s + {d}"))
-            .unwrap_or_else(|| "60s".into());
         println!(
             "    {:<6} {:<10} {:<10} {:<9} {:<14} {:<10}",
             site.name,
@@ -167,9 +197,26 @@ async fn table(sites: &TwoSites, claim: &str) {
                 .unwrap_or("-"),
             degraded,
             age(status),
-            rpo,
+            rpo_bound(site, &vr).await,
         );
     }
+}
+
+/// The controller's Event of `reason` about the site's VolumeReplication, if it wrote one.
+async fn event_note(site: &SiteEnv, claim: &str, reason: &str) -> Option<String> {
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(site.client(), &site.app)
+        .list(&Default::default())
+        .await
+        .ok()?;
+    events
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                == Some(format!("{claim}-replication").as_str())
+        })
+        .find_map(|e| e.note)
 }
 
 fn step(text: &str) {
@@ -272,18 +319,18 @@ async fn main() -> anyhow::Result<()> {
         .wait_state("db", CurrentState::Secondary, false)
         .await?;
     same(&sites, &sites.a, &sites.b, &volume).await?;
-    table(&sites, "db").await;
+    table(&mut sites, "db").await;
 
     step("planned migration: demote A (it ships its last changes), promote B without force");
     std::fs::write(data.join("tables/customers.txt"), "alice\nbob\n")?;
     sites.migrate(&sites.a, &sites.b, "db").await?;
     same(&sites, &sites.b, &sites.a, &volume).await?;
-    table(&sites, "db").await;
+    table(&mut sites, "db").await;
 
     step("fail back to A the same way");
     sites.migrate(&sites.b, &sites.a, "db").await?;
     same(&sites, &sites.a, &sites.b, &volume).await?;
-    table(&sites, "db").await;
+    table(&mut sites, "db").await;
 
     step("disaster: the link to A is cut, A takes writes B never sees, then A is gone");
     admin_post(&sites.a.admin, "/link/sever").await?;
@@ -303,7 +350,12 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "    B serves the last synced data: {kept}; the unsynced write is lost, as async DR promises"
     );
-    table(&sites, "db").await;
+    let forced = wait::until(PHASE_TIMEOUT, "the ForcePromoted Event on B", || {
+        event_note(&sites.b, "db", "ForcePromoted")
+    })
+    .await?;
+    println!("    B's controller, Event ForcePromoted: {forced}");
+    table(&mut sites, "db").await;
 
     step("A comes back: demoted, it resyncs from B");
     sites.a.driver.restart().await?;
@@ -314,11 +366,11 @@ async fn main() -> anyhow::Result<()> {
         .wait_state("db", CurrentState::Secondary, true)
         .await?;
     same(&sites, &sites.b, &sites.a, &volume).await?;
-    table(&sites, "db").await;
+    table(&mut sites, "db").await;
 
     step("fail back to A");
     sites.migrate(&sites.b, &sites.a, "db").await?;
-    table(&sites, "db").await;
+    table(&mut sites, "db").await;
 
     step(
         "backup: a CSI snapshot of the volume on A, moved by the data mover into a restic repository",
