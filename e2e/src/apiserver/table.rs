@@ -39,15 +39,26 @@ impl Column {
         }
     }
 
-    fn computed(name: &str, priority: i64, cell: fn(&Value) -> Value) -> Self {
+    fn computed(name: &str, cell: fn(&Value) -> Value) -> Self {
         Column {
             name: name.into(),
             type_: "string".into(),
             format: String::new(),
             description: String::new(),
-            priority,
+            priority: 0,
             cell: Cell::Computed(cell),
         }
+    }
+
+    /// A string column read at `path`.
+    fn field(name: &str, path: &str) -> Self {
+        Column::path(name, "string", path)
+    }
+
+    /// Shown only with `-o wide`.
+    fn wide(mut self) -> Self {
+        self.priority = 1;
+        self
     }
 
     fn age() -> Self {
@@ -75,14 +86,6 @@ pub fn crd_columns(version: &Value) -> Vec<Column> {
         vec![Column::age()]
     } else {
         declared
-    }
-}
-
-fn text(value: &Value) -> Value {
-    if value.is_null() {
-        Value::Null
-    } else {
-        value.clone()
     }
 }
 
@@ -115,53 +118,46 @@ fn or_unset(value: &Value) -> Value {
 pub fn builtin_columns(group: &str, kind: &str) -> Vec<Column> {
     match (group, kind) {
         ("", "PersistentVolumeClaim") => vec![
-            Column::computed("Status", 0, |o| text(&o["status"]["phase"])),
-            Column::computed("Volume", 0, |o| text(&o["spec"]["volumeName"])),
-            Column::computed("Capacity", 0, |o| text(&o["status"]["capacity"]["storage"])),
-            Column::computed("Access Modes", 0, |o| {
+            Column::field("Status", ".status.phase"),
+            Column::field("Volume", ".spec.volumeName"),
+            Column::field("Capacity", ".status.capacity.storage"),
+            Column::computed("Access Modes", |o| {
                 access_modes(&o["status"]["accessModes"])
             }),
-            Column::computed("StorageClass", 0, |o| text(&o["spec"]["storageClassName"])),
-            Column::computed("VolumeAttributesClass", 0, |o| {
+            Column::field("StorageClass", ".spec.storageClassName"),
+            Column::computed("VolumeAttributesClass", |o| {
                 or_unset(&o["spec"]["volumeAttributesClassName"])
             }),
             Column::age(),
-            Column::computed("VolumeMode", 1, |o| text(&o["spec"]["volumeMode"])),
+            Column::field("VolumeMode", ".spec.volumeMode").wide(),
         ],
         ("", "PersistentVolume") => vec![
-            Column::computed("Capacity", 0, |o| text(&o["spec"]["capacity"]["storage"])),
-            Column::computed("Access Modes", 0, |o| {
-                access_modes(&o["spec"]["accessModes"])
-            }),
-            Column::computed("Reclaim Policy", 0, |o| {
-                text(&o["spec"]["persistentVolumeReclaimPolicy"])
-            }),
-            Column::computed("Status", 0, |o| text(&o["status"]["phase"])),
-            Column::computed("Claim", 0, |o| {
+            Column::field("Capacity", ".spec.capacity.storage"),
+            Column::computed("Access Modes", |o| access_modes(&o["spec"]["accessModes"])),
+            Column::field("Reclaim Policy", ".spec.persistentVolumeReclaimPolicy"),
+            Column::field("Status", ".status.phase"),
+            Column::computed("Claim", |o| {
                 let claim = &o["spec"]["claimRef"];
                 match (claim["namespace"].as_str(), claim["name"].as_str()) {
                     (Some(ns), Some(name)) => json!(format!("{ns}/{name}")),
                     _ => json!(""),
                 }
             }),
-            Column::computed("StorageClass", 0, |o| text(&o["spec"]["storageClassName"])),
-            Column::computed("VolumeAttributesClass", 0, |o| {
+            Column::field("StorageClass", ".spec.storageClassName"),
+            Column::computed("VolumeAttributesClass", |o| {
                 or_unset(&o["spec"]["volumeAttributesClassName"])
             }),
-            Column::computed("Reason", 0, |o| text(&o["status"]["reason"])),
+            Column::field("Reason", ".status.reason"),
             Column::age(),
-            Column::computed("VolumeMode", 1, |o| text(&o["spec"]["volumeMode"])),
+            Column::field("VolumeMode", ".spec.volumeMode").wide(),
         ],
-        ("", "Namespace") => vec![
-            Column::computed("Status", 0, |o| text(&o["status"]["phase"])),
-            Column::age(),
-        ],
+        ("", "Namespace") => vec![Column::field("Status", ".status.phase"), Column::age()],
         ("coordination.k8s.io", "Lease") => vec![
-            Column::computed("Holder", 0, |o| text(&o["spec"]["holderIdentity"])),
+            Column::field("Holder", ".spec.holderIdentity"),
             Column::age(),
         ],
         ("", "Event") | ("events.k8s.io", "Event") => vec![
-            Column::computed("Last Seen", 0, |o| {
+            Column::computed("Last Seen", |o| {
                 let last = ["lastTimestamp", "eventTime", "deprecatedLastTimestamp"]
                     .iter()
                     .find_map(|k| o[*k].as_str())
@@ -169,9 +165,9 @@ pub fn builtin_columns(group: &str, kind: &str) -> Vec<Column> {
                     .or(o["metadata"]["creationTimestamp"].as_str());
                 last.map(age).map(Value::from).unwrap_or(Value::Null)
             }),
-            Column::computed("Type", 0, |o| text(&o["type"])),
-            Column::computed("Reason", 0, |o| text(&o["reason"])),
-            Column::computed("Object", 0, |o| {
+            Column::field("Type", ".type"),
+            Column::field("Reason", ".reason"),
+            Column::computed("Object", |o| {
                 let regarding = if o["regarding"].is_object() {
                     &o["regarding"]
                 } else {
@@ -186,12 +182,12 @@ pub fn builtin_columns(group: &str, kind: &str) -> Vec<Column> {
                     regarding["name"].as_str().unwrap_or_default()
                 ))
             }),
-            Column::computed("Message", 0, |o| {
-                text(if o["note"].is_string() {
-                    &o["note"]
+            Column::computed("Message", |o| {
+                if o["note"].is_string() {
+                    o["note"].clone()
                 } else {
-                    &o["message"]
-                })
+                    o["message"].clone()
+                }
             }),
         ],
         _ => vec![Column::age()],
