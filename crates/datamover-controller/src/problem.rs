@@ -55,6 +55,19 @@ pub enum Problem {
     },
 }
 
+/// `spec.resticSecretRef.name` must name a Secret (the schema, as upstream's, requires nothing).
+pub fn restic_secret_named(
+    reference: Option<&lifeline_api::datamover::NameRef>,
+) -> Result<(), Problem> {
+    if reference.is_none_or(|r| r.name.trim().is_empty()) {
+        return Err(Problem::FieldMissing {
+            field: "spec.resticSecretRef.name",
+            fix: "name the restic Secret in the protected namespace",
+        });
+    }
+    Ok(())
+}
+
 impl Problem {
     /// A stable label for metrics and the Event reason.
     pub fn reason(&self) -> &'static str {

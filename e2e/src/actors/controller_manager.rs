@@ -10,6 +10,7 @@
 //! owners), background propagation only.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -31,17 +32,24 @@ pub const COLLECTED: &[(&str, &str, &str)] = &[
     ("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
 ];
 
+/// Kinds found through discovery, kept across rounds: (apiVersion, kind) → (resource,
+/// namespaced). Only found kinds are kept, so a CRD installed later is found then.
+type Kinds = Arc<Mutex<BTreeMap<(String, String), (ApiResource, bool)>>>;
+
 /// Starts the protection controllers and the garbage collector.
 pub fn start(client: Client) -> Actors {
     let mut actors = Actors::default();
-    actors.spawn("controller-manager", move || round(client.clone()));
+    let kinds = Kinds::default();
+    actors.spawn("controller-manager", move || {
+        round(client.clone(), Arc::clone(&kinds))
+    });
     actors
 }
 
-async fn round(client: Client) -> anyhow::Result<()> {
+async fn round(client: Client, kinds: Kinds) -> anyhow::Result<()> {
     pvc_protection(&client).await?;
     pv_protection(&client).await?;
-    collect_garbage(&client).await
+    collect_garbage(&client, &kinds).await
 }
 
 /// The finalizers without `finalizer`, as a merge patch that fails if the object changed.
@@ -124,35 +132,33 @@ async fn pv_protection(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The API resource of an owner reference's kind, found once through discovery.
+/// The API resource of a kind (and whether it is namespaced), found once through discovery.
 async fn resolve(
     client: &Client,
-    cache: &mut BTreeMap<(String, String), Option<(ApiResource, bool)>>,
+    kinds: &Kinds,
     api_version: &str,
     kind: &str,
 ) -> Option<(ApiResource, bool)> {
     let key = (api_version.to_owned(), kind.to_owned());
-    if let Some(found) = cache.get(&key) {
-        return found.clone();
+    if let Some(found) = kinds.lock().expect("kinds lock").get(&key) {
+        return Some(found.clone());
     }
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
     let found = kube::discovery::pinned_kind(client, &gvk)
         .await
         .ok()
-        .map(|(resource, caps)| (resource, caps.scope == Scope::Namespaced));
-    cache.insert(key, found.clone());
-    found
+        .map(|(resource, caps)| (resource, caps.scope == Scope::Namespaced))?;
+    kinds.lock().expect("kinds lock").insert(key, found.clone());
+    Some(found)
 }
 
 /// Deletes every object of [`COLLECTED`] kinds whose owners are all gone (not found, or a
 /// different object of the same name: another uid).
-async fn collect_garbage(client: &Client) -> anyhow::Result<()> {
-    let mut kinds = BTreeMap::new();
+async fn collect_garbage(client: &Client, kinds: &Kinds) -> anyhow::Result<()> {
     let mut live: BTreeMap<(String, String, String, String), Option<String>> = BTreeMap::new();
     for (group, version, kind) in COLLECTED {
-        let Some((resource, _)) =
-            resolve(client, &mut kinds, &api_version(group, version), kind).await
+        let Some((resource, _)) = resolve(client, kinds, &api_version(group, version), kind).await
         else {
             continue; // not served here (e.g. no snapshot CRDs)
         };
@@ -165,7 +171,7 @@ async fn collect_garbage(client: &Client) -> anyhow::Result<()> {
             let mut orphan = true;
             for owner in object.owner_references() {
                 let Some((owner_resource, namespaced)) =
-                    resolve(client, &mut kinds, &owner.api_version, &owner.kind).await
+                    resolve(client, kinds, &owner.api_version, &owner.kind).await
                 else {
                     orphan = false; // an owner of a kind we cannot resolve: keep the object
                     break;

@@ -11,7 +11,7 @@ use lifeline_api::foreign::snapshot::VolumeSnapshotContent;
 use lifeline_api::foreign::volsync::{MoverResult, ReplicationSource, SynchronizingReason};
 use lifeline_api::open::Open;
 
-use crate::problem::Problem;
+use crate::problem::{Problem, restic_secret_named};
 use crate::repository::{Form, ResticSecret};
 
 /// Which working objects exist, and the ReplicationSource as it is.
@@ -192,20 +192,14 @@ pub fn decide(observed: &Observed) -> Decision {
 /// Fields the schema does not require (as upstream's) but a backup cannot do without, checked
 /// before anything is fetched.
 pub fn required_fields(vsb: &VolumeSnapshotBackup) -> Result<(), Problem> {
-    let blank = |name: Option<&str>| name.is_none_or(|n| n.trim().is_empty());
-    if blank(vsb.spec.volume_snapshot_content.name.as_deref()) {
+    let content = vsb.spec.volume_snapshot_content.name.as_deref();
+    if content.is_none_or(|n| n.trim().is_empty()) {
         return Err(Problem::FieldMissing {
             field: "spec.volumeSnapshotContent.name",
             fix: "name the VolumeSnapshotContent to back up",
         });
     }
-    if blank(vsb.spec.restic_secret_ref.as_ref().map(|r| r.name.as_str())) {
-        return Err(Problem::FieldMissing {
-            field: "spec.resticSecretRef.name",
-            fix: "name the restic Secret in the protected namespace",
-        });
-    }
-    Ok(())
+    restic_secret_named(vsb.spec.restic_secret_ref.as_ref())
 }
 
 /// Bad inputs, in the order a user would fix them.

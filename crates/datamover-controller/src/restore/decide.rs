@@ -9,7 +9,7 @@ use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::{MoverResult, ReplicationDestination, SynchronizingReason};
 use lifeline_api::open::Open;
 
-use crate::problem::Problem;
+use crate::problem::{Problem, restic_secret_named};
 use crate::repository::{self, Form, ResticSecret};
 use crate::restore::build::RESTORE_AS_OF;
 
@@ -164,17 +164,7 @@ pub fn decide(observed: &Observed) -> Decision {
 /// Fields the schema does not require (as upstream's) but a restore cannot do without, checked
 /// before anything is fetched; and Lifeline's `restore-as-of` annotation, which must parse.
 pub fn required_fields(vsr: &VolumeSnapshotRestore) -> Result<(), Problem> {
-    if vsr
-        .spec
-        .restic_secret_ref
-        .as_ref()
-        .is_none_or(|r| r.name.trim().is_empty())
-    {
-        return Err(Problem::FieldMissing {
-            field: "spec.resticSecretRef.name",
-            fix: "name the restic Secret in the protected namespace",
-        });
-    }
+    restic_secret_named(vsr.spec.restic_secret_ref.as_ref())?;
     restore_as_of(vsr)?;
     Ok(())
 }
