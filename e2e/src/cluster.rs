@@ -136,14 +136,18 @@ impl TestCluster {
     /// own user, bound to exactly the ClusterRole and Roles the chart renders for it (Roles in
     /// `own` — its Lease — and `protected`), so a real authorizer proves least privilege. The
     /// local server does not authorize (the access log is checked against the declared rules
-    /// instead) and an existing cluster's identities are its own: both use the admin
-    /// kubeconfig, with the chart's roles applied all the same.
+    /// instead; the grants are applied all the same) and an existing cluster's identities are
+    /// its own: both use the admin kubeconfig. Nothing is granted on an existing cluster, whose
+    /// own Lifeline install may have roles and bindings of these names.
     pub async fn controller_kubeconfig(
         &self,
         controller: crate::rbac::Controller,
         own: &str,
         protected: Option<&str>,
     ) -> anyhow::Result<PathBuf> {
+        if self.backend == Backend::Kubeconfig {
+            return Ok(self.kubeconfig.clone());
+        }
         let user = controller.user();
         crate::rbac::grant(&self.client, controller, &user, own, protected).await?;
         match &self._running {
