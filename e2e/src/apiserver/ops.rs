@@ -328,17 +328,7 @@ pub fn create(
     if rt.kind == "Namespace" && rt.group.is_empty() {
         object["status"] = json!({"phase": "Active"});
     }
-    protect_storage(rt, &mut object);
-    if rt.group.is_empty()
-        && matches!(
-            rt.kind.as_str(),
-            "PersistentVolumeClaim" | "PersistentVolume"
-        )
-        && object["status"]["phase"].is_null()
-    {
-        // Kubernetes' defaulting: a new claim or volume is Pending until bound.
-        object["status"]["phase"] = json!("Pending");
-    }
+    admit_storage(rt, &mut object);
     let mut owners = Owners::default();
     owners.update(manager, &Value::Null, &object);
     let entry = Entry { object, owners };
@@ -381,10 +371,11 @@ fn approval_problem(crd: &Value) -> Option<Cause> {
     }
 }
 
-/// The StorageObjectInUseProtection admission plugin: every new claim and volume carries its
-/// protection finalizer, which kube-controller-manager (the harness's stand-in of it, on
-/// backends without one) removes once the object is no longer in use.
-fn protect_storage(rt: &ResourceType, object: &mut Value) {
+/// What a real API server does to a new claim or volume: the StorageObjectInUseProtection
+/// admission plugin adds its protection finalizer, which kube-controller-manager (the
+/// harness's stand-in of it, on backends without one) removes once the object is no longer in
+/// use; defaulting makes it Pending until bound.
+fn admit_storage(rt: &ResourceType, object: &mut Value) {
     let finalizer = match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "PersistentVolumeClaim") => "kubernetes.io/pvc-protection",
         ("", "PersistentVolume") => "kubernetes.io/pv-protection",
@@ -394,6 +385,9 @@ fn protect_storage(rt: &ResourceType, object: &mut Value) {
         let mut all = finalizers(object);
         all.push(finalizer.to_owned());
         object["metadata"]["finalizers"] = json!(all);
+    }
+    if object["status"]["phase"].is_null() {
+        object["status"]["phase"] = json!("Pending");
     }
 }
 
