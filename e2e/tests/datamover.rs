@@ -347,18 +347,23 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
         "second state"
     );
 
-    let left = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &protected)
+    // The claims VolSync made for the restores are owned by their ReplicationDestinations:
+    // garbage collection removes them after those go, asynchronously as on any cluster.
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &protected);
+    let gone = wait::until(T, "nothing left in the protected namespace", || async {
+        let left = claims.list(&ListParams::default()).await.ok()?;
+        left.items.is_empty().then_some(())
+    })
+    .await;
+    let left: Vec<_> = claims
         .list(&ListParams::default())
         .await
-        .unwrap();
-    assert!(
-        left.items.is_empty(),
-        "nothing left in the protected namespace: {:?}",
-        left.items
-            .iter()
-            .map(|p| p.metadata.name.clone())
-            .collect::<Vec<_>>()
-    );
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.metadata.name)
+        .collect();
+    assert!(gone.is_ok(), "left in the protected namespace: {left:?}");
     assert!(
         !mover.logs().contains("e2e-password-123"),
         "no secret in the logs"
