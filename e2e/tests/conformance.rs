@@ -1243,3 +1243,63 @@ async fn openapi_v3_and_strict_field_validation() {
         "{message}"
     );
 }
+
+/// What kubectl ≤ 1.26 reads to validate and explain: `/openapi/v2`, as JSON and as gnostic's
+/// protobuf, with a definition per kind that carries its group-version-kind and declares the
+/// object fields every kind has, so a client-side validator accepts `apiVersion`, `kind` and
+/// `metadata` and refuses an undeclared spec field.
+#[tokio::test]
+async fn openapi_v2_in_json_and_protobuf() {
+    let cluster = TestCluster::start().await.unwrap();
+    let client = cluster.client();
+    let request = http::Request::get("/openapi/v2")
+        .header("Accept", "application/json")
+        .body(Vec::new())
+        .unwrap();
+    let document = client.request::<serde_json::Value>(request).await.unwrap();
+    assert_eq!(document["swagger"], "2.0");
+    let (name, vr_schema) = document["definitions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, s)| {
+            s["x-kubernetes-group-version-kind"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g["kind"] == "VolumeReplication"))
+        })
+        .expect("a definition for VolumeReplication");
+    assert_eq!(
+        name,
+        "io.openshift.storage.replication.v1alpha1.VolumeReplication"
+    );
+    for field in ["apiVersion", "kind", "metadata", "spec"] {
+        assert!(vr_schema["properties"][field].is_object(), "{field}");
+    }
+    assert!(vr_schema["properties"]["spec"]["properties"]["replicationState"].is_object());
+
+    let request = http::Request::get("/openapi/v2")
+        .header(
+            "Accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )
+        .body(Vec::new())
+        .unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.contains("protobuf"), "{content_type}");
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    // The protobuf starts with `swagger` (field 1) = "2.0" and names the definition.
+    assert_eq!(&bytes[..5], b"\x0a\x032.0");
+    let named = b"io.openshift.storage.replication.v1alpha1.VolumeReplication";
+    assert!(bytes.windows(named.len()).any(|w| w == named));
+}

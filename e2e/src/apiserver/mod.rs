@@ -10,6 +10,7 @@ mod events;
 mod fields;
 mod http;
 mod openapi;
+mod openapi_v2;
 mod ops;
 mod schema;
 mod selectors;

@@ -20,7 +20,7 @@ fn gv_path(group: &str, version: &str) -> String {
 }
 
 /// The schema name Kubernetes gives a kind: the group reversed, then version and kind.
-fn definition(rt: &ResourceType) -> String {
+pub(super) fn definition(rt: &ResourceType) -> String {
     let group = if rt.group.is_empty() {
         "io.k8s.api.core".to_owned()
     } else {
@@ -29,6 +29,38 @@ fn definition(rt: &ResourceType) -> String {
         parts.join(".")
     };
     format!("{group}.{}.{}", rt.version, rt.kind)
+}
+
+/// A kind's schema as published: a CRD's schema need not declare `apiVersion`, `kind` and
+/// `metadata`, but every published one does (clients validate against it).
+pub(super) fn published(rt: &ResourceType) -> Value {
+    let mut schema = match &rt.schema {
+        Some(schema) => schema.raw().clone(),
+        None => return json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    };
+    if let Some(properties) = schema
+        .as_object_mut()
+        .map(|s| s.entry("properties").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+    {
+        for (field, declared) in [
+            (
+                "apiVersion",
+                json!({"type": "string", "description": "The versioned schema of this representation of an object."}),
+            ),
+            (
+                "kind",
+                json!({"type": "string", "description": "The REST resource this object represents."}),
+            ),
+            (
+                "metadata",
+                json!({"type": "object", "description": "Standard object's metadata."}),
+            ),
+        ] {
+            properties.entry(field).or_insert(declared);
+        }
+    }
+    schema
 }
 
 /// `/openapi/v3`: where each group-version's document is.
@@ -81,10 +113,7 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Option<Value
     let mut schemas = serde_json::Map::new();
     for rt in types {
         let name = definition(rt);
-        let mut schema = match &rt.schema {
-            Some(schema) => schema.raw().clone(),
-            None => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-        };
+        let mut schema = published(rt);
         schema["x-kubernetes-group-version-kind"] =
             json!([{"group": rt.group, "version": rt.version, "kind": rt.kind}]);
         schemas.insert(name.clone(), schema);
