@@ -35,6 +35,11 @@ pub enum Msg {
     Push {
         volume: String,
         entries: Vec<Entry>,
+        /// When the sender took the manifest (ms since the Unix epoch): the moment the data in
+        /// this push is from, which the receiver reports as its last sync. Absent from older
+        /// senders; the receiver then uses the time the push arrived.
+        #[serde(default)]
+        taken_ms: Option<u64>,
     },
     Need {
         paths: Vec<String>,

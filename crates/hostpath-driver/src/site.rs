@@ -169,6 +169,8 @@ impl Site {
         }
         state.role = Role::Primary;
         state.last_error = None;
+        // The sync it received says how old its data is, not when the peer last got it.
+        state.last_sync = None;
         self.store.save(volume, &state)?;
         self.last_attempt.lock().unwrap().remove(volume);
         Ok(())
@@ -244,18 +246,20 @@ impl Site {
     }
 
     /// What GetVolumeReplicationInfo reports: the last sync and whether the link is healthy.
+    /// On a primary the last sync it shipped; on a secondary (Lifeline's extension) the last
+    /// one it received, timed from when the primary took the data, so the age of the data a
+    /// failover here would serve is known even when the primary site is gone.
     pub async fn info(&self, volume: &str) -> Result<(LastSync, Option<String>)> {
         let state = self.replicated(volume)?;
-        if state.role != Role::Primary {
-            return Err(SiteError::FailedPrecondition(format!(
-                "volume {volume} is not primary at this site"
-            )));
-        }
         let Some(last) = state.last_sync else {
-            return Err(SiteError::NotFound(format!(
-                "no sync of volume {volume} has completed yet"
-            )));
+            return Err(SiteError::NotFound(match state.role {
+                Role::Primary => format!("no sync of volume {volume} has completed yet"),
+                Role::Secondary => format!("no sync of volume {volume} has been received yet"),
+            }));
         };
+        if state.role == Role::Secondary {
+            return Ok((last, None));
+        }
         let problem = match (&state.last_error, self.peer_role(volume).await) {
             (Some(e), _) => Some(format!("last sync failed: {e}")),
             (None, Err(e)) => Some(format!("peer site unreachable: {e}")),
@@ -350,9 +354,11 @@ impl Site {
         )
         .await?;
         match peer::recv(&mut stream).await? {
-            Msg::Push { volume: v, entries } if v == volume => {
-                receive(&self.store, volume, entries, &mut stream).await
-            }
+            Msg::Push {
+                volume: v,
+                entries,
+                taken_ms,
+            } if v == volume => receive(&self.store, volume, entries, taken_ms, &mut stream).await,
             Msg::Refused { reason } => Err(io::Error::other(reason)),
             other => Err(unexpected(&other)),
         }
@@ -403,12 +409,16 @@ impl Site {
                 };
                 peer::send(&mut stream, &reply).await
             }
-            Msg::Push { volume, entries } => {
+            Msg::Push {
+                volume,
+                entries,
+                taken_ms,
+            } => {
                 let Ok(_guard) = self.try_lock(&volume) else {
                     let reason = format!("volume {volume} is busy at the peer site");
                     return peer::send(&mut stream, &Msg::Refused { reason }).await;
                 };
-                receive(&self.store, &volume, entries, &mut stream)
+                receive(&self.store, &volume, entries, taken_ms, &mut stream)
                     .await
                     .map(drop)
             }

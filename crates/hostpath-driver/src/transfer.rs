@@ -1,12 +1,13 @@
 //! Moving a volume's content over a peer connection: the sending and receiving halves of a push.
 
 use std::io;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpStream;
 
 use crate::faults::Faults;
 use crate::peer::{self, Msg};
-use crate::store::{Role, Store};
+use crate::store::{LastSync, Role, Store};
 use crate::tree;
 
 pub(crate) fn unexpected(msg: &Msg) -> io::Error {
@@ -24,12 +25,17 @@ pub(crate) async fn push(
     stream: &mut TcpStream,
 ) -> io::Result<u64> {
     let dir = store.volume_dir(volume);
+    let taken_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok());
     let entries = tree::manifest(&dir)?;
     peer::send(
         stream,
         &Msg::Push {
             volume: volume.to_owned(),
             entries,
+            taken_ms,
         },
     )
     .await?;
@@ -56,8 +62,13 @@ pub(crate) async fn receive(
     store: &Store,
     volume: &str,
     entries: Vec<tree::Entry>,
+    taken_ms: Option<u64>,
     stream: &mut TcpStream,
 ) -> io::Result<u64> {
+    let started = Instant::now();
+    let taken = taken_ms
+        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        .unwrap_or_else(SystemTime::now);
     let state = store.load(volume)?;
     let refusal = match &state {
         Some(s) if s.replicated && s.role == Role::Primary => Some(format!(
@@ -96,6 +107,14 @@ pub(crate) async fn receive(
     let mut state = state.unwrap_or_default();
     state.replicated = true;
     state.role = Role::Secondary;
+    // What GetVolumeReplicationInfo reports here (Lifeline's extension on a secondary): the
+    // data is from when the primary took it, however late it arrived.
+    state.last_sync = Some(LastSync {
+        time: taken,
+        duration: started.elapsed(),
+        bytes,
+    });
+    state.last_error = None;
     store.save(volume, &state)?;
     peer::send(stream, &Msg::Committed { bytes }).await?;
     Ok(bytes)

@@ -549,3 +549,52 @@ async fn wait_resync_through_failures(client: &CsiClient) -> bool {
     }
     false
 }
+
+/// Lifeline's extension: a secondary answers GetVolumeReplicationInfo with the last sync it
+/// received, dated when the primary took the data, and keeps answering when the primary is
+/// gone; promoted, it has shipped nothing yet.
+#[tokio::test]
+async fn a_secondary_reports_the_sync_it_received() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+    let shipped = p.ca.replication_info(&req()).await.unwrap();
+    let received = p.cb.replication_info(&req()).await.unwrap();
+    let (a_time, a_took) = (
+        shipped.last_sync_time.unwrap(),
+        shipped.last_sync_duration.unwrap(),
+    );
+    let b_time = received.last_sync_time.unwrap();
+    // Taken after A's sync started (to the millisecond the wire carries) and before it ended.
+    assert!(
+        b_time + Duration::from_millis(1) >= a_time,
+        "{b_time:?} {a_time:?}"
+    );
+    assert!(
+        b_time <= a_time + a_took,
+        "{b_time:?} {a_time:?} {a_took:?}"
+    );
+    assert_eq!(
+        received.last_sync_bytes, shipped.last_sync_bytes,
+        "every byte A sent"
+    );
+    assert_eq!(
+        received.health,
+        lifeline_csi_client::ReplicationHealth::Healthy
+    );
+
+    p.a.site.faults.sever(true);
+    p.b.site.faults.sever(true);
+    let later = p.cb.replication_info(&req()).await.unwrap();
+    assert_eq!(
+        later.last_sync_time,
+        Some(b_time),
+        "the primary gone, the data here is as old as it was"
+    );
+
+    p.cb.promote(&req(), true).await.unwrap();
+    assert_eq!(
+        p.cb.replication_info(&req()).await.unwrap_err().code,
+        Code::NotFound,
+        "a new primary has shipped nothing yet"
+    );
+}

@@ -13,7 +13,7 @@ use crate::plan::Plan;
 pub struct Reads {
     /// Ask GetVolumeReplicationInfo (the driver has not said it lacks it).
     pub info: bool,
-    /// Ask GetReplicationDestinationInfo (advertised, and not known yet).
+    /// Ask GetReplicationDestinationInfo (a primary's, advertised, and not known yet).
     pub destination: bool,
 }
 
@@ -62,19 +62,30 @@ pub async fn act(
             outcome.finished = Some(SystemTime::now());
         }
     }
-    let primary = matches!(plan, Plan::RefreshInfo)
-        || matches!(outcome.operation, Operation::Promoted { .. });
-    if primary && reads.info {
+    // In the desired state now: a primary reports what it shipped, a ready secondary what it
+    // received.
+    let settled = matches!(plan, Plan::RefreshInfo)
+        || matches!(
+            outcome.operation,
+            Operation::Promoted { .. }
+                | Operation::Demoted {
+                    resync: Ok(true),
+                    ..
+                }
+                | Operation::Resynced(Ok(true))
+        );
+    if settled && reads.info {
         outcome.info = Some(match client.replication_info(request).await {
             Ok(info) => InfoOutcome::Info(info),
             Err(e) => match e.class() {
                 ErrorClass::NotFound => InfoOutcome::NotYet,
                 ErrorClass::NotImplemented => InfoOutcome::Unimplemented,
+                ErrorClass::FailedPrecondition => InfoOutcome::NotOffered,
                 _ => InfoOutcome::Failed(e),
             },
         });
     }
-    if primary && reads.destination {
+    if settled && reads.destination {
         outcome.destination = match client.destination_info(request).await {
             Ok(destination) => Some(DestinationOutcome::Available(destination)),
             Err(e) if e.class() == ErrorClass::NotImplemented => None,

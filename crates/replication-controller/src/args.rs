@@ -25,6 +25,13 @@ pub struct ControllerArgs {
     #[arg(long, env = "LIFELINE_RESYNC_POLL_INTERVAL", value_parser = parse_duration, default_value = "10s")]
     pub resync_poll_interval: Duration,
 
+    /// The longest time between two GetVolumeReplicationInfo calls for one volume: replication
+    /// info is refreshed at the class's schedulingInterval or this, whichever is shorter, so the
+    /// reported data age is never more than this out of date
+    /// (`lifeline_volume_replication_info_age_seconds` says by how much it is).
+    #[arg(long, env = "LIFELINE_INFO_REFRESH", value_parser = parse_duration, default_value = "1m")]
+    pub info_refresh: Duration,
+
     #[command(flatten)]
     pub log: LogArgs,
 

@@ -17,12 +17,15 @@ use crate::metrics::Metrics;
 pub struct Settings {
     /// How often a secondary or resync that is not ready yet is asked again.
     pub resync_poll_interval: Duration,
+    /// The ceiling on the replication info refresh interval (`--info-refresh`).
+    pub info_refresh: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             resync_poll_interval: Duration::from_secs(10),
+            info_refresh: Duration::from_secs(60),
         }
     }
 }

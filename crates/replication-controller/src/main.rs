@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
 
     let settings = Settings {
         resync_poll_interval: args.resync_poll_interval,
+        info_refresh: args.info_refresh,
     };
     let ctx = Arc::new(Context::new(client.clone(), drivers, metrics, settings));
     let ended = lifecycle::run(

@@ -1,6 +1,7 @@
 //! Prometheus metrics: reconcile counts and errors by category, reconcile and RPC latency, and
-//! per-VolumeReplication recovery-point gauges computed at scrape time (so "seconds since last
-//! sync" is current even when nothing reconciles).
+//! per-VolumeReplication recovery-point gauges on both sites (a primary's from the sync it
+//! shipped, a secondary's from the sync it received), computed at scrape time so the data age
+//! keeps growing when nothing reconciles — or the other site is gone.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -105,22 +106,27 @@ impl Metrics {
         Arc::new(RpcObserver(self.rpc_seconds.clone()))
     }
 
-    /// Records a primary's last sync and its RPO bound (scheduling interval + last sync
-    /// duration, the Regional-DR formula).
-    pub fn set_sync(
-        &self,
-        namespace: &str,
-        name: &str,
-        last_sync: SystemTime,
-        rpo_bound: Duration,
-    ) {
-        self.sync.0.lock().expect("metrics lock").insert(
-            (namespace.to_owned(), name.to_owned()),
-            (last_sync, rpo_bound),
-        );
+    /// Records what the driver last said of a volume's sync (the RPO bound is the scheduling
+    /// interval plus the last sync's duration, the Regional-DR formula).
+    pub fn set_sync(&self, namespace: &str, name: &str, facts: SyncFacts) {
+        self.sync
+            .0
+            .lock()
+            .expect("metrics lock")
+            .insert((namespace.to_owned(), name.to_owned()), facts);
     }
 
-    /// Drops a VolumeReplication's gauges (deleted, or no longer primary).
+    /// The role the recorded sync facts of a volume are for, if any are recorded.
+    pub fn sync_role(&self, namespace: &str, name: &str) -> Option<Role> {
+        self.sync
+            .0
+            .lock()
+            .expect("metrics lock")
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|f| f.role)
+    }
+
+    /// Drops a VolumeReplication's gauges (deleted, role changed, or no facts for its role).
     pub fn forget_sync(&self, namespace: &str, name: &str) {
         self.sync
             .0
@@ -128,6 +134,36 @@ impl Metrics {
             .expect("metrics lock")
             .remove(&(namespace.to_owned(), name.to_owned()));
     }
+}
+
+/// Which side of the replication a volume's sync facts describe: the `role` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The last sync it shipped.
+    Primary,
+    /// The last sync it received.
+    Secondary,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+        }
+    }
+}
+
+/// One volume's last answer to GetVolumeReplicationInfo.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SyncFacts {
+    pub role: Role,
+    /// When the last sync (shipped or received) captured its data.
+    pub last_sync: SystemTime,
+    /// Scheduling interval plus the last sync's duration.
+    pub rpo_bound: Duration,
+    /// When the driver answered: the data age is known to within now minus this.
+    pub answered: SystemTime,
 }
 
 struct RpcObserver(HistogramVec);
@@ -140,22 +176,22 @@ impl CallObserver for RpcObserver {
     }
 }
 
-/// (namespace, name) → (last sync, RPO bound).
+/// (namespace, name) → the last sync facts.
 #[derive(Default)]
-struct SyncGauges(Mutex<BTreeMap<(String, String), (SystemTime, Duration)>>);
+struct SyncGauges(Mutex<BTreeMap<(String, String), SyncFacts>>);
 
 struct SyncCollector(Arc<SyncGauges>);
 
-const LABELS: &[&str] = &["namespace", "name"];
+const LABELS: &[&str] = &["namespace", "name", "role"];
 
-fn sync_vecs() -> [GaugeVec; 3] {
+fn sync_vecs() -> [GaugeVec; 4] {
     let gauge = |name: &str, help: &str| {
         GaugeVec::new(Opts::new(name, help), LABELS).expect("valid metric")
     };
     [
         gauge(
             "lifeline_volume_replication_seconds_since_last_sync",
-            "Seconds since the driver last synced this primary to its peer",
+            "Age of the data at this site: seconds since the last sync shipped (primary) or received (secondary) captured it",
         ),
         gauge(
             "lifeline_volume_replication_rpo_bound_seconds",
@@ -163,7 +199,11 @@ fn sync_vecs() -> [GaugeVec; 3] {
         ),
         gauge(
             "lifeline_volume_replication_failover_ready",
-            "1 when the last sync is younger than the RPO bound, else 0",
+            "1 when the last sync is younger than the RPO bound, else 0 (on a secondary: failing over here now loses no more than the bound)",
+        ),
+        gauge(
+            "lifeline_volume_replication_info_age_seconds",
+            "Seconds since the driver last answered GetVolumeReplicationInfo: the error of the data age",
         ),
     ]
 }
@@ -184,18 +224,25 @@ impl Collector for SyncCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let [since, bound, ready] = sync_vecs();
+        let [since, bound, ready, info_age] = sync_vecs();
         let now = SystemTime::now();
-        for ((namespace, name), (last_sync, rpo)) in self.0.0.lock().expect("metrics lock").iter() {
-            let age = now.duration_since(*last_sync).unwrap_or_default();
-            let labels = [namespace.as_str(), name.as_str()];
+        for ((namespace, name), facts) in self.0.0.lock().expect("metrics lock").iter() {
+            let age = now.duration_since(facts.last_sync).unwrap_or_default();
+            let labels = [namespace.as_str(), name.as_str(), facts.role.as_str()];
             since.with_label_values(&labels).set(age.as_secs_f64());
-            bound.with_label_values(&labels).set(rpo.as_secs_f64());
+            bound
+                .with_label_values(&labels)
+                .set(facts.rpo_bound.as_secs_f64());
             ready
                 .with_label_values(&labels)
-                .set(if age <= *rpo { 1.0 } else { 0.0 });
+                .set(if age <= facts.rpo_bound { 1.0 } else { 0.0 });
+            info_age.with_label_values(&labels).set(
+                now.duration_since(facts.answered)
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+            );
         }
-        [since, bound, ready]
+        [since, bound, ready, info_age]
             .iter()
             .flat_map(|v| v.collect())
             .collect()
@@ -219,29 +266,83 @@ mod tests {
     fn sync_gauges_follow_the_rpo_formula() {
         let metrics = Metrics::new();
         let now = SystemTime::now();
-        metrics.set_sync("shop", "fresh", now, Duration::from_secs(600));
+        let facts = |role, last_sync, answered| SyncFacts {
+            role,
+            last_sync,
+            rpo_bound: Duration::from_secs(600),
+            answered,
+        };
+        metrics.set_sync("shop", "fresh", facts(Role::Primary, now, now));
         metrics.set_sync(
             "shop",
             "stale",
-            now - Duration::from_secs(3600),
-            Duration::from_secs(600),
+            facts(
+                Role::Secondary,
+                now - Duration::from_secs(3600),
+                now - Duration::from_secs(120),
+            ),
         );
         let text = scrape(&metrics);
-        assert!(text.contains("lifeline_volume_replication_rpo_bound_seconds{name=\"fresh\",namespace=\"shop\"} 600"), "{text}");
-        assert!(
-            text.contains(
-                "lifeline_volume_replication_failover_ready{name=\"fresh\",namespace=\"shop\"} 1"
+        let line = |metric: &str, name: &str, role: &str| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "{metric}{{name=\"{name}\",namespace=\"shop\",role=\"{role}\"}} "
+                    ))
+                })
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{metric} of {name} in {text}"))
+        };
+        assert_eq!(
+            line(
+                "lifeline_volume_replication_rpo_bound_seconds",
+                "fresh",
+                "primary"
             ),
-            "{text}"
+            600.0
+        );
+        assert_eq!(
+            line(
+                "lifeline_volume_replication_failover_ready",
+                "fresh",
+                "primary"
+            ),
+            1.0
+        );
+        assert_eq!(
+            line(
+                "lifeline_volume_replication_failover_ready",
+                "stale",
+                "secondary"
+            ),
+            0.0
         );
         assert!(
-            text.contains(
-                "lifeline_volume_replication_failover_ready{name=\"stale\",namespace=\"shop\"} 0"
-            ),
-            "{text}"
+            line(
+                "lifeline_volume_replication_seconds_since_last_sync",
+                "stale",
+                "secondary"
+            ) >= 3600.0
         );
+        assert!(
+            line(
+                "lifeline_volume_replication_info_age_seconds",
+                "stale",
+                "secondary"
+            ) >= 120.0
+        );
+        assert!(
+            line(
+                "lifeline_volume_replication_info_age_seconds",
+                "fresh",
+                "primary"
+            ) < 120.0
+        );
+        assert_eq!(metrics.sync_role("shop", "stale"), Some(Role::Secondary));
         metrics.forget_sync("shop", "stale");
         assert!(!scrape(&metrics).contains("stale"));
+        assert_eq!(metrics.sync_role("shop", "stale"), None);
     }
 
     #[test]

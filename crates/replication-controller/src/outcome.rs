@@ -56,6 +56,9 @@ pub enum InfoOutcome {
     NotYet,
     /// UNIMPLEMENTED: the driver lacks the call; never ask again.
     Unimplemented,
+    /// FAILED_PRECONDITION: the driver reports no sync facts for this volume in its role (the
+    /// usual answer on a secondary; Lifeline's reference driver reports the sync it received).
+    NotOffered,
     Failed(CsiError),
 }
 

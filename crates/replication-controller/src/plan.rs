@@ -24,7 +24,8 @@ pub enum Plan {
     },
     /// Resync(force=true) until ready, after Enable the first time.
     Resync { enable: bool },
-    /// Already primary and healthy: only refresh replication info.
+    /// Already in the desired state (a healthy primary, or a secondary whose resync is ready):
+    /// only refresh replication info.
     RefreshInfo,
     /// Nothing is due.
     Nothing,
@@ -62,7 +63,7 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
                 && (has(ConditionType::Completed, "True", Reason::Demoted)
                     || has(ConditionType::Completed, "False", Reason::FailedToResync));
             if done {
-                Plan::Nothing
+                settled(info_due)
             } else {
                 Plan::Demote {
                     force_resync: vr.spec.auto_resync(),
@@ -78,11 +79,21 @@ pub fn plan(vr: &VolumeReplication, info_due: bool) -> Plan {
                 && has(ConditionType::Resyncing, "False", Reason::NotResyncing);
             let operated = current && status.state() == Some(CurrentState::Secondary);
             if done {
-                Plan::Nothing
+                settled(info_due)
             } else {
                 Plan::Resync { enable: !operated }
             }
         }
+    }
+}
+
+/// A volume in its desired state: a secondary reports the sync it last received, as a primary
+/// reports the one it last shipped.
+fn settled(info_due: bool) -> Plan {
+    if info_due {
+        Plan::RefreshInfo
+    } else {
+        Plan::Nothing
     }
 }
 
@@ -178,7 +189,12 @@ mod tests {
                 "\"False\", reason: Healthy",
             ),
         );
-        assert_eq!(plan(&healthy, true), Plan::Nothing);
+        assert_eq!(plan(&healthy, false), Plan::Nothing);
+        assert_eq!(
+            plan(&healthy, true),
+            Plan::RefreshInfo,
+            "a ready secondary reports the sync it received"
+        );
     }
 
     #[test]
@@ -199,5 +215,9 @@ mod tests {
                 "\"False\", reason: NotResyncing",
             );
         assert_eq!(plan(&with_status("resync", &ready), false), Plan::Nothing);
+        assert_eq!(
+            plan(&with_status("resync", &ready), true),
+            Plan::RefreshInfo
+        );
     }
 }

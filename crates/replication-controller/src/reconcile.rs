@@ -4,7 +4,7 @@
 //! manager, only if it changed → Events. Deletion runs [`cleanup`] instead.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
 use k8s_openapi::jiff::Timestamp;
@@ -26,11 +26,12 @@ use crate::context::Context;
 use crate::drivers::Driver;
 use crate::error::{Error, Invalid, Retry};
 use crate::events::{Note, notes};
+use crate::metrics::{Role, SyncFacts};
 use crate::outcome::{InfoOutcome, Operation, Outcome};
 use crate::plan::plan;
 use crate::protection::{claim_pvc, release_pvc, set_vr_finalizer};
 use crate::requeue::{delay, random_unit};
-use crate::status::next_status;
+use crate::status::{next_status, worth_writing};
 use crate::validate;
 
 /// Everything needed to call the driver for one VolumeReplication.
@@ -128,6 +129,7 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
     let reads = Reads {
         info: !ctx.is_info_unimplemented(&resolved.provisioner),
         destination: resolved.destination_capable
+            && vr.spec.replication_state == ReplicationState::Primary
             && find_condition(
                 &status.conditions,
                 ConditionType::DestinationInfoAvailable.as_str(),
@@ -142,7 +144,12 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
         Some(info) => ctx.info_refreshed(&uid, next_refresh(info, resolved.refresh)),
         None => {}
     }
-    let new = next_status(vr, &outcome, Timestamp::now());
+    let mut new = next_status(vr, &outcome, Timestamp::now());
+    if !worth_writing(&status, &new, resolved.refresh) {
+        // Only the sync facts moved, by less than one refresh period: the metrics carry the
+        // fresh values; the status catches up when they move further or anything else changes.
+        new = status.clone();
+    }
     finish(vr, ctx, &status, new, &outcome).await?;
     record_sync(vr, ctx, &outcome, &resolved);
 
@@ -158,9 +165,8 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
     );
     Ok(if not_ready {
         Action::requeue(ctx.settings.resync_poll_interval)
-    } else if vr.spec.replication_state == ReplicationState::Primary
-        && !ctx.is_info_unimplemented(&resolved.provisioner)
-    {
+    } else if !ctx.is_info_unimplemented(&resolved.provisioner) {
+        // Primaries and ready secondaries alike: their sync facts are refreshed on schedule.
         let wait = if let Some(info) = &outcome.info {
             next_refresh(info, resolved.refresh)
         } else {
@@ -237,7 +243,8 @@ async fn resolve(
         refresh: class
             .interval
             .map(SchedulingInterval::refresh_interval)
-            .unwrap_or(SchedulingInterval::DEFAULT_REFRESH),
+            .unwrap_or(SchedulingInterval::DEFAULT_REFRESH)
+            .min(ctx.settings.info_refresh),
         interval: class
             .interval
             .map(SchedulingInterval::as_duration)
@@ -307,18 +314,41 @@ async fn publish(vr: &VolumeReplication, ctx: &Context, note: Note) {
     }
 }
 
-/// Keeps the per-VolumeReplication RPO gauges current.
+/// Keeps the per-VolumeReplication RPO gauges current: a primary's from the sync it last
+/// shipped, a secondary's from the one it last received. Dropped when the role changes (until
+/// the driver answers for the new role) or the driver has no facts for this role.
 fn record_sync(vr: &VolumeReplication, ctx: &Context, outcome: &Outcome, resolved: &Resolved) {
     let (namespace, name) = (vr.namespace().unwrap_or_default(), vr.name_any());
-    if vr.spec.replication_state != ReplicationState::Primary {
-        ctx.metrics.forget_sync(&namespace, &name);
-        return;
-    }
-    if let Some(InfoOutcome::Info(info)) = &outcome.info
-        && let Some(last_sync) = info.last_sync_time
-    {
-        let bound = resolved.interval + info.last_sync_duration.unwrap_or_default();
-        ctx.metrics.set_sync(&namespace, &name, last_sync, bound);
+    let role = match vr.spec.replication_state {
+        ReplicationState::Primary => Role::Primary,
+        ReplicationState::Secondary | ReplicationState::Resync => Role::Secondary,
+    };
+    let changed_role = !matches!(outcome.operation, Operation::None);
+    match &outcome.info {
+        Some(InfoOutcome::Info(info)) => {
+            if let Some(last_sync) = info.last_sync_time {
+                let bound = resolved.interval + info.last_sync_duration.unwrap_or_default();
+                ctx.metrics.set_sync(
+                    &namespace,
+                    &name,
+                    SyncFacts {
+                        role,
+                        last_sync,
+                        rpo_bound: bound,
+                        answered: SystemTime::now(),
+                    },
+                );
+            }
+        }
+        Some(InfoOutcome::NotOffered | InfoOutcome::NotYet | InfoOutcome::Unimplemented) => {
+            ctx.metrics.forget_sync(&namespace, &name)
+        }
+        // A failed call leaves the last answer; its info age keeps growing.
+        Some(InfoOutcome::Failed(_)) => {}
+        None if changed_role && ctx.metrics.sync_role(&namespace, &name) != Some(role) => {
+            ctx.metrics.forget_sync(&namespace, &name)
+        }
+        None => {}
     }
 }
 

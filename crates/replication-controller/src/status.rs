@@ -56,20 +56,66 @@ pub fn next_status(
     if let (Some(finished), true) = (outcome.finished, succeeded) {
         writer.status.last_completion_time = Some(time(finished));
     }
+    let changed_role = outcome.operation.error().is_none()
+        && !matches!(
+            outcome.operation,
+            Operation::Rejected { .. } | Operation::None
+        );
     if vr.spec.replication_state == ReplicationState::Primary {
+        if changed_role && writer.clear_received_facts() {
+            // What it received as a secondary is not what it ships as a primary.
+            writer.clear_sync_facts();
+        }
         if let Some(info) = &outcome.info {
             writer.info(info);
         }
         if let Some(destination) = &outcome.destination {
             writer.destination(destination);
         }
-    } else if outcome.operation.error().is_none()
-        && !matches!(outcome.operation, Operation::Rejected { .. })
-    {
-        // Sync facts and replication health describe a primary; a secondary has none.
-        writer.clear_primary_facts();
+    } else {
+        if changed_role {
+            // A primary's sync facts and replication health do not describe a secondary.
+            remove_condition(
+                &mut writer.status.conditions,
+                ConditionType::Replicating.as_str(),
+            );
+            writer.clear_sync_facts();
+        }
+        if let Some(info) = &outcome.info {
+            writer.received(info);
+        }
     }
     writer.status
+}
+
+/// Whether a new status is worth a write: not when only the sync facts moved, and
+/// `lastSyncTime` by less than one refresh period (a driver syncing every second would
+/// otherwise cost a status write per refresh per volume; the gauges carry the fresh values).
+pub fn worth_writing(
+    old: &VolumeReplicationStatus,
+    new: &VolumeReplicationStatus,
+    refresh: std::time::Duration,
+) -> bool {
+    let facts_only = |s: &VolumeReplicationStatus| VolumeReplicationStatus {
+        last_sync_time: None,
+        last_sync_duration: None,
+        last_sync_bytes: None,
+        ..s.clone()
+    };
+    if old == new {
+        return false;
+    }
+    if facts_only(old) != facts_only(new) {
+        return true;
+    }
+    match (&old.last_sync_time, &new.last_sync_time) {
+        (Some(old), Some(new)) => {
+            let moved = (new.0.as_second() - old.0.as_second()).unsigned_abs();
+            moved >= refresh.as_secs().max(1)
+        }
+        // Facts appearing or going away is news.
+        _ => true,
+    }
 }
 
 struct Writer {
@@ -316,15 +362,7 @@ impl Writer {
         };
         match info {
             InfoOutcome::Info(info) => {
-                if let Some(at) = info.last_sync_time {
-                    self.status.last_sync_time = Some(time(at));
-                }
-                if let Some(duration) = info.last_sync_duration {
-                    self.status.last_sync_duration = Some(go_duration(duration));
-                }
-                if let Some(bytes) = info.last_sync_bytes {
-                    self.status.last_sync_bytes = i64::try_from(bytes).ok();
-                }
+                self.facts(info);
                 match info.health {
                     ReplicationHealth::Healthy => {
                         replicating(self, True, Reason::Replicating, Text::Replicating);
@@ -348,7 +386,7 @@ impl Writer {
                     ),
                 }
             }
-            InfoOutcome::NotYet | InfoOutcome::Unimplemented => {}
+            InfoOutcome::NotYet | InfoOutcome::Unimplemented | InfoOutcome::NotOffered => {}
             InfoOutcome::Failed(_) => replicating(
                 self,
                 Unknown,
@@ -390,14 +428,76 @@ impl Writer {
         }
     }
 
-    fn clear_primary_facts(&mut self) {
-        remove_condition(
-            &mut self.status.conditions,
-            ConditionType::Replicating.as_str(),
-        );
+    fn clear_sync_facts(&mut self) {
         self.status.last_sync_time = None;
         self.status.last_sync_duration = None;
         self.status.last_sync_bytes = None;
+    }
+
+    /// Removes the secondary's SyncReceived condition; says whether there was one.
+    fn clear_received_facts(&mut self) -> bool {
+        let had = lifeline_api::condition::find_condition(
+            &self.status.conditions,
+            ConditionType::SyncReceived.as_str(),
+        )
+        .is_some();
+        remove_condition(
+            &mut self.status.conditions,
+            ConditionType::SyncReceived.as_str(),
+        );
+        had
+    }
+
+    /// A secondary's GetVolumeReplicationInfo answer: the last sync it received.
+    fn received(&mut self, info: &InfoOutcome) {
+        let type_ = ConditionType::SyncReceived;
+        match info {
+            InfoOutcome::Info(info) => {
+                self.facts(info);
+                self.set(
+                    type_,
+                    True,
+                    Reason::SyncReceived,
+                    self.says(Text::SyncReceived),
+                );
+            }
+            InfoOutcome::NotYet => {
+                self.clear_sync_facts();
+                self.set(
+                    type_,
+                    False,
+                    Reason::NoSyncReceived,
+                    self.says(Text::NoSyncReceived),
+                );
+            }
+            InfoOutcome::NotOffered => {
+                self.clear_sync_facts();
+                self.set(
+                    type_,
+                    False,
+                    Reason::SyncInfoNotOffered,
+                    self.says(Text::SyncInfoNotOffered),
+                );
+            }
+            InfoOutcome::Unimplemented => {
+                self.clear_sync_facts();
+                self.clear_received_facts();
+            }
+            // Keep the last answer: the data is no younger than it said.
+            InfoOutcome::Failed(_) => {}
+        }
+    }
+
+    fn facts(&mut self, info: &lifeline_csi_client::ReplicationInfo) {
+        if let Some(at) = info.last_sync_time {
+            self.status.last_sync_time = Some(time(at));
+        }
+        if let Some(duration) = info.last_sync_duration {
+            self.status.last_sync_duration = Some(go_duration(duration));
+        }
+        if let Some(bytes) = info.last_sync_bytes {
+            self.status.last_sync_bytes = i64::try_from(bytes).ok();
+        }
     }
 }
 
@@ -792,6 +892,44 @@ mod tests {
             refresh.info = Some(silent);
             assert_eq!(Some(next_status(&vr, &refresh, now())), vr.status);
         }
+    }
+
+    #[test]
+    fn promotion_drops_received_facts_and_a_quiet_secondary_keeps_them() {
+        let mut vr = vr_yaml("spec: {replicationState: secondary}");
+        let info = ReplicationInfo {
+            last_sync_time: Some(UNIX_EPOCH + Duration::from_secs(1_772_445_600)),
+            last_sync_duration: Some(Duration::from_secs(2)),
+            last_sync_bytes: Some(7),
+            health: ReplicationHealth::Healthy,
+            status_message: String::new(),
+        };
+        let mut refresh = outcome(Operation::None);
+        refresh.info = Some(InfoOutcome::Info(info));
+        vr.status = Some(next_status(&vr, &refresh, now()));
+        let received = vr.status.clone().unwrap();
+        assert!(received.last_sync_time.is_some());
+        assert!(find_condition(&received.conditions, "SyncReceived").is_some());
+        // Nothing due: what it received stays.
+        assert_eq!(next_status(&vr, &outcome(Operation::None), now()), received);
+        // A failed refresh keeps the last answer too.
+        let mut failed = outcome(Operation::None);
+        failed.info = Some(InfoOutcome::Failed(error(
+            Method::GetVolumeReplicationInfo,
+            tonic::Code::Unavailable,
+        )));
+        assert_eq!(
+            next_status(&vr, &failed, now()).last_sync_time,
+            received.last_sync_time
+        );
+
+        vr.spec.replication_state = ReplicationState::Primary;
+        let promoted = next_status(&vr, &outcome(Operation::Promoted { forced: true }), now());
+        assert!(find_condition(&promoted.conditions, "SyncReceived").is_none());
+        assert_eq!(
+            promoted.last_sync_time, None,
+            "received facts are not shipped facts"
+        );
     }
 
     #[test]

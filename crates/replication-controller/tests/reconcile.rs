@@ -9,8 +9,9 @@ use kube::runtime::controller::Action;
 use lifeline_api::replication::{CurrentState, PVC_FINALIZER, PVC_OWNER_ANNOTATION, VR_FINALIZER};
 use lifeline_csi_client::fake::Received;
 use lifeline_csi_client::proto::replication as pb;
+use lifeline_replication_controller::Settings;
 use lifeline_replication_controller::error::Retry;
-use support::{Harness, NS, RESYNC_POLL, SECRET_VALUE, VR, yaml};
+use support::{Harness, Mode, NS, RESYNC_POLL, SECRET_VALUE, VR, yaml};
 use tonic::Code;
 
 fn t(s: &str, r: &str, m: &str) -> Option<(String, String, String)> {
@@ -241,13 +242,27 @@ async fn secondary_with_auto_resync_forces_resync_and_polls_until_ready() {
     );
 
     h.driver.set_resync_ready(true);
+    h.driver.set_info(healthy_info());
     let action = h.reconcile().await.unwrap();
-    assert_eq!(action, Action::await_change());
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(60)),
+        "a ready secondary refreshes the facts of the sync it received"
+    );
     assert_eq!(
         h.calls(),
-        ["Resync(force)"],
-        "already demoted: only the resync is asked again"
+        ["Resync(force)", "Info"],
+        "already demoted: only the resync is asked again, then what it received"
     );
+    assert_eq!(
+        h.condition("SyncReceived"),
+        t(
+            "True",
+            "SyncReceived",
+            "volume received the sync the status reports: lastSyncTime is when the primary captured the data this site now holds"
+        )
+    );
+    assert!(h.vr().unwrap().status.unwrap().last_sync_time.is_some());
     assert_eq!(
         h.condition("Degraded"),
         t("False", "Healthy", "volume is healthy")
@@ -259,6 +274,71 @@ async fn secondary_with_auto_resync_forces_resync_and_polls_until_ready() {
 
     h.reconcile().await.unwrap();
     assert!(h.calls().is_empty(), "an in-sync secondary needs no call");
+}
+
+#[tokio::test]
+async fn a_secondary_whose_driver_reports_no_received_sync_says_the_data_age_is_unknown() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.set_resync_ready(true);
+    h.driver.fail(
+        "GetVolumeReplicationInfo",
+        Code::FailedPrecondition,
+        "not primary",
+    );
+    h.put_vr("secondary", "");
+    let action = h.reconcile().await.unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(60)),
+        "a normal answer on a secondary: no error, no backoff"
+    );
+    assert_eq!(h.calls(), ["Enable", "Demote()", "Resync()", "Info"]);
+    let (status, reason, _) = h.condition("SyncReceived").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "SyncInfoNotOffered")
+    );
+    let vr_status = h.vr().unwrap().status.unwrap();
+    assert!(vr_status.last_sync_time.is_none());
+    assert_eq!(
+        h.condition("Degraded"),
+        t("False", "Healthy", "volume is healthy")
+    );
+}
+
+#[tokio::test]
+async fn sync_facts_moving_less_than_a_refresh_cost_no_status_write() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.set_info(healthy_info());
+    h.put_vr("primary", "");
+    h.reconcile().await.unwrap();
+    h.api.take_writes();
+    let moved = |seconds: i64| {
+        let mut info = healthy_info();
+        info.last_sync_time = Some(prost_types::Timestamp {
+            seconds: 1_772_445_600 + seconds,
+            nanos: 0,
+        });
+        info
+    };
+    // Due again (the refresh is what the requeue waits for).
+    h.ctx.forget(&h.vr().unwrap().metadata.uid.unwrap());
+    h.driver.set_info(moved(30));
+    h.reconcile().await.unwrap();
+    assert_eq!(h.calls().last().map(String::as_str), Some("Info"));
+    assert!(
+        h.api.take_writes().is_empty(),
+        "30 s newer with a 60 s refresh: the gauges have it, the status waits"
+    );
+    h.ctx.forget(&h.vr().unwrap().metadata.uid.unwrap());
+    h.driver.set_info(moved(90));
+    h.reconcile().await.unwrap();
+    let writes = h.api.take_writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    let time = h.vr().unwrap().status.unwrap().last_sync_time.unwrap();
+    assert_eq!(time.0.as_second(), 1_772_445_600 + 90);
 }
 
 #[tokio::test]
@@ -290,23 +370,56 @@ async fn resync_state_forces_resync_until_ready() {
         Some("volume is marked for resyncing")
     );
     h.driver.set_resync_ready(true);
-    assert_eq!(h.reconcile().await.unwrap(), Action::await_change());
-    assert_eq!(h.calls(), ["Resync(force)"]);
+    assert_eq!(
+        h.reconcile().await.unwrap(),
+        Action::requeue(Duration::from_secs(60))
+    );
+    assert_eq!(h.calls(), ["Resync(force)", "Info"]);
     h.reconcile().await.unwrap();
     assert!(h.calls().is_empty());
 }
 
 #[tokio::test]
 async fn requeue_follows_the_scheduling_interval_and_one_day_means_a_day() {
-    // Under 2 minutes: the interval itself; otherwise half of it.
+    // Under 2 minutes: the interval itself; otherwise half of it (with no --info-refresh
+    // ceiling below that).
     for (interval, requeue) in [("1d", 43_200), ("30m", 900), ("2m", 60), ("1m", 60)] {
-        let h = Harness::new().await;
+        let h = Harness::with_settings(
+            Mode::Sidecar,
+            Settings {
+                info_refresh: Duration::from_secs(365 * 86_400),
+                ..Settings::default()
+            },
+        )
+        .await;
         h.seed(interval);
         h.put_vr("primary", "");
         assert_eq!(
             h.reconcile().await.unwrap(),
             Action::requeue(Duration::from_secs(requeue)),
             "{interval}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn info_refresh_is_capped_by_the_info_refresh_ceiling() {
+    // --info-refresh (default 1m) bounds how stale the reported data age can be.
+    for (ceiling, interval, requeue) in [(60, "1d", 60), (120, "1m", 60), (5, "1m", 5)] {
+        let h = Harness::with_settings(
+            Mode::Sidecar,
+            Settings {
+                info_refresh: Duration::from_secs(ceiling),
+                ..Settings::default()
+            },
+        )
+        .await;
+        h.seed(interval);
+        h.put_vr("primary", "");
+        assert_eq!(
+            h.reconcile().await.unwrap(),
+            Action::requeue(Duration::from_secs(requeue)),
+            "{ceiling}s ceiling, {interval} interval"
         );
     }
 }

@@ -4,7 +4,10 @@
 use crate::wire_enum::wire_enum;
 
 wire_enum! {
-    /// `status.conditions[].type` of a VolumeReplication.
+    /// `status.conditions[].type` of a VolumeReplication. `SyncReceived` is Lifeline's
+    /// extension, on secondaries only: whether the sync facts in the status (`lastSyncTime`,
+    /// `lastSyncDuration`, `lastSyncBytes`) are those of the last sync this site received, i.e.
+    /// how old the data a failover here would serve is.
     pub enum ConditionType {
         Completed = "Completed",
         Degraded = "Degraded",
@@ -12,6 +15,7 @@ wire_enum! {
         Validated = "Validated",
         Replicating = "Replicating",
         DestinationInfoAvailable = "DestinationInfoAvailable",
+        SyncReceived = "SyncReceived",
     }
 }
 
@@ -35,6 +39,9 @@ wire_enum! {
         DestinationInfoUpdated = "DestinationInfoUpdated",
         DestinationInfoPending = "DestinationInfoPending",
         FailedToGetDestinationInfo = "FailedToGetDestinationInfo",
+        SyncReceived = "SyncReceived",
+        NoSyncReceived = "NoSyncReceived",
+        SyncInfoNotOffered = "SyncInfoNotOffered",
     }
 }
 
@@ -66,6 +73,9 @@ wire_enum! {
         DestinationInfoAvailable = "destination info is available",
         DestinationInfoPending = "destination info is pending update",
         FailedToGetDestinationInfo = "failed to get destination info",
+        SyncReceived = "received the sync the status reports: lastSyncTime is when the primary captured the data this site now holds",
+        NoSyncReceived = "has not received a sync from the primary yet",
+        SyncInfoNotOffered = "has no received-sync facts from its driver (FAILED_PRECONDITION on a secondary); the age of the data here is unknown",
     }
 }
 

@@ -49,6 +49,17 @@ impl Harness {
     }
 
     pub async fn with_mode(mode: Mode) -> Self {
+        Self::with_settings(
+            mode,
+            Settings {
+                resync_poll_interval: RESYNC_POLL,
+                ..Settings::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn with_settings(mode: Mode, settings: Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("csi.sock");
         let driver = FakeDriver::new(DRIVER);
@@ -77,9 +88,6 @@ impl Harness {
         let api = MockApi::default();
         let metrics = Metrics::new();
         let drivers = Drivers::from_args(&args, metrics.rpc_observer()).unwrap();
-        let settings = Settings {
-            resync_poll_interval: RESYNC_POLL,
-        };
         let ctx = Arc::new(Context::new(api.client(), drivers, metrics, settings));
         Self {
             api,
