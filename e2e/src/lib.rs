@@ -10,6 +10,7 @@ pub mod apiserver;
 pub mod cluster;
 pub mod envtest;
 pub mod kubeconfig;
+pub mod metrics;
 pub mod process;
 pub mod rbac;
 pub mod s3;

@@ -25,6 +25,9 @@ use crate::{TestCluster, wait};
 
 const T: Duration = Duration::from_secs(60);
 
+/// The sites' controllers' `--info-refresh`: how stale the sync facts they report may be.
+pub const INFO_REFRESH_SECONDS: u64 = 5;
+
 fn obj<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
     serde_json::from_value(value).expect("a valid object")
 }
@@ -136,6 +139,10 @@ impl SiteEnv {
                 "127.0.0.1:0".into(),
                 "--resync-poll-interval".into(),
                 "1s".into(),
+                // Sync facts at most 5 s old, so the data age the sites report is close to
+                // the driver's (it syncs every second).
+                "--info-refresh".into(),
+                INFO_REFRESH_SECONDS.to_string() + "s",
                 "--watch-namespace".into(),
                 app.clone(),
             ],
@@ -380,6 +387,25 @@ impl SiteEnv {
             },
         )
         .await
+    }
+
+    /// The replication controller's admin endpoint (`/metrics`, `/healthz`, `/readyz`) as it
+    /// printed it last (a restart listens on a new port).
+    pub fn controller_admin(&self) -> Option<String> {
+        self.controller
+            .logs()
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("admin-listen "))
+            .map(|a| a.trim().to_owned())
+    }
+
+    /// The controller's `/metrics`.
+    pub async fn controller_metrics(&self) -> anyhow::Result<String> {
+        let admin = self
+            .controller_admin()
+            .context("the controller has not printed its admin address")?;
+        crate::metrics::scrape(&admin).await
     }
 
     pub fn volume(&self, volume: &str) -> PathBuf {

@@ -2,9 +2,12 @@
 
 use std::ops::Not;
 
+use std::time::{Duration, Instant};
+
 use lifeline_api::replication::CurrentState;
-use lifeline_e2e::rbac;
-use lifeline_e2e::sites::{SiteEnv, TwoSites, tree};
+use lifeline_e2e::metrics::sample;
+use lifeline_e2e::sites::{INFO_REFRESH_SECONDS, SiteEnv, TwoSites, tree};
+use lifeline_e2e::{rbac, wait};
 
 /// Every request a site's replication controller made is allowed by the rules its crate
 /// declares (which the Helm chart grants).
@@ -131,12 +134,12 @@ async fn disaster_failover_and_failback() {
         .await
         .unwrap();
     let synced = tree(&data);
-    let synced_at = std::time::Instant::now();
+    let synced_at = Instant::now();
     // The RPO bound the controller reports: scheduling interval (1m) + last sync duration.
     let reported = lifeline_e2e::wait::for_object(
         &sites.a.vrs(),
         "db-replication",
-        std::time::Duration::from_secs(60),
+        Duration::from_secs(60),
         "sync facts",
         |vr| {
             vr.status
@@ -147,7 +150,7 @@ async fn disaster_failover_and_failback() {
     .await
     .unwrap();
     let duration = reported.status.unwrap().last_sync_duration.unwrap();
-    let bound = std::time::Duration::from_secs(60) + go_duration(&duration);
+    let bound = Duration::from_secs(60) + go_duration(&duration);
 
     // The disaster: the link goes, writes land on A that never reach B, then A is gone.
     lifeline_e2e::process::admin_post(&sites.a.admin, "/link/sever")
@@ -277,7 +280,7 @@ async fn an_unreachable_driver_degrades_then_recovers_without_help() {
     let degraded = lifeline_e2e::wait::for_object(
         &vrs,
         "db-replication",
-        std::time::Duration::from_secs(60),
+        Duration::from_secs(60),
         "degraded",
         |vr| {
             vr.status.as_ref().is_some_and(|s| {
@@ -330,13 +333,9 @@ async fn deleting_a_volume_replication_releases_the_claim_and_stops_replication(
         .delete("db-replication", &Default::default())
         .await
         .unwrap();
-    lifeline_e2e::wait::for_deletion(
-        &a.vrs(),
-        "db-replication",
-        std::time::Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    lifeline_e2e::wait::for_deletion(&a.vrs(), "db-replication", Duration::from_secs(60))
+        .await
+        .unwrap();
     let claim = kube::Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
         a.client(),
         &a.app,
@@ -400,5 +399,136 @@ fn go_duration(text: &str) -> std::time::Duration {
         };
         total += value * seconds;
     }
-    std::time::Duration::from_secs_f64(total)
+    Duration::from_secs_f64(total)
+}
+
+// The age of the data at both sites, as the controllers export it: bounded on the primary,
+// agreeing on the secondary, and still true after the primary site is gone. (In this file so it
+// runs beside the other two-site scenarios: it waits out a one-minute RPO bound.)
+
+const SINCE: &str = "lifeline_volume_replication_seconds_since_last_sync";
+const INFO_AGE: &str = "lifeline_volume_replication_info_age_seconds";
+const BOUND: &str = "lifeline_volume_replication_rpo_bound_seconds";
+const READY: &str = "lifeline_volume_replication_failover_ready";
+/// The class's schedulingInterval (1m); the driver syncs every second.
+const INTERVAL: f64 = 60.0;
+const SYNC_PERIOD: f64 = 1.0;
+/// Scheduling slack of a loaded machine: a reconcile or a sync a little late.
+const SLACK: f64 = 3.0;
+
+#[tokio::test]
+async fn data_age_is_known_at_both_sites_and_keeps_growing_after_the_primary_is_gone() {
+    let mut sites = TwoSites::start().await.unwrap();
+    let volume = sites.a.provision("db").await.unwrap();
+    std::fs::write(sites.a.volume(&volume).join("data"), b"orders").unwrap();
+    sites.b.adopt("db", &volume).await.unwrap();
+    sites.a.replicate("db", "primary").await.unwrap();
+    sites.b.replicate("db", "secondary").await.unwrap();
+    sites
+        .a
+        .wait_state("db", CurrentState::Primary, true)
+        .await
+        .unwrap();
+    sites
+        .b
+        .wait_state("db", CurrentState::Secondary, true)
+        .await
+        .unwrap();
+    let primary = [("name", "db-replication"), ("role", "primary")];
+    let secondary = [("name", "db-replication"), ("role", "secondary")];
+    let refresh = INFO_REFRESH_SECONDS as f64;
+
+    // Each round waits for a fresh answer from A's driver, then reads both sites.
+    let mut last_info_age = f64::MAX;
+    for round in 0..3 {
+        let (a, b) = wait::until(
+            Duration::from_secs(60),
+            "a fresh replication-info answer on A and the gauges on both sites",
+            || async {
+                let a = sites.a.controller_metrics().await.ok()?;
+                let b = sites.b.controller_metrics().await.ok()?;
+                let info_age = sample(&a, INFO_AGE, &primary)?;
+                sample(&b, SINCE, &secondary)?;
+                (info_age < last_info_age).then_some((a, b))
+            },
+        )
+        .await
+        .unwrap();
+        let since_a = sample(&a, SINCE, &primary).unwrap();
+        let info_a = sample(&a, INFO_AGE, &primary).unwrap();
+        let since_b = sample(&b, SINCE, &secondary).unwrap();
+        last_info_age = info_a;
+        assert!(
+            info_a <= refresh + SLACK,
+            "round {round}: info age {info_a}"
+        );
+        // The data age is off by no more than the age of the answer (plus a sync period).
+        assert!(
+            since_a <= info_a + SYNC_PERIOD + SLACK,
+            "round {round}: data age {since_a}, info age {info_a}"
+        );
+        assert!(since_a <= INTERVAL + refresh, "round {round}: {since_a}");
+        assert!(
+            (since_a - since_b).abs() <= refresh + SLACK,
+            "round {round}: the sites agree within a refresh: A {since_a}, B {since_b}"
+        );
+        assert_eq!(sample(&b, READY, &secondary), Some(1.0), "round {round}");
+    }
+    let status = sites
+        .b
+        .vrs()
+        .get("db-replication")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert!(status.last_sync_time.is_some(), "{status:?}");
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "SyncReceived" && c.status == "True"),
+        "{status:?}"
+    );
+
+    // Site A is gone. B's data age keeps growing in real time until it passes the bound.
+    sites.a.controller.kill().await;
+    sites.a.driver.kill().await;
+    let killed = Instant::now();
+    // B's first answer after that: newer answers carry no newer sync.
+    let first = wait::until(
+        Duration::from_secs(60),
+        "B's first replication-info answer after site A is gone",
+        || async {
+            let b = sites.b.controller_metrics().await.ok()?;
+            (sample(&b, INFO_AGE, &secondary)? < killed.elapsed().as_secs_f64()).then_some(b)
+        },
+    )
+    .await
+    .unwrap();
+    let at_first = Instant::now();
+    let since_first = sample(&first, SINCE, &secondary).unwrap();
+    let bound = sample(&first, BOUND, &secondary).unwrap();
+    assert!(
+        bound >= INTERVAL,
+        "interval plus the last sync's duration: {bound}"
+    );
+    let stale = wait::until(
+        Duration::from_secs_f64(bound + 60.0),
+        "B's failover_ready to drop past the RPO bound",
+        || async {
+            let b = sites.b.controller_metrics().await.ok()?;
+            (sample(&b, READY, &secondary)? == 0.0).then_some(b)
+        },
+    )
+    .await
+    .unwrap();
+    let elapsed = at_first.elapsed().as_secs_f64();
+    let since_stale = sample(&stale, SINCE, &secondary).unwrap();
+    assert!(since_stale > bound, "{since_stale} past {bound}");
+    assert!(
+        (since_stale - since_first - elapsed).abs() <= SLACK,
+        "grew by {} in {elapsed} s",
+        since_stale - since_first
+    );
 }
