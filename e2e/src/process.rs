@@ -155,6 +155,11 @@ impl Process {
         self.log.contents()
     }
 
+    /// Where the process's stdout and stderr go.
+    pub fn log_path(&self) -> &Path {
+        self.log.path()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
     }

@@ -151,6 +151,9 @@ impl SiteEnv {
                 controller_kubeconfig.display().to_string(),
             )],
         )?;
+        let mut controller = controller;
+        // Its /metrics address is known from here on (tests and the demo read it).
+        controller.wait_for_line("admin-listen", T).await?;
         let client = cluster.client();
         let site = Site {
             driver: driver_name.clone(),

@@ -126,6 +126,12 @@ async fn works_with(cluster: &TestCluster, binary: &Path, ns: &str) {
         assert!(listed.contains(column), "{column} in {listed}");
     }
     assert!(listed.contains("primary"), "{listed}");
+    // What `cargo xtask demo --keep` tells its user to run.
+    let both = kubectl(&["get", "vr,pvc"]);
+    assert!(
+        both.contains("volumereplication.replication.storage.openshift.io/orders-db-replication"),
+        "{both}"
+    );
     let short = kubectl(&["get", "vr", "-o", "name"]);
     assert!(
         short.starts_with("volumereplication.replication.storage.openshift.io/"),

@@ -23,6 +23,19 @@ pub struct Args {
 pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     let env = crate::tools::ensure(root)
         .context("the demo needs restic and rclone; installing them failed")?;
+    // Built here with cargo's progress showing: the demo and every binary it starts (a first
+    // build takes minutes on two cores); the demo's own build step then finds them current.
+    println!(
+        "==> building the demo, the drivers and the controllers (cargo build --workspace --bins)"
+    );
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--workspace", "--bins"])
+        .current_dir(root)
+        .status()
+        .context("cannot run cargo")?;
+    if !built.success() {
+        bail!("building the demo failed ({built})");
+    }
     let mut command = Command::new(env!("CARGO"));
     command
         .args([

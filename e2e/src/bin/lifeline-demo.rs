@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::PostParams;
@@ -16,6 +17,7 @@ use lifeline_api::foreign::snapshot::VolumeSnapshot;
 use lifeline_api::replication::{
     CurrentState, SchedulingInterval, VolumeReplication, VolumeReplicationClass,
 };
+use lifeline_e2e::metrics;
 use lifeline_e2e::process::admin_post;
 use lifeline_e2e::sites::{SiteEnv, TwoSites, tree};
 use lifeline_e2e::wait;
@@ -109,97 +111,173 @@ async fn restore(site: &SiteEnv, backup: &VolumeSnapshotBackup) -> anyhow::Resul
 
 /// `lifeline_datamover_bytes_added_total` from the data mover's metrics.
 async fn bytes_moved(admin: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(admin).await else {
-        return "?".into();
-    };
-    let _ = stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await;
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text).await;
-    text.lines()
-        .find(|l| l.starts_with("lifeline_datamover_bytes_added_total{"))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(|n| format!("{n} bytes"))
-        .unwrap_or_else(|| "not reported".into())
-}
-
-fn age(status: Option<&lifeline_api::replication::VolumeReplicationStatus>) -> String {
-    let Some(time) = status.and_then(|s| s.last_sync_time.as_ref()) else {
-        return "-".into();
-    };
-    let seconds = Timestamp::now().as_second() - time.0.as_second();
-    format!("{seconds}s")
-}
-
-/// The RPO bound the controller works with: the class's `schedulingInterval` plus how long the
-/// last sync took (the OpenShift DR guide's formula), as the VolumeReplication reports them.
-async fn rpo_bound(site: &SiteEnv, vr: &VolumeReplication) -> String {
-    let class = Api::<VolumeReplicationClass>::all(site.client())
-        .get_opt(&vr.spec.volume_replication_class)
-        .await
-        .ok()
-        .flatten();
-    let interval = class
-        .and_then(|c| c.spec.parameters().get("schedulingInterval").cloned())
-        .and_then(|i| i.parse::<SchedulingInterval>().ok())
-        .map(|i| i.to_string())
-        .unwrap_or_else(|| "?".into());
-    match vr
-        .status
-        .as_ref()
-        .and_then(|s| s.last_sync_duration.clone())
-    {
-        Some(duration) => format!("{interval} + {duration}"),
-        None => interval,
+    match metrics::scrape(admin).await {
+        Ok(text) => metrics::sample(&text, "lifeline_datamover_bytes_added_total", &[])
+            .map(|n| format!("{n} bytes"))
+            .unwrap_or_else(|| "not reported".into()),
+        Err(e) => format!("unknown ({e})"),
     }
 }
 
-/// One line per site: desired and current state, health, last sync age, RPO bound. A site
-/// whose controller is down is shown as such: what its API server still holds is the last
-/// status written before it went down, not the site's state.
-async fn table(sites: &mut TwoSites, claim: &str) {
+/// What the failover site's controller says of its data right now (its `/metrics`): how old
+/// the last sync it received is, against the RPO bound.
+async fn data_age(site: &SiteEnv, claim: &str) -> String {
+    let name = format!("{claim}-replication");
+    let labels = [("name", name.as_str()), ("role", "secondary")];
+    let text = match site.controller_metrics().await {
+        Ok(text) => text,
+        Err(e) => return format!("unknown ({e})"),
+    };
+    let get = |metric: &str| metrics::sample(&text, metric, &labels);
+    match (
+        get("lifeline_volume_replication_seconds_since_last_sync"),
+        get("lifeline_volume_replication_rpo_bound_seconds"),
+        get("lifeline_volume_replication_failover_ready"),
+        get("lifeline_volume_replication_info_age_seconds"),
+    ) {
+        (Some(age), Some(bound), Some(ready), Some(info)) => format!(
+            "{age:.1}s (known to within {info:.1}s), RPO bound {bound:.1}s, failover ready: {}",
+            if ready == 1.0 { "yes" } else { "no" }
+        ),
+        _ => "not reported".into(),
+    }
+}
+
+fn age(time: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
+    let seconds = Timestamp::now().as_second() - time.0.as_second();
+    format!("{seconds}s ago")
+}
+
+/// The class's `schedulingInterval`, as the controller reads it.
+async fn interval(site: &SiteEnv, vr: &VolumeReplication) -> String {
+    Api::<VolumeReplicationClass>::all(site.client())
+        .get_opt(&vr.spec.volume_replication_class)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.spec.parameters().get("schedulingInterval").cloned())
+        .and_then(|i| i.parse::<SchedulingInterval>().ok())
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn condition<'a>(vr: &'a VolumeReplication, type_: &str) -> Option<&'a Condition> {
+    vr.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+}
+
+/// Waits until the controller has observed and finished the last step on this site: the
+/// current generation observed, the desired state reached with Completed True and Degraded
+/// False, and the sync facts reported (a primary's once its peer site is up to ship to, a
+/// secondary's SyncReceived). Only then is a table read, so every run prints the same states.
+async fn settled(site: &SiteEnv, claim: &str, peer_up: bool) -> anyhow::Result<VolumeReplication> {
+    let name = format!("{claim}-replication");
+    wait::for_object(
+        &site.vrs(),
+        &name,
+        PHASE_TIMEOUT,
+        &format!("to settle on site {}", site.name),
+        |vr| {
+            let Some(status) = &vr.status else {
+                return false;
+            };
+            let want = match vr.spec.replication_state.as_str() {
+                "primary" => CurrentState::Primary,
+                _ => CurrentState::Secondary,
+            };
+            let is =
+                |type_: &str, value: &str| condition(vr, type_).is_some_and(|c| c.status == value);
+            let facts = match want {
+                CurrentState::Primary => !peer_up || status.last_sync_time.is_some(),
+                _ => condition(vr, "SyncReceived").is_some(),
+            };
+            status.observed_generation == vr.metadata.generation
+                && status.state() == Some(want)
+                && is("Completed", "True")
+                && is("Degraded", "False")
+                && facts
+        },
+    )
+    .await
+}
+
+/// One line per site: desired and current state, how the last operation completed, health —
+/// read once each site settled (so the same on every run) — then what each site reports of its
+/// last sync: the sync facts of its status, the RPO bound (the class's schedulingInterval plus
+/// the last sync's duration, the OpenShift DR guide's formula). A site whose controller is down
+/// is shown as such: what its API server still holds is the last status written before it went
+/// down, not the site's state.
+async fn table(sites: &mut TwoSites, claim: &str) -> anyhow::Result<()> {
+    let up = [
+        sites.a.controller.is_running(),
+        sites.b.controller.is_running(),
+    ];
+    let mut rows = Vec::new();
+    for (i, site) in [&sites.a, &sites.b].into_iter().enumerate() {
+        rows.push(if up[i] {
+            Some(settled(site, claim, up[1 - i]).await?)
+        } else {
+            None
+        });
+    }
     println!(
-        "    {:<6} {:<10} {:<10} {:<9} {:<14} {:<10}",
-        "site", "desired", "current", "degraded", "last sync age", "rpo bound"
+        "    {:<6} {:<10} {:<10} {:<10} {:<9}",
+        "site", "desired", "current", "completed", "degraded"
     );
-    for site in [&mut sites.a, &mut sites.b] {
-        if !site.controller.is_running() {
+    for (site, vr) in [&sites.a, &sites.b].into_iter().zip(&rows) {
+        let Some(vr) = vr else {
             println!(
                 "    {:<6} site down: its controller and driver are gone (its last written status is not its state)",
                 site.name
             );
             continue;
-        }
-        let vr = site
-            .vrs()
-            .get_opt(&format!("{claim}-replication"))
-            .await
-            .ok()
-            .flatten();
-        let Some(vr) = vr else {
-            println!("    {:<6} (unreachable or none)", site.name);
-            continue;
+        };
+        let reason = |t: &str| {
+            condition(vr, t)
+                .map(|c| c.reason.clone())
+                .unwrap_or_else(|| "-".into())
         };
         let status = vr.status.as_ref();
-        let degraded = status
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Degraded"))
-            .map(|c| c.status.clone())
-            .unwrap_or_else(|| "-".into());
         println!(
-            "    {:<6} {:<10} {:<10} {:<9} {:<14} {:<10}",
+            "    {:<6} {:<10} {:<10} {:<10} {:<9}",
             site.name,
             vr.spec.replication_state.as_str(),
             status
                 .and_then(|s| s.state.as_ref())
                 .map(|s| s.as_str())
                 .unwrap_or("-"),
-            degraded,
-            age(status),
-            rpo_bound(site, &vr).await,
+            reason("Completed"),
+            condition(vr, "Degraded")
+                .map(|c| c.status.as_str())
+                .unwrap_or("-"),
         );
     }
+    for (site, vr) in [&sites.a, &sites.b].into_iter().zip(&rows) {
+        let Some(vr) = vr else { continue };
+        let Some(status) = &vr.status else { continue };
+        let interval = interval(site, vr).await;
+        let what = if vr.spec.replication_state.as_str() == "primary" {
+            "last sync shipped"
+        } else {
+            "last sync received"
+        };
+        match (&status.last_sync_time, &status.last_sync_duration) {
+            (Some(time), duration) => println!(
+                "    {}: {what} at {} ({}), took {}; RPO bound {interval} + {}",
+                site.name,
+                time.0,
+                age(time),
+                duration.as_deref().unwrap_or("?"),
+                duration.as_deref().unwrap_or("?"),
+            ),
+            (None, _) => println!(
+                "    {}: no sync reported yet (the peer site is down, or nothing synced); RPO bound {interval} + the next sync's duration",
+                site.name
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// The controller's Event of `reason` about the site's VolumeReplication, if it wrote one.
@@ -275,6 +353,7 @@ fn flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> {
 async fn main() -> anyhow::Result<()> {
     let Flags { keep, kubeconfigs } = flags(std::env::args().skip(1))?;
     let started = Instant::now();
+    wait::report_progress(true);
     let mut sites = if kubeconfigs.is_empty() {
         step(
             "starting two sites (API server, hostpath driver, replication controller each; drivers peered)",
@@ -298,6 +377,16 @@ async fn main() -> anyhow::Result<()> {
             site.cluster.kubeconfig().display(),
             site.app
         );
+        println!(
+            "        logs: driver {}, controller {}",
+            site.driver.log_path().display(),
+            site.controller.log_path().display()
+        );
+        println!(
+            "        controller metrics http://{}/metrics, driver admin http://{}",
+            site.controller_admin().unwrap_or_else(|| "?".into()),
+            site.admin
+        );
     }
 
     step("an application volume on site A, with data; the same volume pre-provisioned on site B");
@@ -319,25 +408,34 @@ async fn main() -> anyhow::Result<()> {
         .wait_state("db", CurrentState::Secondary, false)
         .await?;
     same(&sites, &sites.a, &sites.b, &volume).await?;
-    table(&mut sites, "db").await;
+    table(&mut sites, "db").await?;
 
     step("planned migration: demote A (it ships its last changes), promote B without force");
     std::fs::write(data.join("tables/customers.txt"), "alice\nbob\n")?;
     sites.migrate(&sites.a, &sites.b, "db").await?;
     same(&sites, &sites.b, &sites.a, &volume).await?;
-    table(&mut sites, "db").await;
+    table(&mut sites, "db").await?;
 
     step("fail back to A the same way");
     sites.migrate(&sites.b, &sites.a, "db").await?;
     same(&sites, &sites.a, &sites.b, &volume).await?;
-    table(&mut sites, "db").await;
+    table(&mut sites, "db").await?;
 
     step("disaster: the link to A is cut, A takes writes B never sees, then A is gone");
     admin_post(&sites.a.admin, "/link/sever").await?;
     let synced = tree(&sites.b.volume(&volume));
+    println!(
+        "    B's data age when the link went down: {}",
+        data_age(&sites.b, "db").await
+    );
     std::fs::write(data.join("tables/lost.txt"), "written after the last sync")?;
     sites.a.controller.kill().await;
     sites.a.driver.kill().await;
+
+    println!(
+        "    B's data age at failover, as B's controller reports it: {}",
+        data_age(&sites.b, "db").await
+    );
 
     step("failover: promote B — the driver refuses a planned promotion, the controller forces it");
     sites.b.replicate("db", "primary").await?;
@@ -355,7 +453,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     println!("    B's controller, Event ForcePromoted: {forced}");
-    table(&mut sites, "db").await;
+    table(&mut sites, "db").await?;
 
     step("A comes back: demoted, it resyncs from B");
     sites.a.driver.restart().await?;
@@ -366,11 +464,11 @@ async fn main() -> anyhow::Result<()> {
         .wait_state("db", CurrentState::Secondary, true)
         .await?;
     same(&sites, &sites.b, &sites.a, &volume).await?;
-    table(&mut sites, "db").await;
+    table(&mut sites, "db").await?;
 
     step("fail back to A");
     sites.migrate(&sites.b, &sites.a, "db").await?;
-    table(&mut sites, "db").await;
+    table(&mut sites, "db").await?;
 
     step(
         "backup: a CSI snapshot of the volume on A, moved by the data mover into a restic repository",
@@ -410,11 +508,19 @@ async fn main() -> anyhow::Result<()> {
     if keep {
         println!("\n--keep: both sites keep running until Ctrl-C. Explore with:");
         for site in [&sites.a, &sites.b] {
-            println!(
-                "    kubectl --kubeconfig {} get vr,pvc -n {}",
+            let kubectl = format!(
+                "kubectl --kubeconfig {} -n {}",
                 site.cluster.kubeconfig().display(),
                 site.app
             );
+            println!("  site {}:", site.name);
+            println!("    {kubectl} get vr,pvc");
+            println!("    {kubectl} describe vr db-replication");
+            println!("    {kubectl} get events");
+            println!("    {kubectl} get vr db-replication -o yaml");
+            if let Some(admin) = site.controller_admin() {
+                println!("    curl -s http://{admin}/metrics | grep lifeline_volume_replication");
+            }
         }
         tokio::signal::ctrl_c().await?;
     }
