@@ -35,6 +35,7 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     let env = crate::tools::ensure(root)?;
     // Before the tests: they read the committed renders this proves current.
     crate::charts::run(root, true)?;
+    monitoring(root)?;
     step_with_env(
         root,
         "tests",
@@ -72,6 +73,34 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
         &env,
     )?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The chart's alerts: valid rules, and their unit tests (series that fire each alert and
+/// series that do not) pass.
+fn monitoring(root: &Path) -> anyhow::Result<()> {
+    println!("==> alerts: promtool check rules, promtool test rules");
+    for args in [
+        &[
+            "check",
+            "rules",
+            "charts/lifeline/files/prometheus-rules.yaml",
+        ][..],
+        &[
+            "test",
+            "rules",
+            "charts/monitoring-tests/prometheus-rules.test.yaml",
+        ][..],
+    ] {
+        let status = Command::new("promtool")
+            .args(args)
+            .current_dir(root)
+            .status()
+            .context("cannot run promtool (Debian's prometheus package)")?;
+        if !status.success() {
+            bail!("promtool {} failed ({status})", args.join(" "));
+        }
+    }
     Ok(())
 }
 

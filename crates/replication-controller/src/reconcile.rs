@@ -150,6 +150,7 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
         // fresh values; the status catches up when they move further or anything else changes.
         new = status.clone();
     }
+    record_state(vr, ctx, &new);
     finish(vr, ctx, &status, new, &outcome).await?;
     record_sync(vr, ctx, &outcome, &resolved);
 
@@ -314,6 +315,18 @@ async fn publish(vr: &VolumeReplication, ctx: &Context, note: Note) {
     }
 }
 
+/// Keeps the role and health gauges current.
+fn record_state(vr: &VolumeReplication, ctx: &Context, status: &VolumeReplicationStatus) {
+    let degraded = find_condition(&status.conditions, ConditionType::Degraded.as_str())
+        .is_some_and(|c| c.status == "True");
+    ctx.metrics.set_state(
+        &vr.namespace().unwrap_or_default(),
+        &vr.name_any(),
+        status.state() == Some(lifeline_api::replication::CurrentState::Primary),
+        degraded,
+    );
+}
+
 /// Keeps the per-VolumeReplication RPO gauges current: a primary's from the sync it last
 /// shipped, a secondary's from the one it last received. Dropped when the role changes (until
 /// the driver answers for the new role) or the driver has no facts for this role.
@@ -415,7 +428,7 @@ async fn cleanup(
     let vrs = Api::<VolumeReplication>::namespaced(ctx.client.clone(), &namespace);
     set_vr_finalizer(&vrs, vr, false).await?;
     ctx.forget(&uid(vr));
-    ctx.metrics.forget_sync(&namespace, &vr.name_any());
+    ctx.metrics.forget(&namespace, &vr.name_any());
     tracing::info!(
         namespace,
         name = vr.name_any(),

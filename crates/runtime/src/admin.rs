@@ -104,7 +104,9 @@ fn respond(
         "/metrics" => {
             let mut body = Vec::new();
             let encoder = TextEncoder::new();
-            match encoder.encode(&registry.gather(), &mut body) {
+            let mut families = registry.gather();
+            families.push(ready_family(health.is_ready()));
+            match encoder.encode(&families, &mut body) {
                 Ok(()) => Response::builder()
                     .header(http::header::CONTENT_TYPE, encoder.format_type())
                     .body(Full::new(Bytes::from(body)))
@@ -120,6 +122,20 @@ fn respond(
             "not found; try /healthz, /readyz or /metrics\n",
         ),
     }
+}
+
+/// `lifeline_controller_ready`: what `/readyz` says, for alerts (a controller that never gets
+/// ready does nothing, though its process is up).
+fn ready_family(ready: bool) -> prometheus::proto::MetricFamily {
+    let gauge = prometheus::Gauge::new(
+        "lifeline_controller_ready",
+        "1 when the controller's caches are synced and it can act (what /readyz says), else 0",
+    )
+    .expect("valid metric");
+    gauge.set(f64::from(u8::from(ready)));
+    prometheus::core::Collector::collect(&gauge)
+        .pop()
+        .expect("a gauge collects one family")
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
@@ -162,13 +178,16 @@ mod tests {
 
         assert!(get(address, "/healthz").await.starts_with("HTTP/1.1 200"));
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503"));
-        health.set_ready(true);
-        assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200"));
         assert!(
             get(address, "/metrics")
                 .await
-                .contains("lifeline_test_total 1")
+                .contains("lifeline_controller_ready 0")
         );
+        health.set_ready(true);
+        assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200"));
+        let metrics = get(address, "/metrics").await;
+        assert!(metrics.contains("lifeline_test_total 1"), "{metrics}");
+        assert!(metrics.contains("lifeline_controller_ready 1"), "{metrics}");
         health.set_dead();
         assert!(get(address, "/healthz").await.starts_with("HTTP/1.1 503"));
         assert!(get(address, "/nope").await.starts_with("HTTP/1.1 404"));
