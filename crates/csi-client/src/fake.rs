@@ -36,6 +36,9 @@ struct State {
     /// Calls never answer (to test deadlines).
     stall: bool,
     info: Option<rep::GetVolumeReplicationInfoResponse>,
+    /// Answer GetVolumeReplicationInfo as a healthy volume synced every this often would:
+    /// the last sync at the latest multiple of the period.
+    syncing_every: Option<std::time::Duration>,
     destination: Option<rep::GetReplicationDestinationInfoResponse>,
     resync_ready: bool,
     /// Advertise VOLUME_REPLICATION (default true via `new`).
@@ -101,6 +104,11 @@ impl FakeDriver {
 
     pub fn set_info(&self, info: rep::GetVolumeReplicationInfoResponse) {
         self.state.lock().unwrap().info = Some(info);
+    }
+
+    /// Makes GetVolumeReplicationInfo report a healthy volume that syncs every `period`.
+    pub fn set_syncing_every(&self, period: std::time::Duration) {
+        self.state.lock().unwrap().syncing_every = Some(period);
     }
 
     pub fn set_destination(&self, d: rep::GetReplicationDestinationInfoResponse) {
@@ -197,8 +205,14 @@ impl Controller for FakeDriver {
     ) -> Result<Response<rep::GetVolumeReplicationInfoResponse>, Status> {
         self.enter("GetVolumeReplicationInfo", Received::Info(r.into_inner()))
             .await?;
-        let info = self.state.lock().unwrap().info.clone().unwrap_or_default();
-        Ok(Response::new(info))
+        let (info, every) = {
+            let state = self.state.lock().unwrap();
+            (state.info.clone().unwrap_or_default(), state.syncing_every)
+        };
+        Ok(Response::new(match every {
+            Some(period) => syncing(period),
+            None => info,
+        }))
     }
 
     async fn get_replication_destination_info(
@@ -318,5 +332,25 @@ pub fn serve(driver: FakeDriver, path: &Path) -> Served {
         path: path.to_owned(),
         shutdown: Some(tx),
         task: Some(task),
+    }
+}
+
+/// The answer of a healthy volume synced every `period` (the last sync at the latest multiple
+/// of it, taking a tenth of it).
+fn syncing(period: std::time::Duration) -> rep::GetVolumeReplicationInfoResponse {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let step = period.as_millis().max(1);
+    let last_ms = now.as_millis() / step * step;
+    rep::GetVolumeReplicationInfoResponse {
+        last_sync_time: Some(prost_types::Timestamp {
+            seconds: i64::try_from(last_ms / 1000).unwrap_or(i64::MAX),
+            nanos: i32::try_from(last_ms % 1000 * 1_000_000).unwrap_or(0),
+        }),
+        last_sync_duration: prost_types::Duration::try_from(period / 10).ok(),
+        last_sync_bytes: 4096,
+        status: rep::get_volume_replication_info_response::Status::Healthy as i32,
+        status_message: String::new(),
     }
 }

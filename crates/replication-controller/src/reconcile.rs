@@ -146,7 +146,7 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
     }
     let mut new = next_status(vr, &outcome, Timestamp::now());
     if !worth_writing(&status, &new, resolved.refresh) {
-        // Only the sync facts moved, by less than one refresh period: the metrics carry the
+        // Only the sync facts moved, by no more than one refresh period: the metrics carry the
         // fresh values; the status catches up when they move further or anything else changes.
         new = status.clone();
     }

@@ -89,7 +89,7 @@ pub fn next_status(
 }
 
 /// Whether a new status is worth a write: not when only the sync facts moved, and
-/// `lastSyncTime` by less than one refresh period (a driver syncing every second would
+/// `lastSyncTime` by no more than one refresh period (a driver syncing every second would
 /// otherwise cost a status write per refresh per volume; the gauges carry the fresh values).
 pub fn worth_writing(
     old: &VolumeReplicationStatus,
@@ -111,7 +111,7 @@ pub fn worth_writing(
     match (&old.last_sync_time, &new.last_sync_time) {
         (Some(old), Some(new)) => {
             let moved = (new.0.as_second() - old.0.as_second()).unsigned_abs();
-            moved >= refresh.as_secs().max(1)
+            moved > refresh.as_secs()
         }
         // Facts appearing or going away is news.
         _ => true,
