@@ -50,6 +50,7 @@ fn release() -> bool {
 
 /// The workspace binaries the harness runs, by package.
 pub const BINARIES: &[(&str, &str)] = &[
+    ("lifeline-cli", "kubectl-lifeline"),
     ("lifeline-hostpath-driver", "lifeline-hostpath-driver"),
     (
         "lifeline-replication-controller",

@@ -83,6 +83,7 @@ impl SiteEnv {
         own_port: u16,
         peer_port: u16,
         kubeconfig: Option<&Path>,
+        app: Option<&str>,
     ) -> anyhow::Result<Self> {
         let cluster = match kubeconfig {
             Some(path) => TestCluster::connect(path).await?,
@@ -94,7 +95,19 @@ impl SiteEnv {
         let class = format!("mirror-{name}");
         let snapshot_class = format!("hostpath-snapshots-{name}");
         let storage_class = format!("hostpath-{name}");
-        let app = cluster.namespace("app").await?;
+        // The application's namespace: the peer's name when given (two clusters: the same
+        // application in the same namespace at both sites, as in real DR), else a new one.
+        let app = match app {
+            Some(app) => {
+                create_or_keep(
+                    &Api::<k8s_openapi::api::core::v1::Namespace>::all(cluster.client()),
+                    &obj(json!({"metadata": {"name": app}})),
+                )
+                .await?;
+                app.to_owned()
+            }
+            None => cluster.namespace("app").await?,
+        };
         let protected = cluster.namespace("lifeline-system").await?;
         let dir = cluster.dir().to_owned();
         let root = dir.join(format!("site-{name}"));
@@ -457,8 +470,11 @@ impl TwoSites {
     /// may name the same cluster.
     pub async fn start_on(kubeconfigs: [Option<&Path>; 2]) -> anyhow::Result<Self> {
         let (port_a, port_b) = (free_port()?, free_port()?);
-        let a = SiteEnv::start("a", port_a, port_b, kubeconfigs[0]).await?;
-        let b = SiteEnv::start("b", port_b, port_a, kubeconfigs[1]).await?;
+        let a = SiteEnv::start("a", port_a, port_b, kubeconfigs[0], None).await?;
+        // One cluster for both sites: each needs a namespace of its own.
+        let shared = kubeconfigs[0].is_some() && kubeconfigs[0] == kubeconfigs[1];
+        let b_app = (!shared).then_some(a.app.as_str());
+        let b = SiteEnv::start("b", port_b, port_a, kubeconfigs[1], b_app).await?;
         Ok(Self { a, b })
     }
 

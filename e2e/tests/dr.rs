@@ -150,7 +150,8 @@ async fn disaster_failover_and_failback() {
     .await
     .unwrap();
     let duration = reported.status.unwrap().last_sync_duration.unwrap();
-    let bound = Duration::from_secs(60) + go_duration(&duration);
+    let bound = Duration::from_secs(60)
+        + lifeline_api::parse_go_duration(&duration).expect("a Go duration");
 
     // The disaster: the link goes, writes land on A that never reach B, then A is gone.
     lifeline_e2e::process::admin_post(&sites.a.admin, "/link/sever")
@@ -366,40 +367,6 @@ async fn deleting_a_volume_replication_releases_the_claim_and_stops_replication(
         .unwrap_err();
     assert!(!b.volume(&volume).join("after-delete.txt").exists());
     within_declared_rbac(a).await;
-}
-
-/// Parses the Go duration strings of `lastSyncDuration` ("1.5s", "45.00133ms", "2m3s").
-fn go_duration(text: &str) -> std::time::Duration {
-    let mut total = 0.0;
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        while let Some(&n) = chars.peek() {
-            if n.is_ascii_digit() {
-                break;
-            }
-            unit.push(n);
-            chars.next();
-        }
-        let value: f64 = number.parse().unwrap_or(0.0);
-        number.clear();
-        let seconds = match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "µs" | "us" => 1e-6,
-            "ns" => 1e-9,
-            _ => 0.0,
-        };
-        total += value * seconds;
-    }
-    Duration::from_secs_f64(total)
 }
 
 // The age of the data at both sites, as the controllers export it: bounded on the primary,

@@ -33,6 +33,43 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
+/// Parses a Go duration string as [`go_duration`] writes it (and Go's `time.ParseDuration`
+/// reads: "1.5s", "45.00133ms", "2m3s", "1h0m0s"); `None` for anything else, such as a
+/// negative or unitless value, so a malformed `lastSyncDuration` is reported, not guessed.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let value: f64 = number.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "µs" | "us" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
 /// `value / unit` with its fraction, trailing zeros trimmed ("1.5", "2").
 fn trim_fraction(value: u128, unit: u128) -> String {
     let whole = value / unit;
@@ -63,6 +100,24 @@ mod tests {
         ];
         for (d, text) in cases {
             assert_eq!(go_duration(d), text, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn parses_what_it_writes_and_refuses_the_rest() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(250),
+            Duration::from_micros(45_001),
+            Duration::from_secs(123),
+            Duration::from_secs(3600),
+            Duration::from_millis(1500),
+        ] {
+            let back = parse_go_duration(&go_duration(d)).unwrap();
+            assert!(back.abs_diff(d) < Duration::from_nanos(2), "{d:?}");
+        }
+        for bad in ["", "5", "-1s", "1x", "s", "1.2.3s", "1s2"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
         }
     }
 }

@@ -25,4 +25,4 @@ pub mod replication;
 /// Re-exported so that dependants name exactly the Kubernetes API version we were built against.
 pub use k8s_openapi;
 
-pub use go_duration::go_duration;
+pub use go_duration::{go_duration, parse_go_duration};

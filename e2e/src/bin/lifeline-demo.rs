@@ -14,9 +14,8 @@ use kube::Api;
 use kube::api::PostParams;
 use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annotations};
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
-use lifeline_api::replication::{
-    CurrentState, SchedulingInterval, VolumeReplication, VolumeReplicationClass,
-};
+use lifeline_api::replication::{CurrentState, VolumeReplication};
+use lifeline_cli::sites::SiteSpec;
 use lifeline_e2e::metrics;
 use lifeline_e2e::process::admin_post;
 use lifeline_e2e::sites::{SiteEnv, TwoSites, tree};
@@ -143,24 +142,6 @@ async fn data_age(site: &SiteEnv, claim: &str) -> String {
     }
 }
 
-fn age(time: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
-    let seconds = Timestamp::now().as_second() - time.0.as_second();
-    format!("{seconds}s ago")
-}
-
-/// The class's `schedulingInterval`, as the controller reads it.
-async fn interval(site: &SiteEnv, vr: &VolumeReplication) -> String {
-    Api::<VolumeReplicationClass>::all(site.client())
-        .get_opt(&vr.spec.volume_replication_class)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|c| c.spec.parameters().get("schedulingInterval").cloned())
-        .and_then(|i| i.parse::<SchedulingInterval>().ok())
-        .map(|i| i.to_string())
-        .unwrap_or_else(|| "?".into())
-}
-
 fn condition<'a>(vr: &'a VolumeReplication, type_: &str) -> Option<&'a Condition> {
     vr.status
         .as_ref()
@@ -203,9 +184,10 @@ async fn settled(site: &SiteEnv, claim: &str, peer_up: bool) -> anyhow::Result<V
 }
 
 /// One line per site: desired and current state, how the last operation completed, health —
-/// read once each site settled (so the same on every run) — then what each site reports of its
-/// last sync: the sync facts of its status, the RPO bound (the class's schedulingInterval plus
-/// the last sync's duration, the OpenShift DR guide's formula). A site whose controller is down
+/// read once each site settled (so the same on every run) — then `kubectl lifeline status`
+/// (the CLI's library): last sync, its age and duration, the RPO bound (the class's
+/// schedulingInterval plus the last sync's duration, the OpenShift DR guide's formula) and the
+/// verdict. A site whose controller is down
 /// is shown as such: what its API server still holds is the last status written before it went
 /// down, not the site's state.
 async fn table(sites: &mut TwoSites, claim: &str) -> anyhow::Result<()> {
@@ -253,29 +235,29 @@ async fn table(sites: &mut TwoSites, claim: &str) -> anyhow::Result<()> {
                 .unwrap_or("-"),
         );
     }
-    for (site, vr) in [&sites.a, &sites.b].into_iter().zip(&rows) {
-        let Some(vr) = vr else { continue };
-        let Some(status) = &vr.status else { continue };
-        let interval = interval(site, vr).await;
-        let what = if vr.spec.replication_state.as_str() == "primary" {
-            "last sync shipped"
+    // What `kubectl lifeline status` says, asking the sites that are up.
+    let specs: Vec<SiteSpec> = [&sites.a, &sites.b]
+        .into_iter()
+        .zip(up)
+        .filter(|(_, up)| *up)
+        .map(|(site, _)| SiteSpec {
+            name: site.name.to_owned(),
+            kubeconfig: Some(site.cluster.kubeconfig().to_owned()),
+            context: None,
+        })
+        .collect();
+    let report = lifeline_cli::status::gather(&specs, Some(&sites.a.app)).await;
+    println!(
+        "    $ kubectl lifeline status -n {}{}",
+        sites.a.app,
+        if specs.len() < 2 {
+            "   (asking only the site that is up)"
         } else {
-            "last sync received"
-        };
-        match (&status.last_sync_time, &status.last_sync_duration) {
-            (Some(time), duration) => println!(
-                "    {}: {what} at {} ({}), took {}; RPO bound {interval} + {}",
-                site.name,
-                time.0,
-                age(time),
-                duration.as_deref().unwrap_or("?"),
-                duration.as_deref().unwrap_or("?"),
-            ),
-            (None, _) => println!(
-                "    {}: no sync reported yet (the peer site is down, or nothing synced); RPO bound {interval} + the next sync's duration",
-                site.name
-            ),
+            ""
         }
+    );
+    for line in lifeline_cli::status::table(&report, Timestamp::now()).lines() {
+        println!("    {line}");
     }
     Ok(())
 }

@@ -1,0 +1,111 @@
+//! Command-line flags: the sites and output shared by every command, then one subcommand.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::sites::SiteSpec;
+
+/// The DR runbook as checked commands across two clusters. Sites are named kubeconfigs.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-lifeline", bin_name = "kubectl lifeline", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// A site: NAME=KUBECONFIG[#CONTEXT]; repeat for each site. Without it: LIFELINE_SITES
+    /// (comma-separated), else one site per context of the current kubeconfig.
+    #[arg(long = "site", global = true, value_name = "NAME=KUBECONFIG[#CONTEXT]")]
+    pub sites: Vec<SiteSpec>,
+
+    /// The namespace of the VolumeReplications.
+    #[arg(short = 'n', long, global = true, conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+
+    /// Every namespace (commands that only read).
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+
+    /// How long a command may take before it gives up, e.g. 30s, 5m.
+    #[arg(long, global = true, default_value = "2m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// How to print the result.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every replicated claim on every site: desired and current state, health, last sync and
+    /// its age, the RPO bound (schedulingInterval + last sync duration), and a verdict per
+    /// volume: protected, stale, split-brain, no-primary, unprotected or site-unreachable.
+    /// Exits 0 only if every volume is protected.
+    Status,
+}
+
+/// `30s`, `5m`, `1h`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| text.split_at(i))
+        .unwrap_or((text, "s"));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 30s, 5m or 1h"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    Ok(Duration::from_secs(value.saturating_mul(unit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_help_is_consistent_and_flags_parse() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "kubectl-lifeline",
+            "status",
+            "--site",
+            "a=/a.yaml",
+            "--site",
+            "b=/b.yaml#ctx",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+            "--timeout",
+            "30s",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.sites.len(), 2);
+        assert_eq!(cli.global.output, Output::Json);
+        assert_eq!(cli.global.timeout, Duration::from_secs(30));
+        for bad in [
+            &["kubectl-lifeline", "status", "--site", "nope"][..],
+            &["kubectl-lifeline", "status", "--timeout", "5x"],
+            &["kubectl-lifeline", "status", "-n", "a", "-A"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+    }
+}

@@ -1,0 +1,19 @@
+//! What the person running `kubectl lifeline` needs on each site, one rule per line with why.
+//! `docs/runbook.md` shows them as a ClusterRole; the e2e suite checks every request the CLI
+//! makes is allowed by them (the local API server's access log).
+
+/// (API group, resources, verbs, why); all cluster-wide, since the CLI reads across namespaces.
+pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[
+    (
+        "replication.storage.openshift.io",
+        &["volumereplications"],
+        &["list"],
+        "status: every replicated claim and what its site says of it",
+    ),
+    (
+        "replication.storage.openshift.io",
+        &["volumereplicationclasses"],
+        &["get"],
+        "status: the schedulingInterval in the RPO bound",
+    ),
+];

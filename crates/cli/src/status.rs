@@ -1,0 +1,282 @@
+//! `kubectl lifeline status`: every replicated volume on every site, and a verdict per volume.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::jiff::Timestamp;
+use kube::{Api, Client, ResourceExt};
+use lifeline_api::replication::{SchedulingInterval, VolumeReplication, VolumeReplicationClass};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::sites::{SiteSpec, connect};
+use crate::verdict::{Observed, SiteView, Verdict, verdict};
+
+/// One replicated claim: `namespace/claim`, what each site says, the verdict.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeReport {
+    pub namespace: String,
+    pub claim: String,
+    pub verdict: Verdict,
+    pub sites: Vec<SiteView>,
+}
+
+/// The whole answer; `sites` lists which answered.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub sites: Vec<SiteAnswer>,
+    pub volumes: Vec<VolumeReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SiteAnswer {
+    pub site: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Report {
+    /// Exit code 0 only when every volume is protected (and there is at least one).
+    pub fn all_protected(&self) -> bool {
+        !self.volumes.is_empty() && self.volumes.iter().all(|v| v.verdict == Verdict::Protected)
+    }
+}
+
+/// What one site's VolumeReplication says, with its class's interval.
+pub fn observe(vr: &VolumeReplication, class: Option<&VolumeReplicationClass>) -> Observed {
+    let status = vr.status.as_ref();
+    let condition = |type_: &str| {
+        status
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+            .map(|c| c.status == "True")
+    };
+    Observed {
+        desired: vr.spec.replication_state.as_str().to_owned(),
+        current: status
+            .and_then(|s| s.state.as_ref())
+            .map(|s| s.as_str().to_owned()),
+        degraded: condition("Degraded"),
+        resyncing: condition("Resyncing"),
+        last_sync_time: status.and_then(|s| s.last_sync_time.as_ref()).map(|t| t.0),
+        last_sync_duration: status
+            .and_then(|s| s.last_sync_duration.as_deref())
+            .and_then(lifeline_api::parse_go_duration),
+        interval: class
+            .and_then(|c| c.spec.parameters().get("schedulingInterval"))
+            .and_then(|i| i.parse::<SchedulingInterval>().ok())
+            .map(SchedulingInterval::as_duration),
+    }
+}
+
+/// Every VolumeReplication of the site (in `namespace`, or all), keyed by (namespace, claim).
+async fn site_volumes(
+    site: &SiteSpec,
+    client: &Client,
+    namespace: Option<&str>,
+) -> Result<BTreeMap<(String, String), Observed>, Error> {
+    let vrs: Api<VolumeReplication> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let list = vrs
+        .list(&Default::default())
+        .await
+        .map_err(Error::api(&site.name))?;
+    let classes = Api::<VolumeReplicationClass>::all(client.clone());
+    let mut known: HashMap<String, Option<VolumeReplicationClass>> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for vr in list.items {
+        let class_name = vr.spec.volume_replication_class.clone();
+        if !known.contains_key(&class_name) {
+            let class = classes
+                .get_opt(&class_name)
+                .await
+                .map_err(Error::api(&site.name))?;
+            known.insert(class_name.clone(), class);
+        }
+        let key = (
+            vr.namespace().unwrap_or_default(),
+            vr.spec.data_source.name.clone(),
+        );
+        out.insert(key, observe(&vr, known[&class_name].as_ref()));
+    }
+    Ok(out)
+}
+
+/// Asks every site; a site that does not answer is reported, not fatal.
+pub async fn gather(sites: &[SiteSpec], namespace: Option<&str>) -> Report {
+    let mut answers = Vec::new();
+    let mut per_site = Vec::new();
+    for site in sites {
+        let result = match connect(site).await {
+            Ok(client) => site_volumes(site, &client, namespace).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(volumes) => {
+                answers.push(SiteAnswer {
+                    site: site.name.clone(),
+                    reachable: true,
+                    error: None,
+                });
+                per_site.push(Some(volumes));
+            }
+            Err(e) => {
+                answers.push(SiteAnswer {
+                    site: site.name.clone(),
+                    reachable: false,
+                    error: Some(e.to_string()),
+                });
+                per_site.push(None);
+            }
+        }
+    }
+    let mut keys: Vec<(String, String)> = per_site
+        .iter()
+        .flatten()
+        .flat_map(|v| v.keys().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let now = Timestamp::now();
+    let volumes = keys
+        .into_iter()
+        .map(|key| {
+            let views: Vec<SiteView> = sites
+                .iter()
+                .zip(&per_site)
+                .map(|(site, volumes)| SiteView {
+                    site: site.name.clone(),
+                    reachable: volumes.is_some(),
+                    volume_replication: volumes.as_ref().and_then(|v| v.get(&key)).cloned(),
+                })
+                .collect();
+            VolumeReport {
+                verdict: verdict(&views, now),
+                namespace: key.0,
+                claim: key.1,
+                sites: views,
+            }
+        })
+        .collect();
+    Report {
+        sites: answers,
+        volumes,
+    }
+}
+
+fn seconds(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1.0 {
+        format!("{}ms", d.as_millis())
+    } else if s < 10.0 {
+        format!("{s:.1}s")
+    } else {
+        format!("{s:.0}s")
+    }
+}
+
+/// The table `status` prints: a row per volume and site, the verdict on the volume's first row.
+pub fn table(report: &Report, now: Timestamp) -> String {
+    let mut out = String::new();
+    for answer in report.sites.iter().filter(|a| !a.reachable) {
+        out.push_str(&format!(
+            "site {} unreachable: {}\n",
+            answer.site,
+            answer.error.as_deref().unwrap_or("no answer")
+        ));
+    }
+    if report.volumes.is_empty() {
+        out.push_str("no VolumeReplications found\n");
+        return out;
+    }
+    let header = [
+        "NAMESPACE",
+        "CLAIM",
+        "SITE",
+        "DESIRED",
+        "CURRENT",
+        "DEGRADED",
+        "RESYNCING",
+        "LAST SYNC",
+        "AGE",
+        "DURATION",
+        "RPO BOUND",
+        "VERDICT",
+    ];
+    let mut rows = vec![header.map(str::to_owned).to_vec()];
+    for volume in &report.volumes {
+        for (i, view) in volume.sites.iter().enumerate() {
+            let first = i == 0;
+            let dash = || "-".to_owned();
+            let flag = |b: Option<bool>| b.map(|b| b.to_string()).unwrap_or_else(dash);
+            let row = match (&view.volume_replication, view.reachable) {
+                (_, false) => vec![
+                    "unreachable".to_owned(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                ],
+                (None, true) => vec![
+                    "none".to_owned(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                ],
+                (Some(o), true) => vec![
+                    o.desired.clone(),
+                    o.current.clone().unwrap_or_else(dash),
+                    flag(o.degraded),
+                    flag(o.resyncing),
+                    o.last_sync_time.map(|t| t.to_string()).unwrap_or_else(dash),
+                    o.age(now).map(seconds).unwrap_or_else(dash),
+                    o.last_sync_duration.map(seconds).unwrap_or_else(dash),
+                    o.rpo_bound().map(seconds).unwrap_or_else(dash),
+                ],
+            };
+            let mut line = vec![
+                if first {
+                    volume.namespace.clone()
+                } else {
+                    String::new()
+                },
+                if first {
+                    volume.claim.clone()
+                } else {
+                    String::new()
+                },
+                view.site.clone(),
+            ];
+            line.extend(row);
+            line.push(if first {
+                volume.verdict.as_str().to_owned()
+            } else {
+                String::new()
+            });
+            rows.push(line);
+        }
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

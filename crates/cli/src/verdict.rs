@@ -1,0 +1,233 @@
+//! The verdict on one replicated volume across the sites, from what each site's
+//! VolumeReplication says: pure, so every rule has a unit test.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+/// What one site's VolumeReplication of a volume says.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observed {
+    /// `spec.replicationState`.
+    pub desired: String,
+    /// `status.state` (`Primary`, `Secondary`, `Unknown`), if the controller wrote one.
+    pub current: Option<String>,
+    pub degraded: Option<bool>,
+    pub resyncing: Option<bool>,
+    pub last_sync_time: Option<Timestamp>,
+    #[serde(with = "seconds")]
+    pub last_sync_duration: Option<Duration>,
+    /// The class's `schedulingInterval`.
+    #[serde(with = "seconds")]
+    pub interval: Option<Duration>,
+}
+
+mod seconds {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+impl Observed {
+    pub fn is_primary(&self) -> bool {
+        self.current.as_deref() == Some("Primary")
+    }
+
+    /// The RPO bound: schedulingInterval plus the last sync's duration (the OpenShift DR
+    /// guide's formula).
+    pub fn rpo_bound(&self) -> Option<Duration> {
+        Some(self.interval? + self.last_sync_duration.unwrap_or_default())
+    }
+
+    /// How old the last sync is at `now`.
+    pub fn age(&self, now: Timestamp) -> Option<Duration> {
+        let seconds = now.as_second() - self.last_sync_time?.as_second();
+        Some(Duration::from_secs(u64::try_from(seconds).unwrap_or(0)))
+    }
+
+    /// How far `lastSyncTime` in a status may trail the driver's last sync: the controller
+    /// refreshes at most every minute (its `--info-refresh` default) or at the class's
+    /// interval rule, and writes a moved time only when it moved by more than one refresh.
+    pub fn status_lag(&self) -> Duration {
+        let interval = self.interval.unwrap_or(Duration::from_secs(3600));
+        let refresh = if interval < Duration::from_secs(120) {
+            interval
+        } else {
+            interval / 2
+        };
+        2 * refresh.min(Duration::from_secs(60))
+    }
+}
+
+/// One site's view of a volume.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteView {
+    pub site: String,
+    /// The site's API server answered.
+    pub reachable: bool,
+    /// Its VolumeReplication of the volume, if it has one.
+    pub volume_replication: Option<Observed>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// One primary, its peer secondary, the last sync within the bound.
+    Protected,
+    /// The last sync is older than the bound (plus the status's allowed lag).
+    Stale,
+    /// Primary on two sites: both take writes, the copies diverge.
+    SplitBrain,
+    /// Nobody is primary.
+    NoPrimary,
+    /// Only one site has a VolumeReplication for the volume.
+    Unprotected,
+    /// A site did not answer: nothing can be said about its copy.
+    SiteUnreachable,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Protected => "protected",
+            Verdict::Stale => "stale",
+            Verdict::SplitBrain => "split-brain",
+            Verdict::NoPrimary => "no-primary",
+            Verdict::Unprotected => "unprotected",
+            Verdict::SiteUnreachable => "site-unreachable",
+        }
+    }
+}
+
+/// The verdict, most urgent first: two primaries, a site that did not answer, no primary, no
+/// peer, an old last sync; else protected.
+pub fn verdict(views: &[SiteView], now: Timestamp) -> Verdict {
+    let present: Vec<&Observed> = views
+        .iter()
+        .filter_map(|v| v.volume_replication.as_ref())
+        .collect();
+    let primaries: Vec<&&Observed> = present.iter().filter(|o| o.is_primary()).collect();
+    if primaries.len() > 1 {
+        return Verdict::SplitBrain;
+    }
+    if views.iter().any(|v| !v.reachable) {
+        return Verdict::SiteUnreachable;
+    }
+    let Some(primary) = primaries.first() else {
+        return Verdict::NoPrimary;
+    };
+    if present.len() < 2
+        || !present
+            .iter()
+            .any(|o| o.current.as_deref() == Some("Secondary"))
+    {
+        return Verdict::Unprotected;
+    }
+    match (primary.age(now), primary.rpo_bound()) {
+        (Some(age), Some(bound)) if age <= bound + primary.status_lag() => Verdict::Protected,
+        _ => Verdict::Stale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).unwrap()
+    }
+
+    fn vr(current: &str, age: Option<i64>) -> Observed {
+        Observed {
+            desired: current.to_lowercase(),
+            current: Some(current.into()),
+            last_sync_time: age.map(|a| Timestamp::from_second(now().as_second() - a).unwrap()),
+            last_sync_duration: Some(Duration::from_secs(2)),
+            interval: Some(Duration::from_secs(60)),
+            ..Default::default()
+        }
+    }
+
+    fn at(site: &str, vr: Option<Observed>) -> SiteView {
+        SiteView {
+            site: site.into(),
+            reachable: true,
+            volume_replication: vr,
+        }
+    }
+
+    #[test]
+    fn one_fresh_primary_with_a_secondary_peer_is_protected() {
+        let views = [
+            at("a", Some(vr("Primary", Some(30)))),
+            at("b", Some(vr("Secondary", None))),
+        ];
+        assert_eq!(verdict(&views, now()), Verdict::Protected);
+    }
+
+    #[test]
+    fn an_old_or_missing_last_sync_is_stale() {
+        // Bound 62 s, plus two minutes the status may trail the driver.
+        for age in [Some(183), None] {
+            let views = [
+                at("a", Some(vr("Primary", age))),
+                at("b", Some(vr("Secondary", None))),
+            ];
+            assert_eq!(verdict(&views, now()), Verdict::Stale, "{age:?}");
+        }
+        let views = [
+            at("a", Some(vr("Primary", Some(181)))),
+            at("b", Some(vr("Secondary", None))),
+        ];
+        assert_eq!(verdict(&views, now()), Verdict::Protected);
+    }
+
+    #[test]
+    fn the_most_urgent_problem_wins() {
+        let split = [
+            at("a", Some(vr("Primary", Some(1)))),
+            SiteView {
+                reachable: false,
+                ..at("b", Some(vr("Primary", Some(1))))
+            },
+        ];
+        assert_eq!(verdict(&split, now()), Verdict::SplitBrain);
+        let gone = [
+            at("a", Some(vr("Primary", Some(1)))),
+            SiteView {
+                reachable: false,
+                ..at("b", None)
+            },
+        ];
+        assert_eq!(verdict(&gone, now()), Verdict::SiteUnreachable);
+        let none = [
+            at("a", Some(vr("Secondary", None))),
+            at("b", Some(vr("Secondary", None))),
+        ];
+        assert_eq!(verdict(&none, now()), Verdict::NoPrimary);
+        let alone = [at("a", Some(vr("Primary", Some(1)))), at("b", None)];
+        assert_eq!(verdict(&alone, now()), Verdict::Unprotected);
+        let peer_not_secondary_yet = [
+            at("a", Some(vr("Primary", Some(1)))),
+            at(
+                "b",
+                Some(Observed {
+                    current: None,
+                    ..vr("Secondary", None)
+                }),
+            ),
+        ];
+        assert_eq!(
+            verdict(&peer_not_secondary_yet, now()),
+            Verdict::Unprotected
+        );
+    }
+}
