@@ -84,17 +84,28 @@ impl SiteEnv {
         peer_port: u16,
         kubeconfig: Option<&Path>,
         app: Option<&str>,
+        shared_cluster: bool,
     ) -> anyhow::Result<Self> {
         let cluster = match kubeconfig {
             Some(path) => TestCluster::connect(path).await?,
             None => TestCluster::start().await?,
         };
-        // Names of this site's own: two sites can share one cluster (each driver, class and
-        // actor serves only its own), as real sites share nothing.
-        let driver_name = format!("{name}.hostpath.lifeline.dev");
-        let class = format!("mirror-{name}");
-        let snapshot_class = format!("hostpath-snapshots-{name}");
-        let storage_class = format!("hostpath-{name}");
+        // Two sites on two clusters use the same names, as real DR sites do (the same CSI
+        // driver, classes and namespace at both); two sites sharing one cluster need names of
+        // their own (each driver, class and actor serves only its own).
+        let suffix = if shared_cluster {
+            format!("-{name}")
+        } else {
+            String::new()
+        };
+        let driver_name = if suffix.is_empty() {
+            "hostpath.lifeline.dev".to_owned()
+        } else {
+            format!("{name}.hostpath.lifeline.dev")
+        };
+        let class = format!("mirror{suffix}");
+        let snapshot_class = format!("hostpath-snapshots{suffix}");
+        let storage_class = format!("hostpath{suffix}");
         // The application's namespace: the peer's name when given (two clusters: the same
         // application in the same namespace at both sites, as in real DR), else a new one.
         let app = match app {
@@ -470,11 +481,11 @@ impl TwoSites {
     /// may name the same cluster.
     pub async fn start_on(kubeconfigs: [Option<&Path>; 2]) -> anyhow::Result<Self> {
         let (port_a, port_b) = (free_port()?, free_port()?);
-        let a = SiteEnv::start("a", port_a, port_b, kubeconfigs[0], None).await?;
-        // One cluster for both sites: each needs a namespace of its own.
+        // One cluster for both sites: each needs a namespace and names of its own.
         let shared = kubeconfigs[0].is_some() && kubeconfigs[0] == kubeconfigs[1];
+        let a = SiteEnv::start("a", port_a, port_b, kubeconfigs[0], None, shared).await?;
         let b_app = (!shared).then_some(a.app.as_str());
-        let b = SiteEnv::start("b", port_b, port_a, kubeconfigs[1], b_app).await?;
+        let b = SiteEnv::start("b", port_b, port_a, kubeconfigs[1], b_app, shared).await?;
         Ok(Self { a, b })
     }
 

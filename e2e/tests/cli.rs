@@ -175,3 +175,151 @@ async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
     within_documented_rbac(&a.cluster).await;
     within_documented_rbac(&b.cluster).await;
 }
+
+/// Requests of kind `verb` the CLI made at this site.
+async fn cli_requests(cluster: &TestCluster, verb: &str) -> usize {
+    cluster
+        .access_log()
+        .await
+        .unwrap()
+        .map(|log| {
+            log.iter()
+                .filter(|a| a.agent.starts_with("kubectl-lifeline/") && a.verb == verb)
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+async fn protect(pair: &[String], ns: &str, extra: &[&str]) -> (i32, String) {
+    let mut args: Vec<String> = ["protect", "--from", "a", "--to", "b", "-n", ns]
+        .map(str::to_owned)
+        .to_vec();
+    for s in pair {
+        args.extend(["--site".into(), s.clone()]);
+    }
+    args.extend(extra.iter().map(|e| e.to_string()));
+    cli(&args).await
+}
+
+#[tokio::test]
+async fn protect_sets_up_the_standby_from_the_primary_alone() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Api;
+    use kube::api::PostParams;
+    use lifeline_api::replication::{VolumeReplication, VolumeReplicationClass};
+
+    let sites = TwoSites::start().await.unwrap();
+    let (a, b) = (&sites.a, &sites.b);
+    let ns = a.app.clone();
+    let volume = a.provision("db").await.unwrap();
+    std::fs::write(a.volume(&volume).join("orders"), b"42 orders").unwrap();
+    a.replicate("db", "primary").await.unwrap();
+    a.wait_state("db", CurrentState::Primary, true)
+        .await
+        .unwrap();
+    // A second volume whose class names a Secret (the driver's credentials), present at A only.
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "mirror-credentials", "namespace": ns},
+        "stringData": {"token": "s3cr3t"}}))
+    .unwrap();
+    Api::<Secret>::namespaced(a.client(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let class: VolumeReplicationClass = serde_json::from_value(serde_json::json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
+        "metadata": {"name": "mirror-with-secret"},
+        "spec": {"provisioner": a.driver_name, "parameters": {"schedulingInterval": "1m",
+            "lifeline.dev/sync-interval-seconds": "1",
+            "replication.storage.openshift.io/replication-secret-name": "mirror-credentials",
+            "replication.storage.openshift.io/replication-secret-namespace": ns}}}))
+    .unwrap();
+    Api::<VolumeReplicationClass>::all(a.client())
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    let logs = a.provision("logs").await.unwrap();
+    let vr: VolumeReplication = serde_json::from_value(serde_json::json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+        "metadata": {"name": "logs-replication", "namespace": ns},
+        "spec": {"volumeReplicationClass": "mirror-with-secret", "replicationState": "primary",
+                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "logs"}}}))
+    .unwrap();
+    a.vrs().create(&PostParams::default(), &vr).await.unwrap();
+    a.wait_state("logs", CurrentState::Primary, true)
+        .await
+        .unwrap();
+    let pair = [site("a", a), site("b", b)];
+
+    // --dry-run: the objects, and not one request to the standby.
+    let (code, json) = protect(&pair, &ns, &["--dry-run", "-o", "json"]).await;
+    assert_eq!(code, 0, "{json}");
+    let objects: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(kinds.len(), 8, "{kinds:?}");
+    assert_eq!(cli_requests(&b.cluster, "create").await, 0);
+    assert_eq!(cli_requests(&b.cluster, "get").await, 0);
+
+    // The Secret is missing at B: refused before anything is created, saying what to do.
+    let (code, _) = protect(&pair, &ns, &[]).await;
+    assert_eq!(code, 1);
+    assert_eq!(cli_requests(&b.cluster, "create").await, 0);
+
+    Api::<Secret>::namespaced(b.client(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let (code, _) = protect(&pair, &ns, &[]).await;
+    assert_eq!(code, 0);
+    // (The access log holds distinct requests: a create per kind.)
+    assert_eq!(cli_requests(&b.cluster, "create").await, 4);
+    // B's controller takes its new VolumeReplications to Secondary, resynced from A.
+    b.wait_state("db", CurrentState::Secondary, true)
+        .await
+        .unwrap();
+    b.wait_state("logs", CurrentState::Secondary, true)
+        .await
+        .unwrap();
+    sites.wait_in_sync(a, b, &volume).await.unwrap();
+    sites.wait_in_sync(a, b, &logs).await.unwrap();
+    assert_eq!(
+        std::fs::read(b.volume(&volume).join("orders")).unwrap(),
+        b"42 orders"
+    );
+
+    // Again: everything exists and is kept as it is.
+    let uid = |vr: VolumeReplication| vr.metadata.uid;
+    let before = uid(b.vrs().get("db-replication").await.unwrap());
+    let (code, _) = protect(&pair, &ns, &[]).await;
+    assert_eq!(code, 0);
+    assert_eq!(uid(b.vrs().get("db-replication").await.unwrap()), before);
+    assert_eq!(
+        b.vrs()
+            .get("db-replication")
+            .await
+            .unwrap()
+            .spec
+            .replication_state
+            .as_str(),
+        "secondary"
+    );
+
+    wait::for_object(
+        &a.vrs(),
+        "logs-replication",
+        Duration::from_secs(60),
+        "reports a sync",
+        |vr| {
+            vr.status
+                .as_ref()
+                .is_some_and(|s| s.last_sync_time.is_some())
+        },
+    )
+    .await
+    .unwrap();
+    let (code, table) = status(&pair, &ns, false).await;
+    assert_eq!(code, 0, "{table}");
+    assert_eq!(table.matches("protected").count(), 2, "{table}");
+    within_documented_rbac(&a.cluster).await;
+    within_documented_rbac(&b.cluster).await;
+}

@@ -53,6 +53,22 @@ pub enum Command {
     /// volume: protected, stale, split-brain, no-primary, unprotected or site-unreachable.
     /// Exits 0 only if every volume is protected.
     Status,
+    /// Brings site --to to standby for every VolumeReplication in the namespace at site
+    /// --from: the VolumeReplicationClass (the Secret it names must exist at --to), a static
+    /// PersistentVolume per volume (same CSI driver and volumeHandle, Retain, pre-bound to the
+    /// new claim), the claim (same name, bound to it) and a VolumeReplication with
+    /// replicationState: secondary. Idempotent: what exists is kept.
+    Protect {
+        /// The site whose VolumeReplications are copied (the primary).
+        #[arg(long)]
+        from: String,
+        /// The site to set up as standby.
+        #[arg(long)]
+        to: String,
+        /// Print the objects it would create, and create nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `30s`, `5m`, `1h`, or plain seconds.
@@ -107,5 +123,20 @@ mod tests {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        let protect = Cli::try_parse_from([
+            "kubectl-lifeline",
+            "protect",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert!(matches!(
+            protect.command,
+            Command::Protect { dry_run: true, .. }
+        ));
+        assert!(Cli::try_parse_from(["kubectl-lifeline", "protect", "--from", "a"]).is_err());
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod error;
+pub mod protect;
 pub mod rbac;
 pub mod sites;
 pub mod status;

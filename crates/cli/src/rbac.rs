@@ -13,7 +13,25 @@ pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[
     (
         "replication.storage.openshift.io",
         &["volumereplicationclasses"],
+        &["get", "create"],
+        "status: the schedulingInterval in the RPO bound; protect: reads it at the source, creates it at the standby",
+    ),
+    (
+        "replication.storage.openshift.io",
+        &["volumereplications"],
+        &["create"],
+        "protect: the standby's secondary VolumeReplication",
+    ),
+    (
+        "",
+        &["persistentvolumeclaims", "persistentvolumes"],
+        &["get", "create"],
+        "protect: reads the source's claim and volume, creates the standby's static pair",
+    ),
+    (
+        "",
+        &["secrets"],
         &["get"],
-        "status: the schedulingInterval in the RPO bound",
+        "protect: checks the Secret a class names exists at the standby (its metadata only)",
     ),
 ];

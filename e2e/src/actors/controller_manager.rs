@@ -1,5 +1,7 @@
 //! The duties of kube-controller-manager the scenarios depend on, for backends that run none
-//! (the local API server and envtest): the PVC and PV protection controllers, which remove
+//! (the local API server and envtest): the PV controller's binding of a claim to the volume it
+//! names (static provisioning, as an admin or `kubectl lifeline protect` sets it up), the PVC
+//! and PV protection controllers, which remove
 //! `kubernetes.io/pvc-protection` once no Pod uses a deleted claim and
 //! `kubernetes.io/pv-protection` once a deleted volume is no longer Bound, and the garbage
 //! collector, which deletes objects whose every owner is gone. The finalizers themselves are
@@ -47,6 +49,7 @@ pub fn start(client: Client) -> Actors {
 }
 
 async fn round(client: Client, kinds: Kinds) -> anyhow::Result<()> {
+    bind_prebound(&client).await?;
     pvc_protection(&client).await?;
     pv_protection(&client).await?;
     collect_garbage(&client, &kinds).await
@@ -82,6 +85,77 @@ fn uses(pod: &Pod, claim: &str) -> bool {
                         .is_some_and(|c| c.claim_name == claim)
                 })
             })
+}
+
+/// The PV controller's static binding: a Pending claim that names its volume
+/// (`spec.volumeName`) is bound to it when the volume is free or reserved for this claim
+/// (`claimRef` naming it, with no uid or this claim's); both become Bound. Dynamic provisioning
+/// is the provisioner actor's.
+async fn bind_prebound(client: &Client) -> anyhow::Result<()> {
+    let claims = Api::<PersistentVolumeClaim>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    let volumes = Api::<PersistentVolume>::all(client.clone());
+    for claim in &claims {
+        let pending = claim.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Bound");
+        let Some(volume) = claim.spec.as_ref().and_then(|s| s.volume_name.clone()) else {
+            continue;
+        };
+        if !pending || claim.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(pv) = volumes.get_opt(&volume).await? else {
+            continue;
+        };
+        let namespace = claim.namespace().unwrap_or_default();
+        let reserved = match pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
+            None => true,
+            Some(r) => {
+                r.namespace.as_deref() == Some(namespace.as_str())
+                    && r.name.as_deref() == Some(claim.name_any().as_str())
+                    && r.uid
+                        .as_deref()
+                        .is_none_or(|u| Some(u) == claim.uid().as_deref())
+            }
+        };
+        if !reserved {
+            continue;
+        }
+        let spec = pv.spec.clone().unwrap_or_default();
+        volumes
+            .patch(
+                &volume,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                    "namespace": namespace, "name": claim.name_any(), "uid": claim.uid()}}})),
+            )
+            .await?;
+        volumes
+            .patch_status(
+                &volume,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+            )
+            .await?;
+        let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace);
+        claims
+            .patch(
+                &claim.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes"}}})),
+            )
+            .await?;
+        claims
+            .patch_status(
+                &claim.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Bound",
+                    "accessModes": spec.access_modes, "capacity": spec.capacity}})),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 async fn pvc_protection(client: &Client) -> anyhow::Result<()> {
