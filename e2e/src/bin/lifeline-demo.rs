@@ -240,11 +240,7 @@ async fn table(sites: &mut TwoSites, claim: &str) -> anyhow::Result<()> {
         .into_iter()
         .zip(up)
         .filter(|(_, up)| *up)
-        .map(|(site, _)| SiteSpec {
-            name: site.name.to_owned(),
-            kubeconfig: Some(site.cluster.kubeconfig().to_owned()),
-            context: None,
-        })
+        .map(|(site, _)| cli_site(site))
         .collect();
     let report = lifeline_cli::status::gather(&specs, Some(&sites.a.app)).await;
     println!(
@@ -260,6 +256,15 @@ async fn table(sites: &mut TwoSites, claim: &str) -> anyhow::Result<()> {
         println!("    {line}");
     }
     Ok(())
+}
+
+/// The site as `kubectl lifeline` names it.
+fn cli_site(site: &SiteEnv) -> SiteSpec {
+    SiteSpec {
+        name: site.name.to_owned(),
+        kubeconfig: Some(site.cluster.kubeconfig().to_owned()),
+        context: None,
+    }
 }
 
 /// The controller's Event of `reason` about the site's VolumeReplication, if it wrote one.
@@ -371,16 +376,29 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    step("an application volume on site A, with data; the same volume pre-provisioned on site B");
+    step("an application volume on site A, with data, replicated: VolumeReplication primary on A");
     let volume = sites.a.provision("db").await?;
     let data = sites.a.volume(&volume);
     std::fs::create_dir_all(data.join("tables"))?;
     std::fs::write(data.join("tables/orders.bin"), vec![7u8; 4 << 20])?;
-    sites.b.adopt("db", &volume).await?;
-
-    step("replicate: VolumeReplication primary on A, secondary on B");
     sites.a.replicate("db", "primary").await?;
-    sites.b.replicate("db", "secondary").await?;
+    if sites.a.app == sites.b.app {
+        step(&format!(
+            "site B set up as standby from A alone: kubectl lifeline protect --from a --to b -n {}",
+            sites.a.app
+        ));
+        let source = lifeline_cli::sites::connect(&cli_site(&sites.a)).await?;
+        let plans = lifeline_cli::protect::plan(&source, "a", &sites.a.app).await?;
+        let target = lifeline_cli::sites::connect(&cli_site(&sites.b)).await?;
+        for applied in lifeline_cli::protect::apply(&target, "b", &plans).await? {
+            println!("    site b: {} {} created: {}", applied.kind, applied.name, applied.created);
+        }
+    } else {
+        // Both sites on one cluster (names of their own): B's copy set up by hand.
+        step("the same volume pre-provisioned on site B, secondary");
+        sites.b.adopt("db", &volume).await?;
+        sites.b.replicate("db", "secondary").await?;
+    }
     sites
         .a
         .wait_state("db", CurrentState::Primary, true)
