@@ -282,6 +282,27 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
         .unwrap();
     sites.wait_in_sync(a, b, &volume).await.unwrap();
     sites.wait_in_sync(a, b, &logs).await.unwrap();
+    // And reports the sync it received, as any secondary of the reference driver does.
+    let received = wait::for_object(
+        &b.vrs(),
+        "db-replication",
+        Duration::from_secs(60),
+        "reports the sync it received",
+        |vr| {
+            vr.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "SyncReceived" && c.status == "True")
+            })
+        },
+    )
+    .await;
+    assert!(
+        received.is_ok(),
+        "{:?}\n{}",
+        b.vrs().get("db-replication").await.unwrap().status,
+        b.controller.logs()
+    );
     assert_eq!(
         std::fs::read(b.volume(&volume).join("orders")).unwrap(),
         b"42 orders"

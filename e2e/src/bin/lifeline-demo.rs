@@ -382,6 +382,11 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(data.join("tables"))?;
     std::fs::write(data.join("tables/orders.bin"), vec![7u8; 4 << 20])?;
     sites.a.replicate("db", "primary").await?;
+    // The standby resyncs from a primary: set it up once A is one.
+    sites
+        .a
+        .wait_state("db", CurrentState::Primary, true)
+        .await?;
     if sites.a.app == sites.b.app {
         step(&format!(
             "site B set up as standby from A alone: kubectl lifeline protect --from a --to b -n {}",
@@ -391,7 +396,10 @@ async fn main() -> anyhow::Result<()> {
         let plans = lifeline_cli::protect::plan(&source, "a", &sites.a.app).await?;
         let target = lifeline_cli::sites::connect(&cli_site(&sites.b)).await?;
         for applied in lifeline_cli::protect::apply(&target, "b", &plans).await? {
-            println!("    site b: {} {} created: {}", applied.kind, applied.name, applied.created);
+            println!(
+                "    site b: {} {} created: {}",
+                applied.kind, applied.name, applied.created
+            );
         }
     } else {
         // Both sites on one cluster (names of their own): B's copy set up by hand.
@@ -399,10 +407,6 @@ async fn main() -> anyhow::Result<()> {
         sites.b.adopt("db", &volume).await?;
         sites.b.replicate("db", "secondary").await?;
     }
-    sites
-        .a
-        .wait_state("db", CurrentState::Primary, true)
-        .await?;
     sites
         .b
         .wait_state("db", CurrentState::Secondary, false)
