@@ -504,6 +504,22 @@ impl TwoSites {
         to.wait_state(claim, CurrentState::Primary, true).await
     }
 
+    /// A claim on A replicated to B, the usual starting point: provisioned on A, pre-provisioned
+    /// on B, primary on A and secondary on B, both settled and healthy. Returns the volume id.
+    pub async fn replicated(&self, claim: &str) -> anyhow::Result<String> {
+        let volume = self.a.provision(claim).await?;
+        self.b.adopt(claim, &volume).await?;
+        self.a.replicate(claim, "primary").await?;
+        self.b.replicate(claim, "secondary").await?;
+        self.a
+            .wait_state(claim, CurrentState::Primary, true)
+            .await?;
+        self.b
+            .wait_state(claim, CurrentState::Secondary, true)
+            .await?;
+        Ok(volume)
+    }
+
     /// Waits until `to`'s copy of `volume` holds exactly `from`'s files.
     pub async fn wait_in_sync(
         &self,

@@ -386,21 +386,8 @@ const SLACK: f64 = 3.0;
 #[tokio::test]
 async fn data_age_is_known_at_both_sites_and_keeps_growing_after_the_primary_is_gone() {
     let mut sites = TwoSites::start().await.unwrap();
-    let volume = sites.a.provision("db").await.unwrap();
+    let volume = sites.replicated("db").await.unwrap();
     std::fs::write(sites.a.volume(&volume).join("data"), b"orders").unwrap();
-    sites.b.adopt("db", &volume).await.unwrap();
-    sites.a.replicate("db", "primary").await.unwrap();
-    sites.b.replicate("db", "secondary").await.unwrap();
-    sites
-        .a
-        .wait_state("db", CurrentState::Primary, true)
-        .await
-        .unwrap();
-    sites
-        .b
-        .wait_state("db", CurrentState::Secondary, true)
-        .await
-        .unwrap();
     let primary = [("name", "db-replication"), ("role", "primary")];
     let secondary = [("name", "db-replication"), ("role", "secondary")];
     let refresh = INFO_REFRESH_SECONDS as f64;

@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use lifeline_api::replication::CurrentState;
 use lifeline_e2e::metrics::{sample, scrape};
 use lifeline_e2e::sites::TwoSites;
 use lifeline_e2e::wait;
@@ -89,20 +88,7 @@ fn metric_names_are_found_outside_label_values() {
 #[tokio::test]
 async fn dashboard_and_alerts_query_only_exported_metrics_and_parse() {
     let mut sites = TwoSites::start().await.unwrap();
-    let volume = sites.a.provision("db").await.unwrap();
-    sites.b.adopt("db", &volume).await.unwrap();
-    sites.a.replicate("db", "primary").await.unwrap();
-    sites.b.replicate("db", "secondary").await.unwrap();
-    sites
-        .a
-        .wait_state("db", CurrentState::Primary, true)
-        .await
-        .unwrap();
-    sites
-        .b
-        .wait_state("db", CurrentState::Secondary, true)
-        .await
-        .unwrap();
+    sites.replicated("db").await.unwrap();
     sites.a.start_datamover().await.unwrap();
     // Both sites have reported sync facts: every per-volume series exists.
     let (a, b) = wait::until(

@@ -213,26 +213,8 @@ pub fn table(report: &Report, now: Timestamp) -> String {
             let dash = || "-".to_owned();
             let flag = |b: Option<bool>| b.map(|b| b.to_string()).unwrap_or_else(dash);
             let row = match (&view.volume_replication, view.reachable) {
-                (_, false) => vec![
-                    "unreachable".to_owned(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                ],
-                (None, true) => vec![
-                    "none".to_owned(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                ],
+                (_, false) => [vec!["unreachable".to_owned()], vec![dash(); 7]].concat(),
+                (None, true) => [vec!["none".to_owned()], vec![dash(); 7]].concat(),
                 (Some(o), true) => vec![
                     o.desired.clone(),
                     o.current.clone().unwrap_or_else(dash),
