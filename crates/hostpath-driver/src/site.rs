@@ -44,6 +44,9 @@ enum ResyncStatus {
     Done(std::result::Result<(), String>),
 }
 
+/// How long a peer's resync (pull) waits for an operation on the volume to finish.
+pub const PULL_WAITS_FOR_LOCK: Duration = Duration::from_secs(10);
+
 fn resync_failed(volume: &str, reason: &str) -> SiteError {
     SiteError::Unavailable(format!("resync of volume {volume} failed: {reason}"))
 }
@@ -423,7 +426,12 @@ impl Site {
                     .map(drop)
             }
             Msg::Pull { volume } => {
-                let Ok(_guard) = self.try_lock(&volume) else {
+                // A resync waits out a sync in flight (they take milliseconds) instead of failing
+                // on it: with syncs every second, refusing would fail most resyncs and send the
+                // controller into ever longer backoff. A push the other way is refused rather
+                // than waited for, so two sites cannot wait on each other.
+                let lock = self.lock_handle(&volume).lock_owned();
+                let Ok(_guard) = tokio::time::timeout(PULL_WAITS_FOR_LOCK, lock).await else {
                     let reason = format!("volume {volume} is busy at the peer site");
                     return peer::send(&mut stream, &Msg::Refused { reason }).await;
                 };

@@ -598,3 +598,25 @@ async fn a_secondary_reports_the_sync_it_received() {
         "a new primary has shipped nothing yet"
     );
 }
+
+/// A resync that arrives while the primary is busy with the volume (a sync in flight) waits for
+/// it instead of failing: with syncs every second a refusal would fail most resyncs.
+#[tokio::test]
+async fn a_resync_waits_for_the_primarys_sync_in_flight() {
+    let p = Pair::new().await;
+    p.primary_on_a().await;
+    p.cb.enable(&req()).await.unwrap();
+    p.cb.demote(&req(), false).await.unwrap();
+    let held = p.a.site.hold(VOLUME).unwrap();
+    assert!(
+        !p.cb.resync(&req(), false).await.unwrap(),
+        "started, not done"
+    );
+    // The pull is waiting on A's lock; release it as a finished sync would.
+    drop(held);
+    assert!(
+        wait_resync(&p.cb).await,
+        "the resync went through after the sync"
+    );
+    assert_same(&p.vol_a(), &p.vol_b());
+}
