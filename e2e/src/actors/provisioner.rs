@@ -44,7 +44,10 @@ pub async fn reconcile_all(client: Client, site: Site) -> anyhow::Result<()> {
             continue;
         };
         let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
-        if bound || claim.metadata.deletion_timestamp.is_some() {
+        // A claim that names its volume is statically provisioned: the PV controller binds it
+        // (the controller-manager stand-in), as external-provisioner leaves such claims alone.
+        let names_volume = claim.spec.as_ref().is_some_and(|s| s.volume_name.is_some());
+        if bound || names_volume || claim.metadata.deletion_timestamp.is_some() {
             continue;
         }
         provision(&client, &site, claim, &class, reclaim)
