@@ -49,6 +49,24 @@ fn dead_kubeconfig(cluster: &TestCluster) -> std::path::PathBuf {
     path
 }
 
+/// Waits until the site's VolumeReplication of `claim` has a `lastSyncTime`.
+async fn reports_a_sync(site: &SiteEnv, claim: &str) {
+    let name = format!("{claim}-replication");
+    wait::for_object(
+        &site.vrs(),
+        &name,
+        Duration::from_secs(60),
+        "reports a sync",
+        |vr| {
+            vr.status
+                .as_ref()
+                .is_some_and(|s| s.last_sync_time.is_some())
+        },
+    )
+    .await
+    .unwrap();
+}
+
 async fn within_documented_rbac(cluster: &TestCluster) {
     let rules: Vec<Rule> = lifeline_cli::rbac::RULES
         .iter()
@@ -86,19 +104,7 @@ async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
     a.wait_state("db", CurrentState::Primary, true)
         .await
         .unwrap();
-    wait::for_object(
-        &a.vrs(),
-        "db-replication",
-        Duration::from_secs(60),
-        "reports a sync",
-        |vr| {
-            vr.status
-                .as_ref()
-                .is_some_and(|s| s.last_sync_time.is_some())
-        },
-    )
-    .await
-    .unwrap();
+    reports_a_sync(a, "db").await;
     let pair = [site("a", a), site("b", b)];
 
     // Only A replicates it: unprotected, exit 1.
@@ -325,19 +331,7 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
         "secondary"
     );
 
-    wait::for_object(
-        &a.vrs(),
-        "logs-replication",
-        Duration::from_secs(60),
-        "reports a sync",
-        |vr| {
-            vr.status
-                .as_ref()
-                .is_some_and(|s| s.last_sync_time.is_some())
-        },
-    )
-    .await
-    .unwrap();
+    reports_a_sync(a, "logs").await;
     let (code, table) = status(&pair, &ns, false).await;
     assert_eq!(code, 0, "{table}");
     assert_eq!(table.matches("protected").count(), 2, "{table}");

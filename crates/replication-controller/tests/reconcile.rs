@@ -9,9 +9,8 @@ use kube::runtime::controller::Action;
 use lifeline_api::replication::{CurrentState, PVC_FINALIZER, PVC_OWNER_ANNOTATION, VR_FINALIZER};
 use lifeline_csi_client::fake::Received;
 use lifeline_csi_client::proto::replication as pb;
-use lifeline_replication_controller::Settings;
 use lifeline_replication_controller::error::Retry;
-use support::{Harness, Mode, NS, RESYNC_POLL, SECRET_VALUE, VR, yaml};
+use support::{Harness, NS, RESYNC_POLL, SECRET_VALUE, VR, yaml};
 use tonic::Code;
 
 fn t(s: &str, r: &str, m: &str) -> Option<(String, String, String)> {
@@ -384,14 +383,7 @@ async fn requeue_follows_the_scheduling_interval_and_one_day_means_a_day() {
     // Under 2 minutes: the interval itself; otherwise half of it (with no --info-refresh
     // ceiling below that).
     for (interval, requeue) in [("1d", 43_200), ("30m", 900), ("2m", 60), ("1m", 60)] {
-        let h = Harness::with_settings(
-            Mode::Sidecar,
-            Settings {
-                info_refresh: Duration::from_secs(365 * 86_400),
-                ..Settings::default()
-            },
-        )
-        .await;
+        let h = Harness::with_info_refresh(Duration::from_secs(365 * 86_400)).await;
         h.seed(interval);
         h.put_vr("primary", "");
         assert_eq!(
@@ -406,14 +398,7 @@ async fn requeue_follows_the_scheduling_interval_and_one_day_means_a_day() {
 async fn info_refresh_is_capped_by_the_info_refresh_ceiling() {
     // --info-refresh (default 1m) bounds how stale the reported data age can be.
     for (ceiling, interval, requeue) in [(60, "1d", 60), (120, "1m", 60), (5, "1m", 5)] {
-        let h = Harness::with_settings(
-            Mode::Sidecar,
-            Settings {
-                info_refresh: Duration::from_secs(ceiling),
-                ..Settings::default()
-            },
-        )
-        .await;
+        let h = Harness::with_info_refresh(Duration::from_secs(ceiling)).await;
         h.seed(interval);
         h.put_vr("primary", "");
         assert_eq!(

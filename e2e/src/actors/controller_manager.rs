@@ -131,30 +131,54 @@ async fn bind_prebound(client: &Client) -> anyhow::Result<()> {
                     "namespace": namespace, "name": claim.name_any(), "uid": claim.uid()}}})),
             )
             .await?;
-        volumes
-            .patch_status(
-                &volume,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"phase": "Bound"}})),
-            )
-            .await?;
-        let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace);
-        claims
-            .patch(
-                &claim.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes"}}})),
-            )
-            .await?;
-        claims
-            .patch_status(
-                &claim.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"phase": "Bound",
-                    "accessModes": spec.access_modes, "capacity": spec.capacity}})),
-            )
-            .await?;
+        mark_bound(
+            client,
+            &volume,
+            claim,
+            json!({"metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes"}}}),
+            json!({"accessModes": spec.access_modes, "capacity": spec.capacity}),
+        )
+        .await?;
     }
+    Ok(())
+}
+
+/// The end of a binding, dynamic or static: the volume and the claim Bound, the claim patched
+/// with `claim_patch` (annotations, its volumeName) and its status given `status` (access modes,
+/// capacity).
+pub(crate) async fn mark_bound(
+    client: &Client,
+    volume: &str,
+    claim: &PersistentVolumeClaim,
+    claim_patch: serde_json::Value,
+    mut status: serde_json::Value,
+) -> anyhow::Result<()> {
+    Api::<PersistentVolume>::all(client.clone())
+        .patch_status(
+            volume,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+        )
+        .await?;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(
+        client.clone(),
+        &claim.namespace().unwrap_or_default(),
+    );
+    claims
+        .patch(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(claim_patch),
+        )
+        .await?;
+    status["phase"] = json!("Bound");
+    claims
+        .patch_status(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
     Ok(())
 }
 

@@ -119,31 +119,17 @@ async fn provision(
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => return Err(e.into()),
     }
-    volumes
-        .patch_status(
-            &id,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"phase": "Bound"}})),
-        )
-        .await?;
-    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace);
-    claims
-        .patch(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({
-                "metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes"}},
-                "spec": {"volumeName": id},
-            })),
-        )
-        .await?;
-    claims
-        .patch_status(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"phase": "Bound", "accessModes": access_modes, "capacity": {"storage": storage}}})),
-        )
-        .await?;
+    super::controller_manager::mark_bound(
+        client,
+        &id,
+        claim,
+        json!({
+            "metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes"}},
+            "spec": {"volumeName": id},
+        }),
+        json!({"accessModes": access_modes, "capacity": {"storage": storage}}),
+    )
+    .await?;
     tracing::info!(claim = %claim.name_any(), %namespace, volume = %id, "provisioned");
     Ok(())
 }

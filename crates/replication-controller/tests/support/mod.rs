@@ -59,6 +59,18 @@ impl Harness {
         .await
     }
 
+    /// Sidecar mode with this `--info-refresh` ceiling.
+    pub async fn with_info_refresh(info_refresh: Duration) -> Self {
+        Self::with_settings(
+            Mode::Sidecar,
+            Settings {
+                resync_poll_interval: RESYNC_POLL,
+                info_refresh,
+            },
+        )
+        .await
+    }
+
     pub async fn with_settings(mode: Mode, settings: Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("csi.sock");
