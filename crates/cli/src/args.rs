@@ -69,6 +69,50 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Planned migration of every volume in the namespace from site --from to site --to:
+    /// checks every volume is protected and both sites answer; scales to zero the Deployments
+    /// and StatefulSets at --from that mount the claims (their counts remembered in the
+    /// lifeline.dev/replicas annotation) and waits until no Pod mounts them; demotes at --from
+    /// and waits until it is Secondary (the final sync shipped); promotes at --to (no force
+    /// needed) and waits until it is a healthy Primary; scales the same-named workloads at --to
+    /// up to the remembered counts. Resumable: a rerun goes on from what the sites say and
+    /// never demotes or promotes twice.
+    Migrate {
+        /// The site that holds the primaries now.
+        #[arg(long)]
+        from: String,
+        /// The site to move them to.
+        #[arg(long)]
+        to: String,
+        /// Switch volumes whose last sync is older than the RPO bound too.
+        #[arg(long)]
+        allow_stale: bool,
+    },
+    /// Disaster failover to site --to, without the lost site: shows per volume the data age at
+    /// --to and the RPO bound, asks for a yes (or --yes), promotes at --to (the controller
+    /// promotes with force when the driver refuses), waits until Primary, scales up the
+    /// workloads at --to that mount the claims to their lifeline.dev/replicas counts. Refuses
+    /// while another named site answers: use migrate then.
+    Failover {
+        /// The surviving site.
+        #[arg(long)]
+        to: String,
+        /// Go on without asking: writes after each volume's last sync are lost.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// After a disaster, back to the recovered site --to from site --from: demotes --to's old
+    /// primaries so they resync from --from, waits until --to reports the resync complete,
+    /// then switches back as migrate does (scale down at --from, demote --from, promote --to,
+    /// scale up at --to). Resumable like migrate.
+    Failback {
+        /// The recovered site, to be primary again.
+        #[arg(long)]
+        to: String,
+        /// The site that took over in the failover.
+        #[arg(long)]
+        from: String,
+    },
 }
 
 /// `30s`, `5m`, `1h`, or plain seconds.
@@ -138,5 +182,26 @@ mod tests {
             Command::Protect { dry_run: true, .. }
         ));
         assert!(Cli::try_parse_from(["kubectl-lifeline", "protect", "--from", "a"]).is_err());
+        let migrate = Cli::try_parse_from([
+            "kubectl-lifeline",
+            "migrate",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--allow-stale",
+        ])
+        .unwrap();
+        assert!(matches!(
+            migrate.command,
+            Command::Migrate {
+                allow_stale: true,
+                ..
+            }
+        ));
+        let failover =
+            Cli::try_parse_from(["kubectl-lifeline", "failover", "--to", "b", "-y"]).unwrap();
+        assert!(matches!(failover.command, Command::Failover { yes: true, .. }));
+        assert!(Cli::try_parse_from(["kubectl-lifeline", "failback", "--to", "a"]).is_err());
     }
 }

@@ -2,14 +2,24 @@
 //! so the demo and tests can call the same code the binary runs.
 //!
 //! - [`sites`]: named kubeconfigs and clients;
-//! - [`status`]: what every site says of every replicated claim, and [`verdict`] on each.
+//! - [`status`]: what every site says of every replicated claim, and [`verdict`] on each;
+//! - [`protect`]: the standby's objects, made from the primary's;
+//! - [`migrate`], [`failover`], [`failback`]: the runbook's switches, deciding each step in
+//!   [`runbook`] (pure) and carrying it out with [`volumes`] and [`workloads`].
 
 pub mod args;
 pub mod error;
+pub mod failback;
+pub mod failover;
+pub mod migrate;
+pub mod progress;
 pub mod protect;
 pub mod rbac;
+pub mod runbook;
 pub mod sites;
 pub mod status;
 pub mod verdict;
+pub mod volumes;
+pub mod workloads;
 
 pub use error::Error;

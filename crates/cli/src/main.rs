@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use k8s_openapi::jiff::Timestamp;
 use lifeline_cli::args::{Cli, Command, Output};
-use lifeline_cli::{protect, sites, status};
+use lifeline_cli::progress::Steps;
+use lifeline_cli::runbook::Promotion;
+use lifeline_cli::{failback, failover, migrate, protect, sites, status};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -107,5 +109,108 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::anyhow!("not done within --timeout {:?}", cli.global.timeout)
                 })?
         }
+        Command::Migrate {
+            from,
+            to,
+            allow_stale,
+        } => {
+            let namespace = one_namespace(namespace, "migrate")?;
+            let options = migrate::Options {
+                from,
+                to: to.clone(),
+                allow_stale,
+            };
+            let steps = &Steps::default();
+            within(cli.global.timeout, async {
+                migrate::run(&sites, &namespace, &options, steps).await?;
+                steps.say(format!(
+                    "done: site {to} holds every volume of {namespace} as primary"
+                ));
+                Ok(())
+            })
+            .await
+        }
+        Command::Failover { to, yes } => {
+            let namespace = one_namespace(namespace, "failover")?;
+            let output = cli.global.output;
+            let steps = &Steps::default();
+            within(cli.global.timeout, async {
+                let confirm = |promotions: &[Promotion]| {
+                    match output {
+                        Output::Json => println!(
+                            "{}",
+                            serde_json::to_string_pretty(promotions).expect("serializes")
+                        ),
+                        Output::Table => print!("{}", failover::table(promotions)),
+                    }
+                    confirmed(yes, &to, promotions.len())
+                };
+                failover::run(&sites, &namespace, &to, steps, confirm).await?;
+                steps.say(format!(
+                    "done: site {to} holds every volume of {namespace} as primary"
+                ));
+                Ok(())
+            })
+            .await
+        }
+        Command::Failback { to, from } => {
+            let namespace = one_namespace(namespace, "failback")?;
+            let steps = &Steps::default();
+            within(cli.global.timeout, async {
+                failback::run(&sites, &namespace, &to, &from, steps).await?;
+                steps.say(format!(
+                    "done: site {to} is primary again for every volume of {namespace}"
+                ));
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+fn one_namespace(namespace: Option<String>, command: &str) -> anyhow::Result<String> {
+    namespace.ok_or_else(|| {
+        anyhow::anyhow!("{command} works on one namespace: give -n NAMESPACE, not -A")
+    })
+}
+
+/// Runs a switch within the timeout.
+async fn within(
+    timeout: std::time::Duration,
+    work: impl std::future::Future<Output = Result<(), lifeline_cli::Error>>,
+) -> anyhow::Result<ExitCode> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result.map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Err(_) => anyhow::bail!(
+            "not done within --timeout {timeout:?}; the last step above says what it was waiting for. Run the same command again to go on from there"
+        ),
+    }
+}
+
+/// A failover loses the writes after each volume's last sync: `--yes`, or "yes" typed at a
+/// terminal.
+fn confirmed(yes: bool, site: &str, volumes: usize) -> Result<(), lifeline_cli::Error> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    let refused = || {
+        lifeline_cli::Error::Refused(format!(
+            "not confirmed: nothing was promoted. Rerun with --yes to promote {volumes} volume(s) at site {site}"
+        ))
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refused());
+    }
+    eprint!(
+        "Promote {volumes} volume(s) at site {site}? Writes after each one's last sync are lost. Type yes to go on: "
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(refused())
     }
 }

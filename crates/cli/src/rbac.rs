@@ -23,6 +23,24 @@ pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[
         "protect: the standby's secondary VolumeReplication",
     ),
     (
+        "replication.storage.openshift.io",
+        &["volumereplications"],
+        &["get", "patch"],
+        "migrate, failover, failback: ask for primary or secondary (spec.replicationState) and wait for the status",
+    ),
+    (
+        "apps",
+        &["deployments", "statefulsets"],
+        &["list", "patch"],
+        "migrate, failover, failback: find the workloads that mount the claims, scale them (spec.replicas and the lifeline.dev/replicas annotation)",
+    ),
+    (
+        "",
+        &["pods"],
+        &["list"],
+        "migrate, failback: wait until no Pod mounts the claims before a demote",
+    ),
+    (
         "",
         &["persistentvolumeclaims", "persistentvolumes"],
         &["get", "create"],

@@ -53,6 +53,7 @@ pub fn observe(vr: &VolumeReplication, class: Option<&VolumeReplicationClass>) -
             .map(|c| c.status == "True")
     };
     Observed {
+        name: vr.name_any(),
         desired: vr.spec.replication_state.as_str().to_owned(),
         current: status
             .and_then(|s| s.state.as_ref())

@@ -10,6 +10,8 @@ use serde::Serialize;
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Observed {
+    /// The VolumeReplication's name.
+    pub name: String,
     /// `spec.replicationState`.
     pub desired: String,
     /// `status.state` (`Primary`, `Secondary`, `Unknown`), if the controller wrote one.
@@ -24,7 +26,7 @@ pub struct Observed {
     pub interval: Option<Duration>,
 }
 
-mod seconds {
+pub(crate) mod seconds {
     use std::time::Duration;
 
     pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {

@@ -4,7 +4,8 @@
 //! and PV protection controllers, which remove
 //! `kubernetes.io/pvc-protection` once no Pod uses a deleted claim and
 //! `kubernetes.io/pv-protection` once a deleted volume is no longer Bound, and the garbage
-//! collector, which deletes objects whose every owner is gone. The finalizers themselves are
+//! collector, which deletes objects whose every owner is gone; and the Deployment and
+//! StatefulSet controllers (`workloads.rs`). The finalizers themselves are
 //! added by the API server (its StorageObjectInUseProtection admission), as on a real cluster.
 //!
 //! Knowingly simpler than kube-controller-manager: a level-triggered loop, and garbage
@@ -31,6 +32,7 @@ pub const COLLECTED: &[(&str, &str, &str)] = &[
     ("", "v1", "ConfigMap"),
     ("", "v1", "Secret"),
     ("", "v1", "PersistentVolumeClaim"),
+    ("", "v1", "Pod"),
     ("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
 ];
 
@@ -52,6 +54,7 @@ async fn round(client: Client, kinds: Kinds) -> anyhow::Result<()> {
     bind_prebound(&client).await?;
     pvc_protection(&client).await?;
     pv_protection(&client).await?;
+    super::workloads::round(&client).await?;
     collect_garbage(&client, &kinds).await
 }
 

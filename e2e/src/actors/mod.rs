@@ -14,6 +14,7 @@ pub mod provisioner;
 pub mod restic;
 pub mod snapshots;
 pub mod volsync;
+pub mod workloads;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -123,6 +123,25 @@ pub fn builtins() -> Vec<ResourceType> {
             false,
             &["sc"],
         ),
+        // Workloads are only stored: kube-controller-manager's stand-in keeps their Pods.
+        builtin(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            true,
+            true,
+            &["deploy"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            true,
+            true,
+            &["sts"],
+        ),
         builtin(
             "coordination.k8s.io",
             "v1",

@@ -1,0 +1,184 @@
+//! The VolumeReplications of a namespace at one site: ask for a role, and wait until the
+//! controller reports it reached that role for the current spec.
+
+use std::time::Instant;
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use lifeline_api::replication::{CurrentState, ReplicationState, VolumeReplication};
+use serde_json::json;
+
+use crate::error::Error;
+use crate::progress::{POLL, STILL_WAITING, Steps};
+
+/// Every VolumeReplication in `namespace` at the site.
+pub async fn list(
+    client: &Client,
+    site: &str,
+    namespace: &str,
+) -> Result<Vec<VolumeReplication>, Error> {
+    Ok(Api::<VolumeReplication>::namespaced(client.clone(), namespace)
+        .list(&Default::default())
+        .await
+        .map_err(Error::api(site))?
+        .items)
+}
+
+/// Asks for `state` (a merge patch of `spec.replicationState`) unless the spec already asks for
+/// it; `true` if it patched. Never asks twice: a rerun after an interruption sees the spec.
+pub async fn ask(
+    client: &Client,
+    site: &str,
+    vr: &VolumeReplication,
+    state: ReplicationState,
+) -> Result<bool, Error> {
+    if vr.spec.replication_state == state {
+        return Ok(false);
+    }
+    Api::<VolumeReplication>::namespaced(client.clone(), &vr.namespace().unwrap_or_default())
+        .patch(
+            &vr.name_any(),
+            &PatchParams::default(),
+            // The resourceVersion makes it fail if someone else changed it meanwhile.
+            &Patch::Merge(json!({
+                "metadata": {"resourceVersion": vr.resource_version()},
+                "spec": {"replicationState": state.as_str()},
+            })),
+        )
+        .await
+        .map_err(Error::api(site))?;
+    Ok(true)
+}
+
+/// What "done" means for a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The controller reports `state` for the current generation and Completed True.
+    In(CurrentState),
+    /// As `In`, and the copy is healthy: Degraded False and not Resyncing (a demoted primary
+    /// has resynced from its peer).
+    Healthy(CurrentState),
+}
+
+/// Whether the VolumeReplication is settled as `want` says. Pure.
+pub fn settled(vr: &VolumeReplication, want: Settled) -> bool {
+    let Some(status) = &vr.status else {
+        return false;
+    };
+    let is = |type_: &str, value: &str| {
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == value)
+    };
+    let (state, healthy) = match want {
+        Settled::In(s) => (s, false),
+        Settled::Healthy(s) => (s, true),
+    };
+    status.state() == Some(state)
+        && status.observed_generation == vr.metadata.generation
+        && is("Completed", "True")
+        && (!healthy || (is("Degraded", "False") && !is("Resyncing", "True")))
+}
+
+/// What a VolumeReplication says now, for a progress line.
+fn describe(vr: &VolumeReplication) -> String {
+    let Some(status) = &vr.status else {
+        return "no status yet".into();
+    };
+    let mut facts = vec![format!(
+        "state {}",
+        status.state.as_ref().map(|s| s.as_str()).unwrap_or("-")
+    )];
+    for c in &status.conditions {
+        if c.status == "True" || c.type_ == "Completed" {
+            facts.push(format!("{}={} ({})", c.type_, c.status, c.reason));
+        }
+    }
+    facts.join(", ")
+}
+
+/// Waits until every VolumeReplication named in `names` is settled as `want` says, saying
+/// what each reports while it waits. The caller's timeout bounds it.
+pub async fn wait(
+    client: &Client,
+    site: &str,
+    namespace: &str,
+    names: &[String],
+    want: Settled,
+    steps: &Steps,
+) -> Result<(), Error> {
+    let api = Api::<VolumeReplication>::namespaced(client.clone(), namespace);
+    let mut last_said = Instant::now();
+    loop {
+        let mut waiting = Vec::new();
+        for name in names {
+            match api.get_opt(name).await.map_err(Error::api(site))? {
+                Some(vr) if settled(&vr, want) => {}
+                Some(vr) => waiting.push(format!("{name}: {}", describe(&vr))),
+                None => {
+                    return Err(Error::Refused(format!(
+                        "site {site}: VolumeReplication {namespace}/{name} was deleted while waiting"
+                    )));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if last_said.elapsed() >= STILL_WAITING {
+            steps.say(format!("site {site}: still waiting; {}", waiting.join("; ")));
+            last_said = Instant::now();
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vr(yaml_status: &str, generation: i64) -> VolumeReplication {
+        serde_saphyr::from_str(&format!(
+            "apiVersion: replication.storage.openshift.io/v1alpha1\nkind: VolumeReplication\nmetadata: {{name: db-replication, namespace: shop, generation: {generation}}}\nspec: {{volumeReplicationClass: mirror, replicationState: secondary, dataSource: {{kind: PersistentVolumeClaim, name: db}}}}\n{yaml_status}"
+        ))
+        .unwrap()
+    }
+
+    const T: &str = "lastTransitionTime: '2026-12-01T00:00:00Z'";
+
+    #[test]
+    fn settled_needs_the_state_for_this_generation_and_completed() {
+        let done = format!(
+            "status: {{state: Secondary, observedGeneration: 2, conditions: [{{type: Completed, status: 'True', reason: Demoted, message: '', {T}}}, {{type: Degraded, status: 'False', reason: Healthy, message: '', {T}}}, {{type: Resyncing, status: 'False', reason: NotResyncing, message: '', {T}}}]}}"
+        );
+        assert!(settled(&vr(&done, 2), Settled::In(CurrentState::Secondary)));
+        assert!(settled(
+            &vr(&done, 2),
+            Settled::Healthy(CurrentState::Secondary)
+        ));
+        assert!(
+            !settled(&vr(&done, 3), Settled::In(CurrentState::Secondary)),
+            "an older generation's state"
+        );
+        assert!(!settled(&vr(&done, 2), Settled::In(CurrentState::Primary)));
+        assert!(!settled(&vr("", 1), Settled::In(CurrentState::Secondary)));
+        let resyncing = done.replace(
+            "type: Resyncing, status: 'False'",
+            "type: Resyncing, status: 'True'",
+        );
+        assert!(settled(
+            &vr(&resyncing, 2),
+            Settled::In(CurrentState::Secondary)
+        ));
+        assert!(!settled(
+            &vr(&resyncing, 2),
+            Settled::Healthy(CurrentState::Secondary)
+        ));
+        let failed = done.replace(
+            "type: Completed, status: 'True'",
+            "type: Completed, status: 'False'",
+        );
+        assert!(!settled(&vr(&failed, 2), Settled::In(CurrentState::Secondary)));
+    }
+}
