@@ -7,6 +7,7 @@
 
 pub mod actors;
 pub mod apiserver;
+pub mod cli;
 pub mod cluster;
 pub mod envtest;
 pub mod kubeconfig;

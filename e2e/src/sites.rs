@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -433,6 +434,76 @@ impl SiteEnv {
             .controller_admin()
             .context("the controller has not printed its admin address")?;
         crate::metrics::scrape(&admin).await
+    }
+
+    /// A Deployment `name` whose Pods mount `claim`, at `replicas`; `remembered` sets the
+    /// `lifeline.dev/replicas` annotation (a standby's count for a failover).
+    pub async fn deploy(
+        &self,
+        name: &str,
+        claim: &str,
+        replicas: i32,
+        remembered: Option<i32>,
+    ) -> anyhow::Result<()> {
+        let annotations = match remembered {
+            Some(n) => json!({"lifeline.dev/replicas": n.to_string()}),
+            None => json!({}),
+        };
+        Api::<Deployment>::namespaced(self.client(), &self.app)
+            .create(&PostParams::default(), &obj(json!({
+                "metadata": {"name": name, "annotations": annotations},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                        "containers": [{"name": "app", "image": "registry.example/shop:1",
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}}}})))
+            .await?;
+        Ok(())
+    }
+
+    /// The Deployment's `spec.replicas` and its `lifeline.dev/replicas` annotation.
+    pub async fn deployment(&self, name: &str) -> anyhow::Result<(i32, Option<String>)> {
+        let d = Api::<Deployment>::namespaced(self.client(), &self.app)
+            .get(name)
+            .await?;
+        Ok((
+            d.spec.and_then(|s| s.replicas).unwrap_or(1),
+            d.metadata
+                .annotations
+                .and_then(|a| a.get("lifeline.dev/replicas").cloned()),
+        ))
+    }
+
+    /// The Pods in the application namespace that mount `claim`.
+    pub async fn pods_mounting(&self, claim: &str) -> anyhow::Result<usize> {
+        let pods = Api::<Pod>::namespaced(self.client(), &self.app)
+            .list(&Default::default())
+            .await?;
+        Ok(pods
+            .items
+            .iter()
+            .filter(|p| {
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.volumes.as_ref())
+                    .is_some_and(|v| {
+                        v.iter().any(|v| {
+                            v.persistent_volume_claim
+                                .as_ref()
+                                .is_some_and(|c| c.claim_name == claim)
+                        })
+                    })
+            })
+            .count())
+    }
+
+    /// Waits until `pods` Pods mount `claim` here.
+    pub async fn wait_pods(&self, claim: &str, pods: usize) -> anyhow::Result<()> {
+        let what = format!("{pods} Pod(s) mounting {claim} on site {}", self.name);
+        wait::until(T, &what, || async {
+            (self.pods_mounting(claim).await.ok() == Some(pods)).then_some(())
+        })
+        .await
     }
 
     pub fn volume(&self, volume: &str) -> PathBuf {

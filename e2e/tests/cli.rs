@@ -2,51 +2,22 @@
 //! every request it makes allowed by the RBAC rules it documents.
 
 use std::time::Duration;
-use tokio::process::Command;
 
 use lifeline_api::replication::CurrentState;
-use lifeline_e2e::process::binary;
 use lifeline_e2e::sites::{SiteEnv, TwoSites};
-use lifeline_e2e::{TestCluster, rbac, wait};
-use lifeline_runtime::rbac::{Rule, Scope};
+use lifeline_e2e::{cli, wait};
 
-fn site(name: &str, site: &SiteEnv) -> String {
-    format!("{name}={}", site.cluster.kubeconfig().display())
-}
-
-/// Runs `kubectl-lifeline ARGS`; its exit code and stdout. (Asynchronously: the local API
-/// servers answer on this test's runtime.)
 async fn cli(args: &[String]) -> (i32, String) {
-    let output = Command::new(binary("lifeline-cli", "kubectl-lifeline").unwrap())
-        .args(args)
-        .env_remove("LIFELINE_SITES")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap_or(-1), stdout)
+    let run = cli::run(args).await;
+    (run.code, run.stdout)
 }
 
 async fn status(sites: &[String], ns: &str, json: bool) -> (i32, String) {
-    let mut args = vec!["status".to_owned(), "-n".into(), ns.to_owned()];
-    for s in sites {
-        args.extend(["--site".into(), s.clone()]);
-    }
+    let mut args = cli::args(&["status"], ns, sites);
     if json {
         args.extend(["-o".into(), "json".into()]);
     }
     cli(&args).await
-}
-
-/// A kubeconfig like `cluster`'s whose API server is a closed port.
-fn dead_kubeconfig(cluster: &TestCluster) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(cluster.kubeconfig()).unwrap();
-    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    config["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:9".into();
-    let path = cluster.dir().join("dead-kubeconfig.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
 }
 
 /// Waits until the site's VolumeReplication of `claim` has a `lastSyncTime`.
@@ -67,31 +38,6 @@ async fn reports_a_sync(site: &SiteEnv, claim: &str) {
     .unwrap();
 }
 
-async fn within_documented_rbac(cluster: &TestCluster) {
-    let rules: Vec<Rule> = lifeline_cli::rbac::RULES
-        .iter()
-        .map(|(group, resources, verbs, why)| Rule {
-            scope: Scope::Cluster,
-            group,
-            resources,
-            verbs,
-            resource_names: &[],
-            why,
-        })
-        .collect();
-    rbac::check(
-        cluster,
-        "kubectl-lifeline/",
-        &rules,
-        &rbac::Namespaces {
-            own: "default",
-            protected: None,
-        },
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
     let sites = TwoSites::start().await.unwrap();
@@ -105,7 +51,7 @@ async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
         .await
         .unwrap();
     reports_a_sync(a, "db").await;
-    let pair = [site("a", a), site("b", b)];
+    let pair = [cli::site("a", a), cli::site("b", b)];
 
     // Only A replicates it: unprotected, exit 1.
     let (code, table) = status(&pair, &ns, false).await;
@@ -153,7 +99,7 @@ async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
     assert_eq!(report["sites"][1]["reachable"], true);
 
     // A third site whose API server does not answer: site-unreachable, and why.
-    let dead = format!("c={}", dead_kubeconfig(&a.cluster).display());
+    let dead = format!("c={}", cli::dead_kubeconfig(&a.cluster).display());
     let (code, json) = status(&[pair[0].clone(), pair[1].clone(), dead], &ns, true).await;
     assert_eq!(code, 1, "{json}");
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -173,27 +119,27 @@ async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
     let (code, table) = status(&pair, &ns, false).await;
     assert_eq!(code, 1, "{table}");
     assert!(table.contains("split-brain"), "{table}");
+    // And migrate refuses it, saying how to resolve it, and changes nothing.
+    let refused = cli::run(&cli::args(
+        &["migrate", "--from", "a", "--to", "b"],
+        &ns,
+        &pair,
+    ))
+    .await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("split-brain") && refused.stderr.contains("failback"),
+        "{refused:?}"
+    );
+    assert_eq!(cli::requests(&a.cluster, "patch").await, 0);
+    assert_eq!(cli::requests(&b.cluster, "patch").await, 0);
 
     // Bad input is refused with exit code 2 and says how to write it.
     let (code, _) = cli(&["status".into(), "--site".into(), "nonsense".into()]).await;
     assert_eq!(code, 2);
 
-    within_documented_rbac(&a.cluster).await;
-    within_documented_rbac(&b.cluster).await;
-}
-
-/// Requests of kind `verb` the CLI made at this site.
-async fn cli_requests(cluster: &TestCluster, verb: &str) -> usize {
-    cluster
-        .access_log()
-        .await
-        .unwrap()
-        .map(|log| {
-            log.iter()
-                .filter(|a| a.agent.starts_with("kubectl-lifeline/") && a.verb == verb)
-                .count()
-        })
-        .unwrap_or(0)
+    cli::within_documented_rbac(&a.cluster).await;
+    cli::within_documented_rbac(&b.cluster).await;
 }
 
 async fn protect(pair: &[String], ns: &str, extra: &[&str]) -> (i32, String) {
@@ -255,7 +201,7 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
     a.wait_state("logs", CurrentState::Primary, true)
         .await
         .unwrap();
-    let pair = [site("a", a), site("b", b)];
+    let pair = [cli::site("a", a), cli::site("b", b)];
 
     // --dry-run: the objects, and not one request to the standby.
     let (code, json) = protect(&pair, &ns, &["--dry-run", "-o", "json"]).await;
@@ -263,13 +209,13 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
     let objects: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     assert_eq!(kinds.len(), 8, "{kinds:?}");
-    assert_eq!(cli_requests(&b.cluster, "create").await, 0);
-    assert_eq!(cli_requests(&b.cluster, "get").await, 0);
+    assert_eq!(cli::requests(&b.cluster, "create").await, 0);
+    assert_eq!(cli::requests(&b.cluster, "get").await, 0);
 
     // The Secret is missing at B: refused before anything is created, saying what to do.
     let (code, _) = protect(&pair, &ns, &[]).await;
     assert_eq!(code, 1);
-    assert_eq!(cli_requests(&b.cluster, "create").await, 0);
+    assert_eq!(cli::requests(&b.cluster, "create").await, 0);
 
     Api::<Secret>::namespaced(b.client(), &ns)
         .create(&PostParams::default(), &secret)
@@ -278,7 +224,7 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
     let (code, _) = protect(&pair, &ns, &[]).await;
     assert_eq!(code, 0);
     // (The access log holds distinct requests: a create per kind.)
-    assert_eq!(cli_requests(&b.cluster, "create").await, 4);
+    assert_eq!(cli::requests(&b.cluster, "create").await, 4);
     // B's controller takes its new VolumeReplications to Secondary, resynced from A.
     b.wait_state("db", CurrentState::Secondary, true)
         .await
@@ -335,6 +281,6 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
     let (code, table) = status(&pair, &ns, false).await;
     assert_eq!(code, 0, "{table}");
     assert_eq!(table.matches("protected").count(), 2, "{table}");
-    within_documented_rbac(&a.cluster).await;
-    within_documented_rbac(&b.cluster).await;
+    cli::within_documented_rbac(&a.cluster).await;
+    cli::within_documented_rbac(&b.cluster).await;
 }

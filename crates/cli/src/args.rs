@@ -201,7 +201,10 @@ mod tests {
         ));
         let failover =
             Cli::try_parse_from(["kubectl-lifeline", "failover", "--to", "b", "-y"]).unwrap();
-        assert!(matches!(failover.command, Command::Failover { yes: true, .. }));
+        assert!(matches!(
+            failover.command,
+            Command::Failover { yes: true, .. }
+        ));
         assert!(Cli::try_parse_from(["kubectl-lifeline", "failback", "--to", "a"]).is_err());
     }
 }

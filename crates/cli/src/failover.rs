@@ -43,7 +43,10 @@ pub async fn run(
             continue;
         };
         if volumes::ask(&target, to, vr, ReplicationState::Primary).await? {
-            steps.say(format!("site {to}: {} asked for primary", p.volume_replication));
+            steps.say(format!(
+                "site {to}: {} asked for primary",
+                p.volume_replication
+            ));
         } else {
             steps.say(format!(
                 "site {to}: {} already asks for primary",

@@ -69,9 +69,15 @@ pub(crate) async fn switch(
             )));
         };
         if s.demote && volumes::ask(source, from, vr, ReplicationState::Secondary).await? {
-            steps.say(format!("site {from}: {} demoted (asked for secondary)", s.from_vr));
+            steps.say(format!(
+                "site {from}: {} demoted (asked for secondary)",
+                s.from_vr
+            ));
         } else {
-            steps.say(format!("site {from}: {} already asks for secondary", s.from_vr));
+            steps.say(format!(
+                "site {from}: {} already asks for secondary",
+                s.from_vr
+            ));
         }
     }
     let names: Vec<String> = switches.iter().map(|s| s.from_vr.clone()).collect();
@@ -97,7 +103,10 @@ pub(crate) async fn switch(
             )));
         };
         if s.promote && volumes::ask(target, to, vr, ReplicationState::Primary).await? {
-            steps.say(format!("site {to}: {} promoted (asked for primary)", s.to_vr));
+            steps.say(format!(
+                "site {to}: {} promoted (asked for primary)",
+                s.to_vr
+            ));
         } else {
             steps.say(format!("site {to}: {} already asks for primary", s.to_vr));
         }

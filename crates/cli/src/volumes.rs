@@ -17,11 +17,13 @@ pub async fn list(
     site: &str,
     namespace: &str,
 ) -> Result<Vec<VolumeReplication>, Error> {
-    Ok(Api::<VolumeReplication>::namespaced(client.clone(), namespace)
-        .list(&Default::default())
-        .await
-        .map_err(Error::api(site))?
-        .items)
+    Ok(
+        Api::<VolumeReplication>::namespaced(client.clone(), namespace)
+            .list(&Default::default())
+            .await
+            .map_err(Error::api(site))?
+            .items,
+    )
 }
 
 /// Asks for `state` (a merge patch of `spec.replicationState`) unless the spec already asks for
@@ -127,7 +129,10 @@ pub async fn wait(
             return Ok(());
         }
         if last_said.elapsed() >= STILL_WAITING {
-            steps.say(format!("site {site}: still waiting; {}", waiting.join("; ")));
+            steps.say(format!(
+                "site {site}: still waiting; {}",
+                waiting.join("; ")
+            ));
             last_said = Instant::now();
         }
         tokio::time::sleep(POLL).await;
@@ -179,6 +184,9 @@ mod tests {
             "type: Completed, status: 'True'",
             "type: Completed, status: 'False'",
         );
-        assert!(!settled(&vr(&failed, 2), Settled::In(CurrentState::Secondary)));
+        assert!(!settled(
+            &vr(&failed, 2),
+            Settled::In(CurrentState::Secondary)
+        ));
     }
 }

@@ -53,13 +53,14 @@ impl Workload {
 
 /// Whether the Pod template (or a Pod's spec) mounts one of the claims.
 pub fn mounts(spec: Option<&PodSpec>, claims: &BTreeSet<String>) -> bool {
-    spec.and_then(|s| s.volumes.as_ref()).is_some_and(|volumes| {
-        volumes.iter().any(|v| {
-            v.persistent_volume_claim
-                .as_ref()
-                .is_some_and(|c| claims.contains(&c.claim_name))
+    spec.and_then(|s| s.volumes.as_ref())
+        .is_some_and(|volumes| {
+            volumes.iter().any(|v| {
+                v.persistent_volume_claim
+                    .as_ref()
+                    .is_some_and(|c| claims.contains(&c.claim_name))
+            })
         })
-    })
 }
 
 fn remembered(object: &impl ResourceExt) -> Option<i32> {
@@ -218,18 +219,20 @@ pub async fn wait_unmounted(
     }
 }
 
-/// The count each target workload is scaled to: what the same-named workload at the source
-/// remembered (planned switches), else what the target remembers, else nothing (left alone,
-/// and said). Pure.
+/// The count each target workload is scaled to: what it remembers itself (the count it runs
+/// at on its own site, which may be sized differently), else what the same-named workload at
+/// the source remembers or runs (a planned switch), else nothing (left alone, and said). Pure.
 pub fn targets(source: &[Workload], target: &[Workload]) -> Vec<(Workload, Option<i32>)> {
     target
         .iter()
         .map(|t| {
-            let from_source = source
-                .iter()
-                .find(|s| s.kind == t.kind && s.name == t.name)
-                .and_then(Workload::count_to_remember);
-            (t.clone(), from_source.or(t.remembered))
+            let from_source = || {
+                source
+                    .iter()
+                    .find(|s| s.kind == t.kind && s.name == t.name)
+                    .and_then(Workload::count_to_remember)
+            };
+            (t.clone(), t.remembered.or_else(from_source))
         })
         .collect()
 }
@@ -298,7 +301,10 @@ pub async fn scale_up(
             return Ok(());
         }
         if last_said.elapsed() >= STILL_WAITING {
-            steps.say(format!("site {site}: still waiting for {}", waiting.join(", ")));
+            steps.say(format!(
+                "site {site}: still waiting for {}",
+                waiting.join(", ")
+            ));
             last_said = Instant::now();
         }
         tokio::time::sleep(POLL).await;
@@ -321,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn the_target_gets_the_sources_count_else_its_own_memory_else_nothing() {
+    fn the_target_gets_its_own_count_else_the_sources_else_nothing() {
         let source = [workload("shop", 0, Some(3)), workload("cache", 2, None)];
         let target = [
             workload("shop", 0, Some(1)),
@@ -336,11 +342,16 @@ mod tests {
         assert_eq!(
             counts,
             [
-                ("shop".into(), Some(3)),
+                ("shop".into(), Some(1)),
                 ("cache".into(), Some(2)),
                 ("reports".into(), Some(2)),
                 ("audit".into(), None)
             ]
+        );
+        assert_eq!(
+            targets(&source, &[workload("shop", 0, None)])[0].1,
+            Some(3),
+            "the source's remembered count when it runs none"
         );
         let statefulset = Workload {
             kind: Kind::StatefulSet,

@@ -41,7 +41,7 @@ async fn reconcile<K>(
     template: &PodTemplateSpec,
 ) -> anyhow::Result<()>
 where
-    K: Resource<DynamicType = ()>
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + serde::Serialize
         + serde::de::DeserializeOwned
@@ -61,12 +61,12 @@ where
         .into_iter()
         .filter(|p| p.owner_references().iter().any(|o| o.uid == uid))
         .collect();
-    let wanted: Vec<String> = (0..replicas.max(0)).map(|i| format!("{name}-{i}")).collect();
+    let wanted: Vec<String> = (0..replicas.max(0))
+        .map(|i| format!("{name}-{i}"))
+        .collect();
     for pod in &owned {
         if !wanted.contains(&pod.name_any()) && pod.metadata.deletion_timestamp.is_none() {
-            let _ = pods
-                .delete(&pod.name_any(), &DeleteParams::default())
-                .await;
+            let _ = pods.delete(&pod.name_any(), &DeleteParams::default()).await;
         }
     }
     for pod_name in &wanted {
