@@ -43,6 +43,16 @@ async fn the_demo_runs_with_one_kubeconfig_per_site() {
         "{stdout}"
     );
     assert!(stdout.contains("==> done in"), "{stdout}");
+    // The runbook's steps are the CLI's, and say so.
+    for command in [
+        "$ kubectl lifeline migrate --from a --to b",
+        "$ kubectl lifeline failover --to b",
+        "$ kubectl lifeline failback --to a --from b",
+        "site b: Deployment shop scaled from 0 to 1",
+        "DATA AGE",
+    ] {
+        assert!(stdout.contains(command), "{command}: {stdout}");
+    }
 }
 
 #[tokio::test]

@@ -6,19 +6,34 @@ use std::time::{Duration, Instant};
 
 pub struct Steps {
     started: Instant,
+    /// `Some(indent)`: on stdout, indented (a caller that narrates, like the demo).
+    stdout: Option<&'static str>,
 }
 
 impl Default for Steps {
     fn default() -> Self {
         Self {
             started: Instant::now(),
+            stdout: None,
         }
     }
 }
 
 impl Steps {
+    /// Steps on stdout, each line after `indent`.
+    pub fn on_stdout(indent: &'static str) -> Self {
+        Self {
+            stdout: Some(indent),
+            ..Self::default()
+        }
+    }
+
     pub fn say(&self, text: impl Display) {
-        eprintln!("[{:>6.1}s] {text}", self.started.elapsed().as_secs_f64());
+        let line = format!("[{:>6.1}s] {text}", self.started.elapsed().as_secs_f64());
+        match self.stdout {
+            Some(indent) => println!("{indent}{line}"),
+            None => eprintln!("{line}"),
+        }
     }
 
     pub fn elapsed(&self) -> Duration {

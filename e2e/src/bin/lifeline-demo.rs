@@ -15,6 +15,7 @@ use kube::api::PostParams;
 use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annotations};
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
 use lifeline_api::replication::{CurrentState, VolumeReplication};
+use lifeline_cli::progress::Steps;
 use lifeline_cli::sites::SiteSpec;
 use lifeline_e2e::metrics;
 use lifeline_e2e::process::admin_post;
@@ -284,6 +285,40 @@ async fn event_note(site: &SiteEnv, claim: &str, reason: &str) -> Option<String>
         .find_map(|e| e.note)
 }
 
+/// A planned switch of every volume: `kubectl lifeline migrate` when the sites are on clusters
+/// of their own, else by hand.
+async fn migrate(sites: &TwoSites, from: &SiteEnv, to: &SiteEnv) -> anyhow::Result<()> {
+    if sites.a.app != sites.b.app {
+        sites.migrate(from, to, "db").await?;
+        return Ok(());
+    }
+    println!(
+        "    $ kubectl lifeline migrate --from {} --to {} -n {}",
+        from.name, to.name, from.app
+    );
+    let options = lifeline_cli::migrate::Options {
+        from: from.name.to_owned(),
+        to: to.name.to_owned(),
+        allow_stale: false,
+    };
+    let specs = [cli_site(&sites.a), cli_site(&sites.b)];
+    let steps = Steps::on_stdout("    ");
+    within(lifeline_cli::migrate::run(
+        &specs, &from.app, &options, &steps,
+    ))
+    .await
+}
+
+/// A `kubectl lifeline` command, given as long as a phase of the demo may take.
+async fn within(
+    command: impl std::future::Future<Output = Result<(), lifeline_cli::Error>>,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(PHASE_TIMEOUT, command)
+        .await
+        .map_err(|_| anyhow::anyhow!("not done within {PHASE_TIMEOUT:?}"))?
+        .map_err(Into::into)
+}
+
 fn step(text: &str) {
     println!("\n==> {text}");
 }
@@ -387,7 +422,10 @@ async fn main() -> anyhow::Result<()> {
         .a
         .wait_state("db", CurrentState::Primary, true)
         .await?;
-    if sites.a.app == sites.b.app {
+    // `kubectl lifeline` pairs a volume's VolumeReplications by namespace and claim: with
+    // both sites on one cluster (names of their own) the same steps are taken by hand.
+    let runbook = sites.a.app == sites.b.app;
+    if runbook {
         step(&format!(
             "site B set up as standby from A alone: kubectl lifeline protect --from a --to b -n {}",
             sites.a.app
@@ -412,16 +450,26 @@ async fn main() -> anyhow::Result<()> {
         .wait_state("db", CurrentState::Secondary, false)
         .await?;
     same(&sites, &sites.a, &sites.b, &volume).await?;
+    if runbook {
+        // The application: a Deployment mounting the claim at each site, running at A only
+        // (B's sized for one replica when it takes over).
+        sites.a.deploy("shop", "db", 2, None).await?;
+        sites.b.deploy("shop", "db", 0, Some(1)).await?;
+        sites.a.wait_pods("db", 2).await?;
+        println!("    Deployment shop at A (2 replicas) and at B (0, lifeline.dev/replicas: 1)");
+    }
     table(&mut sites, "db").await?;
 
-    step("planned migration: demote A (it ships its last changes), promote B without force");
+    step(
+        "planned migration: scale down at A, demote A (it ships its last changes), promote B without force, scale up at B",
+    );
     std::fs::write(data.join("tables/customers.txt"), "alice\nbob\n")?;
-    sites.migrate(&sites.a, &sites.b, "db").await?;
+    migrate(&sites, &sites.a, &sites.b).await?;
     same(&sites, &sites.b, &sites.a, &volume).await?;
     table(&mut sites, "db").await?;
 
     step("fail back to A the same way");
-    sites.migrate(&sites.b, &sites.a, "db").await?;
+    migrate(&sites, &sites.b, &sites.a).await?;
     same(&sites, &sites.a, &sites.b, &volume).await?;
     table(&mut sites, "db").await?;
 
@@ -442,7 +490,37 @@ async fn main() -> anyhow::Result<()> {
     );
 
     step("failover: promote B — the driver refuses a planned promotion, the controller forces it");
-    sites.b.replicate("db", "primary").await?;
+    if runbook {
+        // A's API server is still running here; to the SRE it is gone (a closed port).
+        let gone = lifeline_e2e::cli::dead_kubeconfig(&sites.a.cluster);
+        let specs = [
+            SiteSpec {
+                kubeconfig: Some(gone),
+                ..cli_site(&sites.a)
+            },
+            cli_site(&sites.b),
+        ];
+        println!(
+            "    $ kubectl lifeline failover --to b -n {} --yes   (site a does not answer)",
+            sites.b.app
+        );
+        let steps = Steps::on_stdout("    ");
+        within(lifeline_cli::failover::run(
+            &specs,
+            &sites.b.app,
+            "b",
+            &steps,
+            |promotions| {
+                for line in lifeline_cli::failover::table(promotions).lines() {
+                    println!("    {line}");
+                }
+                Ok(())
+            },
+        ))
+        .await?;
+    } else {
+        sites.b.replicate("db", "primary").await?;
+    }
     sites
         .b
         .wait_state("db", CurrentState::Primary, false)
@@ -459,20 +537,44 @@ async fn main() -> anyhow::Result<()> {
     println!("    B's controller, Event ForcePromoted: {forced}");
     table(&mut sites, "db").await?;
 
-    step("A comes back: demoted, it resyncs from B");
-    sites.a.driver.restart().await?;
-    sites.a.controller.restart().await?;
-    sites.a.replicate("db", "secondary").await?;
-    sites
-        .a
-        .wait_state("db", CurrentState::Secondary, true)
+    if runbook {
+        step(
+            "A comes back (still primary, its application running): fail back — A demoted, resynced from B, then switched back",
+        );
+        sites.a.driver.restart().await?;
+        sites.a.controller.restart().await?;
+        let specs = [cli_site(&sites.a), cli_site(&sites.b)];
+        println!(
+            "    $ kubectl lifeline failback --to a --from b -n {}",
+            sites.a.app
+        );
+        let steps = Steps::on_stdout("    ");
+        within(lifeline_cli::failback::run(
+            &specs,
+            &sites.a.app,
+            "a",
+            "b",
+            &steps,
+        ))
         .await?;
-    same(&sites, &sites.b, &sites.a, &volume).await?;
-    table(&mut sites, "db").await?;
+        same(&sites, &sites.a, &sites.b, &volume).await?;
+        table(&mut sites, "db").await?;
+    } else {
+        step("A comes back: demoted, it resyncs from B");
+        sites.a.driver.restart().await?;
+        sites.a.controller.restart().await?;
+        sites.a.replicate("db", "secondary").await?;
+        sites
+            .a
+            .wait_state("db", CurrentState::Secondary, true)
+            .await?;
+        same(&sites, &sites.b, &sites.a, &volume).await?;
+        table(&mut sites, "db").await?;
 
-    step("fail back to A");
-    sites.migrate(&sites.b, &sites.a, "db").await?;
-    table(&mut sites, "db").await?;
+        step("fail back to A");
+        sites.migrate(&sites.b, &sites.a, "db").await?;
+        table(&mut sites, "db").await?;
+    }
 
     step(
         "backup: a CSI snapshot of the volume on A, moved by the data mover into a restic repository",
