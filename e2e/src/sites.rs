@@ -454,7 +454,7 @@ impl SiteEnv {
                 "metadata": {"name": name, "annotations": annotations},
                 "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                        "containers": [{"name": "app", "image": "registry.example/shop:1",
+                        "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
                             "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
                         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}}}})))
             .await?;

@@ -53,3 +53,44 @@ pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[
         "protect: checks the Secret a class names exists at the standby (its metadata only)",
     ),
 ];
+
+/// The ClusterRole an SRE needs on each site, as YAML with each rule's why; the README shows
+/// exactly this (a test keeps them the same).
+pub fn cluster_role(name: &str) -> String {
+    let list = |items: &[&str]| {
+        items
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {name}\nrules:\n"
+    );
+    for (group, resources, verbs, why) in RULES {
+        out.push_str(&format!(
+            "  # {why}\n  - apiGroups: [\"{group}\"]\n    resources: [{}]\n    verbs: [{}]\n",
+            list(resources),
+            list(verbs)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_shows_the_cluster_role_the_code_checks() {
+        let readme = include_str!("../README.md");
+        let role = super::cluster_role("lifeline-sre");
+        assert!(
+            readme.contains(&role),
+            "crates/cli/README.md must show this ClusterRole:\n{role}"
+        );
+        let parsed: serde_json::Value = serde_saphyr::from_str(&role).unwrap();
+        assert_eq!(
+            parsed["rules"].as_array().unwrap().len(),
+            super::RULES.len()
+        );
+    }
+}
