@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
@@ -31,6 +32,14 @@ pub const INFO_REFRESH_SECONDS: u64 = 5;
 
 fn obj<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
     serde_json::from_value(value).expect("a valid object")
+}
+
+fn replicas_of(replicas: Option<i32>, meta: ObjectMeta) -> (i32, Option<String>) {
+    (
+        replicas.unwrap_or(1),
+        meta.annotations
+            .and_then(|a| a.get("lifeline.dev/replicas").cloned()),
+    )
 }
 
 /// One site.
@@ -445,19 +454,45 @@ impl SiteEnv {
         replicas: i32,
         remembered: Option<i32>,
     ) -> anyhow::Result<()> {
+        self.workload("Deployment", name, claim, replicas, remembered)
+            .await
+    }
+
+    /// A Deployment or StatefulSet (`kind`) as [`SiteEnv::deploy`] describes.
+    pub async fn workload(
+        &self,
+        kind: &str,
+        name: &str,
+        claim: &str,
+        replicas: i32,
+        remembered: Option<i32>,
+    ) -> anyhow::Result<()> {
         let annotations = match remembered {
             Some(n) => json!({"lifeline.dev/replicas": n.to_string()}),
             None => json!({}),
         };
-        Api::<Deployment>::namespaced(self.client(), &self.app)
-            .create(&PostParams::default(), &obj(json!({
-                "metadata": {"name": name, "annotations": annotations},
-                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                    "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                        "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
-                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
-                        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}}}})))
-            .await?;
+        let mut object = json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                    "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}}}});
+        let params = PostParams::default();
+        match kind {
+            "Deployment" => {
+                Api::<Deployment>::namespaced(self.client(), &self.app)
+                    .create(&params, &obj(object))
+                    .await?;
+            }
+            "StatefulSet" => {
+                object["spec"]["serviceName"] = json!(name);
+                Api::<StatefulSet>::namespaced(self.client(), &self.app)
+                    .create(&params, &obj(object))
+                    .await?;
+            }
+            other => anyhow::bail!("no workload kind {other}"),
+        }
         Ok(())
     }
 
@@ -466,11 +501,17 @@ impl SiteEnv {
         let d = Api::<Deployment>::namespaced(self.client(), &self.app)
             .get(name)
             .await?;
-        Ok((
-            d.spec.and_then(|s| s.replicas).unwrap_or(1),
-            d.metadata
-                .annotations
-                .and_then(|a| a.get("lifeline.dev/replicas").cloned()),
+        Ok(replicas_of(d.spec.and_then(|s| s.replicas), d.metadata))
+    }
+
+    /// The StatefulSet's `spec.replicas` and its `lifeline.dev/replicas` annotation.
+    pub async fn stateful_set(&self, name: &str) -> anyhow::Result<(i32, Option<String>)> {
+        let s = Api::<StatefulSet>::namespaced(self.client(), &self.app)
+            .get(name)
+            .await?;
+        Ok(replicas_of(
+            s.spec.map(|s| s.replicas).unwrap_or(None),
+            s.metadata,
         ))
     }
 

@@ -86,6 +86,14 @@ async fn migrate_interrupted_after_the_demote_finishes_on_a_rerun_then_fails_bac
     let (a, b) = (&sites.a, &sites.b);
     let ns = a.app.clone();
     let volume = protected_shop(&sites, None).await;
+    // A StatefulSet mounts the claim too: it is scaled with the Deployment.
+    a.workload("StatefulSet", "indexer", "db", 1, None)
+        .await
+        .unwrap();
+    b.workload("StatefulSet", "indexer", "db", 0, None)
+        .await
+        .unwrap();
+    a.wait_pods("db", 3).await.unwrap();
     std::fs::write(a.volume(&volume).join("tables/customers"), b"alice, bob").unwrap();
     sites.wait_in_sync(a, b, &volume).await.unwrap();
     let pair = [cli::site("a", a), cli::site("b", b)];
@@ -129,7 +137,11 @@ async fn migrate_interrupted_after_the_demote_finishes_on_a_rerun_then_fails_bac
         "a planned migration needs no force"
     );
     assert_eq!(b.deployment("shop").await.unwrap(), (2, Some("2".into())));
-    b.wait_pods("db", 2).await.unwrap();
+    assert_eq!(
+        b.stateful_set("indexer").await.unwrap(),
+        (1, Some("1".into()))
+    );
+    b.wait_pods("db", 3).await.unwrap();
     assert_eq!(a.pods_mounting("db").await.unwrap(), 0);
     assert_eq!(
         tree(&b.volume(&volume)),
@@ -160,7 +172,11 @@ async fn migrate_interrupted_after_the_demote_finishes_on_a_rerun_then_fails_bac
     );
     assert_eq!(a.deployment("shop").await.unwrap(), (2, Some("2".into())));
     assert_eq!(b.deployment("shop").await.unwrap(), (0, Some("2".into())));
-    a.wait_pods("db", 2).await.unwrap();
+    assert_eq!(
+        a.stateful_set("indexer").await.unwrap(),
+        (1, Some("1".into()))
+    );
+    a.wait_pods("db", 3).await.unwrap();
     assert_eq!(b.pods_mounting("db").await.unwrap(), 0);
     assert_eq!(
         std::fs::read(a.volume(&volume).join("tables/on-b")).unwrap(),
