@@ -170,6 +170,18 @@ fn replication_crds_accept_what_csi_addons_accepts() {
             "VolumeReplicationClass",
             "kubernetes-csi-addons-main/replication.storage.openshift.io_volumereplicationclasses.yaml",
         ),
+        (
+            "VolumeGroupReplication",
+            "kubernetes-csi-addons-main/replication.storage.openshift.io_volumegroupreplications.yaml",
+        ),
+        (
+            "VolumeGroupReplicationClass",
+            "kubernetes-csi-addons-main/replication.storage.openshift.io_volumegroupreplicationclasses.yaml",
+        ),
+        (
+            "VolumeGroupReplicationContent",
+            "kubernetes-csi-addons-main/replication.storage.openshift.io_volumegroupreplicationcontents.yaml",
+        ),
     ] {
         assert_eq!(
             check(kind, file),

@@ -1,14 +1,23 @@
 //! `replication.storage.openshift.io/v1alpha1`: VolumeReplication and VolumeReplicationClass,
-//! wire-compatible with the csi-addons operators.
+//! and the volume-group kinds (VolumeGroupReplication, its class and content), wire-compatible
+//! with the csi-addons operators.
 
 mod class;
 mod conditions;
+mod group;
 mod interval;
 mod parameters;
 mod volume_replication;
 
 pub use class::{VolumeReplicationClass, VolumeReplicationClassSpec, VolumeReplicationClassStatus};
 pub use conditions::{ConditionType, Reason, StatusMessage, Subject, Text};
+pub use group::{
+    NameRef, VolumeGroupReplication, VolumeGroupReplicationClass, VolumeGroupReplicationClassSpec,
+    VolumeGroupReplicationClassStatus, VolumeGroupReplicationContent,
+    VolumeGroupReplicationContentSource, VolumeGroupReplicationContentSpec,
+    VolumeGroupReplicationContentStatus, VolumeGroupReplicationSource, VolumeGroupReplicationSpec,
+    VolumeGroupReplicationStatus, VolumeMapping,
+};
 pub use interval::{IntervalError, SchedulingInterval};
 pub use parameters::{
     ClassParameters, ParameterError, RESERVED_PREFIX, ReservedKey, SCHEDULING_INTERVAL,
