@@ -9,6 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         proto_dir.join("replication.proto"),
         proto_dir.join("identity.proto"),
+        proto_dir.join("csi.proto"),
+        proto_dir.join("volumegroup.proto"),
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
@@ -23,6 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "replication.ResyncVolumeRequest",
         "replication.GetVolumeReplicationInfoRequest",
         "replication.GetReplicationDestinationInfoRequest",
+        "volumegroup.CreateVolumeGroupRequest",
+        "volumegroup.ModifyVolumeGroupMembershipRequest",
+        "volumegroup.DeleteVolumeGroupRequest",
+        "volumegroup.ListVolumeGroupsRequest",
+        "volumegroup.ControllerGetVolumeGroupRequest",
     ];
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);

@@ -83,14 +83,23 @@ impl CsiClient {
         ControllerClient::new(self.channel.clone())
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.timeout);
         request
     }
 
     /// Runs one call under a span, a deadline and the observer.
-    async fn call<T, F>(&self, method: Method, target: &str, call: F) -> Result<T, CsiError>
+    pub(crate) async fn call<T, F>(
+        &self,
+        method: Method,
+        target: &str,
+        call: F,
+    ) -> Result<T, CsiError>
     where
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {

@@ -115,6 +115,15 @@ impl CsiError {
         }
     }
 
+    /// An answer that breaks the contract (a required field missing): the driver's bug.
+    pub(crate) fn malformed(method: Method, what: &str) -> Self {
+        Self {
+            method,
+            code: Code::Internal,
+            message: format!("the driver's answer breaks the contract: {what}"),
+        }
+    }
+
     pub fn class(&self) -> ErrorClass {
         ErrorClass::of(self.code)
     }

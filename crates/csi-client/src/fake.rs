@@ -8,7 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::proto::identity as id;
 use crate::proto::replication as rep;
-use crate::server::{Controller, ControllerServer, Identity, IdentityServer};
+use crate::proto::volumegroup as vg;
+use crate::server::{
+    Controller, ControllerServer, Identity, IdentityServer, VolumeGroupController,
+    VolumeGroupServer,
+};
 use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,6 +29,32 @@ pub enum Received {
     Resync(rep::ResyncVolumeRequest),
     Info(rep::GetVolumeReplicationInfoRequest),
     DestInfo(rep::GetReplicationDestinationInfoRequest),
+    CreateGroup(vg::CreateVolumeGroupRequest),
+    ModifyGroup(vg::ModifyVolumeGroupMembershipRequest),
+    DeleteGroup(vg::DeleteVolumeGroupRequest),
+    ListGroups(vg::ListVolumeGroupsRequest),
+    GetGroup(vg::ControllerGetVolumeGroupRequest),
+}
+
+impl Received {
+    /// The RPC, as named on the wire.
+    pub fn method(&self) -> crate::Method {
+        use crate::Method as M;
+        match self {
+            Received::Enable(_) => M::EnableVolumeReplication,
+            Received::Disable(_) => M::DisableVolumeReplication,
+            Received::Promote(_) => M::PromoteVolume,
+            Received::Demote(_) => M::DemoteVolume,
+            Received::Resync(_) => M::ResyncVolume,
+            Received::Info(_) => M::GetVolumeReplicationInfo,
+            Received::DestInfo(_) => M::GetReplicationDestinationInfo,
+            Received::CreateGroup(_) => M::CreateVolumeGroup,
+            Received::ModifyGroup(_) => M::ModifyVolumeGroupMembership,
+            Received::DeleteGroup(_) => M::DeleteVolumeGroup,
+            Received::ListGroups(_) => M::ListVolumeGroups,
+            Received::GetGroup(_) => M::ControllerGetVolumeGroup,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -45,6 +75,10 @@ struct State {
     replication_capability: bool,
     /// Advertise GET_REPLICATION_DESTINATION_INFO.
     destination_capability: bool,
+    /// Advertise the volume group capabilities (VOLUME_GROUP, MODIFY, GET, LIST).
+    group_capability: bool,
+    /// Groups by id: (name, member volume ids). Ids are `group-<name>`.
+    groups: std::collections::BTreeMap<String, (String, Vec<String>)>,
 }
 
 #[derive(Clone, Default)]
@@ -91,6 +125,41 @@ impl FakeDriver {
         let mut state = self.state.lock().unwrap();
         state.replication_capability = volume_replication;
         state.destination_capability = destination_info;
+    }
+
+    /// Whether `GetCapabilities` advertises the volume group service.
+    pub fn set_group_capability(&self, advertised: bool) {
+        self.state.lock().unwrap().group_capability = advertised;
+    }
+
+    /// The groups it holds: id → member volume ids.
+    pub fn groups(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.state
+            .lock()
+            .unwrap()
+            .groups
+            .iter()
+            .map(|(id, (_, members))| (id.clone(), members.clone()))
+            .collect()
+    }
+
+    fn group_answer(&self, id: &str) -> Result<vg::VolumeGroup, Status> {
+        let state = self.state.lock().unwrap();
+        let (_, members) = state
+            .groups
+            .get(id)
+            .ok_or_else(|| Status::not_found(format!("no volume group {id}")))?;
+        Ok(vg::VolumeGroup {
+            volume_group_id: id.to_owned(),
+            volume_group_context: Default::default(),
+            volumes: members
+                .iter()
+                .map(|v| crate::proto::csi::v1::Volume {
+                    volume_id: v.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        })
     }
 
     /// Forgets what was received so far.
@@ -236,6 +305,125 @@ impl Controller for FakeDriver {
 }
 
 #[tonic::async_trait]
+impl VolumeGroupController for FakeDriver {
+    async fn create_volume_group(
+        &self,
+        r: Request<vg::CreateVolumeGroupRequest>,
+    ) -> Result<Response<vg::CreateVolumeGroupResponse>, Status> {
+        let r = r.into_inner();
+        self.enter("CreateVolumeGroup", Received::CreateGroup(r.clone()))
+            .await?;
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
+        let id = format!("group-{}", r.name);
+        {
+            let mut state = self.state.lock().unwrap();
+            match state.groups.get(&id) {
+                // Idempotent on name: the same members again is the same group.
+                Some((_, members)) if *members != r.volume_ids => {
+                    return Err(Status::already_exists(format!(
+                        "volume group {} exists with other volumes",
+                        r.name
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    state.groups.insert(id.clone(), (r.name, r.volume_ids));
+                }
+            }
+        }
+        Ok(Response::new(vg::CreateVolumeGroupResponse {
+            volume_group: Some(self.group_answer(&id)?),
+        }))
+    }
+
+    async fn modify_volume_group_membership(
+        &self,
+        r: Request<vg::ModifyVolumeGroupMembershipRequest>,
+    ) -> Result<Response<vg::ModifyVolumeGroupMembershipResponse>, Status> {
+        let r = r.into_inner();
+        self.enter(
+            "ModifyVolumeGroupMembership",
+            Received::ModifyGroup(r.clone()),
+        )
+        .await?;
+        {
+            let mut state = self.state.lock().unwrap();
+            let (_, members) = state.groups.get_mut(&r.volume_group_id).ok_or_else(|| {
+                Status::not_found(format!("no volume group {}", r.volume_group_id))
+            })?;
+            *members = r.volume_ids;
+        }
+        Ok(Response::new(vg::ModifyVolumeGroupMembershipResponse {
+            volume_group: Some(self.group_answer(&r.volume_group_id)?),
+        }))
+    }
+
+    async fn delete_volume_group(
+        &self,
+        r: Request<vg::DeleteVolumeGroupRequest>,
+    ) -> Result<Response<vg::DeleteVolumeGroupResponse>, Status> {
+        let r = r.into_inner();
+        self.enter("DeleteVolumeGroup", Received::DeleteGroup(r.clone()))
+            .await?;
+        // Idempotent: deleting a group that is gone succeeds.
+        self.state.lock().unwrap().groups.remove(&r.volume_group_id);
+        Ok(Response::new(vg::DeleteVolumeGroupResponse {}))
+    }
+
+    async fn list_volume_groups(
+        &self,
+        r: Request<vg::ListVolumeGroupsRequest>,
+    ) -> Result<Response<vg::ListVolumeGroupsResponse>, Status> {
+        let r = r.into_inner();
+        self.enter("ListVolumeGroups", Received::ListGroups(r.clone()))
+            .await?;
+        let ids: Vec<String> = self.state.lock().unwrap().groups.keys().cloned().collect();
+        // The token is the index of the first entry of the page.
+        let start: usize = if r.starting_token.is_empty() {
+            0
+        } else {
+            r.starting_token.parse().map_err(|_| {
+                Status::aborted(format!("bad starting_token {:?}", r.starting_token))
+            })?
+        };
+        let size = usize::try_from(r.max_entries)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or(ids.len());
+        let page: Vec<&String> = ids.iter().skip(start).take(size).collect();
+        let next = start + page.len();
+        let mut entries = Vec::new();
+        for id in page {
+            entries.push(vg::list_volume_groups_response::Entry {
+                volume_group: Some(self.group_answer(id)?),
+            });
+        }
+        Ok(Response::new(vg::ListVolumeGroupsResponse {
+            entries,
+            next_token: if next < ids.len() {
+                next.to_string()
+            } else {
+                String::new()
+            },
+        }))
+    }
+
+    async fn controller_get_volume_group(
+        &self,
+        r: Request<vg::ControllerGetVolumeGroupRequest>,
+    ) -> Result<Response<vg::ControllerGetVolumeGroupResponse>, Status> {
+        let r = r.into_inner();
+        self.enter("ControllerGetVolumeGroup", Received::GetGroup(r.clone()))
+            .await?;
+        Ok(Response::new(vg::ControllerGetVolumeGroupResponse {
+            volume_group: Some(self.group_answer(&r.volume_group_id)?),
+        }))
+    }
+}
+
+#[tonic::async_trait]
 impl Identity for FakeDriver {
     async fn get_identity(
         &self,
@@ -252,10 +440,17 @@ impl Identity for FakeDriver {
         &self,
         _: Request<id::GetCapabilitiesRequest>,
     ) -> Result<Response<id::GetCapabilitiesResponse>, Status> {
-        use id::capability::{Service, Type, VolumeReplication, service, volume_replication};
-        let (replication, destination) = {
+        use id::capability::{
+            Service, Type, VolumeGroup, VolumeReplication, service, volume_group,
+            volume_replication,
+        };
+        let (replication, destination, groups) = {
             let state = self.state.lock().unwrap();
-            (state.replication_capability, state.destination_capability)
+            (
+                state.replication_capability,
+                state.destination_capability,
+                state.group_capability,
+            )
         };
         let mut capabilities = vec![id::Capability {
             r#type: Some(Type::Service(Service {
@@ -273,6 +468,20 @@ impl Identity for FakeDriver {
             if advertised {
                 capabilities.push(id::Capability {
                     r#type: Some(Type::VolumeReplication(VolumeReplication {
+                        r#type: kind as i32,
+                    })),
+                });
+            }
+        }
+        if groups {
+            for kind in [
+                volume_group::Type::VolumeGroup,
+                volume_group::Type::ModifyVolumeGroup,
+                volume_group::Type::GetVolumeGroup,
+                volume_group::Type::ListVolumeGroups,
+            ] {
+                capabilities.push(id::Capability {
+                    r#type: Some(Type::VolumeGroup(VolumeGroup {
                         r#type: kind as i32,
                     })),
                 });
@@ -321,6 +530,7 @@ pub fn serve(driver: FakeDriver, path: &Path) -> Served {
     let task = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(ControllerServer::new(driver.clone()))
+            .add_service(VolumeGroupServer::new(driver.clone()))
             .add_service(IdentityServer::new(driver))
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
                 let _ = rx.await;

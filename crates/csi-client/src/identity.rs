@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::proto::identity::{
     self as pb,
-    capability::{Type as CapabilityType, service, volume_replication},
+    capability::{Type as CapabilityType, service, volume_group, volume_replication},
 };
 
 /// Who the driver says it is.
@@ -33,6 +33,16 @@ pub struct Capabilities {
     pub volume_replication: bool,
     /// The driver answers GetReplicationDestinationInfo.
     pub get_replication_destination_info: bool,
+    /// The driver serves `volumegroup.Controller` (create, delete); a VolumeGroupReplication
+    /// needs it.
+    pub volume_group: bool,
+    /// A volume may be in one group only.
+    pub limit_volume_to_one_volume_group: bool,
+    /// DeleteVolumeGroup refuses a group that still has volumes.
+    pub do_not_allow_vg_to_delete_volumes: bool,
+    pub modify_volume_group: bool,
+    pub get_volume_group: bool,
+    pub list_volume_groups: bool,
     pub raw: Vec<pb::Capability>,
 }
 
@@ -52,6 +62,19 @@ impl From<pb::GetCapabilitiesResponse> for Capabilities {
                         caps.get_replication_destination_info = true;
                     }
                     volume_replication::Type::Unknown => {}
+                },
+                Some(CapabilityType::VolumeGroup(g)) => match g.r#type() {
+                    volume_group::Type::VolumeGroup => caps.volume_group = true,
+                    volume_group::Type::LimitVolumeToOneVolumeGroup => {
+                        caps.limit_volume_to_one_volume_group = true;
+                    }
+                    volume_group::Type::DoNotAllowVgToDeleteVolumes => {
+                        caps.do_not_allow_vg_to_delete_volumes = true;
+                    }
+                    volume_group::Type::ModifyVolumeGroup => caps.modify_volume_group = true,
+                    volume_group::Type::GetVolumeGroup => caps.get_volume_group = true,
+                    volume_group::Type::ListVolumeGroups => caps.list_volume_groups = true,
+                    volume_group::Type::Unknown => {}
                 },
                 _ => {}
             }

@@ -1,4 +1,4 @@
-//! Client for the csi-addons replication and identity gRPC services.
+//! Client for the csi-addons replication, volume group and identity gRPC services.
 //!
 //! The replication controller talks to storage drivers only through this crate. It speaks the
 //! csi-addons wire contract exactly (`proto/`), classifies every gRPC status the way the
@@ -23,6 +23,7 @@ mod endpoint;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod group;
 mod identity;
 mod info;
 mod method;
@@ -35,6 +36,7 @@ pub mod server;
 pub use client::{CallObserver, CsiClient, DEFAULT_TIMEOUT};
 pub use endpoint::{Endpoint, EndpointError, connect};
 pub use error::{CsiError, ErrorClass, code_name};
+pub use group::{GroupPage, VolumeGroup};
 pub use identity::{Capabilities, DriverIdentity};
 pub use info::{Destination, ReplicationHealth, ReplicationInfo};
 pub use method::Method;

@@ -13,6 +13,11 @@ pub enum Method {
     ResyncVolume,
     GetVolumeReplicationInfo,
     GetReplicationDestinationInfo,
+    CreateVolumeGroup,
+    ModifyVolumeGroupMembership,
+    DeleteVolumeGroup,
+    ListVolumeGroups,
+    ControllerGetVolumeGroup,
 }
 
 impl Method {
@@ -28,6 +33,11 @@ impl Method {
             Method::ResyncVolume => "ResyncVolume",
             Method::GetVolumeReplicationInfo => "GetVolumeReplicationInfo",
             Method::GetReplicationDestinationInfo => "GetReplicationDestinationInfo",
+            Method::CreateVolumeGroup => "CreateVolumeGroup",
+            Method::ModifyVolumeGroupMembership => "ModifyVolumeGroupMembership",
+            Method::DeleteVolumeGroup => "DeleteVolumeGroup",
+            Method::ListVolumeGroups => "ListVolumeGroups",
+            Method::ControllerGetVolumeGroup => "ControllerGetVolumeGroup",
         }
     }
 }

@@ -13,9 +13,23 @@ pub mod identity {
     tonic::include_proto!("identity");
 }
 
+/// The CSI spec's messages the volume group service carries (package `csi.v1`).
+#[allow(clippy::all, missing_docs)]
+pub mod csi {
+    pub mod v1 {
+        tonic::include_proto!("csi.v1");
+    }
+}
+
+#[allow(clippy::all, missing_docs)]
+pub mod volumegroup {
+    tonic::include_proto!("volumegroup");
+}
+
 use std::fmt;
 
 use replication::*;
+use volumegroup::*;
 
 /// Debug for a request with a `secrets` map: every field as usual, secrets as their keys.
 macro_rules! redacted_debug {
@@ -70,3 +84,19 @@ redacted_debug!(GetVolumeReplicationInfoRequest {
     replication_source
 });
 redacted_debug!(GetReplicationDestinationInfoRequest { replication_source });
+redacted_debug!(CreateVolumeGroupRequest {
+    name,
+    parameters,
+    volume_ids
+});
+redacted_debug!(ModifyVolumeGroupMembershipRequest {
+    volume_group_id,
+    volume_ids,
+    parameters
+});
+redacted_debug!(DeleteVolumeGroupRequest { volume_group_id });
+redacted_debug!(ListVolumeGroupsRequest {
+    max_entries,
+    starting_token
+});
+redacted_debug!(ControllerGetVolumeGroupRequest { volume_group_id });

@@ -57,6 +57,30 @@ async fn secret_values_never_reach_the_logs() {
     client.replication_info(&r).await.unwrap();
     client.destination_info(&r).await.unwrap();
     client.disable(&r).await.unwrap();
+    // The volume group calls too, one of them failing.
+    let none = std::collections::BTreeMap::new();
+    let members = ["vol-1".to_owned()];
+    let group = client
+        .create_volume_group("g", &members, &none, &r.secrets)
+        .await
+        .unwrap();
+    client
+        .modify_volume_group_membership(&group.id, &members, &none, &r.secrets)
+        .await
+        .unwrap();
+    client
+        .get_volume_group(&group.id, &r.secrets)
+        .await
+        .unwrap();
+    client.list_volume_groups(0, "", &r.secrets).await.unwrap();
+    client
+        .delete_volume_group(&group.id, &r.secrets)
+        .await
+        .unwrap();
+    client
+        .get_volume_group(&group.id, &r.secrets)
+        .await
+        .unwrap_err();
     // What a careless caller might log: the request and every wire message built from it.
     tracing::info!(request = ?r, secrets = %r.secrets, "about to call");
     tracing::info!(enable = ?r.enable(), promote = ?r.promote(true), info = ?r.info(), "wire");

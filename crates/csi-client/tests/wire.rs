@@ -192,3 +192,99 @@ fn identity_responses_decode_from_contract_bytes() {
     assert!(caps.controller_service);
     assert!(!caps.volume_replication);
 }
+
+fn strings(fields: &[(u64, Value)], number: u64) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(n, _)| *n == number)
+        .filter_map(|(_, v)| match v {
+            Value::Bytes(b) => String::from_utf8(b.clone()).ok(),
+            Value::Varint(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn volume_group_requests_use_the_contracts_numbers() {
+    use lifeline_csi_client::proto::volumegroup as vg;
+    let params = expected(&[("a", "b")]);
+    let secrets = expected(&[("userKey", "k")]);
+    let ids = vec!["v1".to_owned(), "v2".to_owned()];
+
+    let f = fields(
+        &vg::CreateVolumeGroupRequest {
+            name: "vm-1".into(),
+            parameters: params.clone(),
+            secrets: secrets.clone(),
+            volume_ids: ids.clone(),
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(string(&f, 1).as_deref(), Some("vm-1"));
+    assert_eq!(map(&f, 2), params);
+    assert_eq!(map(&f, 3), secrets);
+    assert_eq!(strings(&f, 4), ids);
+
+    let f = fields(
+        &vg::ModifyVolumeGroupMembershipRequest {
+            volume_group_id: "g".into(),
+            volume_ids: ids.clone(),
+            secrets: secrets.clone(),
+            parameters: params.clone(),
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(string(&f, 1).as_deref(), Some("g"));
+    assert_eq!(strings(&f, 2), ids);
+    assert_eq!(map(&f, 3), secrets);
+    assert_eq!(map(&f, 4), params);
+
+    for bytes in [
+        vg::DeleteVolumeGroupRequest {
+            volume_group_id: "g".into(),
+            secrets: secrets.clone(),
+        }
+        .encode_to_vec(),
+        vg::ControllerGetVolumeGroupRequest {
+            volume_group_id: "g".into(),
+            secrets: secrets.clone(),
+        }
+        .encode_to_vec(),
+    ] {
+        let f = fields(&bytes);
+        assert_eq!(string(&f, 1).as_deref(), Some("g"));
+        assert_eq!(map(&f, 2), secrets);
+    }
+
+    let f = fields(
+        &vg::ListVolumeGroupsRequest {
+            max_entries: 7,
+            starting_token: "t".into(),
+            secrets: secrets.clone(),
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(varint(&f, 1), Some(7));
+    assert_eq!(string(&f, 2).as_deref(), Some("t"));
+    assert_eq!(map(&f, 3), secrets);
+}
+
+#[test]
+fn volume_group_answers_decode_from_contract_bytes() {
+    use lifeline_csi_client::proto::identity::GetCapabilitiesResponse;
+    use lifeline_csi_client::proto::volumegroup::VolumeGroup as Group;
+    use lifeline_csi_client::{Capabilities, VolumeGroup};
+    // volume_group_id(1) = "g", volumes(3) = [ csi.v1.Volume { volume_id(2) = "v1" } ]
+    let bytes = [0x0a, 0x01, b'g', 0x1a, 0x04, 0x12, 0x02, b'v', b'1'];
+    let group: VolumeGroup = Group::decode(&bytes[..]).unwrap().into();
+    assert_eq!(group.id, "g");
+    assert_eq!(group.volume_ids, ["v1"]);
+    // capabilities(1) = [ {volume_group(5): {type(1): MODIFY_VOLUME_GROUP=4}},
+    //                     {volume_group(5): {type(1): VOLUME_GROUP=1}} ]
+    let bytes = [
+        0x0a, 0x04, 0x2a, 0x02, 0x08, 0x04, 0x0a, 0x04, 0x2a, 0x02, 0x08, 0x01,
+    ];
+    let caps: Capabilities = GetCapabilitiesResponse::decode(&bytes[..]).unwrap().into();
+    assert!(caps.modify_volume_group && caps.volume_group);
+    assert!(!caps.list_volume_groups && !caps.volume_replication);
+}

@@ -117,6 +117,7 @@ fn calls(driver: &FakeDriver) -> BTreeMap<&'static str, u64> {
             Received::Resync(_) => "Resync",
             Received::Info(_) => "GetInfo",
             Received::DestInfo(_) => "GetDestInfo",
+            other => other.method().as_str(),
         };
         *counts.entry(name).or_default() += 1;
     }

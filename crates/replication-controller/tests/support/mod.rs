@@ -166,6 +166,7 @@ impl Harness {
             Received::Resync(r) => format!("Resync({})", if r.force { "force" } else { "" }),
             Received::Info(_) => "Info".to_owned(),
             Received::DestInfo(_) => "DestInfo".to_owned(),
+            other => other.method().to_string(),
         });
         let calls = calls.collect();
         self.driver.clear_received();
