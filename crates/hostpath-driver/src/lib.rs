@@ -4,10 +4,13 @@
 //! its peer site; a primary ships its volumes to the peer every interval as point-in-time
 //! copies that the peer swaps in atomically. Read in this order: `service.rs` (the RPCs),
 //! `site.rs` (the semantics), `transfer.rs`, `tree.rs` and `peer.rs` (moving bytes), `parameters.rs`, `store.rs` (state).
+//! Volume groups (`groups.rs`) replicate as one unit: every member captured at one instant,
+//! shipped as one sync, swapped in together at the peer.
 
 pub mod admin;
 pub mod authority;
 pub mod faults;
+pub mod groups;
 pub mod parameters;
 pub mod peer;
 pub mod service;
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_csi_client::Endpoint;
-use lifeline_csi_client::server::{ControllerServer, IdentityServer};
+use lifeline_csi_client::server::{ControllerServer, IdentityServer, VolumeGroupServer};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
@@ -127,6 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     let router = tonic::transport::Server::builder()
         .add_service(ControllerServer::from_arc(Arc::clone(&service)))
+        .add_service(VolumeGroupServer::from_arc(Arc::clone(&service)))
         .add_service(IdentityServer::from_arc(service));
     let (stop_grpc, stopped) = tokio::sync::oneshot::channel::<()>();
     let stopped = async {

@@ -5,7 +5,8 @@
 //!
 //! Push (the primary ships a volume): `Push{entries}` → `Need{paths}` | `Refused`; the content
 //! of each needed path; → `Committed{bytes}` | `Refused`. Pull (a demoted site resyncs):
-//! `Pull{volume}`, then the peer runs a push on the same connection.
+//! `Pull{volume}`, then the peer runs a push on the same connection. A volume group: the same
+//! with `PushGroup{members}` → `NeedGroup{paths per member}`, and `Pull{volume: group id}`.
 
 use std::io;
 use std::path::Path;
@@ -44,6 +45,17 @@ pub enum Msg {
     Need {
         paths: Vec<String>,
     },
+    /// A group's members captured at one instant, shipped as one sync: the receiver stages
+    /// every member and swaps them all in, or none.
+    PushGroup {
+        group: String,
+        members: Vec<GroupMember>,
+        taken_ms: Option<u64>,
+    },
+    /// The paths the receiver needs, per member in the order of `PushGroup.members`.
+    NeedGroup {
+        paths: Vec<Vec<String>>,
+    },
     Committed {
         bytes: u64,
     },
@@ -53,6 +65,13 @@ pub enum Msg {
     Refused {
         reason: String,
     },
+}
+
+/// One member of a [`Msg::PushGroup`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupMember {
+    pub volume: String,
+    pub entries: Vec<Entry>,
 }
 
 pub async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {

@@ -25,34 +25,28 @@ impl From<SiteError> for Status {
             SiteError::FailedPrecondition(_) => Status::failed_precondition(message),
             SiteError::InvalidArgument(_) => Status::invalid_argument(message),
             SiteError::Busy(_) => Status::aborted(message),
+            SiteError::AlreadyExists(_) => Status::already_exists(message),
             SiteError::Unavailable(_) => Status::unavailable(message),
             SiteError::Io(_) => Status::internal(message),
         }
     }
 }
 
-/// The volume a request names: `replication_source.volume`, else the deprecated `volume_id`.
+/// What a request replicates: `replication_source.volume` or `.volumegroup` (a group is
+/// replicated as one unit under its id), else the deprecated `volume_id`.
 fn volume_of(source: Option<&rep::ReplicationSource>, legacy: &str) -> Result<String, Status> {
     let id = match source.and_then(|s| s.r#type.as_ref()) {
         Some(replication_source::Type::Volume(v)) => v.volume_id.clone(),
-        Some(replication_source::Type::Volumegroup(_)) => {
-            return Err(Status::invalid_argument(
-                "volume groups are not supported by the hostpath driver",
-            ));
-        }
+        Some(replication_source::Type::Volumegroup(g)) => g.volume_group_id.clone(),
         None => legacy.to_owned(),
     };
-    if id.is_empty() || id.contains('/') || id.starts_with('.') {
-        return Err(Status::invalid_argument(format!(
-            "invalid volume id {id:?}"
-        )));
-    }
+    crate::site::valid_id(&id)?;
     Ok(id)
 }
 
 impl Service {
     /// Faults first, then the secret check: what every RPC does before its own work.
-    async fn admit(
+    pub(crate) async fn admit(
         &self,
         method: &str,
         secrets: &std::collections::BTreeMap<String, String>,
@@ -162,15 +156,32 @@ impl Controller for Service {
         &self,
         r: Request<rep::GetReplicationDestinationInfoRequest>,
     ) -> Result<Response<rep::GetReplicationDestinationInfoResponse>, Status> {
-        use rep::replication_destination::{Type, VolumeDestination};
+        use rep::replication_destination::{Type, VolumeDestination, VolumeGroupDestination};
         let r = r.into_inner();
         self.admit("GetReplicationDestinationInfo", &r.secrets)
             .await?;
         let volume = volume_of(r.replication_source.as_ref(), "")?;
         let peer_id = self.site.destination(&volume)?;
+        let destination = match self
+            .site
+            .store
+            .load_group(&volume)
+            .map_err(SiteError::from)?
+        {
+            // Both sites name a group and its members by the same ids.
+            Some(group) => Type::Volumegroup(VolumeGroupDestination {
+                volume_group_id: peer_id,
+                volume_ids: group
+                    .members
+                    .iter()
+                    .map(|m| (m.clone(), m.clone()))
+                    .collect(),
+            }),
+            None => Type::Volume(VolumeDestination { volume_id: peer_id }),
+        };
         Ok(Response::new(rep::GetReplicationDestinationInfoResponse {
             replication_destination: Some(rep::ReplicationDestination {
-                r#type: Some(Type::Volume(VolumeDestination { volume_id: peer_id })),
+                r#type: Some(destination),
             }),
         }))
     }
@@ -194,7 +205,11 @@ impl Identity for Service {
         _: Request<id::GetCapabilitiesRequest>,
     ) -> Result<Response<id::GetCapabilitiesResponse>, Status> {
         use id::capability::{
-            Service as Svc, Type, VolumeReplication, service, volume_replication,
+            Service as Svc, Type, VolumeGroup, VolumeReplication, service, volume_group,
+            volume_replication,
+        };
+        let group = |t: volume_group::Type| id::Capability {
+            r#type: Some(Type::VolumeGroup(VolumeGroup { r#type: t as i32 })),
         };
         let replication = |t: volume_replication::Type| id::Capability {
             r#type: Some(Type::VolumeReplication(VolumeReplication {
@@ -210,6 +225,10 @@ impl Identity for Service {
                 },
                 replication(volume_replication::Type::VolumeReplication),
                 replication(volume_replication::Type::GetReplicationDestinationInfo),
+                group(volume_group::Type::VolumeGroup),
+                group(volume_group::Type::ModifyVolumeGroup),
+                group(volume_group::Type::GetVolumeGroup),
+                group(volume_group::Type::ListVolumeGroups),
             ],
         }))
     }

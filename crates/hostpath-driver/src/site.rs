@@ -13,8 +13,8 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use crate::faults::Faults;
 use crate::parameters::{sync_interval, validate_parameters};
 use crate::peer::{self, Msg};
-use crate::store::{LastSync, Role, Store, VolumeState};
-use crate::transfer::{push, receive, unexpected};
+use crate::store::{GroupDef, LastSync, Role, Store, VolumeState};
+use crate::transfer::{push, push_group, receive, receive_group, unexpected};
 
 /// Why an operation failed; `service.rs` maps each to its gRPC code.
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +28,41 @@ pub enum SiteError {
     #[error("an operation on volume {0} is already in progress")]
     Busy(String),
     #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("storage error: {0}")]
     Io(#[from] io::Error),
 }
 
 type Result<T> = std::result::Result<T, SiteError>;
+
+/// A volume id from the wire: a single path component.
+pub fn valid_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.contains('/') || id.starts_with('.') || id.len() > 253 {
+        return Err(SiteError::InvalidArgument(format!(
+            "invalid volume id {id:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A group's id, from CreateVolumeGroup's name: the same name gives the same id at both sites,
+/// which is how the peer knows the group.
+pub fn group_id(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(SiteError::InvalidArgument(format!(
+            "invalid volume group name {name:?}: letters, digits, '-', '_' or '.', at most 128"
+        )));
+    }
+    Ok(format!("vg-{name}"))
+}
 
 #[derive(Debug, Clone)]
 enum ResyncStatus {
@@ -128,7 +157,7 @@ impl Site {
     ) -> Result<()> {
         validate_parameters(&parameters)?;
         let _guard = self.try_lock(volume)?;
-        if !self.store.volume_dir(volume).is_dir() {
+        if !self.store.volume_dir(volume).is_dir() && !self.store.is_group(volume) {
             return Err(SiteError::NotFound(format!(
                 "volume {volume} does not exist"
             )));
@@ -277,6 +306,84 @@ impl Site {
         Ok(volume.to_owned())
     }
 
+    /// Creates the group `name` of `members` (idempotent on the name: the same members again is
+    /// the same group); returns its id. Every member must be a volume of this site.
+    pub fn create_group(
+        &self,
+        name: &str,
+        members: Vec<String>,
+        parameters: BTreeMap<String, String>,
+    ) -> Result<(String, GroupDef)> {
+        let id = group_id(name)?;
+        let _guard = self.try_lock(&id)?;
+        self.check_members(&members)?;
+        if let Some(def) = self.store.load_group(&id)? {
+            if def.members == members {
+                return Ok((id, def));
+            }
+            return Err(SiteError::AlreadyExists(format!(
+                "volume group {name} exists with other volumes ({})",
+                def.members.join(", ")
+            )));
+        }
+        let def = GroupDef {
+            name: name.to_owned(),
+            members,
+            parameters,
+        };
+        self.store.save_group(&id, &def)?;
+        Ok((id, def))
+    }
+
+    /// Makes `members` the group's complete member list.
+    pub fn modify_group(&self, id: &str, members: Vec<String>) -> Result<GroupDef> {
+        let _guard = self.try_lock(id)?;
+        let mut def = self.group(id)?;
+        self.check_members(&members)?;
+        def.members = members;
+        self.store.save_group(id, &def)?;
+        Ok(def)
+    }
+
+    /// Deletes the group, not its volumes; idempotent. Refused while it is replicated.
+    pub fn delete_group(&self, id: &str) -> Result<()> {
+        let _guard = self.try_lock(id)?;
+        if self.store.load(id)?.is_some_and(|s| s.replicated) {
+            return Err(SiteError::FailedPrecondition(format!(
+                "volume group {id} is replicated; disable its replication first"
+            )));
+        }
+        self.store.delete_group(id)?;
+        Ok(())
+    }
+
+    pub fn group(&self, id: &str) -> Result<GroupDef> {
+        self.store
+            .load_group(id)?
+            .ok_or_else(|| SiteError::NotFound(format!("volume group {id} does not exist")))
+    }
+
+    pub fn groups(&self) -> Result<Vec<(String, GroupDef)>> {
+        Ok(self.store.groups()?)
+    }
+
+    fn check_members(&self, members: &[String]) -> Result<()> {
+        for (i, volume) in members.iter().enumerate() {
+            valid_id(volume)?;
+            if !self.store.volume_dir(volume).is_dir() {
+                return Err(SiteError::NotFound(format!(
+                    "volume {volume} does not exist"
+                )));
+            }
+            if members[..i].contains(volume) {
+                return Err(SiteError::InvalidArgument(format!(
+                    "volume {volume} is listed twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Ships every due primary volume; called periodically.
     pub async fn sync_due(&self) {
         let Ok(volumes) = self.store.volumes() else {
@@ -324,7 +431,19 @@ impl Site {
         let time = SystemTime::now();
         let result = async {
             let mut stream = self.dial().await?;
-            push(&self.store, &self.faults, volume, &mut stream).await
+            match self.store.load_group(volume)? {
+                Some(group) => {
+                    push_group(
+                        &self.store,
+                        &self.faults,
+                        volume,
+                        &group.members,
+                        &mut stream,
+                    )
+                    .await
+                }
+                None => push(&self.store, &self.faults, volume, &mut stream).await,
+            }
         }
         .await;
         let mut state = self.store.load(volume)?.unwrap_or_default();
@@ -362,6 +481,13 @@ impl Site {
                 entries,
                 taken_ms,
             } if v == volume => receive(&self.store, volume, entries, taken_ms, &mut stream).await,
+            Msg::PushGroup {
+                group,
+                members,
+                taken_ms,
+            } if group == volume => {
+                receive_group(&self.store, volume, members, taken_ms, &mut stream).await
+            }
             Msg::Refused { reason } => Err(io::Error::other(reason)),
             other => Err(unexpected(&other)),
         }
@@ -425,6 +551,19 @@ impl Site {
                     .await
                     .map(drop)
             }
+            Msg::PushGroup {
+                group,
+                members,
+                taken_ms,
+            } => {
+                let Ok(_guard) = self.try_lock(&group) else {
+                    let reason = format!("volume group {group} is busy at the peer site");
+                    return peer::send(&mut stream, &Msg::Refused { reason }).await;
+                };
+                receive_group(&self.store, &group, members, taken_ms, &mut stream)
+                    .await
+                    .map(drop)
+            }
             Msg::Pull { volume } => {
                 // A resync waits out a sync in flight (they take milliseconds) instead of failing
                 // on it: with syncs every second, refusing would fail most resyncs and send the
@@ -435,8 +574,19 @@ impl Site {
                     let reason = format!("volume {volume} is busy at the peer site");
                     return peer::send(&mut stream, &Msg::Refused { reason }).await;
                 };
-                match self.store.load(&volume)? {
-                    Some(s) if s.replicated && s.role == Role::Primary => {
+                match (self.store.load(&volume)?, self.store.load_group(&volume)?) {
+                    (Some(s), Some(group)) if s.replicated && s.role == Role::Primary => {
+                        push_group(
+                            &self.store,
+                            &self.faults,
+                            &volume,
+                            &group.members,
+                            &mut stream,
+                        )
+                        .await
+                        .map(drop)
+                    }
+                    (Some(s), None) if s.replicated && s.role == Role::Primary => {
                         push(&self.store, &self.faults, &volume, &mut stream)
                             .await
                             .map(drop)

@@ -197,8 +197,13 @@ async fn an_interrupted_sync_leaves_the_previous_copy_intact() {
 
 /// Syncs, retrying while the peer still reports the volume busy (bounded).
 async fn sync_eventually(site: &Running) {
+    sync_unit_eventually(site, VOLUME).await
+}
+
+/// The same for any replicated unit (a volume or a group).
+async fn sync_unit_eventually(site: &Running, unit: &str) {
     for _ in 0..100 {
-        match site.site.sync_now(VOLUME).await {
+        match site.site.sync_now(unit).await {
             Ok(_) => return,
             Err(e) if e.to_string().contains("busy") => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -619,4 +624,244 @@ async fn a_resync_waits_for_the_primarys_sync_in_flight() {
         "the resync went through after the sync"
     );
     assert_same(&p.vol_a(), &p.vol_b());
+}
+
+/// The members of the two-disk "VM" the group tests replicate.
+const MEMBERS: [&str; 2] = ["pvc-boot", "pvc-data"];
+
+fn members() -> Vec<String> {
+    MEMBERS.iter().map(|m| m.to_string()).collect()
+}
+
+/// Writes `generation` into a marker on every member, each replaced by a rename (as
+/// applications write), and a larger file so a sync takes more than one frame.
+fn write_generation(site: &Running, members: &[String], generation: u32) {
+    for m in members {
+        let dir = site.site.store.volume_dir(m);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("bulk"), vec![generation as u8; 256 * 1024]).unwrap();
+        fs::write(dir.join("marker.tmp"), generation.to_string()).unwrap();
+        fs::rename(dir.join("marker.tmp"), dir.join("marker")).unwrap();
+    }
+}
+
+fn generations(site: &Running, members: &[String]) -> Vec<Option<String>> {
+    members
+        .iter()
+        .map(|m| fs::read_to_string(site.site.store.volume_dir(m).join("marker")).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_volume_group_is_one_unit_and_a_cut_mid_sync_keeps_every_member_at_the_last_sync() {
+    let p = Pair::new().await;
+    let none = Secrets::default();
+    let params = BTreeMap::new();
+    let caps = p.ca.capabilities().await.unwrap();
+    assert!(caps.volume_group && caps.modify_volume_group);
+    assert!(caps.get_volume_group && caps.list_volume_groups);
+    // The "VM"'s disks at A, and pre-provisioned at B, grouped under one name at both sites.
+    write_generation(&p.a, &members(), 1);
+    for m in MEMBERS {
+        fs::create_dir_all(p.b.site.store.volume_dir(m)).unwrap();
+    }
+    let group =
+        p.ca.create_volume_group("vm-1", &members(), &params, &none)
+            .await
+            .unwrap();
+    let at_b =
+        p.cb.create_volume_group("vm-1", &members(), &params, &none)
+            .await
+            .unwrap();
+    assert_eq!(
+        group.id, at_b.id,
+        "the same name is the same group at both sites"
+    );
+    let unit = ReplicationRequest::new(Target::VolumeGroup(group.id.clone()));
+    p.ca.enable(&unit).await.unwrap();
+    p.ca.promote(&unit, false).await.unwrap();
+    p.cb.enable(&unit).await.unwrap();
+    p.a.site.sync_now(&group.id).await.unwrap();
+    assert_eq!(
+        generations(&p.b, &members()),
+        [Some("1".into()), Some("1".into())]
+    );
+
+    // Generation 2 on both disks; the link is cut after the first disk's data went out.
+    write_generation(&p.a, &members(), 2);
+    p.a.site.faults.interrupt_sync_after(Some(300 * 1024));
+    p.a.site.sync_now(&group.id).await.unwrap_err();
+    assert_eq!(
+        generations(&p.b, &members()),
+        [Some("1".into()), Some("1".into())],
+        "neither disk moved on: the group is swapped in whole or not at all"
+    );
+    sync_unit_eventually(&p.a, &group.id).await;
+    assert_eq!(
+        generations(&p.b, &members()),
+        [Some("2".into()), Some("2".into())]
+    );
+    for m in MEMBERS {
+        assert_same(&p.a.site.store.volume_dir(m), &p.b.site.store.volume_dir(m));
+        assert!(
+            !p.b.site
+                .store
+                .volume_dir(m)
+                .join(lifeline_hostpath_driver::store::STAGED_MARK)
+                .exists()
+        );
+    }
+    // B reports the sync it received for the group, and A names B's copies.
+    assert!(
+        p.cb.replication_info(&unit)
+            .await
+            .unwrap()
+            .last_sync_time
+            .is_some()
+    );
+    let lifeline_csi_client::Destination::VolumeGroup { id, volume_ids } =
+        p.ca.destination_info(&unit).await.unwrap()
+    else {
+        panic!("a group's destination is a group")
+    };
+    assert_eq!(id, group.id);
+    assert_eq!(volume_ids.keys().cloned().collect::<Vec<_>>(), members());
+
+    // A disk added at A joins the group and arrives at B with its data, B's group with it.
+    let mut three = members();
+    three.push("pvc-logs".into());
+    write_generation(&p.a, &three, 3);
+    p.ca.modify_volume_group_membership(&group.id, &three, &params, &none)
+        .await
+        .unwrap();
+    sync_unit_eventually(&p.a, &group.id).await;
+    assert_eq!(generations(&p.b, &three), vec![Some("3".into()); 3]);
+    assert_eq!(
+        p.cb.get_volume_group(&group.id, &none)
+            .await
+            .unwrap()
+            .volume_ids,
+        three
+    );
+
+    // Planned switch of the whole group: demote ships the last state, B promotes without force.
+    write_generation(&p.a, &three, 4);
+    p.ca.demote(&unit, false).await.unwrap();
+    p.cb.promote(&unit, false).await.unwrap();
+    assert_eq!(generations(&p.b, &three), vec![Some("4".into()); 3]);
+    write_generation(&p.b, &three, 5);
+    sync_unit_eventually(&p.b, &group.id).await;
+    assert_eq!(generations(&p.a, &three), vec![Some("5".into()); 3]);
+
+    // A replicated group is not deleted; once disabled it is, and its volumes stay.
+    let refused =
+        p.cb.delete_volume_group(&group.id, &none)
+            .await
+            .unwrap_err();
+    assert_eq!(refused.code, Code::FailedPrecondition, "{refused}");
+    p.cb.disable(&unit).await.unwrap();
+    p.cb.delete_volume_group(&group.id, &none).await.unwrap();
+    p.cb.delete_volume_group(&group.id, &none).await.unwrap();
+    assert!(
+        p.b.site
+            .store
+            .volume_dir("pvc-boot")
+            .join("marker")
+            .exists()
+    );
+    let listed = p.cb.list_volume_groups(0, "", &none).await.unwrap();
+    assert!(listed.groups.is_empty(), "{listed:?}");
+}
+
+#[tokio::test]
+async fn bad_volume_group_requests_are_refused_with_the_contracts_codes() {
+    let p = Pair::new().await;
+    let none = Secrets::default();
+    let params = BTreeMap::new();
+    write_generation(&p.a, &members(), 1);
+    let cases: [(&str, Vec<String>, Code); 5] = [
+        ("vm-1", vec!["pvc-missing".into()], Code::NotFound),
+        ("bad name/", members(), Code::InvalidArgument),
+        ("", members(), Code::InvalidArgument),
+        (
+            "vm-1",
+            vec!["pvc-boot".into(), "pvc-boot".into()],
+            Code::InvalidArgument,
+        ),
+        ("vm-1", vec!["../escape".into()], Code::InvalidArgument),
+    ];
+    for (name, volumes, code) in cases {
+        let e =
+            p.ca.create_volume_group(name, &volumes, &params, &none)
+                .await
+                .unwrap_err();
+        assert_eq!(e.code, code, "{name:?} {volumes:?}: {e}");
+    }
+    let group =
+        p.ca.create_volume_group("vm-1", &members(), &params, &none)
+            .await
+            .unwrap();
+    let clash =
+        p.ca.create_volume_group("vm-1", &members()[..1], &params, &none)
+            .await
+            .unwrap_err();
+    assert_eq!(clash.code, Code::AlreadyExists);
+    let e = p.ca.get_volume_group("vg-nope", &none).await.unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    let e =
+        p.ca.modify_volume_group_membership(&group.id, &["pvc-missing".to_owned()], &params, &none)
+            .await
+            .unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    // Listing pages by id and ends.
+    p.ca.create_volume_group("vm-2", &members()[..1], &params, &none)
+        .await
+        .unwrap();
+    let first = p.ca.list_volume_groups(1, "", &none).await.unwrap();
+    assert_eq!(first.groups.len(), 1);
+    let second =
+        p.ca.list_volume_groups(1, &first.next_token, &none)
+            .await
+            .unwrap();
+    assert_eq!(second.groups.len(), 1);
+    assert!(second.next_token.is_empty());
+    assert_ne!(first.groups[0].id, second.groups[0].id);
+}
+
+#[test]
+fn a_group_commit_cut_by_a_crash_is_finished_at_start() {
+    use lifeline_hostpath_driver::store::{STAGED_MARK, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in [
+        "volumes/boot",
+        "volumes/data",
+        "staging/boot",
+        "staging/data",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    // boot was swapped (its volume holds the new copy and the mark, staging the old one);
+    // data was not (staging holds the new copy and the mark).
+    fs::write(root.join("volumes/boot/marker"), "new").unwrap();
+    fs::write(root.join("volumes/boot").join(STAGED_MARK), "").unwrap();
+    fs::write(root.join("staging/boot/marker"), "old").unwrap();
+    fs::write(root.join("volumes/data/marker"), "old").unwrap();
+    fs::write(root.join("staging/data/marker"), "new").unwrap();
+    fs::write(root.join("staging/data").join(STAGED_MARK), "").unwrap();
+    fs::write(root.join("staging/vg-vm.commit"), r#"["boot","data"]"#).unwrap();
+    // And a transfer that died before its commit: garbage.
+    fs::create_dir_all(root.join("staging/other")).unwrap();
+
+    let store = Store::open(root).unwrap();
+    for m in ["boot", "data"] {
+        let volume = store.volume_dir(m);
+        assert_eq!(
+            fs::read_to_string(volume.join("marker")).unwrap(),
+            "new",
+            "{m}"
+        );
+        assert!(!volume.join(STAGED_MARK).exists(), "{m}");
+    }
+    assert_eq!(fs::read_dir(root.join("staging")).unwrap().count(), 0);
 }
