@@ -22,9 +22,17 @@ pub enum Invalid {
     )]
     UnsupportedDataSource { kind: String, group: String },
     #[error(
-        "spec.dataSource kind VolumeGroupReplication is not supported by this controller yet; delete this VolumeReplication and replicate each PersistentVolumeClaim with its own"
+        "VolumeGroupReplication {namespace}/{name} not found; a VolumeReplication of a group is made by its VolumeGroupReplication (create that instead)"
     )]
-    VolumeGroupUnsupported,
+    GroupMissing { namespace: String, name: String },
+    #[error(
+        "VolumeGroupReplication {namespace}/{name} has no volume group yet ({why}); replication starts once its VolumeGroupReplicationContent records the driver's group"
+    )]
+    GroupNotReady {
+        namespace: String,
+        name: String,
+        why: String,
+    },
     #[error(
         "VolumeReplicationClass {name:?} not found; create it (spec.volumeReplicationClass is immutable: to use another class, delete and recreate this VolumeReplication)"
     )]
@@ -97,9 +105,9 @@ pub enum Invalid {
 impl Invalid {
     pub fn category(&self) -> &'static str {
         match self {
-            Invalid::UnsupportedDataSource { .. } | Invalid::VolumeGroupUnsupported => {
-                "unsupported_data_source"
-            }
+            Invalid::UnsupportedDataSource { .. } => "unsupported_data_source",
+            Invalid::GroupMissing { .. } => "group_missing",
+            Invalid::GroupNotReady { .. } => "group_not_ready",
             Invalid::ClassMissing { .. } => "class_missing",
             Invalid::Parameters { .. } => "invalid_parameters",
             Invalid::SecretMissing { .. } | Invalid::SecretNotText { .. } => "secret_invalid",
@@ -115,9 +123,9 @@ impl Invalid {
     /// The Event reason (PascalCase) for this problem.
     pub fn event_reason(&self) -> &'static str {
         match self {
-            Invalid::UnsupportedDataSource { .. } | Invalid::VolumeGroupUnsupported => {
-                "UnsupportedDataSource"
-            }
+            Invalid::UnsupportedDataSource { .. } => "UnsupportedDataSource",
+            Invalid::GroupMissing { .. } => "GroupNotFound",
+            Invalid::GroupNotReady { .. } => "GroupNotReady",
             Invalid::ClassMissing { .. } => "ClassNotFound",
             Invalid::Parameters { .. } => "InvalidClassParameters",
             Invalid::SecretMissing { .. } | Invalid::SecretNotText { .. } => "InvalidSecret",
@@ -238,7 +246,15 @@ mod tests {
                 kind: s(),
                 group: s(),
             },
-            Invalid::VolumeGroupUnsupported,
+            Invalid::GroupMissing {
+                namespace: s(),
+                name: s(),
+            },
+            Invalid::GroupNotReady {
+                namespace: s(),
+                name: s(),
+                why: s(),
+            },
             Invalid::ClassMissing { name: s() },
             Invalid::Parameters {
                 class: s(),

@@ -31,6 +31,14 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         scope: Scope::Cluster,
+        group: "replication.storage.openshift.io",
+        resources: &["volumegroupreplications", "volumegroupreplicationcontents"],
+        verbs: &["get"],
+        resource_names: &[],
+        why: "a VolumeReplication of a group: its VolumeGroupReplication and the driver's group handle in its content",
+    },
+    Rule {
+        scope: Scope::Cluster,
         group: "",
         resources: &["persistentvolumeclaims"],
         verbs: &["get", "list", "watch", "patch"],

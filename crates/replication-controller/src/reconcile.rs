@@ -15,7 +15,8 @@ use kube::{Api, Resource, ResourceExt};
 use lifeline_api::condition::find_condition;
 use lifeline_api::replication::{
     ConditionType, DataSourceKind, ReplicationState, SchedulingInterval, VR_FINALIZER,
-    VolumeReplication, VolumeReplicationClass, VolumeReplicationStatus,
+    VolumeGroupReplication, VolumeGroupReplicationContent, VolumeReplication,
+    VolumeReplicationClass, VolumeReplicationStatus,
 };
 use lifeline_csi_client::{ErrorClass, ReplicationRequest, Target as CsiTarget};
 use serde_json::json;
@@ -36,7 +37,8 @@ use crate::validate;
 
 /// Everything needed to call the driver for one VolumeReplication.
 struct Resolved {
-    pvc: PersistentVolumeClaim,
+    /// The claim it replicates (none for a group: its VolumeGroupReplication protects those).
+    pvc: Option<PersistentVolumeClaim>,
     provisioner: String,
     driver: Arc<Driver>,
     request: ReplicationRequest,
@@ -119,8 +121,10 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
         }
         Err(e) => return Err(e),
     };
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
-    claim_pvc(&pvcs, &resolved.pvc, &vr.name_any()).await?;
+    if let Some(pvc) = &resolved.pvc {
+        let pvcs = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
+        claim_pvc(&pvcs, pvc, &vr.name_any()).await?;
+    }
 
     let uid = uid(vr);
     let (info_due, info_wait) = ctx.info_due(&uid, &resolved.provisioner);
@@ -199,16 +203,32 @@ async fn resolve(
     ctx: &Context,
 ) -> Result<Resolved, Error> {
     let namespace = vr.namespace().unwrap_or_default();
-    let claim_name = validate::data_source(vr)?;
+    let source = validate::data_source(vr)?;
     let class = validate::class(vr, class)?;
-    let pvc = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&claim_name)
-        .await?;
-    let pv_name = validate::claim(vr, &claim_name, pvc.as_ref())?;
-    let pv = Api::<PersistentVolume>::all(ctx.client.clone())
-        .get_opt(&pv_name)
-        .await?;
-    let volume_id = validate::volume(&pv_name, pv.as_ref(), &class)?;
+    let (target, pvc) = match source {
+        validate::Source::Claim(claim_name) => {
+            let pvc = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace)
+                .get_opt(&claim_name)
+                .await?;
+            let pv_name = validate::claim(vr, &claim_name, pvc.as_ref())?;
+            let pv = Api::<PersistentVolume>::all(ctx.client.clone())
+                .get_opt(&pv_name)
+                .await?;
+            let volume_id = validate::volume(&pv_name, pv.as_ref(), &class)?;
+            (CsiTarget::Volume(volume_id), pvc)
+        }
+        validate::Source::Group(group_name) => {
+            let vgr = Api::<VolumeGroupReplication>::namespaced(ctx.client.clone(), &namespace)
+                .get_opt(&group_name)
+                .await?;
+            let content_name = validate::group(vr, &group_name, vgr.as_ref())?;
+            let content = Api::<VolumeGroupReplicationContent>::all(ctx.client.clone())
+                .get_opt(&content_name)
+                .await?;
+            let handle = validate::group_handle(vr, &group_name, content.as_ref(), &class)?;
+            (CsiTarget::VolumeGroup(handle), None)
+        }
+    };
     let secret_ref = class.parameters.secret.as_ref();
     let secret = match secret_ref {
         Some(r) => {
@@ -225,7 +245,7 @@ async fn resolve(
         .await
         .map(|c| c.get_replication_destination_info)
         .unwrap_or(false);
-    let mut request = ReplicationRequest::new(CsiTarget::Volume(volume_id))
+    let mut request = ReplicationRequest::new(target)
         .with_parameters(class.parameters.driver.clone())
         .with_secrets(secrets);
     if let Some(handle) = vr
@@ -237,7 +257,7 @@ async fn resolve(
         request = request.with_replication_id(handle);
     }
     Ok(Resolved {
-        pvc: pvc.expect("validated above"),
+        pvc,
         provisioner: class.provisioner.clone(),
         driver,
         request,

@@ -6,7 +6,8 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret
 use kube::ResourceExt;
 use lifeline_api::replication::{
     ClassParameters, DataSourceKind, PVC_OWNER_ANNOTATION, SchedulingInterval, SecretRef,
-    VolumeReplication, VolumeReplicationClass,
+    VolumeGroupReplication, VolumeGroupReplicationContent, VolumeReplication,
+    VolumeReplicationClass,
 };
 use lifeline_csi_client::Secrets;
 
@@ -21,17 +22,85 @@ pub struct ValidClass {
     pub interval: Option<SchedulingInterval>,
 }
 
-/// `spec.dataSource` must be a core PersistentVolumeClaim; returns the claim's name.
-pub fn data_source(vr: &VolumeReplication) -> Result<String, Invalid> {
+/// What a VolumeReplication replicates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A claim, by name.
+    Claim(String),
+    /// A VolumeGroupReplication, by name: its group replicates as one unit.
+    Group(String),
+}
+
+/// `spec.dataSource` must be a core PersistentVolumeClaim or a VolumeGroupReplication.
+pub fn data_source(vr: &VolumeReplication) -> Result<Source, Invalid> {
     let source = &vr.spec.data_source;
     match DataSourceKind::of(source) {
-        Some(DataSourceKind::PersistentVolumeClaim) => Ok(source.name.clone()),
-        Some(DataSourceKind::VolumeGroupReplication) => Err(Invalid::VolumeGroupUnsupported),
+        Some(DataSourceKind::PersistentVolumeClaim) => Ok(Source::Claim(source.name.clone())),
+        Some(DataSourceKind::VolumeGroupReplication) => Ok(Source::Group(source.name.clone())),
         None => Err(Invalid::UnsupportedDataSource {
             kind: source.kind.clone(),
             group: source.api_group.clone().unwrap_or_default(),
         }),
     }
+}
+
+/// The group must exist and its VolumeGroupReplicationContent must record the driver's group;
+/// returns the content's name (`None` for `vgr`: not yet named).
+pub fn group(
+    vr: &VolumeReplication,
+    name: &str,
+    vgr: Option<&VolumeGroupReplication>,
+) -> Result<String, Invalid> {
+    let namespace = vr.namespace().unwrap_or_default();
+    let Some(vgr) = vgr else {
+        return Err(Invalid::GroupMissing {
+            namespace,
+            name: name.to_owned(),
+        });
+    };
+    vgr.spec
+        .volume_group_replication_content_name
+        .clone()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Invalid::GroupNotReady {
+            namespace,
+            name: name.to_owned(),
+            why: "no VolumeGroupReplicationContent yet".into(),
+        })
+}
+
+/// The content must exist, be the group's, be of the class's provisioner and carry the
+/// driver's group handle; returns the handle.
+pub fn group_handle(
+    vr: &VolumeReplication,
+    name: &str,
+    content: Option<&VolumeGroupReplicationContent>,
+    class: &ValidClass,
+) -> Result<String, Invalid> {
+    let not_ready = |why: String| Invalid::GroupNotReady {
+        namespace: vr.namespace().unwrap_or_default(),
+        name: name.to_owned(),
+        why,
+    };
+    let Some(content) = content else {
+        return Err(not_ready(
+            "its VolumeGroupReplicationContent does not exist".into(),
+        ));
+    };
+    if content.spec.provisioner != class.provisioner {
+        return Err(Invalid::DriverMismatch {
+            name: content.name_any(),
+            driver: content.spec.provisioner.clone(),
+            class: class.name.clone(),
+            provisioner: class.provisioner.clone(),
+        });
+    }
+    content
+        .spec
+        .volume_group_replication_handle
+        .clone()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| not_ready("the driver has not created the group yet".into()))
 }
 
 /// The class must exist and its parameters must parse (reserved keys, secret reference,
@@ -205,7 +274,10 @@ mod tests {
 
     #[test]
     fn data_source_must_be_a_core_claim() {
-        assert_eq!(data_source(&vr_yaml("")), Ok("db-data".into()));
+        assert_eq!(
+            data_source(&vr_yaml("")),
+            Ok(Source::Claim("db-data".into()))
+        );
         let other = vr_yaml("spec: {dataSource: {kind: ConfigMap, name: x}}");
         let err = data_source(&other).unwrap_err();
         assert_eq!(err.category(), "unsupported_data_source");
@@ -219,7 +291,46 @@ mod tests {
         let group = vr_yaml(
             "spec: {dataSource: {apiGroup: replication.storage.openshift.io, kind: VolumeGroupReplication, name: g}}",
         );
-        assert_eq!(data_source(&group), Err(Invalid::VolumeGroupUnsupported));
+        assert_eq!(data_source(&group), Ok(Source::Group("g".into())));
+    }
+
+    #[test]
+    fn a_group_needs_its_content_and_the_drivers_handle() {
+        let vr = vr_yaml(
+            "spec: {dataSource: {apiGroup: replication.storage.openshift.io, kind: VolumeGroupReplication, name: vm}}",
+        );
+        assert!(matches!(
+            group(&vr, "vm", None),
+            Err(Invalid::GroupMissing { .. })
+        ));
+        let mut vgr: VolumeGroupReplication = serde_saphyr::from_str(
+            "apiVersion: replication.storage.openshift.io/v1alpha1\nkind: VolumeGroupReplication\nmetadata: {name: vm, namespace: shop}\nspec: {volumeGroupReplicationClassName: g, replicationState: primary, autoResync: false, source: {selector: {matchLabels: {vm: a}}}}",
+        )
+        .unwrap();
+        let err = group(&vr, "vm", Some(&vgr)).unwrap_err();
+        assert_eq!(err.category(), "group_not_ready");
+        vgr.spec.volume_group_replication_content_name = Some("vgrcontent-1".into());
+        assert_eq!(group(&vr, "vm", Some(&vgr)).unwrap(), "vgrcontent-1");
+
+        let valid = class(&vr, Some(&class_with(&[]))).unwrap();
+        let err = group_handle(&vr, "vm", None, &valid).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let mut content: VolumeGroupReplicationContent = serde_saphyr::from_str(
+            "apiVersion: replication.storage.openshift.io/v1alpha1\nkind: VolumeGroupReplicationContent\nmetadata: {name: vgrcontent-1}\nspec: {provisioner: hostpath.lifeline.dev, volumeGroupReplicationClassName: g, source: {volumeHandles: [v1, v2]}}",
+        )
+        .unwrap();
+        let err = group_handle(&vr, "vm", Some(&content), &valid).unwrap_err();
+        assert!(err.to_string().contains("not created the group"), "{err}");
+        content.spec.volume_group_replication_handle = Some("vg-vm".into());
+        assert_eq!(
+            group_handle(&vr, "vm", Some(&content), &valid).unwrap(),
+            "vg-vm"
+        );
+        content.spec.provisioner = "other.csi".into();
+        assert!(matches!(
+            group_handle(&vr, "vm", Some(&content), &valid),
+            Err(Invalid::DriverMismatch { .. })
+        ));
     }
 
     #[test]

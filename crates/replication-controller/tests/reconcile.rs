@@ -603,3 +603,69 @@ async fn a_secondary_with_nothing_to_resync_from_settles_instead_of_churning() {
         "backs off: {delays:?}"
     );
 }
+
+#[tokio::test]
+async fn a_vr_of_a_group_replicates_the_drivers_group_and_leaves_the_claims_to_it() {
+    use lifeline_api::replication::{
+        VolumeGroupReplication, VolumeGroupReplicationContent, VolumeReplication,
+    };
+    use pb::replication_source::{Type, VolumeGroupSource};
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.set_info(healthy_info());
+    let group_vr = format!(
+        "metadata: {{name: {VR}, namespace: {NS}}}\nspec: {{volumeReplicationClass: gold, replicationState: primary, dataSource: {{apiGroup: replication.storage.openshift.io, kind: VolumeGroupReplication, name: vm}}}}"
+    );
+    h.api.put::<VolumeReplication>(&yaml(&group_vr));
+
+    // No VolumeGroupReplication yet: said so, in the status, and nothing sent to the driver.
+    let error = h.reconcile().await.unwrap_err();
+    assert_eq!(error.category(), "group_missing");
+    assert_eq!(error.retry(), Retry::AfterChange);
+    assert!(h.calls().is_empty());
+    let (status, reason, message) = h.condition("Validated").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "PrerequisiteNotMet")
+    );
+    assert!(
+        message.contains("VolumeGroupReplication shop/vm"),
+        "{message}"
+    );
+
+    // The group and its content as the VolumeGroupReplication controller leaves them.
+    h.api.put::<VolumeGroupReplication>(&yaml(&format!(
+        "metadata: {{name: vm, namespace: {NS}}}\nspec: {{volumeGroupReplicationClassName: groups, volumeGroupReplicationContentName: vgrcontent-vm, replicationState: primary, autoResync: false, source: {{selector: {{matchLabels: {{vm: a}}}}}}}}"
+    )));
+    h.api.put::<VolumeGroupReplicationContent>(&yaml(&format!(
+        "metadata: {{name: vgrcontent-vm}}\nspec: {{provisioner: {}, volumeGroupReplicationClassName: groups, volumeGroupReplicationHandle: vg-vm, source: {{volumeHandles: [vol-1, vol-2]}}}}",
+        support::DRIVER
+    )));
+    h.api.take_writes();
+    h.reconcile().await.unwrap();
+    let received = h.driver.received();
+    let Some(Received::Enable(enable)) = received.first() else {
+        panic!("{received:?}")
+    };
+    assert_eq!(
+        enable
+            .replication_source
+            .as_ref()
+            .and_then(|s| s.r#type.clone()),
+        Some(Type::Volumegroup(VolumeGroupSource {
+            volume_group_id: "vg-vm".into()
+        }))
+    );
+    assert_eq!(enable.volume_id, "", "no single volume for a group");
+    assert_eq!(h.calls(), ["Enable", "Promote()", "Info"]);
+    // The claims are the group's to protect: no claim was patched.
+    let writes = h.api.take_writes();
+    assert!(
+        writes.iter().all(|w| !w.contains("persistentvolumeclaims")),
+        "{writes:?}"
+    );
+    assert_eq!(
+        h.vr().unwrap().status.unwrap().state(),
+        Some(CurrentState::Primary)
+    );
+}
