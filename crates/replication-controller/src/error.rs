@@ -197,6 +197,9 @@ pub enum Error {
     Invalid(#[from] Invalid),
     #[error(transparent)]
     Driver(#[from] DriverError),
+    /// A VolumeGroupReplication's inputs are wrong; its status says what to fix.
+    #[error(transparent)]
+    Group(#[from] crate::group::GroupInvalid),
     /// A replication call failed; the VolumeReplication's conditions already say so.
     #[error(transparent)]
     Csi(#[from] CsiError),
@@ -210,6 +213,7 @@ impl Error {
         match self {
             Error::Invalid(e) => e.category().to_owned(),
             Error::Driver(e) => e.category().to_owned(),
+            Error::Group(e) => e.category().to_owned(),
             Error::Csi(e) => format!("rpc_{}", e.class().category()),
             Error::Kube(kube::Error::Api(status)) if status.code == 409 => {
                 "api_conflict".to_owned()
@@ -220,7 +224,7 @@ impl Error {
 
     pub fn retry(&self) -> Retry {
         match self {
-            Error::Invalid(_) => Retry::AfterChange,
+            Error::Invalid(_) | Error::Group(_) => Retry::AfterChange,
             Error::Driver(e) => e.retry(),
             Error::Csi(e) => match e.class() {
                 ErrorClass::Retry => Retry::Backoff,

@@ -13,6 +13,7 @@ pub mod controller;
 pub mod drivers;
 pub mod error;
 pub mod events;
+pub mod group;
 pub mod metrics;
 pub mod outcome;
 pub mod plan;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use lifeline_replication_controller::{
-    Context, ControllerArgs, Drivers, FIELD_MANAGER, Metrics, Settings, controller,
+    Context, ControllerArgs, Drivers, FIELD_MANAGER, Metrics, Settings, controller, group,
 };
 use lifeline_runtime::{Health, admin, lifecycle, logging, shutdown};
 
@@ -46,14 +46,24 @@ async fn main() -> anyhow::Result<()> {
         FIELD_MANAGER,
         Arc::clone(&health),
         signal,
-        |stop| {
-            controller::run(
-                ctx,
-                args.watch_namespace.as_deref(),
-                args.concurrency,
-                Arc::clone(&health),
-                stop,
-            )
+        |stop| async move {
+            // Both controllers stop together; each finishes its in-flight reconciles.
+            let stop = futures::FutureExt::shared(stop);
+            futures::join!(
+                controller::run(
+                    Arc::clone(&ctx),
+                    args.watch_namespace.as_deref(),
+                    args.concurrency,
+                    Arc::clone(&health),
+                    stop.clone(),
+                ),
+                group::controller::run(
+                    ctx,
+                    args.watch_namespace.as_deref(),
+                    args.concurrency,
+                    stop,
+                ),
+            );
         },
     )
     .await;

@@ -38,3 +38,9 @@ pub const VR_FINALIZER: &str = "replication.storage.openshift.io";
 pub const PVC_FINALIZER: &str = "replication.storage.openshift.io/pvc-protection";
 /// Annotation on the PVC naming the one VolumeReplication that owns its replication.
 pub const PVC_OWNER_ANNOTATION: &str = "replication.storage.openshift.io/volume-replication-name";
+/// Finalizer on each member claim of a replicated VolumeGroupReplication: a member may not be
+/// deleted while its group replicates it (removing its label takes it out of the group first).
+pub const VGR_PVC_FINALIZER: &str = "replication.storage.openshift.io/vgr-protection";
+/// Annotation on a member claim naming the VolumeGroupReplication it belongs to.
+pub const VGR_OWNER_ANNOTATION: &str =
+    "replication.storage.openshift.io/volume-group-replication-name";
