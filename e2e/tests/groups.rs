@@ -12,7 +12,7 @@ use lifeline_api::replication::{
     VGR_PVC_FINALIZER, VolumeGroupReplication, VolumeGroupReplicationClass,
 };
 use lifeline_e2e::sites::{SiteEnv, TwoSites};
-use lifeline_e2e::{rbac, wait};
+use lifeline_e2e::{cli, rbac, wait};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
@@ -155,6 +155,22 @@ async fn a_vm_replicates_as_one_group_and_fails_over_from_one_sync() {
             .contains(&VGR_PVC_FINALIZER.to_owned())
     );
 
+    // `kubectl lifeline status` lists the group with its members, protected.
+    let pair = [cli::site("a", &sites.a), cli::site("b", &sites.b)];
+    let status = cli::args(&["status", "-o", "json"], &sites.a.app, &pair);
+    let report = wait::until(T, "the group protected", || async {
+        let run = cli::run(&status).await;
+        (run.code == 0).then_some(run.stdout)
+    })
+    .await
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["volumes"][0]["claim"], "vm");
+    assert_eq!(
+        report["volumes"][0]["sites"][0]["volumeReplication"]["groupMembers"],
+        json!(["boot", "data"])
+    );
+
     // A third disk, labelled: it joins the group at both sites and arrives with its data.
     let logs = sites.a.provision("logs").await.unwrap();
     sites.b.adopt("logs", &logs).await.unwrap();
@@ -190,28 +206,35 @@ async fn a_vm_replicates_as_one_group_and_fails_over_from_one_sync() {
 
     write_generation(&sites.b, &all, 4);
 
-    // A comes back and fails back the planned way: demoted (it resyncs every disk from B),
-    // then B demoted (its final sync), then A promoted without force.
+    // A comes back (still primary) and `kubectl lifeline failback` takes the group home: A
+    // demoted (it resyncs every disk from B), then B demoted (its final sync), A promoted
+    // without force.
     sites.a.driver.restart().await.unwrap();
     sites.a.controller.restart().await.unwrap();
-    set_role(&sites.a, "secondary").await;
-    settled(&sites.a, "Secondary", 3).await;
-    wait::until(T, "every disk at A resynced from B", || async {
-        (generations(&sites.a, &all) == vec![Some("4".into()); 3]).then_some(())
-    })
-    .await
-    .unwrap();
-    write_generation(&sites.b, &all, 5);
-    set_role(&sites.b, "secondary").await;
-    settled(&sites.b, "Secondary", 3).await;
     let forced = sites
         .a
         .controller
         .logs()
         .matches("promoting with force")
         .count();
-    set_role(&sites.a, "primary").await;
+    let back = cli::run(&cli::args(
+        &["failback", "--to", "a", "--from", "b"],
+        &sites.a.app,
+        &pair,
+    ))
+    .await;
+    assert_eq!(back.code, 0, "{back:?}");
     settled(&sites.a, "Primary", 3).await;
+    assert_eq!(
+        vgrs(&sites.b)
+            .get("vm")
+            .await
+            .unwrap()
+            .spec
+            .replication_state
+            .as_str(),
+        "secondary"
+    );
     assert_eq!(
         sites
             .a
@@ -224,9 +247,11 @@ async fn a_vm_replicates_as_one_group_and_fails_over_from_one_sync() {
     );
     assert_eq!(
         generations(&sites.a, &all),
-        vec![Some("5".into()); 3],
-        "B's last writes came with its final sync"
+        vec![Some("4".into()); 3],
+        "B's writes came back with the resync and its final sync"
     );
+    cli::within_documented_rbac(&sites.a.cluster).await;
+    cli::within_documented_rbac(&sites.b.cluster).await;
 
     for site in [&sites.a, &sites.b] {
         rbac::check(

@@ -50,7 +50,7 @@ pub async fn run(
         .collect();
     if !resyncing.is_empty() {
         // What came back at `to` must not write to copies about to be overwritten.
-        let claims: BTreeSet<String> = report.volumes.iter().map(|v| v.claim.clone()).collect();
+        let claims: BTreeSet<String> = report.volumes.iter().flat_map(|v| v.claims()).collect();
         let running = workloads::mounting(&home, to, namespace, &claims).await?;
         workloads::scale_down(&home, to, namespace, &running, steps).await?;
         workloads::wait_unmounted(&home, to, namespace, &claims, steps).await?;

@@ -69,7 +69,7 @@ pub async fn run(
     )
     .await?;
     steps.say(format!("site {to}: every volume Primary"));
-    let claims: BTreeSet<String> = promotions.iter().map(|p| p.claim.clone()).collect();
+    let claims: BTreeSet<String> = promotions.iter().flat_map(|p| p.claims.clone()).collect();
     let standing = workloads::mounting(&target, to, namespace, &claims).await?;
     workloads::scale_up(
         &target,

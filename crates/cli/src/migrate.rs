@@ -52,7 +52,7 @@ pub(crate) async fn switch(
     switches: &[Switch],
     steps: &Steps,
 ) -> Result<(), Error> {
-    let claims: BTreeSet<String> = switches.iter().map(|s| s.claim.clone()).collect();
+    let claims: BTreeSet<String> = switches.iter().flat_map(|s| s.claims.clone()).collect();
 
     // Nothing may write at the source once it gives the volumes up.
     let running = workloads::mounting(source, from, namespace, &claims).await?;

@@ -29,6 +29,12 @@ pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[
         "migrate, failover, failback: ask for primary or secondary (spec.replicationState) and wait for the status",
     ),
     (
+        "replication.storage.openshift.io",
+        &["volumegroupreplications"],
+        &["get", "patch"],
+        "status: a group's member claims; migrate, failover, failback: a group is asked for its role (its VolumeReplication follows)",
+    ),
+    (
         "apps",
         &["deployments", "statefulsets"],
         &["list", "patch"],

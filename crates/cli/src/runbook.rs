@@ -15,6 +15,8 @@ use crate::verdict::{Observed, Verdict};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Switch {
     pub claim: String,
+    /// The claims it covers (a group's members, else the claim): the workloads to scale.
+    pub claims: Vec<String>,
     /// The VolumeReplication at the site giving the volume up.
     pub from_vr: String,
     /// The VolumeReplication at the site taking it.
@@ -82,6 +84,7 @@ pub fn migrate(
         };
         let switch = |demote, promote| Switch {
             claim: volume.claim.clone(),
+            claims: volume.claims(),
             from_vr: source.name.clone(),
             to_vr: target.name.clone(),
             demote,
@@ -168,6 +171,8 @@ fn age_and_bound(o: &Observed, now: Timestamp) -> String {
 pub struct Promotion {
     pub namespace: String,
     pub claim: String,
+    /// The claims it covers (a group's members, else the claim).
+    pub claims: Vec<String>,
     pub volume_replication: String,
     /// Already asks for primary (an earlier run): only waited for.
     pub already_asked: bool,
@@ -212,6 +217,7 @@ pub fn failover(report: &Report, to: &str, now: Timestamp) -> Result<Vec<Promoti
             Some(Promotion {
                 namespace: v.namespace.clone(),
                 claim: v.claim.clone(),
+                claims: v.claims(),
                 volume_replication: o.name.clone(),
                 already_asked: o.desired == "primary",
                 last_sync_time: o.last_sync_time,
@@ -340,11 +346,36 @@ mod tests {
             migrate(&primary_a(10), "a", "b", false).unwrap(),
             vec![Switch {
                 claim: "db".into(),
+                claims: vec!["db".into()],
                 from_vr: "db-a".into(),
                 to_vr: "db-b".into(),
                 demote: true,
                 promote: true,
             }]
+        );
+    }
+
+    #[test]
+    fn a_groups_switch_covers_its_member_claims() {
+        let mut a = observed("vm", "primary", "Primary", Some(10));
+        a.group_members = Some(vec!["boot".into(), "data".into()]);
+        let mut r = report(
+            Some(a),
+            Some(observed("vm", "secondary", "Secondary", None)),
+            [true, true],
+        );
+        r.volumes[0].claim = "vm".into();
+        assert!(r.volumes[0].is_group());
+        assert_eq!(
+            migrate(&r, "a", "b", false).unwrap()[0].claims,
+            ["boot", "data"]
+        );
+        let table = crate::status::table(&r, Timestamp::now());
+        assert!(table.contains("group vm [boot,data]"), "{table}");
+        assert_eq!(
+            migrate(&primary_a(10), "a", "b", false).unwrap()[0].claims,
+            ["db"],
+            "a single claim covers itself"
         );
     }
 

@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client, ResourceExt};
-use lifeline_api::replication::{SchedulingInterval, VolumeReplication, VolumeReplicationClass};
+use lifeline_api::replication::{
+    DataSourceKind, SchedulingInterval, VolumeGroupReplication, VolumeReplication,
+    VolumeReplicationClass,
+};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -35,6 +38,25 @@ pub struct SiteAnswer {
     pub reachable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl VolumeReport {
+    /// Whether it is a VolumeGroupReplication's (at any site).
+    pub fn is_group(&self) -> bool {
+        self.members().is_some()
+    }
+
+    fn members(&self) -> Option<Vec<String>> {
+        self.sites
+            .iter()
+            .filter_map(|s| s.volume_replication.as_ref())
+            .find_map(|o| o.group_members.clone())
+    }
+
+    /// The claims it covers: a group's members (as its sites report them), else the claim.
+    pub fn claims(&self) -> Vec<String> {
+        self.members().unwrap_or_else(|| vec![self.claim.clone()])
+    }
 }
 
 impl Report {
@@ -68,6 +90,7 @@ pub fn observe(vr: &VolumeReplication, class: Option<&VolumeReplicationClass>) -
             .and_then(|c| c.spec.parameters().get("schedulingInterval"))
             .and_then(|i| i.parse::<SchedulingInterval>().ok())
             .map(SchedulingInterval::as_duration),
+        group_members: None,
     }
 }
 
@@ -101,7 +124,26 @@ async fn site_volumes(
             vr.namespace().unwrap_or_default(),
             vr.spec.data_source.name.clone(),
         );
-        out.insert(key, observe(&vr, known[&class_name].as_ref()));
+        let mut observed = observe(&vr, known[&class_name].as_ref());
+        if DataSourceKind::of(&vr.spec.data_source) == Some(DataSourceKind::VolumeGroupReplication)
+        {
+            let group = Api::<VolumeGroupReplication>::namespaced(client.clone(), &key.0)
+                .get_opt(&vr.spec.data_source.name)
+                .await
+                .map_err(Error::api(&site.name))?;
+            observed.group_members = Some(
+                group
+                    .and_then(|g| g.status)
+                    .map(|s| {
+                        s.persistent_volume_claims_ref_list
+                            .into_iter()
+                            .map(|r| r.name)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            );
+        }
+        out.insert(key, observed);
     }
     Ok(out)
 }
@@ -233,10 +275,12 @@ pub fn table(report: &Report, now: Timestamp) -> String {
                 } else {
                     String::new()
                 },
-                if first {
-                    volume.claim.clone()
-                } else {
+                if !first {
                     String::new()
+                } else if volume.is_group() {
+                    format!("group {} [{}]", volume.claim, volume.claims().join(","))
+                } else {
+                    volume.claim.clone()
                 },
                 view.site.clone(),
             ];

@@ -24,6 +24,9 @@ pub struct Observed {
     /// The class's `schedulingInterval`.
     #[serde(with = "seconds")]
     pub interval: Option<Duration>,
+    /// When it replicates a VolumeGroupReplication: the group's member claims.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_members: Option<Vec<String>>,
 }
 
 pub(crate) mod seconds {

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
-use lifeline_api::replication::{CurrentState, ReplicationState, VolumeReplication};
+use lifeline_api::replication::{
+    CurrentState, DataSourceKind, ReplicationState, VolumeGroupReplication, VolumeReplication,
+};
 use serde_json::json;
 
 use crate::error::Error;
@@ -36,6 +38,19 @@ pub async fn ask(
 ) -> Result<bool, Error> {
     if vr.spec.replication_state == state {
         return Ok(false);
+    }
+    let namespace = vr.namespace().unwrap_or_default();
+    if DataSourceKind::of(&vr.spec.data_source) == Some(DataSourceKind::VolumeGroupReplication) {
+        // A group's VolumeReplication follows its VolumeGroupReplication: ask the group.
+        Api::<VolumeGroupReplication>::namespaced(client.clone(), &namespace)
+            .patch(
+                &vr.spec.data_source.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicationState": state.as_str()}})),
+            )
+            .await
+            .map_err(Error::api(site))?;
+        return Ok(true);
     }
     Api::<VolumeReplication>::namespaced(client.clone(), &vr.namespace().unwrap_or_default())
         .patch(
