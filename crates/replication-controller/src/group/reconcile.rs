@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use lifeline_api::condition::{ConditionStatus, NewCondition, set_condition};
 use lifeline_api::replication::{
@@ -356,6 +357,31 @@ async fn prepare(
     })
 }
 
+/// An Event on the group.
+async fn publish(
+    vgr: &VolumeGroupReplication,
+    ctx: &Context,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    message: String,
+) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_owned(),
+        note: Some(message),
+        action: action.to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &vgr.object_ref(&())).await {
+        tracing::warn!(%error, reason, "could not publish an Event");
+    }
+}
+
 /// Writes the status (server-side apply, our field manager) if it changed.
 async fn write_status(
     vgr: &VolumeGroupReplication,
@@ -404,7 +430,21 @@ async fn write_invalid(
     );
     status.replication.message = Some(message.to_owned());
     tracing::debug!(category, message, "volume group invalid");
-    write_status(vgr, ctx, status).await
+    let changed = vgr.status.as_ref() != Some(&status);
+    write_status(vgr, ctx, status).await?;
+    if changed {
+        // Once per finding, not on every recheck.
+        publish(
+            vgr,
+            ctx,
+            true,
+            "InvalidGroup",
+            "Validate",
+            message.to_owned(),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// Deletion, in reverse: the VolumeReplication (its controller disables replication), the
