@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{ListParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annotations};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
@@ -302,9 +302,31 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
         payload,
         mut mover,
     } = world("e2e-password-123").await;
+    // OADP's settings and a misspelled credential in the user's Secret: the settings are used,
+    // the misspelling is named in the status (never its value), the backup still runs.
+    let secrets = Api::<Secret>::namespaced(client.clone(), &protected);
+    secrets
+        .patch(
+            "restic",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {
+                "SnapshotRetainPolicyDaily": "3", "restic-prune-interval": "14",
+                "AWS_SECRET_KEY": "typo-value-xyz"}})),
+        )
+        .await
+        .unwrap();
 
     // First backup, then a small change and a second backup into the same repository.
     let first = backup(&client, &app, &protected, &vsc, "data", "backup-1").await;
+    let said = &first.status.as_ref().unwrap().conditions[0].message;
+    assert!(
+        said.contains("AWS_SECRET_KEY") && !said.contains("typo-value-xyz"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("SnapshotRetainPolicyDaily"),
+        "a setting used is not ignored: {said}"
+    );
     let notes = first.metadata.annotations.clone().unwrap();
     let repo = notes[annotations::RESTIC_REPOSITORY].clone();
     assert_eq!(

@@ -61,6 +61,14 @@ fn secret(with_ca: bool) -> ResticSecret {
             "RESTIC_CUSTOM_CA".into(),
             b"-----BEGIN CERTIFICATE-----".to_vec(),
         );
+        // And OADP's settings in the Secret: they win over the controller's defaults.
+        for (key, value) in [
+            ("restic-prune-interval", "14"),
+            ("SnapshotRetainPolicyDaily", "10"),
+            ("SnapshotRetainPolicyWithin", "1y6m"),
+        ] {
+            data.insert(key.into(), value.as_bytes().to_vec());
+        }
     }
     ResticSecret::parse(&data).unwrap()
 }
@@ -111,6 +119,20 @@ fn backup_objects_are_valid_under_the_upstream_crds() {
             let restic = serde_json::to_value(&source.spec.restic).unwrap();
             assert_eq!(restic["retain"]["last"], json!("5"));
             assert_eq!(restic["customCA"]["key"], json!("RESTIC_CUSTOM_CA"));
+            // The Secret's SnapshotRetainPolicyDaily over --retain-daily; the flags' others kept.
+            assert_eq!(restic["retain"]["daily"], json!(10));
+            assert_eq!(restic["retain"]["weekly"], json!(4));
+            assert_eq!(restic["retain"]["within"], json!("1y6m"));
+            assert_eq!(restic["pruneIntervalDays"], json!(14));
+            // The per-request Secret carries none of OADP's settings, only what restic reads.
+            let passed = inputs.secret().string_data.unwrap();
+            assert!(
+                passed
+                    .keys()
+                    .all(|k| !k.starts_with("Snapshot") && k != "restic-prune-interval"),
+                "{:?}",
+                passed.keys()
+            );
         }
         for (kind, problems) in [
             ("ReplicationSource", problems("ReplicationSource", &source)),

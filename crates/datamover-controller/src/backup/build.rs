@@ -156,8 +156,11 @@ impl BackupInputs<'_> {
         if self.secret.has_custom_ca() {
             restic["customCA"] = custom_ca(&self.names.secret());
         }
-        if let Some(retain) = &self.settings.retain {
+        if let Some(retain) = self.secret.retain(self.settings.retain.as_ref()) {
             restic["retain"] = serde_json::to_value(retain).expect("serializable");
+        }
+        if let Some(days) = self.secret.oadp.prune_interval_days {
+            restic["pruneIntervalDays"] = json!(days);
         }
         if let Some(uid) = self.settings.mover_run_as_user {
             restic["moverSecurityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});

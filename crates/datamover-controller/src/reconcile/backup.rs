@@ -14,7 +14,7 @@ use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, Volum
 use lifeline_api::foreign::volsync::ReplicationSource;
 use serde_json::json;
 
-use super::shared::{complete, fail, first_message, refuse_early, reject};
+use super::shared::{complete, fail, first_message, refuse_early, reject, started_message};
 use super::shared::{
     create, delete_working, event, now, patch_metadata, patch_status, reconciled, set_finalizer,
 };
@@ -337,7 +337,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 "sourcePVCData": {"name": pvc.name_any(), "size": size, "storageClassName": pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone())},
                 "resticrepository": inputs.repository(),
                 "volumeSnapshotClassName": inputs.snapshot_class(),
-                "conditions": reconciled(true, "backup started"),
+                "conditions": reconciled(true, &started_message("backup started", &secret)),
             }))
             .await?;
             event(
@@ -348,6 +348,9 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 format!("backing up {} to its repository", pvc.name_any()),
             )
             .await;
+            for notice in secret.notices() {
+                event(ctx, vsb, true, "SecretKeysIgnored", notice).await;
+            }
             Ok(Action::await_change())
         }
         Decision::Create(objects) => {
@@ -467,7 +470,10 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             delete_working(ctx, protected, &names).await?;
             Ok(Action::requeue(std::time::Duration::from_secs(1)))
         }
-        Decision::Complete => complete(ctx, vsb, "backup").await,
+        Decision::Complete => {
+            let previous = first_message(vsb.status.as_ref().map(|s| &s.conditions));
+            complete(ctx, vsb, "backup", previous).await
+        }
         Decision::Release => {
             set_finalizer(ctx, vsb, false).await?;
             Ok(Action::await_change())

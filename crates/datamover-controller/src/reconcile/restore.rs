@@ -330,7 +330,10 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             delete_working(ctx, protected, &names).await?;
             Ok(Action::requeue(std::time::Duration::from_secs(1)))
         }
-        Decision::Complete => complete(ctx, vsr, "restore").await,
+        Decision::Complete => {
+            let previous = first_message(vsr.status.as_ref().map(|s| &s.conditions));
+            complete(ctx, vsr, "restore", previous).await
+        }
         Decision::Release => {
             set_finalizer(ctx, vsr, false).await?;
             Ok(Action::await_change())

@@ -55,6 +55,15 @@ pub fn reconciled(ok: bool, message: &str) -> Value {
     }])
 }
 
+/// The `Reconciled` message when a request starts: what happened, and what the user should
+/// know about their Secret (ignored keys, by name).
+pub fn started_message(what: &str, secret: &crate::repository::ResticSecret) -> String {
+    std::iter::once(what.to_owned())
+        .chain(secret.notices())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A merge patch of `status` (through the status subresource) or of `metadata`.
 async fn merge_patch<K>(ctx: &Context, object: &K, field: &str, value: Value) -> Result<(), Error>
 where
@@ -315,8 +324,13 @@ where
     Ok(Action::await_change())
 }
 
-/// `Completed`.
-pub async fn complete<K>(ctx: &Context, object: &K, kind: &str) -> Result<Action, Error>
+/// `Completed`; what the start said about the Secret (`previous`'s notices) stays said.
+pub async fn complete<K>(
+    ctx: &Context,
+    object: &K,
+    kind: &str,
+    previous: Option<&str>,
+) -> Result<Action, Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -324,7 +338,10 @@ where
         + serde::Serialize
         + std::fmt::Debug,
 {
-    let message = format!("{kind} completed");
+    let mut message = format!("{kind} completed");
+    if let Some((_, notices)) = previous.and_then(|m| m.split_once("; ")) {
+        message = format!("{message}; {notices}");
+    }
     patch_status(
         ctx,
         object,
