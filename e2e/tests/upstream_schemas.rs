@@ -103,6 +103,21 @@ fn backup_objects_are_valid_under_the_upstream_crds() {
         "metadata: {name: orders-db-data, namespace: shop}\nspec: {storageClassName: block-fast, accessModes: [ReadWriteOnce], resources: {requests: {storage: 10Gi}}}",
     );
     let names = Names::new(RequestKind::Backup, "shop", "vsb-orders-db-x7k2p");
+    let side = lifeline_datamover_controller::storage_config::parse(
+        "block-fast-config",
+        &[
+            ("SourceStorageClassName", "block-backup"),
+            ("SourceCacheCapacity", "2Gi"),
+            ("SourceCacheAccessMode", "ReadWriteOnce"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    )
+    .unwrap()
+    .source;
+    let context: k8s_openapi::api::core::v1::PodSecurityContext =
+        yaml("{runAsUser: 1001, runAsGroup: 1001, fsGroup: 2000, runAsNonRoot: true}");
     for (with_ca, full) in [(false, false), (true, true)] {
         let (secret, settings) = (secret(with_ca), settings(full));
         let inputs = BackupInputs {
@@ -112,6 +127,9 @@ fn backup_objects_are_valid_under_the_upstream_crds() {
             secret: &secret,
             names: &names,
             settings: &settings,
+            // The full case with OADP's ConfigMap and the workload's security context too.
+            config: full.then_some(&side),
+            mover_context: full.then_some(&context),
         };
         let source = inputs.replication_source();
         if full {

@@ -15,3 +15,4 @@ pub mod repository;
 pub mod restore;
 pub mod settings;
 pub mod sizes;
+pub mod storage_config;

@@ -25,6 +25,8 @@ pub enum Problem {
         #[source]
         source: SecretError,
     },
+    #[error("{0}; fix it there (OADP's per-StorageClass settings)")]
+    StorageConfigInvalid(crate::storage_config::ConfigError),
     #[error("VolumeSnapshotContent {0:?} not found; fix spec.volumeSnapshotContent.name")]
     ContentMissing(String),
     #[error("VolumeSnapshotClass {0:?} of the snapshot not found; create it")]
@@ -84,6 +86,7 @@ impl Problem {
             Problem::FieldMissing { .. } => "FieldMissing",
             Problem::LocalRepository { .. } => "LocalRepository",
             Problem::RestoreAsOfInvalid { .. } => "RestoreAsOfInvalid",
+            Problem::StorageConfigInvalid(_) => "StorageConfigInvalid",
         }
     }
 }

@@ -60,6 +60,14 @@ pub const RULES: &[Rule] = &[
     Rule {
         scope: Scope::Cluster,
         group: "",
+        resources: &["pods"],
+        verbs: &["list"],
+        resource_names: &[],
+        why: "the workload Pod mounting the source claim, whose security context the mover takes when OADP's ConfigMap says SourceMoverSecurityContext: \"true\"",
+    },
+    Rule {
+        scope: Scope::Cluster,
+        group: "",
         resources: &["namespaces"],
         verbs: &["get"],
         resource_names: &[],
@@ -84,6 +92,14 @@ pub const RULES: &[Rule] = &[
         verbs: &["get", "create", "delete"],
         resource_names: &[],
         why: "reads the user's restic Secret; writes and removes the per-request restic Secret",
+    },
+    Rule {
+        scope: Scope::ProtectedNamespace,
+        group: "",
+        resources: &["configmaps"],
+        verbs: &["get"],
+        resource_names: &[],
+        why: "OADP's per-StorageClass settings (<storageclass>-config)",
     },
     Rule {
         scope: Scope::ProtectedNamespace,

@@ -58,6 +58,7 @@ fn observed() -> Observed {
         )),
         snapshot_class_exists: Some(true),
         user_secret: Some(secret_data()),
+        storage_config: None,
         working: Working::default(),
         admitted: true,
         local_repository_allowed: false,
@@ -84,6 +85,8 @@ fn inputs<'a>(
         secret,
         names,
         settings,
+        config: None,
+        mover_context: None,
     }
 }
 
@@ -425,4 +428,81 @@ fn a_clean_backup_completes_at_once_with_its_point_in_time_recorded() {
     o.vsb.metadata.annotations =
         Some([("datamover.io/restore-as-of".to_owned(), as_of.to_string())].into());
     assert_eq!(decide(&o), Decision::Complete);
+}
+
+#[test]
+fn oadps_storage_class_configmap_shapes_the_working_claim_cache_and_mover() {
+    use lifeline_datamover_controller::storage_config;
+    let config = storage_config::parse(
+        "block-fast-config",
+        &[
+            ("SourceStorageClassName", "block-backup"),
+            ("SourceAccessMode", "ReadOnlyMany"),
+            ("SourceCacheCapacity", "2Gi"),
+            ("SourceCacheAccessMode", "ReadWriteOnce"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    )
+    .unwrap();
+    let o = observed();
+    let secret = ResticSecret::parse(&secret_data()).unwrap();
+    let names = Names::new(RequestKind::Backup, "shop", "vsb-1");
+    // The controller's flags are defaults: the ConfigMap wins over them.
+    let settings = Settings {
+        storage_class: Some("flag-class".into()),
+        ..Settings::default()
+    };
+    let context: k8s_openapi::api::core::v1::PodSecurityContext =
+        yaml("{runAsUser: 1001, fsGroup: 2000}");
+    let configured = BackupInputs {
+        config: Some(&config.source),
+        mover_context: Some(&context),
+        ..inputs(&o, &secret, &names, &settings)
+    };
+    let pvc = configured.pvc().spec.unwrap();
+    assert_eq!(pvc.storage_class_name.as_deref(), Some("block-backup"));
+    assert_eq!(pvc.access_modes.unwrap(), ["ReadOnlyMany"]);
+    let restic = serde_json::to_value(configured.replication_source().spec.restic).unwrap();
+    assert_eq!(restic["cacheCapacity"], "2Gi");
+    assert_eq!(
+        restic["cacheAccessModes"],
+        serde_json::json!(["ReadWriteOnce"])
+    );
+    assert_eq!(
+        restic["cacheStorageClassName"], "block-backup",
+        "never left to the cluster default when the class has a ConfigMap"
+    );
+    assert_eq!(restic["moverSecurityContext"]["fsGroup"], 2000);
+
+    // Without a ConfigMap the flags apply, and the cache class is VolSync's default.
+    let plain = inputs(&o, &secret, &names, &settings);
+    assert_eq!(
+        plain.pvc().spec.unwrap().storage_class_name.as_deref(),
+        Some("flag-class")
+    );
+    let restic = serde_json::to_value(plain.replication_source().spec.restic).unwrap();
+    assert!(
+        restic
+            .get("cacheStorageClassName")
+            .is_none_or(|v| v.is_null())
+    );
+
+    // A bad value in the ConfigMap fails the backup, naming the key and the ConfigMap.
+    let mut bad = observed();
+    bad.storage_config = Some((
+        "block-fast-config".into(),
+        [("SourceCacheCapacity".to_owned(), "lots".to_owned())].into(),
+    ));
+    let Decision::Reject(problem) = decide(&bad) else {
+        panic!("a bad ConfigMap is refused")
+    };
+    assert_eq!(problem.reason(), "StorageConfigInvalid");
+    assert!(
+        problem
+            .to_string()
+            .contains("ConfigMap block-fast-config: SourceCacheCapacity"),
+        "{problem}"
+    );
 }

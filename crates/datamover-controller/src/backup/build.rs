@@ -1,6 +1,6 @@
 //! The working objects of a backup, built from what was fetched. Pure: no client.
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodSecurityContext, Secret};
 use kube::ResourceExt;
 use lifeline_api::datamover::VolumeSnapshotBackup;
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotContent};
@@ -11,6 +11,7 @@ use crate::names::Names;
 use crate::repository::{RESTIC_CUSTOM_CA, ResticSecret};
 use crate::settings::Settings;
 use crate::sizes::larger;
+use crate::storage_config::Side;
 
 /// What a backup's working objects are built from.
 pub struct BackupInputs<'a> {
@@ -20,6 +21,10 @@ pub struct BackupInputs<'a> {
     pub secret: &'a ResticSecret,
     pub names: &'a Names,
     pub settings: &'a Settings,
+    /// The source side of OADP's `<storageclass>-config` ConfigMap, if the class has one.
+    pub config: Option<&'a Side>,
+    /// The workload's Pod security context, when the ConfigMap asks the mover to run with it.
+    pub mover_context: Option<&'a PodSecurityContext>,
 }
 
 impl BackupInputs<'_> {
@@ -63,17 +68,22 @@ impl BackupInputs<'_> {
         larger(request.as_deref(), restore.as_deref()).unwrap_or_else(|| "1Gi".into())
     }
 
+    /// The ConfigMap's, else the controller's `--storage-class`, else the source claim's.
     pub fn storage_class(&self) -> Option<String> {
-        self.settings.storage_class.clone().or_else(|| {
-            self.source_pvc
-                .spec
-                .as_ref()
-                .and_then(|s| s.storage_class_name.clone())
-        })
+        let configured = self.config.and_then(|c| c.storage_class.clone());
+        configured
+            .or_else(|| self.settings.storage_class.clone())
+            .or_else(|| {
+                self.source_pvc
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.storage_class_name.clone())
+            })
     }
 
     fn access_modes(&self) -> Vec<String> {
-        match &self.settings.access_mode {
+        let configured = self.config.and_then(|c| c.access_mode.as_ref());
+        match configured.or(self.settings.access_mode.as_ref()) {
             Some(mode) => vec![mode.clone()],
             None => self
                 .source_pvc
@@ -162,8 +172,25 @@ impl BackupInputs<'_> {
         if let Some(days) = self.secret.oadp.prune_interval_days {
             restic["pruneIntervalDays"] = json!(days);
         }
-        if let Some(uid) = self.settings.mover_run_as_user {
+        if let Some(context) = self.mover_context {
+            restic["moverSecurityContext"] = serde_json::to_value(context).expect("serializable");
+        } else if let Some(uid) = self.settings.mover_run_as_user {
             restic["moverSecurityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
+        }
+        if let Some(config) = self.config {
+            // A class with a ConfigMap never leaves the cache's class to the cluster default.
+            restic["cacheStorageClassName"] = json!(
+                config
+                    .cache_storage_class
+                    .clone()
+                    .or_else(|| self.storage_class())
+            );
+            if let Some(capacity) = &config.cache_capacity {
+                restic["cacheCapacity"] = json!(capacity);
+            }
+            if let Some(mode) = &config.cache_access_mode {
+                restic["cacheAccessModes"] = json!([mode]);
+            }
         }
         serde_json::from_value(json!({
             "apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationSource",

@@ -43,6 +43,8 @@ pub struct Observed {
     pub snapshot_class_exists: Option<bool>,
     /// The user's restic Secret's data, if it exists.
     pub user_secret: Option<BTreeMap<String, Vec<u8>>>,
+    /// OADP's ConfigMap for the source claim's storage class: (name, data), if it exists.
+    pub storage_config: Option<(String, BTreeMap<String, String>)>,
     pub working: Working,
     /// Whether a concurrency slot is free for this backup (counted from the cluster).
     pub admitted: bool,
@@ -252,6 +254,9 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
     }
     if observed.source_pvc.is_none() {
         return Err(Problem::SourceClaimUnknown(content_name));
+    }
+    if let Some((name, data)) = &observed.storage_config {
+        crate::storage_config::parse(name, data).map_err(Problem::StorageConfigInvalid)?;
     }
     Ok(())
 }

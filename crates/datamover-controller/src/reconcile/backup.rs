@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -177,6 +177,21 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
             .get_opt(&names.replication_source())
             .await?,
     };
+    // OADP's per-StorageClass ConfigMap, for the source claim's class.
+    let storage_config = match source_pvc
+        .as_ref()
+        .and_then(|p| p.spec.as_ref())
+        .and_then(|s| s.storage_class_name.clone())
+    {
+        Some(class) => {
+            let name = crate::storage_config::configmap_name(&class);
+            Api::<ConfigMap>::namespaced(c.clone(), &protected)
+                .get_opt(&name)
+                .await?
+                .map(|cm| (name, cm.data.unwrap_or_default()))
+        }
+        None => None,
+    };
     let exclusive = source_pvc
         .as_ref()
         .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()));
@@ -188,6 +203,7 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
         source_content,
         source_pvc,
         snapshot_class_exists,
+        storage_config,
         user_secret: secret_data(
             ctx,
             &protected,
@@ -317,7 +333,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
         Decision::Start => {
             set_finalizer(ctx, vsb, true).await?;
             let secret = restic(observed)?;
-            let inputs = inputs(observed, &names, &secret, ctx)?;
+            let inputs = inputs(observed, &names, &secret, ctx, None, None)?;
             let pvc = inputs.source_pvc;
             let size = pvc
                 .spec
@@ -355,7 +371,35 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
         }
         Decision::Create(objects) => {
             let secret = restic(observed)?;
-            let inputs = inputs(observed, &names, &secret, ctx)?;
+            let side = source_side(observed);
+            let context = match (&side, &observed.source_pvc) {
+                (Some(side), Some(pvc)) if side.mover_security_context => {
+                    let found = workload_context(ctx, pvc).await?;
+                    if found.is_none() {
+                        event(
+                            ctx,
+                            vsb,
+                            true,
+                            "NoWorkloadPod",
+                            format!(
+                                "SourceMoverSecurityContext is \"true\" but no Pod mounts {}: the mover runs without the workload's security context",
+                                pvc.name_any()
+                            ),
+                        )
+                        .await;
+                    }
+                    found
+                }
+                _ => None,
+            };
+            let inputs = inputs(
+                observed,
+                &names,
+                &secret,
+                ctx,
+                side.as_ref(),
+                context.as_ref(),
+            )?;
             let c = &ctx.client;
             for object in objects {
                 match object {
@@ -501,6 +545,8 @@ fn inputs<'a>(
     names: &'a Names,
     secret: &'a ResticSecret,
     ctx: &'a Context,
+    config: Option<&'a crate::storage_config::Side>,
+    mover_context: Option<&'a k8s_openapi::api::core::v1::PodSecurityContext>,
 ) -> Result<BackupInputs<'a>, Error> {
     let missing =
         |what: &str| Error::Problem(crate::problem::Problem::SourceClaimUnknown(what.to_owned()));
@@ -517,5 +563,35 @@ fn inputs<'a>(
         secret,
         names,
         settings: &ctx.settings,
+        config,
+        mover_context,
     })
+}
+
+/// The source side of the ConfigMap (validated by `decide`).
+fn source_side(observed: &Observed) -> Option<crate::storage_config::Side> {
+    let (name, data) = observed.storage_config.as_ref()?;
+    crate::storage_config::parse(name, data)
+        .ok()
+        .map(|c| c.source)
+}
+
+/// The security context of a running Pod that mounts the source claim: what the mover runs
+/// with when the ConfigMap says `SourceMoverSecurityContext: "true"`.
+async fn workload_context(
+    ctx: &Context,
+    pvc: &PersistentVolumeClaim,
+) -> Result<Option<k8s_openapi::api::core::v1::PodSecurityContext>, Error> {
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &pvc.namespace().unwrap_or_default())
+        .list(&Default::default())
+        .await?;
+    Ok(pods.items.into_iter().find_map(|pod| {
+        let spec = pod.spec?;
+        let mounts = spec.volumes.iter().flatten().any(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .is_some_and(|c| c.claim_name == pvc.name_any())
+        });
+        mounts.then(|| spec.security_context.unwrap_or_default())
+    }))
 }
