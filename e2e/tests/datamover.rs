@@ -192,6 +192,11 @@ struct World {
 }
 
 async fn world(password: &str) -> World {
+    world_with(password, &[]).await
+}
+
+/// [`world`], with more flags for the data mover.
+async fn world_with(password: &str, flags: &[&str]) -> World {
     let cluster = TestCluster::start().await.unwrap();
     let client = cluster.client();
     let app = cluster.namespace("app").await.unwrap();
@@ -263,7 +268,10 @@ async fn world(password: &str) -> World {
             "info,lifeline_datamover_controller=debug".into(),
             "--protected-namespace".into(),
             protected.clone(),
-        ],
+        ]
+        .into_iter()
+        .chain(flags.iter().map(|f| f.to_string()))
+        .collect::<Vec<_>>(),
         &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
     )
     .unwrap();
@@ -422,9 +430,7 @@ async fn a_wrong_password_fails_the_backup_with_restics_words_and_no_secret() {
         .patch(
             "restic",
             &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(
-                json!({"stringData": {"RESTIC_PASSWORD": wrong}, "data": null}),
-            ),
+            &kube::api::Patch::Merge(json!({"stringData": {"RESTIC_PASSWORD": wrong}})),
         )
         .await
         .unwrap();
@@ -636,4 +642,86 @@ async fn deleting_a_backup_midway_leaves_nothing_and_spares_the_users_snapshot()
         "and so is its data"
     );
     within_declared_rbac(&w._cluster, &w.protected).await;
+}
+
+/// Watch-driven to the end: with one backup slot, a queued backup starts on the event that
+/// frees the slot, and a backup refused for a broken Secret goes on as soon as the Secret is
+/// fixed — both well within the waits here, which are shorter than the controller's fallback
+/// rechecks (60 s for the queue, 5 minutes after a problem).
+#[tokio::test]
+async fn a_freed_slot_and_a_fixed_secret_are_noticed_at_once() {
+    let world = world_with("e2e-password-123", &["--max-concurrent-backups", "1"]).await;
+    let (client, app, protected) = (&world.client, &world.app, &world.protected);
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), app)
+        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "logs"},
+            "spec": {"storageClassName": world.sc, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
+        .await
+        .unwrap();
+    std::fs::write(
+        bound_dir(client, &world.site, app, "logs").await.join("l"),
+        "x",
+    )
+    .unwrap();
+    let quick = Duration::from_secs(30);
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(client.clone(), app);
+    let phase = |b: &VolumeSnapshotBackup| {
+        b.status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str().to_owned())
+    };
+    start_backup(client, app, protected, &world.vsc, "data", "first").await;
+    start_backup(client, app, protected, &world.vsc, "logs", "second").await;
+    wait::for_object(&vsbs, "second", quick, "queued behind the first", |b| {
+        b.status.as_ref().and_then(|s| s.batching())
+            == Some(lifeline_api::datamover::BatchingStatus::Queued)
+    })
+    .await
+    .unwrap();
+    for name in ["first", "second"] {
+        wait::for_object(&vsbs, name, quick, "Completed", |b| {
+            phase(b).as_deref() == Some("Completed")
+        })
+        .await
+        .unwrap();
+    }
+
+    // The Secret broken (no password): the next backup is refused; fixed: it goes on.
+    let secrets = Api::<Secret>::namespaced(client.clone(), protected);
+    let set_password = |password: serde_json::Value| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .patch(
+                    "restic",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": {"RESTIC_PASSWORD": password}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let good = secrets.get("restic").await.unwrap().data.unwrap()["RESTIC_PASSWORD"].clone();
+    set_password(serde_json::Value::Null).await;
+    start_backup(client, app, protected, &world.vsc, "data", "third").await;
+    let refused = wait::for_object(&vsbs, "third", quick, "refused", |b| {
+        b.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.status == "False" && c.message.contains("RESTIC_PASSWORD"))
+        })
+    })
+    .await
+    .unwrap();
+    assert_ne!(phase(&refused).as_deref(), Some("Completed"));
+    set_password(serde_json::to_value(good).unwrap()).await;
+    wait::for_object(
+        &vsbs,
+        "third",
+        quick,
+        "Completed once the Secret is fixed",
+        |b| phase(b).as_deref() == Some("Completed"),
+    )
+    .await
+    .unwrap();
 }

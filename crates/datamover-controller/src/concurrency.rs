@@ -22,8 +22,9 @@ pub struct Request {
 }
 
 /// How long a queued request waits before looking again when nothing it waits for has a known
-/// end (a slot frees when another request finishes).
-pub const QUEUED_RECHECK: Duration = Duration::from_secs(5);
+/// end. Only a safety net: a request that finishes (or goes) wakes the queued ones through the
+/// watch (`controller.rs`), so a freed slot is taken as soon as the event arrives.
+pub const QUEUED_RECHECK: Duration = Duration::from_secs(60);
 
 /// When a queued request looks again, given how long the holds on its volume have left: just
 /// after the first ends, or [`QUEUED_RECHECK`] if that is sooner or there is none.
@@ -148,7 +149,7 @@ mod tests {
             recheck_after([Duration::from_millis(700), Duration::from_secs(2)]),
             Duration::from_millis(800)
         );
-        assert_eq!(recheck_after([Duration::from_secs(60)]), QUEUED_RECHECK);
+        assert_eq!(recheck_after([Duration::from_secs(600)]), QUEUED_RECHECK);
     }
 
     #[test]

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::{FutureExt, StreamExt, TryStreamExt, future};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use kube::{Api, Resource, ResourceExt};
-use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore};
+use lifeline_api::datamover::{BatchingStatus, VolumeSnapshotBackup, VolumeSnapshotRestore};
 use lifeline_api::foreign::snapshot::VolumeSnapshotContent;
 use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource};
 use lifeline_runtime::Health;
@@ -51,6 +53,50 @@ fn request_of<K: Resource<DynamicType = ()>, R: Resource<DynamicType = ()>>(
         return None;
     }
     Some(ObjectRef::new(labels.get(REQUEST_NAME)?).within(labels.get(REQUEST_NAMESPACE)?))
+}
+
+/// Whether a request no longer holds a slot (finished, or being deleted): its change may let a
+/// queued one start.
+pub fn frees_a_slot(finished: bool, deleting: bool) -> bool {
+    finished || deleting
+}
+
+/// The queued requests, to wake when a slot frees.
+fn queued<K>(
+    store: &reflector::Store<K>,
+    batching: impl Fn(&K) -> Option<BatchingStatus>,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter(|k| batching(k) == Some(BatchingStatus::Queued))
+        .map(|k| ObjectRef::from_obj(k.as_ref()))
+        .collect()
+}
+
+/// The requests a changed Secret or ConfigMap concerns (`uses`): those that name the Secret,
+/// or every unfinished one of the namespace for an OADP ConfigMap (whose storage class a
+/// request may not know yet).
+fn naming<K>(store: &reflector::Store<K>, uses: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter(|k| uses(k))
+        .map(|k| ObjectRef::from_obj(k.as_ref()))
+        .collect()
+}
+
+fn unfinished(vsb: &VolumeSnapshotBackup) -> bool {
+    !matches!(
+        vsb.status.as_ref().and_then(|s| s.batching()),
+        Some(BatchingStatus::Completed)
+    )
 }
 
 /// Working objects live in the protected namespace: watch only that one when restricted.
@@ -106,7 +152,64 @@ pub async fn run(
     .default_backoff()
     .applied_objects();
     let by_content = vsb_reader.clone();
+    // Another watch of the requests: one finishing (or going) wakes the queued ones.
+    let vsb_changes = watcher(
+        Api::<VolumeSnapshotBackup>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects();
+    let queue = vsb_reader.clone();
+    // The user's restic Secrets and OADP's ConfigMaps, metadata only (no value is held): a
+    // fixed one is noticed at once instead of at the next recheck.
+    let secrets = watcher(
+        working::<PartialObjectMeta<Secret>>(&client, protected),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects();
+    let config_maps = watcher(
+        working::<PartialObjectMeta<ConfigMap>>(&client, protected),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects();
+    let by_secret = vsb_reader.clone();
+    let by_config = vsb_reader.clone();
     let backups = Controller::for_stream(vsb_stream, vsb_reader)
+        .watches_stream(vsb_changes, move |vsb| {
+            let finished = matches!(
+                vsb.status.as_ref().and_then(|s| s.batching()),
+                Some(BatchingStatus::Completed)
+            );
+            if frees_a_slot(finished, vsb.metadata.deletion_timestamp.is_some()) {
+                queued(&queue, |v: &VolumeSnapshotBackup| {
+                    v.status.as_ref().and_then(|s| s.batching())
+                })
+            } else {
+                Vec::new()
+            }
+        })
+        .watches_stream(secrets, move |secret| {
+            naming(&by_secret, |v: &VolumeSnapshotBackup| {
+                unfinished(v)
+                    && Some(v.spec.protected_namespace.as_str())
+                        == secret.metadata.namespace.as_deref()
+                    && v.spec.restic_secret_ref.as_ref().map(|r| r.name.as_str())
+                        == secret.metadata.name.as_deref()
+            })
+        })
+        .watches_stream(config_maps, move |cm| {
+            let oadp = cm
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.ends_with("-config"));
+            naming(&by_config, |v: &VolumeSnapshotBackup| {
+                oadp && unfinished(v)
+                    && Some(v.spec.protected_namespace.as_str()) == cm.metadata.namespace.as_deref()
+            })
+        })
         .watches_stream(sources, |rs| {
             request_of::<_, VolumeSnapshotBackup>(&rs, RequestKind::Backup)
         })
@@ -141,7 +244,27 @@ pub async fn run(
     )
     .default_backoff()
     .applied_objects();
+    let vsr_changes = watcher(
+        Api::<VolumeSnapshotRestore>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects();
+    let restore_queue = vsr_reader.clone();
     let restores = Controller::for_stream(vsr_stream, vsr_reader)
+        .watches_stream(vsr_changes, move |vsr| {
+            let finished = matches!(
+                vsr.status.as_ref().and_then(|s| s.batching()),
+                Some(BatchingStatus::Completed)
+            );
+            if frees_a_slot(finished, vsr.metadata.deletion_timestamp.is_some()) {
+                queued(&restore_queue, |v: &VolumeSnapshotRestore| {
+                    v.status.as_ref().and_then(|s| s.batching())
+                })
+            } else {
+                Vec::new()
+            }
+        })
         .watches_stream(destinations, |rd| {
             request_of::<_, VolumeSnapshotRestore>(&rd, RequestKind::Restore)
         })

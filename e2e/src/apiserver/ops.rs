@@ -200,8 +200,28 @@ fn finalizers(object: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A Secret's `stringData` merged into `data` (base64) and dropped, as kube-apiserver does on
+/// every write: `stringData` is write-only and never read back.
+fn fold_string_data(object: &mut Value) {
+    let Some(Value::Object(text)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    if !object["data"].is_object() {
+        object["data"] = json!({});
+    }
+    for (key, value) in text {
+        let bytes = value.as_str().unwrap_or_default().as_bytes().to_vec();
+        object["data"][key] =
+            serde_json::to_value(k8s_openapi::ByteString(bytes)).expect("base64 of bytes");
+    }
+}
+
 /// Schema pruning, defaults, validation and (on update) transition rules.
 fn admit(rt: &ResourceType, old: Option<&Value>, object: &mut Value) -> Result<(), ApiError> {
+    if rt.group.is_empty() && rt.kind == "Secret" {
+        fold_string_data(object);
+    }
     let name = object["metadata"]["name"]
         .as_str()
         .unwrap_or_default()

@@ -216,7 +216,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 )
                 .await;
             }
-            Ok(Action::requeue(std::time::Duration::from_secs(5)))
+            Ok(Action::requeue(crate::concurrency::QUEUED_RECHECK))
         }
         Decision::Start => {
             set_finalizer(ctx, vsr, true).await?;
