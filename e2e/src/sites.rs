@@ -426,6 +426,36 @@ impl SiteEnv {
         .await
     }
 
+    /// Waits until the site's VolumeReplication of `claim` reports a `lastSyncTime` (at a
+    /// secondary: the last sync it received).
+    pub async fn wait_reports_sync(&self, claim: &str) -> anyhow::Result<VolumeReplication> {
+        let name = format!("{claim}-replication");
+        wait::for_object(&self.vrs(), &name, T, "reports a sync", |vr| {
+            vr.status
+                .as_ref()
+                .is_some_and(|s| s.last_sync_time.is_some())
+        })
+        .await
+    }
+
+    /// Every request this site's replication controller made is allowed by `rules` (its
+    /// crate's declared rules, which the Helm chart grants).
+    pub async fn check_controller_rbac(
+        &self,
+        rules: &[lifeline_runtime::rbac::Rule],
+    ) -> anyhow::Result<()> {
+        crate::rbac::check(
+            &self.cluster,
+            "lifeline-replication-controller/",
+            rules,
+            &crate::rbac::Namespaces {
+                own: "default",
+                protected: None,
+            },
+        )
+        .await
+    }
+
     /// The replication controller's admin endpoint (`/metrics`, `/healthz`, `/readyz`) as it
     /// printed it last (a restart listens on a new port).
     pub fn controller_admin(&self) -> Option<String> {

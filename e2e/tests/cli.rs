@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lifeline_api::replication::CurrentState;
-use lifeline_e2e::sites::{SiteEnv, TwoSites};
+use lifeline_e2e::sites::TwoSites;
 use lifeline_e2e::{cli, wait};
 
 async fn cli(args: &[String]) -> (i32, String) {
@@ -20,24 +20,6 @@ async fn status(sites: &[String], ns: &str, json: bool) -> (i32, String) {
     cli(&args).await
 }
 
-/// Waits until the site's VolumeReplication of `claim` has a `lastSyncTime`.
-async fn reports_a_sync(site: &SiteEnv, claim: &str) {
-    let name = format!("{claim}-replication");
-    wait::for_object(
-        &site.vrs(),
-        &name,
-        Duration::from_secs(60),
-        "reports a sync",
-        |vr| {
-            vr.status
-                .as_ref()
-                .is_some_and(|s| s.last_sync_time.is_some())
-        },
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
     let sites = TwoSites::start().await.unwrap();
@@ -50,7 +32,7 @@ async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
     a.wait_state("db", CurrentState::Primary, true)
         .await
         .unwrap();
-    reports_a_sync(a, "db").await;
+    a.wait_reports_sync("db").await.unwrap();
     let pair = [cli::site("a", a), cli::site("b", b)];
 
     // Only A replicates it: unprotected, exit 1.
@@ -277,7 +259,7 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
         "secondary"
     );
 
-    reports_a_sync(a, "logs").await;
+    a.wait_reports_sync("logs").await.unwrap();
     let (code, table) = status(&pair, &ns, false).await;
     assert_eq!(code, 0, "{table}");
     assert_eq!(table.matches("protected").count(), 2, "{table}");

@@ -7,22 +7,12 @@ use std::time::{Duration, Instant};
 use lifeline_api::replication::CurrentState;
 use lifeline_e2e::metrics::sample;
 use lifeline_e2e::sites::{INFO_REFRESH_SECONDS, SiteEnv, TwoSites, tree};
-use lifeline_e2e::{rbac, wait};
+use lifeline_e2e::wait;
 
-/// Every request a site's replication controller made is allowed by the rules its crate
-/// declares (which the Helm chart grants).
 async fn within_declared_rbac(site: &SiteEnv) {
-    rbac::check(
-        &site.cluster,
-        "lifeline-replication-controller/",
-        lifeline_replication_controller::rbac::RULES,
-        &rbac::Namespaces {
-            own: "default",
-            protected: None,
-        },
-    )
-    .await
-    .unwrap();
+    site.check_controller_rbac(lifeline_replication_controller::rbac::RULES)
+        .await
+        .unwrap();
 }
 
 /// Planned migration and failback: demote A, promote B (no force), B holds exactly A's data;

@@ -12,7 +12,7 @@ use lifeline_api::replication::{
     VGR_PVC_FINALIZER, VolumeGroupReplication, VolumeGroupReplicationClass,
 };
 use lifeline_e2e::sites::{SiteEnv, TwoSites};
-use lifeline_e2e::{cli, rbac, wait};
+use lifeline_e2e::{cli, wait};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
@@ -253,17 +253,14 @@ async fn a_vm_replicates_as_one_group_and_fails_over_from_one_sync() {
     cli::within_documented_rbac(&sites.a.cluster).await;
     cli::within_documented_rbac(&sites.b.cluster).await;
 
-    for site in [&sites.a, &sites.b] {
-        rbac::check(
-            &site.cluster,
-            "lifeline-replication-controller/",
-            lifeline_replication_controller::rbac::RULES,
-            &rbac::Namespaces {
-                own: "default",
-                protected: None,
-            },
-        )
+    sites
+        .a
+        .check_controller_rbac(lifeline_replication_controller::rbac::RULES)
         .await
         .unwrap();
-    }
+    sites
+        .b
+        .check_controller_rbac(lifeline_replication_controller::rbac::RULES)
+        .await
+        .unwrap();
 }

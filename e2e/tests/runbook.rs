@@ -31,24 +31,6 @@ async fn vr(site: &SiteEnv, claim: &str) -> VolumeReplication {
         .unwrap()
 }
 
-/// Waits until the site's VolumeReplication of `claim` reports a `lastSyncTime` (at a
-/// secondary: the last sync it received).
-async fn reports_a_sync(site: &SiteEnv, claim: &str) {
-    wait::for_object(
-        &site.vrs(),
-        &format!("{claim}-replication"),
-        T,
-        "reports a sync",
-        |vr| {
-            vr.status
-                .as_ref()
-                .is_some_and(|s| s.last_sync_time.is_some())
-        },
-    )
-    .await
-    .unwrap();
-}
-
 /// A primary `db` on A with data and a running Deployment `shop` (2 replicas), B set up as its
 /// standby by `kubectl lifeline protect` with its own `shop` at 0 (`b_remembers`: the count B
 /// runs after a failover), both in sync. Returns the volume id.
@@ -76,7 +58,7 @@ async fn protected_shop(sites: &TwoSites, b_remembers: Option<i32>) -> String {
         .await
         .unwrap();
     sites.wait_in_sync(a, b, &volume).await.unwrap();
-    reports_a_sync(a, "db").await;
+    a.wait_reports_sync("db").await.unwrap();
     volume
 }
 
@@ -194,7 +176,7 @@ async fn disaster_failover_shows_the_data_age_needs_a_yes_and_fails_back_when_a_
     let mut sites = TwoSites::start().await.unwrap();
     let ns = sites.a.app.clone();
     let volume = protected_shop(&sites, Some(1)).await;
-    reports_a_sync(&sites.b, "db").await;
+    sites.b.wait_reports_sync("db").await.unwrap();
     let synced = tree(&sites.a.volume(&volume));
     let pair = [cli::site("a", &sites.a), cli::site("b", &sites.b)];
 
@@ -318,7 +300,7 @@ async fn migrate_refuses_a_stale_volume_before_touching_anything() {
     sites.replicated("db").await.unwrap();
     sites.a.deploy("shop", "db", 1, None).await.unwrap();
     sites.a.wait_pods("db", 1).await.unwrap();
-    reports_a_sync(&sites.a, "db").await;
+    sites.a.wait_reports_sync("db").await.unwrap();
     // A's last sync an hour old, as a controller that stopped reporting leaves it.
     sites.a.controller.kill().await;
     let an_hour_ago = Timestamp::from_second(Timestamp::now().as_second() - 3600).unwrap();

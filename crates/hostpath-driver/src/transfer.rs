@@ -17,6 +17,20 @@ pub(crate) fn unexpected(msg: &Msg) -> io::Error {
     )
 }
 
+/// Why this site refuses a push of `what` (its state here): it is primary here, or its
+/// replication is disabled here.
+fn refusal(state: Option<&crate::store::VolumeState>, what: &str) -> Option<String> {
+    match state {
+        Some(s) if s.replicated && s.role == Role::Primary => Some(format!(
+            "{what} is primary at the peer site; demote it there first"
+        )),
+        Some(s) if !s.replicated => Some(format!(
+            "replication of {what} is disabled at the peer site"
+        )),
+        _ => None,
+    }
+}
+
 /// Sender side of a push: manifest, then the content the receiver asks for.
 pub(crate) async fn push(
     store: &Store,
@@ -70,16 +84,7 @@ pub(crate) async fn receive(
         .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
         .unwrap_or_else(SystemTime::now);
     let state = store.load(volume)?;
-    let refusal = match &state {
-        Some(s) if s.replicated && s.role == Role::Primary => Some(format!(
-            "volume {volume} is primary at the peer site; demote it there first"
-        )),
-        Some(s) if !s.replicated => Some(format!(
-            "replication of volume {volume} is disabled at the peer site"
-        )),
-        _ => None,
-    };
-    if let Some(reason) = refusal {
+    if let Some(reason) = refusal(state.as_ref(), &format!("volume {volume}")) {
         peer::send(stream, &Msg::Refused { reason }).await?;
         return Err(io::Error::other("refused a push"));
     }
@@ -210,16 +215,7 @@ pub(crate) async fn receive_group(
         .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
         .unwrap_or_else(SystemTime::now);
     let state = store.load(group)?;
-    let refusal = match &state {
-        Some(s) if s.replicated && s.role == Role::Primary => Some(format!(
-            "volume group {group} is primary at the peer site; demote it there first"
-        )),
-        Some(s) if !s.replicated => Some(format!(
-            "replication of volume group {group} is disabled at the peer site"
-        )),
-        _ => None,
-    };
-    if let Some(reason) = refusal {
+    if let Some(reason) = refusal(state.as_ref(), &format!("volume group {group}")) {
         peer::send(stream, &Msg::Refused { reason }).await?;
         return Err(io::Error::other("refused a push"));
     }
