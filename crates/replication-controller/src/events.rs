@@ -85,13 +85,19 @@ pub fn notes(
     };
     let (before, after) = (replicating(old), replicating(new));
     if before != after {
-        match after.as_deref() {
-            Some("True") => notes.push(normal(
+        // One Event per transition: a promotion that is replicating at once says so in its own
+        // Event instead of a second one.
+        let announced = notes.iter_mut().find(|n| !n.warning);
+        match (after.as_deref(), announced) {
+            (Some("True"), Some(note)) => {
+                note.message = format!("{}; the driver reports replication healthy", note.message);
+            }
+            (Some("True"), None) => notes.push(normal(
                 "Replicating",
                 "GetInfo",
                 "the driver reports replication healthy",
             )),
-            Some("False") => notes.push(warning(
+            (Some("False"), _) => notes.push(warning(
                 "NotReplicating",
                 "GetInfo",
                 new.message
@@ -102,4 +108,55 @@ pub fn notes(
         }
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeline_api::replication::CurrentState;
+
+    fn status(state: CurrentState, replicating: Option<&str>) -> VolumeReplicationStatus {
+        let mut s: VolumeReplicationStatus = serde_json::from_value(serde_json::json!({
+            "state": state.as_str(),
+        }))
+        .unwrap();
+        if let Some(r) = replicating {
+            s.conditions = serde_json::from_value(serde_json::json!([{
+                "type": "Replicating", "status": r, "reason": "x", "message": "",
+                "lastTransitionTime": "2026-12-01T00:00:00Z"}]))
+            .unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn a_promotion_replicating_at_once_is_one_event() {
+        let outcome = Outcome {
+            operation: Operation::Promoted { forced: false },
+            ..Outcome::nothing()
+        };
+        let old = status(CurrentState::Secondary, None);
+        let new = status(CurrentState::Primary, Some("True"));
+        let got = notes(&old, &new, &outcome);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].reason, "Promoted");
+        assert!(
+            got[0].message.contains("replication healthy"),
+            "{:?}",
+            got[0]
+        );
+
+        // Replicating later on its own: its own Event; not replicating: always a warning.
+        let quiet = Outcome {
+            operation: Operation::None,
+            ..Outcome::nothing()
+        };
+        let later = notes(&status(CurrentState::Primary, None), &new, &quiet);
+        assert_eq!(
+            later.iter().map(|n| n.reason).collect::<Vec<_>>(),
+            ["Replicating"]
+        );
+        let degraded = notes(&new, &status(CurrentState::Primary, Some("False")), &quiet);
+        assert!(degraded[0].warning && degraded[0].reason == "NotReplicating");
+    }
 }
