@@ -185,15 +185,35 @@ fn restore_objects_are_valid_under_the_upstream_crds() {
     let names = Names::new(RequestKind::Restore, "shop", "vsr-orders-db-q9w3e");
     for (with_ca, full) in [(false, false), (true, true)] {
         let (secret, settings) = (secret(with_ca), settings(full));
+        let destination_side = lifeline_datamover_controller::storage_config::parse(
+            "block-fast-config",
+            &[
+                ("DestinationStorageClassName", "block-restore"),
+                ("DestinationCacheCapacity", "1Gi"),
+                ("DestinationCacheAccessMode", "ReadWriteOnce"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        )
+        .unwrap()
+        .destination;
         let inputs = RestoreInputs {
             vsr: &vsr,
             secret: &secret,
             names: &names,
             settings: &settings,
+            config: full.then_some(&destination_side),
         };
         let destination = inputs.replication_destination();
         let restic = serde_json::to_value(&destination.spec.restic).unwrap();
         assert_eq!(restic["restoreAsOf"], json!("2026-03-02T01:03:13Z"));
+        if full {
+            // OADP's ConfigMap shapes the restored claim and the cache.
+            assert_eq!(restic["storageClassName"], json!("block-restore"));
+            assert_eq!(restic["cacheStorageClassName"], json!("block-restore"));
+            assert_eq!(restic["cacheCapacity"], json!("1Gi"));
+        }
         assert_eq!(
             problems("ReplicationDestination", &destination),
             Vec::<String>::new(),

@@ -439,7 +439,7 @@ impl ResticSecret {
         }
         if self.oadp.schedule_cron.is_some() {
             out.push(format!(
-                "{SCHEDULE_CRON} is ignored: a VolumeSnapshotBackup is one backup, taken when it is created"
+                "{SCHEDULE_CRON} is ignored: each VolumeSnapshotBackup or VolumeSnapshotRestore is one run, started when it is created"
             ));
         }
         out

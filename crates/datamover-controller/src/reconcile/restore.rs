@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
@@ -12,7 +12,7 @@ use lifeline_api::foreign::volsync::ReplicationDestination;
 use serde_json::json;
 
 use super::backup::{secret_data, volsync_installed};
-use super::shared::{complete, fail, first_message, refuse_early, reject};
+use super::shared::{complete, fail, first_message, refuse_early, reject, started_message};
 use super::shared::{create, delete_working, event, now, patch_status, reconciled, set_finalizer};
 use crate::concurrency::{Request, admitted};
 use crate::context::Context;
@@ -108,8 +108,26 @@ async fn observe(vsr: &VolumeSnapshotRestore, ctx: &Context) -> Result<Observed,
         ),
         None => None,
     };
+    // OADP's per-StorageClass ConfigMap, for the backed-up claim's class.
+    let storage_config = match vsr
+        .spec
+        .volume_snapshot_mover_backup_ref
+        .source_pvc_data
+        .as_ref()
+        .and_then(|p| p.storage_class_name.clone())
+    {
+        Some(class) => {
+            let name = crate::storage_config::configmap_name(&class);
+            Api::<ConfigMap>::namespaced(c.clone(), &protected)
+                .get_opt(&name)
+                .await?
+                .map(|cm| (name, cm.data.unwrap_or_default()))
+        }
+        None => None,
+    };
     Ok(Observed {
         vsr: vsr.clone(),
+        storage_config,
         protected_namespace_exists: Api::<Namespace>::all(c.clone())
             .get_opt(&protected)
             .await?
@@ -220,12 +238,13 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
         }
         Decision::Start => {
             set_finalizer(ctx, vsr, true).await?;
+            let secret = restic(observed)?;
             patch_status(
                 ctx,
                 vsr,
                 json!({
                     "phase": "InProgress", "batchingStatus": "Processing", "startTimestamp": now(),
-                    "conditions": reconciled(true, "restore started"),
+                    "conditions": reconciled(true, &started_message("restore started", &secret)),
                 }),
             )
             .await?;
@@ -237,15 +256,24 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 "restoring from the repository".into(),
             )
             .await;
+            for notice in secret.notices() {
+                event(ctx, vsr, true, "SecretKeysIgnored", notice).await;
+            }
             Ok(Action::await_change())
         }
         Decision::Create(objects) => {
             let secret = restic(observed)?;
+            let side = observed
+                .storage_config
+                .as_ref()
+                .and_then(|(name, data)| crate::storage_config::parse(name, data).ok())
+                .map(|c| c.destination);
             let inputs = RestoreInputs {
                 vsr,
                 secret: &secret,
                 names: &names,
                 settings: &ctx.settings,
+                config: side.as_ref(),
             };
             for object in objects {
                 match object {

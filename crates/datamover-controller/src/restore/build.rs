@@ -11,6 +11,7 @@ use crate::names::Names;
 use crate::repository::ResticSecret;
 use crate::restore::decide::restore_as_of;
 use crate::settings::Settings;
+use crate::storage_config::Side;
 
 /// Annotation (Lifeline's) on a VSR: restore the backup as of this time (RFC 3339), copied from
 /// the VolumeSnapshotBackup's annotation of the same name. Without it, the latest backup.
@@ -21,6 +22,8 @@ pub struct RestoreInputs<'a> {
     pub secret: &'a ResticSecret,
     pub names: &'a Names,
     pub settings: &'a Settings,
+    /// The destination side of OADP's `<storageclass>-config` ConfigMap, if the class has one.
+    pub config: Option<&'a Side>,
 }
 
 impl RestoreInputs<'_> {
@@ -50,17 +53,40 @@ impl RestoreInputs<'_> {
     pub fn replication_destination(&self) -> ReplicationDestination {
         let reference = &self.vsr.spec.volume_snapshot_mover_backup_ref;
         let pvc = reference.source_pvc_data.clone().unwrap_or_default();
+        // The ConfigMap's, else the controller's flags, else the backed-up claim's.
+        let config = self.config.cloned().unwrap_or_default();
+        let storage_class = config
+            .storage_class
+            .clone()
+            .or_else(|| self.settings.storage_class.clone())
+            .or(pvc.storage_class_name);
+        let access_mode = config
+            .access_mode
+            .clone()
+            .or_else(|| self.settings.access_mode.clone())
+            .unwrap_or_else(|| "ReadWriteOnce".into());
         let mut restic = json!({
             "repository": self.names.secret(),
             "copyMethod": "Snapshot",
             "capacity": pvc.size.unwrap_or_else(|| "1Gi".into()),
-            "accessModes": [self.settings.access_mode.clone().unwrap_or_else(|| "ReadWriteOnce".into())],
-            "storageClassName": self.settings.storage_class.clone().or(pvc.storage_class_name),
+            "accessModes": [access_mode],
+            "storageClassName": storage_class,
             "volumeSnapshotClassName": reference.volume_snapshot_class_name,
             "moverServiceAccount": self.settings.mover_service_account,
         });
         if self.secret.has_custom_ca() {
             restic["customCA"] = custom_ca(&self.names.secret());
+        }
+        if self.config.is_some() {
+            // A class with a ConfigMap never leaves the cache's class to the cluster default.
+            restic["cacheStorageClassName"] =
+                json!(config.cache_storage_class.clone().or(storage_class));
+            if let Some(capacity) = &config.cache_capacity {
+                restic["cacheCapacity"] = json!(capacity);
+            }
+            if let Some(mode) = &config.cache_access_mode {
+                restic["cacheAccessModes"] = json!([mode]);
+            }
         }
         // Checked before anything is created (`required_fields`); never trusted to parse here.
         if let Ok(Some(as_of)) = restore_as_of(self.vsr) {

@@ -35,6 +35,8 @@ pub struct Observed {
     pub volsync_installed: bool,
     pub snapshot_class_exists: Option<bool>,
     pub user_secret: Option<BTreeMap<String, Vec<u8>>>,
+    /// OADP's ConfigMap for the backed-up claim's storage class: (name, data), if it exists.
+    pub storage_config: Option<(String, BTreeMap<String, String>)>,
     pub working: Working,
     /// `--allow-local-repository` (test-only): a local-path repository is accepted.
     pub local_repository_allowed: bool,
@@ -227,5 +229,68 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
             .unwrap_or_default();
         return Err(Problem::SnapshotClassMissing(class));
     }
+    if let Some((name, data)) = &observed.storage_config {
+        crate::storage_config::parse(name, data).map_err(Problem::StorageConfigInvalid)?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed() -> Observed {
+        let vsr: VolumeSnapshotRestore = serde_saphyr::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/examples/volumesnapshotrestore.yaml"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let secret = [
+            ("RESTIC_PASSWORD", "pw"),
+            ("RESTIC_REPOSITORY", "s3:https://h/b"),
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", "k"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+        .collect();
+        Observed {
+            vsr,
+            protected_namespace_exists: true,
+            volsync_installed: true,
+            snapshot_class_exists: Some(true),
+            user_secret: Some(secret),
+            storage_config: None,
+            working: Working::default(),
+            local_repository_allowed: false,
+            admitted: true,
+        }
+    }
+
+    #[test]
+    fn a_bad_value_in_oadps_configmap_refuses_the_restore_naming_it() {
+        let mut o = observed();
+        assert!(
+            !matches!(decide(&o), Decision::Reject(_)),
+            "{:?}",
+            decide(&o)
+        );
+        o.storage_config = Some((
+            "block-fast-config".into(),
+            [("DestinationAccessMode".to_owned(), "RWX".to_owned())].into(),
+        ));
+        let Decision::Reject(problem) = decide(&o) else {
+            panic!("refused")
+        };
+        assert_eq!(problem.reason(), "StorageConfigInvalid");
+        assert!(
+            problem
+                .to_string()
+                .contains("ConfigMap block-fast-config: DestinationAccessMode"),
+            "{problem}"
+        );
+    }
 }
