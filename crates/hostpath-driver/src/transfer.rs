@@ -1,13 +1,14 @@
 //! Moving a volume's content over a peer connection: the sending and receiving halves of a push.
 
 use std::io;
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpStream;
 
 use crate::faults::Faults;
 use crate::peer::{self, GroupMember, Msg};
-use crate::store::{GroupDef, LastSync, Role, STAGED_MARK, Store};
+use crate::store::{GroupDef, LastSync, Role, STAGED_MARK, Store, VolumeState};
 use crate::tree;
 
 pub(crate) fn unexpected(msg: &Msg) -> io::Error {
@@ -19,7 +20,7 @@ pub(crate) fn unexpected(msg: &Msg) -> io::Error {
 
 /// Why this site refuses a push of `what` (its state here): it is primary here, or its
 /// replication is disabled here.
-fn refusal(state: Option<&crate::store::VolumeState>, what: &str) -> Option<String> {
+fn refusal(state: Option<&VolumeState>, what: &str) -> Option<String> {
     match state {
         Some(s) if s.replicated && s.role == Role::Primary => Some(format!(
             "{what} is primary at the peer site; demote it there first"
@@ -31,6 +32,114 @@ fn refusal(state: Option<&crate::store::VolumeState>, what: &str) -> Option<Stri
     }
 }
 
+/// Now, in ms since the Unix epoch: when a push's data is taken.
+fn now_ms() -> Option<u64> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok())
+}
+
+/// The receiving side's first step: this site's state of the unit (a volume or a group), or
+/// the peer told why it is refused.
+async fn admit(
+    store: &Store,
+    unit: &str,
+    what: &str,
+    stream: &mut TcpStream,
+) -> io::Result<Option<VolumeState>> {
+    let state = store.load(unit)?;
+    if let Some(reason) = refusal(state.as_ref(), what) {
+        peer::send(stream, &Msg::Refused { reason }).await?;
+        return Err(io::Error::other("refused a push"));
+    }
+    Ok(state)
+}
+
+/// A fresh staging copy of `volume` with its unchanged files linked in; returns the entries
+/// whose content must come over the wire.
+fn stage(store: &Store, volume: &str, entries: &[tree::Entry]) -> io::Result<Vec<tree::Entry>> {
+    let (current, staging) = (store.volume_dir(volume), store.staging_dir(volume));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir_all(&staging)?;
+    let needed = entries
+        .iter()
+        .filter(|e| tree::needs_content(&current, e))
+        .cloned()
+        .collect();
+    tree::link_unchanged(&current, &staging, entries)?;
+    Ok(needed)
+}
+
+/// Receives the content of `needed` into `staging`, each file stamped as its entry says.
+async fn receive_files(
+    stream: &mut TcpStream,
+    staging: &Path,
+    needed: &[tree::Entry],
+) -> io::Result<u64> {
+    let mut bytes = 0;
+    for entry in needed {
+        let target = staging.join(tree::safe_relative(&entry.path)?);
+        bytes += peer::recv_file(stream, &target).await?;
+        tree::stamp(&target, entry)?;
+    }
+    Ok(bytes)
+}
+
+/// Sends the content of `paths` (relative to `dir`), within the injected-fault `budget`.
+async fn send_files(
+    stream: &mut TcpStream,
+    dir: &Path,
+    paths: &[String],
+    budget: &mut Option<u64>,
+) -> io::Result<u64> {
+    let mut sent = 0;
+    for path in paths {
+        sent += peer::send_file(stream, &dir.join(tree::safe_relative(path)?), budget).await?;
+    }
+    Ok(sent)
+}
+
+/// The sender's last step: the receiver's commit (or why not).
+async fn committed(stream: &mut TcpStream, sent: u64) -> io::Result<u64> {
+    match peer::recv(stream).await? {
+        Msg::Committed { .. } => Ok(sent),
+        Msg::Refused { reason } => Err(io::Error::other(reason)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// The receiver's last step once the new copy is in: the unit is a secondary here whose last
+/// sync is the one just received — timed from when the primary took the data (Lifeline's
+/// extension of GetVolumeReplicationInfo on a secondary), however late it arrived — and the
+/// sender is told it committed.
+async fn record_received(
+    store: &Store,
+    unit: &str,
+    state: Option<VolumeState>,
+    taken_ms: Option<u64>,
+    started: Instant,
+    bytes: u64,
+    stream: &mut TcpStream,
+) -> io::Result<u64> {
+    let mut state = state.unwrap_or_default();
+    state.replicated = true;
+    state.role = Role::Secondary;
+    state.last_sync = Some(LastSync {
+        time: taken_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+            .unwrap_or_else(SystemTime::now),
+        duration: started.elapsed(),
+        bytes,
+    });
+    state.last_error = None;
+    store.save(unit, &state)?;
+    peer::send(stream, &Msg::Committed { bytes }).await?;
+    Ok(bytes)
+}
+
 /// Sender side of a push: manifest, then the content the receiver asks for.
 pub(crate) async fn push(
     store: &Store,
@@ -39,10 +148,7 @@ pub(crate) async fn push(
     stream: &mut TcpStream,
 ) -> io::Result<u64> {
     let dir = store.volume_dir(volume);
-    let taken_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| u64::try_from(d.as_millis()).ok());
+    let taken_ms = now_ms();
     let entries = tree::manifest(&dir)?;
     peer::send(
         stream,
@@ -59,16 +165,8 @@ pub(crate) async fn push(
         other => return Err(unexpected(&other)),
     };
     let mut budget = faults.take_interrupt();
-    let mut sent = 0;
-    for path in paths {
-        sent +=
-            peer::send_file(stream, &dir.join(tree::safe_relative(&path)?), &mut budget).await?;
-    }
-    match peer::recv(stream).await? {
-        Msg::Committed { .. } => Ok(sent),
-        Msg::Refused { reason } => Err(io::Error::other(reason)),
-        other => Err(unexpected(&other)),
-    }
+    let sent = send_files(stream, &dir, &paths, &mut budget).await?;
+    committed(stream, sent).await
 }
 
 /// Receiver side of a push: stage the new copy, swap it in atomically, reply.
@@ -80,49 +178,13 @@ pub(crate) async fn receive(
     stream: &mut TcpStream,
 ) -> io::Result<u64> {
     let started = Instant::now();
-    let taken = taken_ms
-        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-        .unwrap_or_else(SystemTime::now);
-    let state = store.load(volume)?;
-    if let Some(reason) = refusal(state.as_ref(), &format!("volume {volume}")) {
-        peer::send(stream, &Msg::Refused { reason }).await?;
-        return Err(io::Error::other("refused a push"));
-    }
-    let current = store.volume_dir(volume);
-    let staging = store.staging_dir(volume);
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
-    }
-    std::fs::create_dir_all(&staging)?;
-    let needed: Vec<tree::Entry> = entries
-        .iter()
-        .filter(|e| tree::needs_content(&current, e))
-        .cloned()
-        .collect();
-    tree::link_unchanged(&current, &staging, &entries)?;
+    let state = admit(store, volume, &format!("volume {volume}"), stream).await?;
+    let needed = stage(store, volume, &entries)?;
     let paths = needed.iter().map(|e| e.path.clone()).collect();
     peer::send(stream, &Msg::Need { paths }).await?;
-    let mut bytes = 0;
-    for entry in &needed {
-        let target = staging.join(tree::safe_relative(&entry.path)?);
-        bytes += peer::recv_file(stream, &target).await?;
-        tree::stamp(&target, entry)?;
-    }
-    tree::swap_in(&staging, &current)?;
-    let mut state = state.unwrap_or_default();
-    state.replicated = true;
-    state.role = Role::Secondary;
-    // What GetVolumeReplicationInfo reports here (Lifeline's extension on a secondary): the
-    // data is from when the primary took it, however late it arrived.
-    state.last_sync = Some(LastSync {
-        time: taken,
-        duration: started.elapsed(),
-        bytes,
-    });
-    state.last_error = None;
-    store.save(volume, &state)?;
-    peer::send(stream, &Msg::Committed { bytes }).await?;
-    Ok(bytes)
+    let bytes = receive_files(stream, &store.staging_dir(volume), &needed).await?;
+    tree::swap_in(&store.staging_dir(volume), &store.volume_dir(volume))?;
+    record_received(store, volume, state, taken_ms, started, bytes, stream).await
 }
 
 /// Hard-links every member's files into the group's capture directory, back to back: the
@@ -158,10 +220,7 @@ pub(crate) async fn push_group(
     members: &[String],
     stream: &mut TcpStream,
 ) -> io::Result<u64> {
-    let taken_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| u64::try_from(d.as_millis()).ok());
+    let taken_ms = now_ms();
     let captured = capture(store, group, members)?;
     let snapshot = store.snapshot_dir(group);
     let result = async {
@@ -182,18 +241,9 @@ pub(crate) async fn push_group(
         let mut budget = faults.take_interrupt();
         let mut sent = 0;
         for (member, paths) in captured.iter().zip(needs) {
-            let dir = snapshot.join(&member.volume);
-            for path in paths {
-                sent +=
-                    peer::send_file(stream, &dir.join(tree::safe_relative(&path)?), &mut budget)
-                        .await?;
-            }
+            sent += send_files(stream, &snapshot.join(&member.volume), &paths, &mut budget).await?;
         }
-        match peer::recv(stream).await? {
-            Msg::Committed { .. } => Ok(sent),
-            Msg::Refused { reason } => Err(io::Error::other(reason)),
-            other => Err(unexpected(&other)),
-        }
+        committed(stream, sent).await
     }
     .await;
     let _ = std::fs::remove_dir_all(&snapshot);
@@ -211,34 +261,11 @@ pub(crate) async fn receive_group(
     stream: &mut TcpStream,
 ) -> io::Result<u64> {
     let started = Instant::now();
-    let taken = taken_ms
-        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-        .unwrap_or_else(SystemTime::now);
-    let state = store.load(group)?;
-    if let Some(reason) = refusal(state.as_ref(), &format!("volume group {group}")) {
-        peer::send(stream, &Msg::Refused { reason }).await?;
-        return Err(io::Error::other("refused a push"));
-    }
+    let state = admit(store, group, &format!("volume group {group}"), stream).await?;
     let mut needs = Vec::new();
     for member in &members {
         tree::safe_relative(&member.volume)?;
-        let (current, staging) = (
-            store.volume_dir(&member.volume),
-            store.staging_dir(&member.volume),
-        );
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging)?;
-        }
-        std::fs::create_dir_all(&staging)?;
-        tree::link_unchanged(&current, &staging, &member.entries)?;
-        needs.push(
-            member
-                .entries
-                .iter()
-                .filter(|e| tree::needs_content(&current, e))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
+        needs.push(stage(store, &member.volume, &member.entries)?);
     }
     let paths = needs
         .iter()
@@ -247,12 +274,7 @@ pub(crate) async fn receive_group(
     peer::send(stream, &Msg::NeedGroup { paths }).await?;
     let mut bytes = 0;
     for (member, needed) in members.iter().zip(&needs) {
-        let staging = store.staging_dir(&member.volume);
-        for entry in needed {
-            let target = staging.join(tree::safe_relative(&entry.path)?);
-            bytes += peer::recv_file(stream, &target).await?;
-            tree::stamp(&target, entry)?;
-        }
+        bytes += receive_files(stream, &store.staging_dir(&member.volume), needed).await?;
     }
     // Everything arrived: commit every member, or (after a crash) finish doing so at start.
     let volumes: Vec<String> = members.iter().map(|m| m.volume.clone()).collect();
@@ -276,16 +298,5 @@ pub(crate) async fn receive_group(
     // The primary's membership is the group's: a member it added arrives with its data.
     def.members = volumes;
     store.save_group(group, &def)?;
-    let mut state = state.unwrap_or_default();
-    state.replicated = true;
-    state.role = Role::Secondary;
-    state.last_sync = Some(LastSync {
-        time: taken,
-        duration: started.elapsed(),
-        bytes,
-    });
-    state.last_error = None;
-    store.save(group, &state)?;
-    peer::send(stream, &Msg::Committed { bytes }).await?;
-    Ok(bytes)
+    record_received(store, group, state, taken_ms, started, bytes, stream).await
 }
