@@ -70,15 +70,27 @@ pub fn error_policy(vr: Arc<VolumeReplication>, error: &Error, ctx: Arc<Context>
 
 /// The delay [`error_policy`] requeues with; counts the failure for the next backoff step.
 pub fn retry_after(vr: &VolumeReplication, error: &Error, ctx: &Context) -> Duration {
+    failure_delay(vr, &uid(vr), error, ctx)
+}
+
+/// How long after `error` the object (failures counted under `key`) is reconciled again, and
+/// the warning that says so; shared by every kind this controller reconciles.
+pub(crate) fn failure_delay<K: Resource<DynamicType = ()>>(
+    object: &K,
+    key: &str,
+    error: &Error,
+    ctx: &Context,
+) -> Duration {
     let retry = error.retry();
     let attempt = match retry {
-        Retry::Backoff => ctx.failed(&uid(vr)),
+        Retry::Backoff => ctx.failed(key),
         Retry::AfterChange => 0,
     };
     let after = delay(retry, attempt, random_unit());
     tracing::warn!(
-        namespace = vr.namespace().unwrap_or_default(),
-        name = vr.name_any(),
+        kind = %K::kind(&()),
+        namespace = object.namespace().unwrap_or_default(),
+        name = object.name_any(),
         category = error.category(),
         retry_in_ms = after.as_millis() as u64,
         %error,
@@ -318,7 +330,8 @@ async fn finish(
     Ok(())
 }
 
-async fn publish(vr: &VolumeReplication, ctx: &Context, note: Note) {
+/// Publishes `note` as an Event on `object` (a failure to publish is logged, never fatal).
+pub(crate) async fn publish<K: Resource<DynamicType = ()>>(object: &K, ctx: &Context, note: Note) {
     let event = Event {
         type_: if note.warning {
             EventType::Warning
@@ -330,7 +343,7 @@ async fn publish(vr: &VolumeReplication, ctx: &Context, note: Note) {
         action: note.action.to_owned(),
         secondary: None,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &vr.object_ref(&())).await {
+    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
         tracing::warn!(%error, reason = note.reason, "could not publish an Event");
     }
 }

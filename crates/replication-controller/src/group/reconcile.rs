@@ -10,7 +10,6 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use lifeline_api::condition::{ConditionStatus, NewCondition, set_condition};
 use lifeline_api::replication::{
@@ -27,9 +26,10 @@ use super::select::{self, Member};
 use crate::FIELD_MANAGER;
 use crate::context::Context;
 use crate::drivers::Driver;
-use crate::error::{DriverError, Error, Retry};
+use crate::error::{DriverError, Error};
+use crate::events::Note;
 use crate::protection::finalizer_patch;
-use crate::requeue::{delay, random_unit};
+use crate::reconcile::failure_delay;
 
 /// How soon a group whose VolumeReplication has not settled is looked at again (its status
 /// is mirrored from that VolumeReplication, whose changes also trigger a reconcile).
@@ -65,21 +65,7 @@ pub async fn reconcile(
 }
 
 pub fn error_policy(vgr: Arc<VolumeGroupReplication>, error: &Error, ctx: Arc<Context>) -> Action {
-    let retry = error.retry();
-    let attempt = match retry {
-        Retry::Backoff => ctx.failed(&uid(&vgr)),
-        Retry::AfterChange => 0,
-    };
-    let after = delay(retry, attempt, random_unit());
-    tracing::warn!(
-        namespace = vgr.namespace().unwrap_or_default(),
-        name = vgr.name_any(),
-        category = error.category(),
-        retry_in_ms = after.as_millis() as u64,
-        %error,
-        "volume group reconcile failed"
-    );
-    Action::requeue(after)
+    Action::requeue(failure_delay(vgr.as_ref(), &uid(&vgr), error, &ctx))
 }
 
 fn uid(vgr: &VolumeGroupReplication) -> String {
@@ -362,24 +348,17 @@ async fn publish(
     vgr: &VolumeGroupReplication,
     ctx: &Context,
     warning: bool,
-    reason: &str,
-    action: &str,
+    reason: &'static str,
+    action: &'static str,
     message: String,
 ) {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_owned(),
-        note: Some(message),
-        action: action.to_owned(),
-        secondary: None,
+    let note = Note {
+        warning,
+        reason,
+        action,
+        message,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &vgr.object_ref(&())).await {
-        tracing::warn!(%error, reason, "could not publish an Event");
-    }
+    crate::reconcile::publish(vgr, ctx, note).await;
 }
 
 /// Writes the status (server-side apply, our field manager) if it changed.
