@@ -63,9 +63,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::anyhow!("protect works on one namespace: give -n NAMESPACE, not -A")
             })?;
             let work = async {
-                let started = std::time::Instant::now();
-                let step =
-                    |text: String| eprintln!("[{:>5.1}s] {text}", started.elapsed().as_secs_f64());
+                let steps = Steps::default();
+                let step = |text: String| steps.say(text);
                 let source = sites::connect(sites::named(&sites, &from)?).await?;
                 let plans = protect::plan(&source, &from, &namespace).await?;
                 step(format!(
