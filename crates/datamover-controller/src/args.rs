@@ -60,6 +60,11 @@ pub struct MoverArgs {
     #[arg(long, env = "LIFELINE_ALLOW_LOCAL_REPOSITORY", hide = true)]
     pub allow_local_repository: bool,
 
+    /// Seconds between reads of a running mover's log for the request's `status.progress`
+    /// (VolSync's mover prints every 10 s); 0 turns progress reports off.
+    #[arg(long, env = "LIFELINE_PROGRESS_INTERVAL_SECONDS", default_value_t = 10)]
+    pub progress_interval_seconds: u64,
+
     /// restic retention: keep the last N snapshots of each volume (default: keep all).
     #[arg(long, env = "LIFELINE_RETAIN_LAST")]
     pub retain_last: Option<i32>,
@@ -106,6 +111,7 @@ impl MoverArgs {
             retain,
             protected_namespace,
             allow_local_repository: self.allow_local_repository,
+            progress_interval: std::time::Duration::from_secs(self.progress_interval_seconds),
         })
     }
 }
@@ -126,6 +132,7 @@ mod tests {
             "--mover-service-account",
             "--storage-class",
             "--leader-elect",
+            "--progress-interval-seconds",
         ] {
             assert!(help.contains(flag), "{flag}");
         }

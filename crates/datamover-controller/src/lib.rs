@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 pub mod names;
 pub mod problem;
+pub mod progress;
 pub mod rbac;
 pub mod reconcile;
 pub mod repository;

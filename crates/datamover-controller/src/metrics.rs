@@ -131,38 +131,9 @@ impl Metrics {
     }
 }
 
-/// Bytes restic reports as added ("Added to the repository: 1.234 MiB (…)"), if it says.
-pub fn bytes_added(logs: &str) -> Option<u64> {
-    let line = logs
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Added to the repository:"))?;
-    let mut parts = line.split_whitespace();
-    let number: f64 = parts.next()?.parse().ok()?;
-    let factor: f64 = match parts.next()? {
-        "B" => 1.0,
-        "KiB" => 1024.0,
-        "MiB" => 1024f64.powi(2),
-        "GiB" => 1024f64.powi(3),
-        "TiB" => 1024f64.powi(4),
-        _ => return None,
-    };
-    Some((number * factor) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn restic_summaries_give_bytes_added() {
-        let logs = "Files:           1 new,     0 changed\nAdded to the repository: 1.500 MiB (1.200 MiB stored)\nsnapshot 1a2b saved";
-        assert_eq!(bytes_added(logs), Some(1_572_864));
-        assert_eq!(
-            bytes_added("Added to the repository: 0 B (0 B stored)"),
-            Some(0)
-        );
-        assert_eq!(bytes_added("nothing"), None);
-    }
 
     #[test]
     fn alerted_series_exist_at_zero_before_anything_finishes() {

@@ -63,7 +63,7 @@ pub const RULES: &[Rule] = &[
         resources: &["pods"],
         verbs: &["list"],
         resource_names: &[],
-        why: "the workload Pod mounting the source claim, whose security context the mover takes when OADP's ConfigMap says SourceMoverSecurityContext: \"true\"",
+        why: "the workload Pod mounting the source claim, whose security context the mover takes when OADP's ConfigMap says SourceMoverSecurityContext: \"true\"; and VolSync's mover Pod, whose log reports progress",
     },
     Rule {
         scope: Scope::Cluster,
@@ -116,6 +116,14 @@ pub const RULES: &[Rule] = &[
         verbs: &["get", "create", "delete"],
         resource_names: &[],
         why: "the working snapshot: a copy of the user's, and the restored one",
+    },
+    Rule {
+        scope: Scope::ProtectedNamespace,
+        group: "",
+        resources: &["pods/log"],
+        verbs: &["get"],
+        resource_names: &[],
+        why: "the tail of VolSync's mover log (found by listing Pods by their Job's label), for the step and counts in status.progress while a backup runs",
     },
     Rule {
         scope: Scope::ProtectedNamespace,

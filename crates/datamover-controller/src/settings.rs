@@ -24,6 +24,8 @@ pub struct Settings {
     /// Test-only: accept a local-path `RESTIC_REPOSITORY`, for a stand-in mover that can write
     /// to the host. The real mover cannot, so by default such a Secret is refused.
     pub allow_local_repository: bool,
+    /// How often a running mover's log is read for `status.progress`; zero: never.
+    pub progress_interval: std::time::Duration,
 }
 
 impl Settings {

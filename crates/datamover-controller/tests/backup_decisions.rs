@@ -123,10 +123,7 @@ fn a_backup_walks_from_queue_to_completed() {
     running.working = all_working(Some(yaml(
         "metadata: {name: rs}\nspec: {trigger: {manual: vsb-orders-db-x7k2p}}",
     )));
-    assert_eq!(
-        decide(&running),
-        Decision::Wait("the restic mover is running")
-    );
+    assert_eq!(decide(&running), Decision::Running);
 
     let mut done = o.clone();
     done.working = all_working(Some(example("replicationsource-done.yaml")));

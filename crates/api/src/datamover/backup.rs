@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{BackupPhase, BatchingStatus, NameRef, SourcePvcData};
+use super::{BackupPhase, BatchingStatus, MoverProgress, NameRef, SourcePvcData};
 use crate::open::{Open, known};
 
 /// Moves the data of one CSI snapshot into a restic repository.
@@ -37,6 +37,11 @@ use crate::open::{Open, known};
         name = "BatchingStatus",
         type_ = "string",
         json_path = ".status.batchingStatus"
+    ),
+    printcolumn(
+        name = "Progress",
+        type_ = "string",
+        json_path = ".status.progress.summary"
     ),
     printcolumn(
         name = "Age",
@@ -109,6 +114,10 @@ pub struct VolumeSnapshotBackupStatus {
     /// The VolSync ReplicationSource that moved the data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_source_data: Option<ReplicationSourceData>,
+
+    /// Lifeline's: what the mover reports while it runs, and its totals at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<MoverProgress>,
 
     /// Upstream's: whether the backup finished. Lifeline reads `phase`; kept so a value another
     /// writer set is not pruned.

@@ -4,6 +4,7 @@
 mod backup;
 mod common;
 mod lenient;
+mod progress;
 mod restore;
 
 use lenient::lenient_root;
@@ -16,6 +17,7 @@ pub use common::{
     BackupPhase, BatchingStatus, ConditionReason, ConditionType, NameRef, RestorePhase,
     SourcePvcData,
 };
+pub use progress::{MoverPhase, MoverProgress};
 pub use restore::{
     ReplicationDestinationData, VolumeSnapshotMoverBackupRef, VolumeSnapshotRestore,
     VolumeSnapshotRestoreCrd, VolumeSnapshotRestoreSpec, VolumeSnapshotRestoreStatus,

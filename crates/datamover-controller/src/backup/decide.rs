@@ -78,6 +78,8 @@ pub enum Decision {
     Create(Vec<Object>),
     /// Waiting is not failing: for the source snapshot, the mover, …
     Wait(&'static str),
+    /// The mover is moving the data: report its progress.
+    Running,
     /// The mover finished this backup's trigger.
     Done,
     /// The mover failed; the message is the mover's (secret values stripped).
@@ -187,7 +189,7 @@ pub fn decide(observed: &Observed) -> Decision {
     match mover_result(source, &vsb.name_any()) {
         Some(Ok(())) => Decision::Done,
         Some(Err(message)) => Decision::Fail(message),
-        None => Decision::Wait("the restic mover is running"),
+        None => Decision::Running,
     }
 }
 

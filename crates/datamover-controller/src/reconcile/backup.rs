@@ -446,6 +446,18 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             tracing::debug!(name = vsb.name_any(), why, "waiting");
             Ok(Action::await_change())
         }
+        Decision::Running => {
+            let status = vsb.status.as_ref();
+            super::progress::report(
+                ctx,
+                vsb,
+                status.and_then(|s| s.progress.as_ref()),
+                status.and_then(|s| s.start_timestamp.as_ref()),
+                protected,
+                &super::progress::job_name(&names.replication_source(), true),
+            )
+            .await
+        }
         Decision::Done => {
             let logs = observed
                 .working
@@ -454,9 +466,18 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 .and_then(|s| s.status.as_ref())
                 .and_then(|s| s.sync.latest_mover_status.as_ref())
                 .and_then(|m| m.logs.clone());
-            if let Some(bytes) = logs.as_deref().and_then(crate::metrics::bytes_added) {
+            let totals = crate::progress::totals(logs.as_deref().unwrap_or_default());
+            if let Some(bytes) = totals.bytes_added {
                 ctx.metrics.bytes_added("backup", bytes);
             }
+            let elapsed = super::progress::elapsed(
+                vsb.status.as_ref().and_then(|s| s.start_timestamp.as_ref()),
+                Timestamp::now(),
+            );
+            let mut finished = crate::progress::finished(totals, elapsed);
+            finished.updated = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::now(),
+            ));
             let source = observed
                 .working
                 .source
@@ -482,6 +503,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             .await?;
             patch_status(ctx, vsb, json!({
                 "phase": "SnapshotBackupDone",
+                "progress": super::progress::with_nulls(&finished),
                 "replicationSourceData": {"name": names.replication_source(), "startTimestamp": source.last_sync_start_time, "completionTimestamp": source.last_sync_time},
             }))
             .await?;
@@ -490,7 +512,10 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 vsb,
                 false,
                 "SnapshotBackupDone",
-                "the data is in the repository; cleaning up".into(),
+                format!(
+                    "the data is in the repository: {}; cleaning up",
+                    crate::progress::completion_message(totals, elapsed)
+                ),
             )
             .await;
             Ok(Action::await_change())
@@ -516,7 +541,24 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
         }
         Decision::Complete => {
             let previous = first_message(vsb.status.as_ref().map(|s| &s.conditions));
-            complete(ctx, vsb, "backup", previous).await
+            // The mover's totals, kept in `status.progress` when it finished.
+            let status = vsb.status.as_ref();
+            let detail = status
+                .and_then(|s| s.progress.as_ref())
+                .filter(|p| {
+                    p.phase.as_ref().and_then(|p| p.known())
+                        == Some(lifeline_api::datamover::MoverPhase::Done)
+                })
+                .map(|p| {
+                    crate::progress::completed_message(
+                        p,
+                        super::progress::elapsed(
+                            status.and_then(|s| s.start_timestamp.as_ref()),
+                            Timestamp::now(),
+                        ),
+                    )
+                });
+            complete(ctx, vsb, "backup", previous, detail).await
         }
         Decision::Release => {
             set_finalizer(ctx, vsb, false).await?;

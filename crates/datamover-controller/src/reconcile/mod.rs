@@ -1,6 +1,7 @@
 //! Reconciles: fetch → decide (pure) → apply. One module per request kind.
 
 pub mod backup;
+mod progress;
 pub mod restore;
 mod shared;
 

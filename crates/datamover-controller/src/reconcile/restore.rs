@@ -360,7 +360,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
         }
         Decision::Complete => {
             let previous = first_message(vsr.status.as_ref().map(|s| &s.conditions));
-            complete(ctx, vsr, "restore", previous).await
+            complete(ctx, vsr, "restore", previous, None).await
         }
         Decision::Release => {
             set_finalizer(ctx, vsr, false).await?;

@@ -330,6 +330,7 @@ pub async fn complete<K>(
     object: &K,
     kind: &str,
     previous: Option<&str>,
+    detail: Option<String>,
 ) -> Result<Action, Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -339,6 +340,9 @@ where
         + std::fmt::Debug,
 {
     let mut message = format!("{kind} completed");
+    if let Some(detail) = detail {
+        message = format!("{message}: {detail}");
+    }
     if let Some((_, notices)) = previous.and_then(|m| m.split_once("; ")) {
         message = format!("{message}; {notices}");
     }
