@@ -289,6 +289,8 @@ fn printer_columns_short_names_and_subresources() {
             col("VolumeSnapshotContent", ".spec.volumeSnapshotContent.name"),
             col("Phase", ".status.phase"),
             col("BatchingStatus", ".status.batchingStatus"),
+            // Lifeline's: what the mover reports as it goes (upstream's columns, then this).
+            col("Progress", ".status.progress.summary"),
             col("Age", ".metadata.creationTimestamp"),
         ]
     );
