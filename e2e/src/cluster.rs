@@ -64,6 +64,9 @@ pub struct TestCluster {
 
 static NAMESPACES: AtomicU32 = AtomicU32::new(0);
 
+/// The local backend's node log directory, under the cluster's directory.
+const POD_LOGS: &str = "pod-logs";
+
 impl TestCluster {
     /// Starts (or connects to) the backend the environment asks for, with Lifeline's CRDs and
     /// the upstream CRDs of the foreign kinds ([`crate::upstream`]) installed where missing.
@@ -81,7 +84,11 @@ impl TestCluster {
         let dir = tempfile::Builder::new().prefix("lifeline-e2e-").tempdir()?;
         let (running, kubeconfig) = match backend {
             Backend::Local => {
-                let server = LocalApiServer::start(Options::default()).await?;
+                let server = LocalApiServer::start(Options {
+                    pod_logs: Some(dir.path().join(POD_LOGS)),
+                    ..Options::default()
+                })
+                .await?;
                 let path = dir.path().join("kubeconfig");
                 kubeconfig::write(&path, &server.url(), None, Auth::None)?;
                 (Running::Local(server), path)
@@ -117,6 +124,13 @@ impl TestCluster {
         crds.extend(crate::upstream::foreign()?);
         cluster.install_crds(&crds).await?;
         Ok(cluster)
+    }
+
+    /// Where the actors write container logs so that `pods/log` serves them: the local
+    /// backend's node log directory. `None` on a cluster whose kubelets keep their own logs (or,
+    /// as envtest, has none): a log read there fails and the controllers report no progress.
+    pub fn pod_logs(&self) -> Option<PathBuf> {
+        matches!(self.backend, Backend::Local).then(|| self.dir.path().join(POD_LOGS))
     }
 
     pub fn backend(&self) -> Backend {

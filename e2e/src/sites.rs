@@ -193,6 +193,8 @@ impl SiteEnv {
             driver: driver_name.clone(),
             root,
             allow_local_repository: false,
+            pod_logs: cluster.pod_logs(),
+            upload_limit_kib: None,
         };
         let actors = Actors::storage(client.clone(), site.clone());
         create_or_keep(

@@ -43,6 +43,8 @@ async fn claims_bind_snapshots_copy_and_restores_start_from_the_copy() {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
         allow_local_repository: false,
+        pod_logs: cluster.pod_logs(),
+        upload_limit_kib: None,
     };
     let _actors = Actors::storage(client.clone(), site.clone());
     let (sc, delete_class, retain_class) = (

@@ -9,7 +9,9 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use lifeline_api::datamover::{VolumeSnapshotBackup, VolumeSnapshotRestore, annotations};
+use lifeline_api::datamover::{
+    MoverPhase, VolumeSnapshotBackup, VolumeSnapshotRestore, annotations,
+};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::ReplicationSource;
 use lifeline_e2e::actors::{Actors, Site, volsync};
@@ -197,6 +199,11 @@ async fn world(password: &str) -> World {
 
 /// [`world`], with more flags for the data mover.
 async fn world_with(password: &str, flags: &[&str]) -> World {
+    world_on(password, flags, None).await
+}
+
+/// [`world_with`], the mover's uploads limited to `upload_limit_kib` KiB/s (a slow link).
+async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>) -> World {
     let cluster = TestCluster::start().await.unwrap();
     let client = cluster.client();
     let app = cluster.namespace("app").await.unwrap();
@@ -205,6 +212,8 @@ async fn world_with(password: &str, flags: &[&str]) -> World {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
         allow_local_repository: false,
+        pod_logs: cluster.pod_logs(),
+        upload_limit_kib,
     };
     let mut actors = Actors::storage(client.clone(), site.clone());
     actors.merge(volsync::start(client.clone(), site.clone()).await.unwrap());
@@ -724,4 +733,140 @@ async fn a_freed_slot_and_a_fixed_secret_are_noticed_at_once() {
     )
     .await
     .unwrap();
+}
+
+/// While a backup runs over a slow link, its status shows the mover's step and restic's counts
+/// (read from the mover Pod's log, as `kubectl get vsb` shows them in its Progress column);
+/// when it completes, the status keeps the totals and the Events say bytes added, files and
+/// how long. On a backend without a kubelet (envtest) no log can be read: the backup still
+/// completes and says what it could.
+#[tokio::test]
+async fn a_running_backup_shows_the_movers_progress_and_its_totals() {
+    // 2 MiB that do not compress at 256 KiB/s: about 8 s of upload, the log read every second.
+    let w = world_on(
+        "e2e-password-123",
+        &["--progress-interval-seconds", "1"],
+        Some(256),
+    )
+    .await;
+    let kubelet = w._cluster.pod_logs().is_some();
+    // Data restic cannot compress away, so that the limit slows the upload: 2 MiB in 4 files.
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in 0..4 {
+        let noise: Vec<u8> = (0..512 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        std::fs::write(w.dir.join(format!("noise-{i}.bin")), noise).unwrap();
+    }
+    let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);
+    start_backup(&w.client, &w.app, &w.protected, &w.vsc, "data", "slow").await;
+    let progress = |b: &VolumeSnapshotBackup| b.status.as_ref().and_then(|s| s.progress.clone());
+    let phase = |b: &VolumeSnapshotBackup| {
+        b.status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str().to_owned())
+    };
+    if kubelet {
+        let running = wait::for_object(&vsbs, "slow", T, "restic's counts while backing up", |b| {
+            phase(b).as_deref() == Some("InProgress")
+                && progress(b).is_some_and(|p| {
+                    p.phase.and_then(|p| p.known()) == Some(MoverPhase::BackingUp)
+                        && p.bytes_done.is_some_and(|n| n > 0)
+                })
+        })
+        .await
+        .unwrap();
+        let p = progress(&running).unwrap();
+        assert!(
+            p.bytes_total.is_some_and(|n| n > 2 << 20),
+            "the payload and the noise: {p:?}"
+        );
+        assert_eq!(p.files_total, Some(5), "{p:?}");
+        let summary = p.summary.clone().unwrap();
+        assert!(
+            summary.starts_with("BackingUp ") && summary.contains("MiB"),
+            "{summary}"
+        );
+        // `kubectl get vsb`: the Progress column is the summary (of the same read).
+        let (cell, row) = table_cell(&w.client, &w.app, "slow", "Progress").await;
+        assert_eq!(Some(cell), progress(&row).and_then(|p| p.summary));
+    } else {
+        wait::for_object(&vsbs, "slow", T, "a report while the mover runs", |b| {
+            progress(b).is_some_and(|p| p.summary.is_some())
+        })
+        .await
+        .unwrap();
+    }
+    let done = wait::for_object(&vsbs, "slow", T, "Completed", |b| {
+        phase(b).as_deref() == Some("Completed")
+    })
+    .await
+    .unwrap();
+    let p = progress(&done).unwrap();
+    assert_eq!(
+        p.phase.as_ref().and_then(|p| p.known()),
+        Some(MoverPhase::Done)
+    );
+    assert_eq!(p.files_done, Some(5));
+    assert!(p.bytes_added.is_some_and(|n| n > 0), "{p:?}");
+    assert!(p.summary.as_deref().unwrap().starts_with("Done "), "{p:?}");
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(w.client.clone(), &w.app)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let note = |reason: &str| {
+        events
+            .items
+            .iter()
+            .find(|e| e.reason.as_deref() == Some(reason))
+            .and_then(|e| e.note.clone())
+            .unwrap_or_default()
+    };
+    let completed = note("Completed");
+    assert!(
+        completed.contains("MiB added to the repository, 5 files, in "),
+        "{completed}"
+    );
+    let moved = note("SnapshotBackupDone");
+    assert!(moved.contains("(the mover ran "), "{moved}");
+    within_declared_rbac(&w._cluster, &w.protected).await;
+}
+
+/// One cell of `kubectl get vsb NAME` (the server's Table), and the object the row is of.
+async fn table_cell(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    column: &str,
+) -> (String, VolumeSnapshotBackup) {
+    let request = http::Request::get(format!(
+        "/apis/datamover.oadp.openshift.io/v1alpha1/namespaces/{ns}/volumesnapshotbackups/{name}?includeObject=Object"
+    ))
+    .header(
+        "Accept",
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    )
+    .body(Vec::new())
+    .unwrap();
+    let table: serde_json::Value = client.request(request).await.unwrap();
+    let index = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["name"] == column)
+        .unwrap_or_else(|| panic!("no column {column} in {table}"));
+    let cell = table["rows"][0]["cells"][index]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (
+        cell,
+        serde_json::from_value(table["rows"][0]["object"].clone()).unwrap(),
+    )
 }

@@ -48,6 +48,8 @@ async fn world_with(allow_local_repository: bool) -> World {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
         allow_local_repository,
+        pod_logs: cluster.pod_logs(),
+        upload_limit_kib: None,
     };
     let mut actors = Actors::storage(client.clone(), site.clone());
     actors.merge(volsync::start(client.clone(), site.clone()).await.unwrap());

@@ -10,6 +10,7 @@
 
 pub mod controller_manager;
 pub mod files;
+pub mod mover_pod;
 pub mod provisioner;
 pub mod restic;
 pub mod snapshots;
@@ -34,6 +35,12 @@ pub struct Site {
     /// Test-only: the restic mover accepts a local-path repository (the real one cannot write
     /// outside its volume, cache and /tmp, so by default it refuses one).
     pub allow_local_repository: bool,
+    /// Where the mover writes its Pod's log so that `pods/log` serves it
+    /// ([`crate::TestCluster::pod_logs`]); `None`: kept beside the mover's scratch files only.
+    pub pod_logs: Option<PathBuf>,
+    /// Test-only: the mover uploads at most this many KiB/s (restic's `--limit-upload`), so a
+    /// test can watch a backup in flight, as over a slow link to the object store.
+    pub upload_limit_kib: Option<u32>,
 }
 
 impl Site {

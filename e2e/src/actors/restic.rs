@@ -41,17 +41,51 @@ fn is_summary(line: &str) -> bool {
         || line.contains("no key found")
 }
 
-/// What restic is run with: its environment, and the CA file VolSync hands it as `--cacert`.
+/// How often restic prints its status line in the mover's log. VolSync's mover sets 0.1 (every
+/// 10 s); the stand-in prints every second so that tests see progress in seconds-long backups.
+pub const PROGRESS_FPS: &str = "1";
+
+/// What restic is run with: its environment, the CA file VolSync hands it as `--cacert`, and
+/// where its output goes as it runs (the mover Pod's log).
 #[derive(Clone, Default)]
 pub struct Repository {
     pub env: BTreeMap<String, String>,
     pub cacert: Option<std::path::PathBuf>,
+    /// The mover's log file: restic's output is appended as it prints it.
+    pub log: Option<std::path::PathBuf>,
+    /// restic's `--limit-upload` (KiB/s), for tests that watch a backup in flight.
+    pub upload_limit_kib: Option<u32>,
 }
 
 impl From<BTreeMap<String, String>> for Repository {
     fn from(env: BTreeMap<String, String>) -> Self {
-        Self { env, cacert: None }
+        Self {
+            env,
+            ..Self::default()
+        }
     }
+}
+
+impl Repository {
+    /// A line of the mover script's own in its log (`=== Starting backup ===`, …).
+    pub fn say(&self, line: &str) {
+        use std::io::Write;
+        if let Some(path) = &self.log
+            && let Ok(mut file) = append(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+}
+
+fn append(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 async fn run(repository: &Repository, cwd: &Path, args: &[&str]) -> anyhow::Result<Output> {
@@ -59,7 +93,22 @@ async fn run(repository: &Repository, cwd: &Path, args: &[&str]) -> anyhow::Resu
     if let Some(ca) = &repository.cacert {
         command.arg("--cacert").arg(ca);
     }
-    let output = command
+    if let Some(limit) = repository.upload_limit_kib {
+        command.arg("--limit-upload").arg(limit.to_string());
+    }
+    // restic's output goes to the log as it prints it (both streams, as a container's do);
+    // without a log, to a scratch file read back at the end.
+    let scratch;
+    let log = match &repository.log {
+        Some(path) => path.clone(),
+        None => {
+            scratch = tempfile::NamedTempFile::new()?;
+            scratch.path().to_owned()
+        }
+    };
+    let file = append(&log)?;
+    let from = file.metadata()?.len();
+    let status = command
         .args(args)
         .current_dir(cwd)
         .env_clear()
@@ -68,22 +117,23 @@ async fn run(repository: &Repository, cwd: &Path, args: &[&str]) -> anyhow::Resu
             "HOME",
             std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()),
         )
+        .env("RESTIC_PROGRESS_FPS", PROGRESS_FPS)
         .envs(&repository.env)
         .stdin(Stdio::null())
-        .output()
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
         .await
         .with_context(|| format!("cannot run {} (install restic, or set RESTIC)", program()))?;
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let written = std::fs::read(&log)?;
+    let all =
+        String::from_utf8_lossy(written.get(from as usize..).unwrap_or_default()).into_owned();
     let summary = all
         .lines()
         .filter(|l| is_summary(l))
         .collect::<Vec<_>>()
         .join("\n");
-    if !output.status.success() {
+    if !status.success() {
         // restic's own one-line reason: its "Fatal:" line, else its last words.
         let reason = all
             .lines()
@@ -136,17 +186,27 @@ pub async fn ensure_repository(env: &Repository, cwd: &Path) -> anyhow::Result<(
 }
 
 /// `restic backup .` from `dir`, then forget/prune per the retain flags.
+/// The mover script's steps, each announced in its log as VolSync's `entry.sh` does.
 pub async fn backup(env: &Repository, dir: &Path, retain: &[String]) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    env.say("=== Check for dir initialized ===");
     ensure_repository(env, dir).await?;
+    env.say("=== Starting backup ===");
     let backup = run(env, dir, &["backup", "--host", "volsync", "."]).await?;
     let mut summary = backup.summary;
     if !retain.is_empty() {
+        env.say("=== Starting forget ===");
         let mut args = vec!["forget", "--host", "volsync", "--prune"];
         args.extend(retain.iter().map(String::as_str));
         let forget = run(env, dir, &args).await?;
         let _ = forget.all;
         summary.push_str("\nforget and prune done");
     }
+    let done = format!("Restic completed in {}s", started.elapsed().as_secs());
+    env.say(&done);
+    env.say("=== Done ===");
+    summary.push('\n');
+    summary.push_str(&done);
     Ok(summary)
 }
 
@@ -177,6 +237,7 @@ pub async fn restore(
 ) -> anyhow::Result<String> {
     let _ = std::fs::remove_dir_all(staging);
     std::fs::create_dir_all(staging)?;
+    env.say("=== Starting restore ===");
     let output = run(
         env,
         staging,

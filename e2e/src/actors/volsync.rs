@@ -25,6 +25,7 @@ use lifeline_api::foreign::volsync::{
 use lifeline_api::go_duration;
 use serde_json::{Value, json};
 
+use super::mover_pod::{self, MoverPod};
 use super::restic::{self, ResticFailed};
 use super::{Actors, Site};
 
@@ -308,7 +309,11 @@ async fn repository_env(
         Some(ca) => Some(write_custom_ca(client, namespace, ca, scratch).await?),
         None => None,
     };
-    Ok(restic::Repository { env, cacert })
+    Ok(restic::Repository {
+        env,
+        cacert,
+        ..restic::Repository::default()
+    })
 }
 
 /// Writes `customCA`'s bundle (a Secret's or a ConfigMap's key) where restic reads it.
@@ -436,7 +441,7 @@ async fn backup(
             .root
             .join("mover-tmp")
             .join(format!("{namespace}-{}", source.name_any()));
-        let env = repository_env(
+        let mut env = repository_env(
             client,
             site,
             &namespace,
@@ -445,12 +450,18 @@ async fn backup(
             &scratch,
         )
         .await?;
-        restic::backup(
+        let job = mover_pod::job_name("src", &source.name_any());
+        let pod = MoverPod::start(client, site, &namespace, &job, "backup", &scratch).await?;
+        env.log = Some(pod.log.clone());
+        env.upload_limit_kib = site.upload_limit_kib;
+        let result = restic::backup(
             &env,
             &dir,
             &restic::retain_flags(restic_spec.retain.as_ref()),
         )
-        .await
+        .await;
+        pod.finish().await;
+        result
     }
     .await;
     match result {
@@ -503,7 +514,7 @@ async fn restore(
             .root
             .join("mover-tmp")
             .join(format!("{namespace}-{name}"));
-        let env = repository_env(
+        let mut env = repository_env(
             client,
             site,
             &namespace,
@@ -512,36 +523,12 @@ async fn restore(
             &scratch,
         )
         .await?;
-        let mut snapshots = restic::snapshots(&env, &dir).await?;
-        snapshots.sort_by(|a, b| b.time.cmp(&a.time));
-        if let Some(as_of) = &spec.restore_as_of {
-            let as_of = as_of.0;
-            snapshots.retain(|s| s.time.parse::<Timestamp>().is_ok_and(|t| t <= as_of));
-        }
-        let skip = usize::try_from(spec.previous.unwrap_or(0)).unwrap_or(0);
-        let Some(chosen) = snapshots.get(skip) else {
-            let reason = "no restic snapshot matches restoreAsOf/previous".to_owned();
-            bail!(ResticFailed {
-                reason: reason.clone(),
-                summary: reason.clone(),
-                output: reason
-            });
-        };
-        if spec.enable_file_deletion == Some(true) {
-            for entry in std::fs::read_dir(&dir)? {
-                let path = entry?.path();
-                if path.is_dir() {
-                    std::fs::remove_dir_all(&path)?
-                } else {
-                    std::fs::remove_file(&path)?
-                }
-            }
-        }
-        let staging = site
-            .root
-            .join("restore-staging")
-            .join(format!("{namespace}-{name}"));
-        restic::restore(&env, chosen, &dir, &staging).await
+        let job = mover_pod::job_name("dst", &name);
+        let pod = MoverPod::start(client, site, &namespace, &job, "restore", &scratch).await?;
+        env.log = Some(pod.log.clone());
+        let result = restore_into(site, &spec, &env, &dir, &namespace, &name).await;
+        pod.finish().await;
+        result
     }
     .await;
     let summary = match result {
@@ -573,6 +560,48 @@ async fn restore(
         "conditions": condition(SynchronizingReason::WaitingForManual, "False", "Synchronization skipped, waiting for a manual trigger"),
     }))
     .await
+}
+
+/// The restore step of the mover: pick the snapshot (`restoreAsOf`, `previous`), clear the
+/// volume if asked, restore into it.
+async fn restore_into(
+    site: &Site,
+    spec: &lifeline_api::foreign::volsync::ReplicationDestinationResticSpec,
+    env: &restic::Repository,
+    dir: &std::path::Path,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let mut snapshots = restic::snapshots(env, dir).await?;
+    snapshots.sort_by(|a, b| b.time.cmp(&a.time));
+    if let Some(as_of) = &spec.restore_as_of {
+        let as_of = as_of.0;
+        snapshots.retain(|s| s.time.parse::<Timestamp>().is_ok_and(|t| t <= as_of));
+    }
+    let skip = usize::try_from(spec.previous.unwrap_or(0)).unwrap_or(0);
+    let Some(chosen) = snapshots.get(skip) else {
+        let reason = "no restic snapshot matches restoreAsOf/previous".to_owned();
+        bail!(ResticFailed {
+            reason: reason.clone(),
+            summary: reason.clone(),
+            output: reason
+        });
+    };
+    if spec.enable_file_deletion == Some(true) {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?
+            } else {
+                std::fs::remove_file(&path)?
+            }
+        }
+    }
+    let staging = site
+        .root
+        .join("restore-staging")
+        .join(format!("{namespace}-{name}"));
+    restic::restore(env, chosen, dir, &staging).await
 }
 
 /// The claim VolSync creates for a destination without `destinationPVC`, owned by it.

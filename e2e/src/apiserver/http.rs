@@ -35,6 +35,9 @@ pub struct Shared {
     /// Every distinct request, by client `User-Agent`, as RBAC sees it (`GET /debug/access`):
     /// lets a test check a controller only does what its declared RBAC rules allow.
     pub access: Mutex<std::collections::BTreeSet<Access>>,
+    /// Where the node's container logs are (`<namespace>/<pod>/<container>.log`), served as
+    /// `pods/log` the way the API server proxies a kubelet's; `None`: no kubelet.
+    pub pod_logs: Option<std::path::PathBuf>,
 }
 
 /// One kind of request, in RBAC's terms.
@@ -304,6 +307,33 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         Ok(collected) => collected.to_bytes(),
         Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
     };
+    if subresource.as_deref() == Some("log") && rt.plural == "pods" && rt.group.is_empty() {
+        return match (&method, name.as_deref()) {
+            (&Method::GET, Some(name)) => {
+                let store = shared.store.lock().expect("store lock");
+                match super::logs::serve(
+                    &store,
+                    &rt,
+                    namespace.as_deref(),
+                    name,
+                    &params,
+                    shared.pod_logs.as_deref(),
+                ) {
+                    Ok(text) => Response::builder()
+                        .status(200)
+                        .header(http::header::CONTENT_TYPE, "text/plain")
+                        .body(Full::new(Bytes::from(text)).boxed())
+                        .expect("valid response"),
+                    Err(e) => error_response(&e),
+                }
+            }
+            _ => error_response(&ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "pods/log is read with GET",
+            )),
+        };
+    }
     let status_only = match subresource.as_deref() {
         None => false,
         Some("status") if rt.status_subresource => true,

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod fields;
 mod http;
+mod logs;
 mod openapi;
 mod openapi_v2;
 mod ops;
@@ -40,6 +41,9 @@ pub struct Options {
     pub history: usize,
     /// How often a watch that allows bookmarks gets one.
     pub bookmark_interval: Duration,
+    /// The node's container log directory served as `pods/log`; `None`: no kubelet (every log
+    /// request is refused, as for a Pod no node runs).
+    pub pod_logs: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -47,6 +51,7 @@ impl Default for Options {
         Self {
             history: 10_000,
             bookmark_interval: Duration::from_secs(1),
+            pod_logs: None,
         }
     }
 }
@@ -68,6 +73,7 @@ impl LocalApiServer {
             bookmark_interval: options.bookmark_interval,
             writes: Mutex::default(),
             access: Mutex::default(),
+            pod_logs: options.pod_logs.clone(),
         });
         {
             let mut store = shared.store.lock().expect("store lock");

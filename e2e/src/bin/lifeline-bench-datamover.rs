@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
         allow_local_repository: true,
+        pod_logs: cluster.pod_logs(),
+        upload_limit_kib: None,
     };
     let mut actors = Actors::storage(client.clone(), site.clone());
     actors.merge(volsync::start(client.clone(), site.clone()).await?);
