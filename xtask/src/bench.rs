@@ -23,6 +23,10 @@ pub struct Args {
     /// datamover: bytes per volume.
     #[arg(long, default_value_t = 64 << 20)]
     pub size: u64,
+    /// datamover: how many backups move data at once (`--max-concurrent-backups`); default:
+    /// all of them. Below `--backups`, the slot-freed → next ReplicationSource time is reported.
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// A small, quick, debug-build run.
     #[arg(long)]
     pub smoke: bool,
@@ -48,6 +52,8 @@ fn invocation(args: &Args, out: &Path) -> anyhow::Result<(&'static str, Vec<Stri
                 args.backups.to_string(),
                 "--size".to_owned(),
                 args.size.to_string(),
+                "--limit".to_owned(),
+                args.limit.unwrap_or(args.backups).to_string(),
             ],
         ),
         other => bail!("unknown benchmark {other:?}; available: replication, datamover"),
@@ -128,12 +134,18 @@ mod tests {
                     "4",
                     "--size",
                     "1024",
+                    "--limit",
+                    "4",
                     "--output",
                     "/out/datamover.json"
                 ]
                 .map(String::from)
                 .to_vec()
             )
+        );
+        assert_eq!(
+            invoked(&["datamover", "--backups", "20", "--limit", "4"]).1[4..6],
+            ["--limit", "4"].map(String::from)
         );
         assert_eq!(
             invoked(&["datamover", "--smoke"]).1,

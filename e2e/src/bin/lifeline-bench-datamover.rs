@@ -1,15 +1,21 @@
 //! `cargo xtask bench datamover`: N VolumeSnapshotBackups of volumes of a given size through the
 //! real data mover and the restic mover actor; reports the time from each VSB's creation to its
 //! ReplicationSource's (p50, p99), the total time, and the overhead against bare `restic backup`
-//! of the same data in the same run.
+//! of the same data in the same run. With `--limit L` below N the data mover admits L at a time,
+//! and the report adds the time from a slot freeing (a backup's `Completed`) to the next
+//! ReplicationSource's creation (p50, p99). Times are when this process sees each watch event.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{ListParams, PostParams};
-use kube::{Api, Client};
+use kube::api::PostParams;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use lifeline_api::datamover::VolumeSnapshotBackup;
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass};
 use lifeline_api::foreign::volsync::ReplicationSource;
@@ -41,6 +47,29 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index]
 }
 
+/// When the bench saw each ReplicationSource (by request index) and each completion.
+#[derive(Clone, Default)]
+struct Seen {
+    sources: BTreeMap<usize, Instant>,
+    completed: BTreeMap<String, Instant>,
+}
+
+/// Feeds every object the watch shows to `note` until the task is stopped.
+async fn record<K>(api: Api<K>, seen: Arc<Mutex<Seen>>, note: fn(&K, &mut Seen))
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    while let Some(object) = stream.next().await {
+        if let Ok(object) = object {
+            note(&object, &mut seen.lock().expect("lock"));
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let smoke = std::env::args().any(|a| a == "--smoke");
@@ -54,6 +83,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         arg("--size", 64 << 20)?
     };
+    let limit = if smoke {
+        1
+    } else {
+        arg("--limit", n as u64)? as usize
+    }
+    .clamp(1, n);
     let cluster = TestCluster::start().await?;
     let client: Client = cluster.client();
     let app = cluster.namespace("bench-app").await?;
@@ -178,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
             "--admin-address".into(),
             "127.0.0.1:0".into(),
             "--max-concurrent-backups".into(),
-            n.to_string(),
+            limit.to_string(),
             "--allow-local-repository".into(),
             "--log-level".into(),
             "warn".into(),
@@ -192,9 +227,40 @@ async fn main() -> anyhow::Result<()> {
         .wait_for_line("admin-listen", Duration::from_secs(60))
         .await?;
 
-    println!("backing up through the data mover (all admitted at once, like the bare run) …");
+    println!("backing up through the data mover ({limit} admitted at a time) …");
     let vsbs = Api::<VolumeSnapshotBackup>::namespaced(client.clone(), &app);
     let sources = Api::<ReplicationSource>::namespaced(client.clone(), &protected);
+    // When each ReplicationSource appears and each VSB completes, as their watch events arrive.
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let watching = [
+        tokio::spawn(record(
+            sources.clone(),
+            Arc::clone(&seen),
+            |rs: &ReplicationSource, seen| {
+                let index = rs
+                    .labels()
+                    .get("datamover.oadp.openshift.io/request-name")
+                    .and_then(|n| n.strip_prefix("vsb-"))
+                    .and_then(|i| i.parse::<usize>().ok());
+                if let Some(i) = index {
+                    seen.sources.entry(i).or_insert_with(Instant::now);
+                }
+            },
+        )),
+        tokio::spawn(record(
+            vsbs.clone(),
+            Arc::clone(&seen),
+            |b: &VolumeSnapshotBackup, seen| {
+                let completed = b.status.as_ref().and_then(|s| s.phase())
+                    == Some(lifeline_api::datamover::BackupPhase::Completed);
+                if completed {
+                    seen.completed
+                        .entry(b.name_any())
+                        .or_insert_with(Instant::now);
+                }
+            },
+        )),
+    ];
     let started = Instant::now();
     let mut created = Vec::new();
     for (i, content) in contents.iter().enumerate() {
@@ -204,44 +270,48 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         created.push(Instant::now());
     }
-    // Watch for each ReplicationSource's appearance and each VSB's completion.
-    let mut to_source = vec![None; n];
-    let mut done = 0;
-    while done < n {
-        let listed = sources.list(&ListParams::default()).await?;
-        for rs in listed.items {
-            let labels = rs.metadata.labels.unwrap_or_default();
-            if let Some(i) = labels
-                .get("datamover.oadp.openshift.io/request-name")
-                .and_then(|n| n.strip_prefix("vsb-"))
-                .and_then(|i| i.parse::<usize>().ok())
-                && i < n
-                && to_source[i].is_none()
-            {
-                to_source[i] = Some(created[i].elapsed().as_secs_f64());
-            }
-        }
-        done = vsbs
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .filter(|b| {
-                b.status.as_ref().and_then(|s| s.phase())
-                    == Some(lifeline_api::datamover::BackupPhase::Completed)
-            })
-            .count();
-        anyhow::ensure!(
-            started.elapsed() < T,
-            "the backups did not complete in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::until(T, "every backup to complete", || {
+        let seen = Arc::clone(&seen);
+        async move { (seen.lock().expect("lock").completed.len() >= n).then_some(()) }
+    })
+    .await?;
     let total = started.elapsed().as_secs_f64();
-    let mut latencies: Vec<f64> = to_source.iter().flatten().copied().collect();
+    for task in watching {
+        task.abort();
+    }
+    let seen = seen.lock().expect("lock").clone();
+    let mut latencies: Vec<f64> = (0..n)
+        .filter_map(|i| {
+            Some(
+                seen.sources
+                    .get(&i)?
+                    .duration_since(created[i])
+                    .as_secs_f64(),
+            )
+        })
+        .collect();
     latencies.sort_by(f64::total_cmp);
+    // The k-th slot to free lets the (limit + k)-th ReplicationSource be created.
+    let mut completions: Vec<Instant> = seen.completed.values().copied().collect();
+    completions.sort();
+    let mut creations: Vec<Instant> = seen.sources.values().copied().collect();
+    creations.sort();
+    let mut slot_latencies: Vec<f64> = completions
+        .iter()
+        .zip(creations.iter().skip(limit))
+        .map(|(freed, next)| {
+            anyhow::ensure!(
+                *next >= *freed,
+                "a ReplicationSource beyond the limit appeared before a slot freed"
+            );
+            Ok(next.duration_since(*freed).as_secs_f64())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    slot_latencies.sort_by(f64::total_cmp);
     let report = json!({
-        "backups": n, "bytes_per_volume": size,
+        "backups": n, "bytes_per_volume": size, "limit": limit,
+        "slot_free_to_next_replicationsource_seconds": (!slot_latencies.is_empty()).then(|| json!({
+            "p50": percentile(&slot_latencies, 0.5), "p99": percentile(&slot_latencies, 0.99), "samples": slot_latencies.len()})),
         "vsb_to_replicationsource_seconds": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99)},
         "datamover_total_seconds": total, "bare_restic_seconds": bare, "ratio": total / bare.max(1e-9),
     });
@@ -253,6 +323,14 @@ async fn main() -> anyhow::Result<()> {
         bare,
         total / bare.max(1e-9)
     );
+    if !slot_latencies.is_empty() {
+        println!(
+            "slot freed → next ReplicationSource ({} samples): p50 {:.3} s, p99 {:.3} s",
+            slot_latencies.len(),
+            percentile(&slot_latencies, 0.5),
+            percentile(&slot_latencies, 0.99)
+        );
+    }
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--output") {
         let path = args.get(i + 1).context("--output FILE")?;
