@@ -414,3 +414,95 @@ async fn a_bad_input_is_a_condition_and_an_event_once() {
             .any(|(ty, reason, _)| ty == "Warning" && reason == "ResticSecretMissing")
     );
 }
+
+/// While the mover runs, `status.progress` says so — written at most once per interval —
+/// and when it finishes the status keeps its totals and the completion says them.
+#[tokio::test]
+async fn progress_is_reported_at_most_every_interval_and_totals_kept_to_the_end() {
+    let w = world_with(
+        Settings {
+            progress_interval: std::time::Duration::from_secs(3600),
+            ..Settings::default()
+        },
+        4,
+    );
+    w.backup_of("b1", "orders-db");
+    w.reconcile("b1").await; // start
+    w.reconcile("b1").await; // create working objects
+    w.reconcile("b1").await; // the mover runs: no Pod log to read here, so "Preparing"
+    let progress = w.vsb("b1").unwrap().status.unwrap().progress.unwrap();
+    assert_eq!(
+        progress.phase.and_then(|p| p.known()),
+        Some(lifeline_api::datamover::MoverPhase::Preparing)
+    );
+    assert!(progress.summary.unwrap().starts_with("Preparing, "));
+    assert!(progress.updated.is_some());
+    w.api.take_writes();
+    w.reconcile("b1").await; // not due again yet: nothing written
+    assert!(w.api.take_writes().is_empty());
+
+    w.mover("b1", json!({"lastManualSync": "b1", "lastSyncTime": "2026-03-02T01:00:05Z",
+        "latestMoverStatus": {"result": "Successful", "logs": "Added to the repository: 1.500 MiB (1.200 MiB stored)\nprocessed 3 files, 2.000 MiB in 0:02\nRestic completed in 4s"}}))
+        .await;
+    w.reconcile("b1").await; // done
+    let progress = w.vsb("b1").unwrap().status.unwrap().progress.unwrap();
+    assert_eq!(progress.bytes_added, Some(1_572_864));
+    assert_eq!(progress.files_done, Some(3));
+    assert!(
+        progress
+            .summary
+            .unwrap()
+            .starts_with("Done 1.5 MiB added, 3 files, ")
+    );
+    w.reconcile("b1").await; // clean up
+    w.reconcile("b1").await; // complete
+    let status = w.vsb("b1").unwrap().status.unwrap();
+    assert!(
+        status.conditions[0]
+            .message
+            .starts_with("backup completed: 1.5 MiB added to the repository, 3 files, in "),
+        "{}",
+        status.conditions[0].message
+    );
+}
+
+/// OADP's ConfigMap asks for the workload's security context and no Pod mounts the claim:
+/// the status says so (into Completed) and the mover runs without one.
+#[tokio::test]
+async fn no_workload_pod_for_the_movers_security_context_is_said_in_the_status() {
+    let w = world(4);
+    w.api.put::<k8s_openapi::api::core::v1::ConfigMap>(&yaml(&format!(
+        "metadata: {{name: fast-config, namespace: {PROTECTED}}}\ndata: {{SourceMoverSecurityContext: \"true\"}}"
+    )));
+    w.backup_of("b1", "orders-db");
+    w.reconcile("b1").await; // start
+    w.reconcile("b1").await; // create working objects
+    let vsb = w.vsb("b1").unwrap();
+    let notice = lifeline_datamover_controller::reconcile::backup::no_workload_pod("orders-db");
+    assert!(
+        vsb.status.clone().unwrap().conditions[0]
+            .message
+            .contains(&notice),
+        "{:?}",
+        vsb.status
+    );
+    let rs: ReplicationSource = w
+        .api
+        .get(Some(PROTECTED), &names(&vsb).replication_source())
+        .unwrap();
+    assert!(rs.spec.restic.unwrap().mover.mover_security_context.is_none());
+    w.api.take_writes();
+    w.reconcile("b1").await; // said once
+    assert!(w.api.take_writes().iter().all(|w| !w.contains("/status")));
+    w.mover(
+        "b1",
+        json!({"lastManualSync": "b1", "lastSyncTime": "2026-03-02T01:00:05Z"}),
+    )
+    .await;
+    for _ in 0..3 {
+        w.reconcile("b1").await; // done, clean up, complete
+    }
+    let status = w.vsb("b1").unwrap().status.unwrap();
+    assert_eq!(status.phase.unwrap().as_str(), "Completed");
+    assert!(status.conditions[0].message.contains(&notice));
+}

@@ -375,18 +375,14 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             let context = match (&side, &observed.source_pvc) {
                 (Some(side), Some(pvc)) if side.mover_security_context => {
                     let found = workload_context(ctx, pvc).await?;
-                    if found.is_none() {
-                        event(
-                            ctx,
-                            vsb,
-                            true,
-                            "NoWorkloadPod",
-                            format!(
-                                "SourceMoverSecurityContext is \"true\" but no Pod mounts {}: the mover runs without the workload's security context",
-                                pvc.name_any()
-                            ),
-                        )
-                        .await;
+                    let current = first_message(vsb.status.as_ref().map(|s| &s.conditions));
+                    let notice = no_workload_pod(&pvc.name_any());
+                    if found.is_none() && !current.is_some_and(|m| m.contains(&notice)) {
+                        // In the status (kept into Completed) and as an Event.
+                        let message = format!("{}; {notice}", current.unwrap_or("backup started"));
+                        patch_status(ctx, vsb, json!({"conditions": reconciled(true, &message)}))
+                            .await?;
+                        event(ctx, vsb, true, "NoWorkloadPod", notice).await;
                     }
                     found
                 }
@@ -608,6 +604,14 @@ fn inputs<'a>(
         config,
         mover_context,
     })
+}
+
+/// What the status and the Event say when OADP's ConfigMap asks for the workload's security
+/// context and no Pod mounts the claim.
+pub fn no_workload_pod(claim: &str) -> String {
+    format!(
+        "SourceMoverSecurityContext is \"true\" but no Pod mounts {claim}: the mover runs without the workload's security context"
+    )
 }
 
 /// The source side of the ConfigMap (validated by `decide`).
