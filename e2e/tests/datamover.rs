@@ -751,16 +751,8 @@ async fn a_running_backup_shows_the_movers_progress_and_its_totals() {
     .await;
     let kubelet = w._cluster.pod_logs().is_some();
     // Data restic cannot compress away, so that the limit slows the upload: 2 MiB in 4 files.
-    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
     for i in 0..4 {
-        let noise: Vec<u8> = (0..512 * 1024)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
+        let noise = lifeline_e2e::actors::files::noise(i + 1, 512 * 1024);
         std::fs::write(w.dir.join(format!("noise-{i}.bin")), noise).unwrap();
     }
     let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);

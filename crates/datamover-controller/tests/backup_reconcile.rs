@@ -490,7 +490,14 @@ async fn no_workload_pod_for_the_movers_security_context_is_said_in_the_status()
         .api
         .get(Some(PROTECTED), &names(&vsb).replication_source())
         .unwrap();
-    assert!(rs.spec.restic.unwrap().mover.mover_security_context.is_none());
+    assert!(
+        rs.spec
+            .restic
+            .unwrap()
+            .mover
+            .mover_security_context
+            .is_none()
+    );
     w.api.take_writes();
     w.reconcile("b1").await; // said once
     assert!(w.api.take_writes().iter().all(|w| !w.contains("/status")));

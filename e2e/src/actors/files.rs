@@ -54,3 +54,17 @@ pub fn tree_size(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// `len` bytes no compressor can shrink and no other `seed` repeats (xorshift), for data that
+/// must really travel (a restic upload, a benchmark volume).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}

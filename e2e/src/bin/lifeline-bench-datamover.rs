@@ -153,15 +153,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_default(),
         );
         // Incompressible, distinct data per volume.
-        let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let bytes: Vec<u8> = (0..size)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let bytes = lifeline_e2e::actors::files::noise(i as u64 + 1, size as usize);
         std::fs::write(dir.join("data.bin"), &bytes)?;
         snapshots
             .create(&PostParams::default(), &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
