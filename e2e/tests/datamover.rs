@@ -104,7 +104,15 @@ async fn restore(
     })
     .await
     .unwrap();
-    restored.status.unwrap().snapshot_handle.unwrap()
+    let status = restored.status.unwrap();
+    // The mover's report ends in `Done` (its step while restoring is read as for a backup).
+    let progress = status.progress.clone().unwrap_or_default();
+    assert_eq!(
+        progress.phase.as_ref().and_then(|p| p.known()),
+        Some(MoverPhase::Done),
+        "{progress:?}"
+    );
+    status.snapshot_handle.unwrap()
 }
 
 /// Snapshots `claim` and starts backing the snapshot up through a VSB named `name`; returns

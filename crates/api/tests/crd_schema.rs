@@ -294,6 +294,21 @@ fn printer_columns_short_names_and_subresources() {
             col("Age", ".metadata.creationTimestamp"),
         ]
     );
+    assert_eq!(
+        columns("VolumeSnapshotRestore"),
+        [
+            col(
+                "PVC Name",
+                ".spec.volumeSnapshotMoverBackupRef.sourcePVCData.name"
+            ),
+            col("Phase", ".status.phase"),
+            col("BatchingStatus", ".status.batchingStatus"),
+            col("SnapshotHandle", ".status.snapshotHandle"),
+            // Lifeline's, as on a VSB.
+            col("Progress", ".status.progress.summary"),
+            col("Age", ".metadata.creationTimestamp"),
+        ]
+    );
     for (kind, short, scope) in [
         ("VolumeReplication", "vr", "Namespaced"),
         ("VolumeReplicationClass", "vrc", "Cluster"),

@@ -39,6 +39,11 @@ use crate::open::{Open, known};
         json_path = ".status.snapshotHandle"
     ),
     printcolumn(
+        name = "Progress",
+        type_ = "string",
+        json_path = ".status.progress.summary"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -120,6 +125,10 @@ pub struct VolumeSnapshotRestoreStatus {
     /// The VolSync ReplicationDestination that restored the data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_destination_data: Option<ReplicationDestinationData>,
+
+    /// Lifeline's: what the mover reports while it runs, and its totals at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<super::MoverProgress>,
 }
 
 impl VolumeSnapshotRestoreStatus {

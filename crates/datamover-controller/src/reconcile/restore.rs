@@ -299,6 +299,18 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             tracing::debug!(name = vsr.name_any(), why, "waiting");
             Ok(Action::await_change())
         }
+        Decision::Running => {
+            let status = vsr.status.as_ref();
+            super::progress::report(
+                ctx,
+                vsr,
+                status.and_then(|s| s.progress.as_ref()),
+                status.and_then(|s| s.start_timestamp.as_ref()),
+                protected,
+                &super::progress::job_name(&names.replication_destination(), false),
+            )
+            .await
+        }
         Decision::Done {
             snapshot_handle,
             content,
@@ -318,8 +330,23 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 .and_then(|d| d.status.clone())
                 .unwrap_or_default()
                 .sync;
+            let elapsed = super::progress::elapsed(
+                vsr.status.as_ref().and_then(|s| s.start_timestamp.as_ref()),
+                k8s_openapi::jiff::Timestamp::now(),
+            );
+            let totals = crate::progress::totals(
+                sync.latest_mover_status
+                    .as_ref()
+                    .and_then(|m| m.logs.as_deref())
+                    .unwrap_or_default(),
+            );
+            let mut finished = crate::progress::finished(totals, elapsed);
+            finished.updated = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
             patch_status(ctx, vsr, json!({
                 "phase": "SnapshotRestoreDone", "snapshotHandle": snapshot_handle, "volumeSnapshotContentName": content,
+                "progress": super::progress::with_nulls(&finished),
                 "replicationDestinationData": {"name": names.replication_destination(), "startTimestamp": sync.last_sync_start_time, "completionTimestamp": sync.last_sync_time},
             }))
             .await?;

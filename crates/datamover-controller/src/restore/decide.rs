@@ -57,6 +57,8 @@ pub enum Decision {
     Start,
     Create(Vec<Object>),
     Wait(&'static str),
+    /// The mover is restoring: report its progress.
+    Running,
     /// Restored: publish the snapshot handle and content name.
     Done {
         snapshot_handle: String,
@@ -159,7 +161,7 @@ pub fn decide(observed: &Observed) -> Decision {
         });
     match failed {
         Some(message) => Decision::Fail(message),
-        None => Decision::Wait("the restic mover is running"),
+        None => Decision::Running,
     }
 }
 
