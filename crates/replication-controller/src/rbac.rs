@@ -81,9 +81,9 @@ pub const RULES: &[Rule] = &[
         scope: Scope::Cluster,
         group: "",
         resources: &["persistentvolumes"],
-        verbs: &["get", "list", "watch"],
+        verbs: &["get"],
         resource_names: &[],
-        why: "the CSI volume handle of a bound claim, which the driver replicates; watched into a cache (name and CSI source only) so a reconcile does not GET it",
+        why: "the CSI volume handle of a bound claim, which the driver replicates",
     },
     Rule {
         scope: Scope::Cluster,
