@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -178,20 +178,11 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
             .await?,
     };
     // OADP's per-StorageClass ConfigMap, for the source claim's class.
-    let storage_config = match source_pvc
+    let class = source_pvc
         .as_ref()
         .and_then(|p| p.spec.as_ref())
-        .and_then(|s| s.storage_class_name.clone())
-    {
-        Some(class) => {
-            let name = crate::storage_config::configmap_name(&class);
-            Api::<ConfigMap>::namespaced(c.clone(), &protected)
-                .get_opt(&name)
-                .await?
-                .map(|cm| (name, cm.data.unwrap_or_default()))
-        }
-        None => None,
-    };
+        .and_then(|s| s.storage_class_name.clone());
+    let storage_config = super::shared::storage_config(ctx, &protected, class).await?;
     let exclusive = source_pvc
         .as_ref()
         .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()));
@@ -462,18 +453,13 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 .and_then(|s| s.status.as_ref())
                 .and_then(|s| s.sync.latest_mover_status.as_ref())
                 .and_then(|m| m.logs.clone());
-            let totals = crate::progress::totals(logs.as_deref().unwrap_or_default());
+            let (totals, elapsed, finished) = super::progress::at_end(
+                logs.as_deref(),
+                vsb.status.as_ref().and_then(|s| s.start_timestamp.as_ref()),
+            );
             if let Some(bytes) = totals.bytes_added {
                 ctx.metrics.bytes_added("backup", bytes);
             }
-            let elapsed = super::progress::elapsed(
-                vsb.status.as_ref().and_then(|s| s.start_timestamp.as_ref()),
-                Timestamp::now(),
-            );
-            let mut finished = crate::progress::finished(totals, elapsed);
-            finished.updated = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                Timestamp::now(),
-            ));
             let source = observed
                 .working
                 .source

@@ -86,6 +86,20 @@ where
     Ok(Action::requeue(every))
 }
 
+/// The mover finished: its totals from the lines VolSync kept, how long the request took, and
+/// the `status.progress` that reports them.
+pub fn at_end(
+    logs: Option<&str>,
+    started: Option<&Time>,
+) -> (progress::Totals, Duration, MoverProgress) {
+    let now = Timestamp::now();
+    let totals = progress::totals(logs.unwrap_or_default());
+    let took = elapsed(started, now);
+    let mut finished = progress::finished(totals, took);
+    finished.updated = Some(Time(Timestamp::from_second(now.as_second()).unwrap_or(now)));
+    (totals, took, finished)
+}
+
 /// A merge patch of `progress` that also clears what the new report lacks.
 pub fn with_nulls(progress: &MoverProgress) -> serde_json::Value {
     let mut value = serde_json::to_value(progress).unwrap_or_default();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
@@ -109,22 +109,13 @@ async fn observe(vsr: &VolumeSnapshotRestore, ctx: &Context) -> Result<Observed,
         None => None,
     };
     // OADP's per-StorageClass ConfigMap, for the backed-up claim's class.
-    let storage_config = match vsr
+    let class = vsr
         .spec
         .volume_snapshot_mover_backup_ref
         .source_pvc_data
         .as_ref()
-        .and_then(|p| p.storage_class_name.clone())
-    {
-        Some(class) => {
-            let name = crate::storage_config::configmap_name(&class);
-            Api::<ConfigMap>::namespaced(c.clone(), &protected)
-                .get_opt(&name)
-                .await?
-                .map(|cm| (name, cm.data.unwrap_or_default()))
-        }
-        None => None,
-    };
+        .and_then(|p| p.storage_class_name.clone());
+    let storage_config = super::shared::storage_config(ctx, &protected, class).await?;
     Ok(Observed {
         vsr: vsr.clone(),
         storage_config,
@@ -330,20 +321,12 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 .and_then(|d| d.status.clone())
                 .unwrap_or_default()
                 .sync;
-            let elapsed = super::progress::elapsed(
-                vsr.status.as_ref().and_then(|s| s.start_timestamp.as_ref()),
-                k8s_openapi::jiff::Timestamp::now(),
-            );
-            let totals = crate::progress::totals(
+            let (_, _, finished) = super::progress::at_end(
                 sync.latest_mover_status
                     .as_ref()
-                    .and_then(|m| m.logs.as_deref())
-                    .unwrap_or_default(),
+                    .and_then(|m| m.logs.as_deref()),
+                vsr.status.as_ref().and_then(|s| s.start_timestamp.as_ref()),
             );
-            let mut finished = crate::progress::finished(totals, elapsed);
-            finished.updated = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::now(),
-            ));
             patch_status(ctx, vsr, json!({
                 "phase": "SnapshotRestoreDone", "snapshotHandle": snapshot_handle, "volumeSnapshotContentName": content,
                 "progress": super::progress::with_nulls(&finished),

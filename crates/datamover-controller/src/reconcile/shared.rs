@@ -261,6 +261,26 @@ where
 }
 
 /// The message of a request's (single) condition, to avoid rewriting an unchanged one.
+/// OADP's ConfigMap `<class>-config` in the protected namespace, as (name, data), if the class
+/// is known and the ConfigMap exists.
+pub async fn storage_config(
+    ctx: &Context,
+    protected: &str,
+    class: Option<String>,
+) -> Result<Option<(String, std::collections::BTreeMap<String, String>)>, Error> {
+    let Some(class) = class else { return Ok(None) };
+    let name = crate::storage_config::configmap_name(&class);
+    Ok(
+        kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+            ctx.client.clone(),
+            protected,
+        )
+        .get_opt(&name)
+        .await?
+        .map(|cm| (name, cm.data.unwrap_or_default())),
+    )
+}
+
 pub fn first_message(conditions: Option<&Vec<Condition>>) -> Option<&str> {
     conditions?.first().map(|c| c.message.as_str())
 }
