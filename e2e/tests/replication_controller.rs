@@ -198,3 +198,141 @@ async fn http_get(address: &str, path: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+/// The reconcile reads its class, claim and volume from the controller's watches, not with a
+/// GET each (on a real API server those GETs were a third of the work per VolumeReplication).
+/// Everything exists before the controller starts, so its first lists hold it all: the access
+/// log shows lists and watches of the three kinds and not one GET of them.
+#[tokio::test]
+async fn the_reconcile_reads_class_claim_and_volume_from_watch_caches() {
+    let cluster = TestCluster::start().await.unwrap();
+    let ns = cluster.namespace("cached").await.unwrap();
+    let client = cluster.client();
+    let dir = cluster.dir();
+    let root = dir.join("site-a");
+    let volume = format!("vol-{ns}");
+    std::fs::create_dir_all(root.join("volumes").join(&volume)).unwrap();
+    let class_name = format!("gold-{ns}");
+    let pv_name = format!("pv-{ns}");
+    let objects = [
+        json!({"apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
+            "metadata": {"name": class_name}, "spec": {"provisioner": DRIVER}}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv_name},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "csi": {"driver": DRIVER, "volumeHandle": volume}}}),
+    ];
+    Api::<VolumeReplicationClass>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(objects[0].clone()).unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<PersistentVolume>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(objects[1].clone()).unwrap(),
+        )
+        .await
+        .unwrap();
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns);
+    pvcs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv_name}})).unwrap())
+        .await
+        .unwrap();
+    pvcs.patch_status(
+        "data",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+    )
+    .await
+    .unwrap();
+    let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
+    vrs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+        "metadata": {"name": "data-replication"},
+        "spec": {"volumeReplicationClass": class_name, "replicationState": "primary",
+                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let socket = dir.join("a.sock");
+    let endpoint = format!("unix://{}", socket.display());
+    let mut driver = Process::spawn(
+        dir,
+        "hostpath-driver",
+        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver").unwrap(),
+        &[
+            "--endpoint".into(),
+            endpoint.clone(),
+            "--root".into(),
+            root.display().to_string(),
+        ],
+        &[],
+    )
+    .unwrap();
+    driver.wait_for_line("peer-listen", T).await.unwrap();
+    let kubeconfig = cluster
+        .controller_kubeconfig(lifeline_e2e::rbac::Controller::Replication, &ns, None)
+        .await
+        .unwrap();
+    let _controller = Process::spawn(
+        dir,
+        "replication-controller",
+        &binary(
+            "lifeline-replication-controller",
+            "lifeline-replication-controller",
+        )
+        .unwrap(),
+        &[
+            "--driver-name".into(),
+            DRIVER.into(),
+            "--csi-address".into(),
+            endpoint,
+            "--admin-address".into(),
+            "127.0.0.1:0".into(),
+            "--watch-namespace".into(),
+            ns.clone(),
+        ],
+        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
+    )
+    .unwrap();
+    wait::for_object(&vrs, "data-replication", T, "to be Primary", |vr| {
+        vr.status
+            .as_ref()
+            .is_some_and(|s| s.state() == Some(CurrentState::Primary))
+    })
+    .await
+    .unwrap();
+    let Some(log) = cluster.access_log().await.unwrap() else {
+        eprintln!("this backend keeps no access log; nothing to count");
+        return;
+    };
+    let of_controller: Vec<_> = log
+        .iter()
+        .filter(|a| a.agent.starts_with("lifeline-replication-controller/"))
+        .collect();
+    for resource in [
+        "volumereplicationclasses",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+    ] {
+        let verbs: Vec<&str> = of_controller
+            .iter()
+            .filter(|a| a.resource == resource)
+            .map(|a| a.verb.as_str())
+            .collect();
+        assert!(
+            verbs.contains(&"list") && verbs.contains(&"watch"),
+            "{resource} is watched: {verbs:?}"
+        );
+        assert!(
+            !verbs.contains(&"get"),
+            "{resource} is never fetched: {verbs:?}"
+        );
+    }
+}

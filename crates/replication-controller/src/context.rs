@@ -42,6 +42,9 @@ pub struct Context {
     info_unimplemented: Mutex<HashSet<String>>,
     /// VolumeReplication uid → consecutive retryable failures, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Watch caches of classes, claims and volumes, set when the controller starts its
+    /// watches; without them (reconcile tests) every read is a GET.
+    caches: std::sync::OnceLock<crate::caches::Caches>,
 }
 
 impl Context {
@@ -55,7 +58,18 @@ impl Context {
             info_due: Mutex::default(),
             info_unimplemented: Mutex::default(),
             failures: Mutex::default(),
+            caches: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The watch caches, once the controller has started them.
+    pub fn caches(&self) -> Option<&crate::caches::Caches> {
+        self.caches.get()
+    }
+
+    /// Hands the reconcile the controller's watch caches (once; later calls are ignored).
+    pub fn use_caches(&self, caches: crate::caches::Caches) {
+        let _ = self.caches.set(caches);
     }
 
     /// Whether the info refresh of `uid` is due now, and if not, how long until it is.

@@ -1,5 +1,6 @@
 //! Wiring kube-runtime's `Controller`: VolumeReplications are the main stream; PVC and
-//! VolumeReplicationClass changes map to the VolumeReplications that use them. Predicates
+//! VolumeReplicationClass changes map to the VolumeReplications that use them, and those
+//! watches (with one of PersistentVolumes) fill the caches the reconcile reads. Predicates
 //! drop events that cannot change a decision (our own status and finalizer writes), so the
 //! controller does not trigger itself.
 
@@ -7,13 +8,14 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, future};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use kube::{Api, ResourceExt};
 use lifeline_api::replication::{DataSourceKind, VolumeReplication, VolumeReplicationClass};
 use lifeline_runtime::Health;
 
+use crate::caches::{Cache, Caches, narrow_claim, narrow_volume};
 use crate::context::Context;
 use crate::reconcile::{error_policy, reconcile};
 
@@ -36,8 +38,32 @@ pub async fn run(
             Api::<PersistentVolumeClaim>::all(client.clone()),
         ),
     };
-    let classes = Api::<VolumeReplicationClass>::all(client);
+    let classes = Api::<VolumeReplicationClass>::all(client.clone());
     let (reader, writer) = reflector::store::<VolumeReplication>();
+    // The class and claim watches below fill caches the reconcile reads instead of GETting;
+    // a third watch, of PersistentVolumes, only fills its cache.
+    let (class_reader, class_writer) = reflector::store::<VolumeReplicationClass>();
+    let (claim_reader, claim_writer) = reflector::store::<PersistentVolumeClaim>();
+    let (volume_reader, volume_writer) = reflector::store::<PersistentVolume>();
+    let (class_cache, class_ready) = Cache::new(class_reader);
+    let (claim_cache, claim_ready) = Cache::new(claim_reader);
+    let (volume_cache, volume_ready) = Cache::new(volume_reader);
+    ctx.use_caches(Caches {
+        classes: class_cache,
+        claims: claim_cache,
+        volumes: volume_cache,
+    });
+    let volumes = tokio::spawn(
+        watcher(
+            Api::<PersistentVolume>::all(client),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .modify(narrow_volume)
+        .reflect(volume_writer)
+        .inspect_ok(move |event| volume_ready.observe(event))
+        .for_each(|_| future::ready(())),
+    );
     // Ready once the first full list is in the cache. (Not `Store::wait_until_ready`: its
     // one-shot wakes only the last of several waiters, and the Controller waits on it too.)
     let vr_stream = watcher(vrs, watcher::Config::default())
@@ -54,10 +80,15 @@ pub async fn run(
         .predicate_filter(vr_relevant, Default::default());
     let pvc_stream = watcher(pvcs, watcher::Config::default())
         .default_backoff()
+        .modify(narrow_claim)
+        .reflect(claim_writer)
+        .inspect_ok(move |event| claim_ready.observe(event))
         .applied_objects()
         .predicate_filter(pvc_relevant, Default::default());
     let class_stream = watcher(classes, watcher::Config::default())
         .default_backoff()
+        .reflect(class_writer)
+        .inspect_ok(move |event| class_ready.observe(event))
         .applied_objects();
 
     let by_pvc = reader.clone();
@@ -77,6 +108,7 @@ pub async fn run(
             future::ready(())
         })
         .await;
+    volumes.abort();
 }
 
 fn hash(value: impl Hash) -> Option<u64> {

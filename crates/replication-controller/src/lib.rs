@@ -1,13 +1,15 @@
 //! `lifeline-replication-controller`: drives csi-addons replication drivers through
 //! VolumeReplication objects, with the status the Go operators write.
 //!
-//! Where things live: [`args`] (flags), [`controller`] (watches and wiring), [`reconcile`]
+//! Where things live: [`args`] (flags), [`controller`] (watches and wiring), [`caches`] (what
+//! the reconcile reads, from those watches), [`reconcile`]
 //! (the pipeline), [`validate`] / [`plan`] / [`status`] / [`events`] (pure decisions),
 //! [`act`] (driver calls), [`protection`] (finalizers and the PVC claim), [`drivers`]
 //! (connections), [`error`] / [`requeue`] (failures and retries), [`metrics`].
 
 pub mod act;
 pub mod args;
+pub mod caches;
 pub mod context;
 pub mod controller;
 pub mod drivers;

@@ -81,9 +81,9 @@ pub const RULES: &[Rule] = &[
         scope: Scope::Cluster,
         group: "",
         resources: &["persistentvolumes"],
-        verbs: &["get"],
+        verbs: &["get", "list", "watch"],
         resource_names: &[],
-        why: "the CSI volume handle of a bound claim, which the driver replicates",
+        why: "the CSI volume handle of a bound claim, which the driver replicates; watched into a cache (name and CSI source only) so a reconcile does not GET it",
     },
     Rule {
         scope: Scope::Cluster,

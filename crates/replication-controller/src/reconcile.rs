@@ -3,6 +3,7 @@
 //! ([`crate::act`]) → build the status (pure, [`crate::status`]) → write it with one field
 //! manager, only if it changed → Events. Deletion runs [`cleanup`] instead.
 
+use crate::caches::cached_or_get;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -106,9 +107,13 @@ fn uid(vr: &VolumeReplication) -> String {
 
 async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action, Error> {
     let namespace = vr.namespace().unwrap_or_default();
-    let class = Api::<VolumeReplicationClass>::all(ctx.client.clone())
-        .get_opt(&vr.spec.volume_replication_class)
-        .await?;
+    let class = cached_or_get(
+        ctx.caches().map(|c| &c.classes),
+        &Api::<VolumeReplicationClass>::all(ctx.client.clone()),
+        None,
+        &vr.spec.volume_replication_class,
+    )
+    .await?;
     // In sidecar mode other drivers' VolumeReplications belong to other controllers.
     if let Some(class) = &class
         && !ctx.drivers.serves(&class.spec.provisioner)
@@ -219,13 +224,21 @@ async fn resolve(
     let class = validate::class(vr, class)?;
     let (target, pvc) = match source {
         validate::Source::Claim(claim_name) => {
-            let pvc = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace)
-                .get_opt(&claim_name)
-                .await?;
+            let pvc = cached_or_get(
+                ctx.caches().map(|c| &c.claims),
+                &Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace),
+                Some(&namespace),
+                &claim_name,
+            )
+            .await?;
             let pv_name = validate::claim(vr, &claim_name, pvc.as_ref())?;
-            let pv = Api::<PersistentVolume>::all(ctx.client.clone())
-                .get_opt(&pv_name)
-                .await?;
+            let pv = cached_or_get(
+                ctx.caches().map(|c| &c.volumes),
+                &Api::<PersistentVolume>::all(ctx.client.clone()),
+                None,
+                &pv_name,
+            )
+            .await?;
             let volume_id = validate::volume(&pv_name, pv.as_ref(), &class)?;
             (CsiTarget::Volume(volume_id), pvc)
         }

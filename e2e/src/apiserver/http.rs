@@ -32,6 +32,9 @@ pub struct Shared {
     pub bookmark_interval: Duration,
     /// Writes served, by "VERB resource[/status]", for benchmarks (`GET /debug/writes`).
     pub writes: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// GETs of one named object served, by "GET resource[/subresource]" (`GET /debug/reads`):
+    /// what a watch cache could have answered.
+    pub reads: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Every distinct request, by client `User-Agent`, as RBAC sees it (`GET /debug/access`):
     /// lets a test check a controller only does what its declared RBAC rules allow.
     pub access: Mutex<std::collections::BTreeSet<Access>>,
@@ -136,6 +139,10 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         ["debug", "writes"] => {
             let writes = shared.writes.lock().expect("writes lock").clone();
             return Ok(Route::Static(json!(writes)));
+        }
+        ["debug", "reads"] => {
+            let reads = shared.reads.lock().expect("reads lock").clone();
+            return Ok(Route::Static(json!(reads)));
         }
         ["debug", "access"] => {
             let access = shared.access.lock().expect("access lock").clone();
@@ -374,6 +381,18 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         Ok(v) => v,
         Err(e) => return error_response(&e),
     };
+    if method == Method::GET && name.is_some() {
+        let resource = match &subresource {
+            Some(sub) => format!("{}/{sub}", rt.plural),
+            None => rt.plural.clone(),
+        };
+        *shared
+            .reads
+            .lock()
+            .expect("reads lock")
+            .entry(format!("GET {resource}"))
+            .or_default() += 1;
+    }
     if method != Method::GET {
         let resource = if status_only {
             format!("{}/status", rt.plural)

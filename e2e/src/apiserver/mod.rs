@@ -72,6 +72,7 @@ impl LocalApiServer {
             address: address.to_string(),
             bookmark_interval: options.bookmark_interval,
             writes: Mutex::default(),
+            reads: Mutex::default(),
             access: Mutex::default(),
             pod_logs: options.pod_logs.clone(),
         });

@@ -82,12 +82,24 @@ fn usage(pid: u32) -> (f64, f64) {
 }
 
 async fn writes(url: &str) -> BTreeMap<String, u64> {
+    counted(url, "writes").await
+}
+
+/// GETs of single objects the local server served (what watch caches could answer).
+async fn reads(url: &str) -> BTreeMap<String, u64> {
+    counted(url, "reads").await
+}
+
+async fn counted(url: &str, what: &str) -> BTreeMap<String, u64> {
     let body = async {
         let address = url.trim_start_matches("http://");
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
         stream
-            .write_all(b"GET /debug/writes HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .write_all(
+                format!("GET /debug/{what} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
             .await
             .ok()?;
         let mut text = String::new();
@@ -158,6 +170,7 @@ struct Phase {
     rss: f64,
     calls: BTreeMap<&'static str, u64>,
     writes: BTreeMap<String, u64>,
+    reads: BTreeMap<String, u64>,
 }
 
 fn per(count: u64, n: usize) -> String {
@@ -166,7 +179,7 @@ fn per(count: u64, n: usize) -> String {
 
 fn report(phases: &[Phase], n: usize) -> Value {
     println!(
-        "\n{:<22} {:>9} {:>8} {:>8} {:>9}  rpcs per VR / writes per VR",
+        "\n{:<22} {:>9} {:>8} {:>8} {:>9}  rpcs per VR / writes and GETs per VR",
         "phase", "seconds", "VR/s", "cpu s", "rss MiB"
     );
     let mut json = Vec::new();
@@ -184,6 +197,7 @@ fn report(phases: &[Phase], n: usize) -> Value {
         let writes: Vec<String> = p
             .writes
             .iter()
+            .chain(&p.reads)
             .map(|(k, v)| format!("{k} {}", per(*v, n)))
             .collect();
         println!(
@@ -206,7 +220,7 @@ fn report(phases: &[Phase], n: usize) -> Value {
             );
         }
         json.push(json!({"phase": p.name, "seconds": p.seconds, "vr_per_second": rate, "controller_cpu_seconds": p.cpu,
-                         "controller_peak_rss_mib": p.rss, "rpcs": p.calls, "writes": p.writes,
+                         "controller_peak_rss_mib": p.rss, "rpcs": p.calls, "writes": p.writes, "gets": p.reads,
                          "rpcs_per_minute": rpcs_per_minute, "writes_per_minute": writes_per_minute}));
     }
     json!({"vrs": n, "phases": json})
@@ -310,6 +324,7 @@ async fn main() -> anyhow::Result<()> {
     driver.clear_received();
     let (cpu0, _) = usage(pid);
     let w0 = writes(&url).await;
+    let r0 = reads(&url).await;
     let started = Instant::now();
     create_all(n, |i| {
         let vrs = vrs.clone();
@@ -326,6 +341,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let (cpu1, rss) = usage(pid);
     let mut w1 = writes(&url).await;
+    let mut r1 = reads(&url).await;
     let mut controller_writes = diff(&w1, &w0);
     // The bench's own creates are not the controller's.
     if let Some(v) = controller_writes.get_mut("POST volumereplications") {
@@ -339,6 +355,7 @@ async fn main() -> anyhow::Result<()> {
         rss,
         calls: calls(&driver),
         writes: controller_writes,
+        reads: diff(&r1, &r0),
     });
 
     // Phase 2: idle.
@@ -347,6 +364,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(args.idle).await;
     let (cpu2, rss) = usage(pid);
     let w2 = writes(&url).await;
+    let r2 = reads(&url).await;
     phases.push(Phase {
         name: "idle",
         seconds: args.idle.as_secs_f64(),
@@ -354,8 +372,10 @@ async fn main() -> anyhow::Result<()> {
         rss,
         calls: calls(&driver),
         writes: diff(&w2, &w1),
+        reads: diff(&r2, &r1),
     });
     w1 = w2;
+    r1 = r2;
 
     // Phase 3: every VR to secondary.
     println!("switching {n} VolumeReplications to secondary …");
@@ -377,6 +397,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let (cpu3, rss) = usage(pid);
     let w3 = writes(&url).await;
+    let r3 = reads(&url).await;
     let mut controller_writes = diff(&w3, &w1);
     if let Some(v) = controller_writes.get_mut("PATCH volumereplications") {
         *v = v.saturating_sub(n as u64);
@@ -389,6 +410,7 @@ async fn main() -> anyhow::Result<()> {
         rss,
         calls: calls(&driver),
         writes: controller_writes,
+        reads: diff(&r3, &r1),
     });
 
     let json = report(&phases, n);
