@@ -15,7 +15,7 @@ use kube::{Api, ResourceExt};
 use lifeline_api::replication::{DataSourceKind, VolumeReplication, VolumeReplicationClass};
 use lifeline_runtime::Health;
 
-use crate::caches::{Cache, Caches, narrow_claim, narrow_volume};
+use crate::caches::{Cache, Caches, Volumes, narrow_claim};
 use crate::context::Context;
 use crate::reconcile::{error_policy, reconcile};
 
@@ -41,28 +41,26 @@ pub async fn run(
     let classes = Api::<VolumeReplicationClass>::all(client.clone());
     let (reader, writer) = reflector::store::<VolumeReplication>();
     // The class and claim watches below fill caches the reconcile reads instead of GETting;
-    // a third watch, of PersistentVolumes, only fills its cache.
+    // a third watch, of PersistentVolumes, only fills an index of their CSI sources.
     let (class_reader, class_writer) = reflector::store::<VolumeReplicationClass>();
     let (claim_reader, claim_writer) = reflector::store::<PersistentVolumeClaim>();
-    let (volume_reader, volume_writer) = reflector::store::<PersistentVolume>();
     let (class_cache, class_ready) = Cache::new(class_reader);
     let (claim_cache, claim_ready) = Cache::new(claim_reader);
-    let (volume_cache, volume_ready) = Cache::new(volume_reader);
+    let (volume_index, volume_feed) = Volumes::new();
     ctx.use_caches(Caches {
         classes: class_cache,
         claims: claim_cache,
-        volumes: volume_cache,
+        volumes: volume_index,
     });
     let volumes = tokio::spawn(
-        watcher(
-            Api::<PersistentVolume>::all(client),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(narrow_volume)
-        .reflect(volume_writer)
-        .inspect_ok(move |event| volume_ready.observe(event))
-        .for_each(|_| future::ready(())),
+        watcher(Api::<PersistentVolume>::all(client), cache_pages())
+            .default_backoff()
+            .for_each(move |event| {
+                if let Ok(event) = event {
+                    volume_feed.apply(&event);
+                }
+                future::ready(())
+            }),
     );
     // Ready once the first full list is in the cache. (Not `Store::wait_until_ready`: its
     // one-shot wakes only the last of several waiters, and the Controller waits on it too.)
@@ -78,7 +76,7 @@ pub async fn run(
         })
         .applied_objects()
         .predicate_filter(vr_relevant, Default::default());
-    let pvc_stream = watcher(pvcs, watcher::Config::default())
+    let pvc_stream = watcher(pvcs, cache_pages())
         .default_backoff()
         .modify(narrow_claim)
         .reflect(claim_writer)
@@ -109,6 +107,12 @@ pub async fn run(
         })
         .await;
     volumes.abort();
+}
+
+/// Lists of the cached kinds come in small pages: each page is decoded whole before the cache
+/// narrows its objects, so the page size bounds the controller's peak memory at start.
+fn cache_pages() -> watcher::Config {
+    watcher::Config::default().page_size(100)
 }
 
 fn hash(value: impl Hash) -> Option<u64> {

@@ -3,7 +3,7 @@
 //! ([`crate::act`]) → build the status (pure, [`crate::status`]) → write it with one field
 //! manager, only if it changed → Events. Deletion runs [`cleanup`] instead.
 
-use crate::caches::cached_or_get;
+use crate::caches::{cached_or_get, volume_or_get};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -232,10 +232,9 @@ async fn resolve(
             )
             .await?;
             let pv_name = validate::claim(vr, &claim_name, pvc.as_ref())?;
-            let pv = cached_or_get(
-                ctx.caches().map(|c| &c.volumes),
+            let pv = volume_or_get(
+                ctx.caches().map(|c| c.volumes.as_ref()),
                 &Api::<PersistentVolume>::all(ctx.client.clone()),
-                None,
                 &pv_name,
             )
             .await?;
