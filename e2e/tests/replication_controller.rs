@@ -26,92 +26,22 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
     let volume = format!("vol-{ns}");
     std::fs::create_dir_all(root.join("volumes").join(&volume)).unwrap();
     std::fs::write(root.join("volumes").join(&volume).join("data.txt"), "hello").unwrap();
-    let socket = dir.join("a.sock");
-    let endpoint = format!("unix://{}", socket.display());
-
-    let mut driver = Process::spawn(
-        dir,
-        "hostpath-driver",
-        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver").unwrap(),
-        &[
-            "--endpoint".into(),
-            endpoint.clone(),
-            "--root".into(),
-            root.display().to_string(),
-        ],
-        &[],
+    let (driver, endpoint) = start_driver(dir, &root).await;
+    let mut controller = start_controller(
+        &cluster,
+        &ns,
+        &endpoint,
+        &["--log-level", "info,lifeline_replication_controller=debug"],
     )
-    .unwrap();
-    driver.wait_for_line("peer-listen", T).await.unwrap();
-    let kubeconfig = cluster
-        .controller_kubeconfig(lifeline_e2e::rbac::Controller::Replication, &ns, None)
-        .await
-        .unwrap();
-    let mut controller = Process::spawn(
-        dir,
-        "replication-controller",
-        &binary(
-            "lifeline-replication-controller",
-            "lifeline-replication-controller",
-        )
-        .unwrap(),
-        &[
-            "--driver-name".into(),
-            DRIVER.into(),
-            "--csi-address".into(),
-            endpoint,
-            "--admin-address".into(),
-            "127.0.0.1:0".into(),
-            "--watch-namespace".into(),
-            ns.clone(),
-            "--log-level".into(),
-            "info,lifeline_replication_controller=debug".into(),
-        ],
-        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
-    )
-    .unwrap();
+    .await;
 
-    let class_name = format!("gold-{ns}");
-    let class: VolumeReplicationClass = serde_json::from_value(json!({
-        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
-        "metadata": {"name": class_name},
-        "spec": {"provisioner": DRIVER, "parameters": {"schedulingInterval": "1m"}},
-    }))
-    .unwrap();
-    Api::<VolumeReplicationClass>::all(client.clone())
-        .create(&PostParams::default(), &class)
-        .await
-        .unwrap();
-    let pv_name = format!("pv-{ns}");
-    let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": pv_name},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "csi": {"driver": DRIVER, "volumeHandle": volume}}}))
-    .unwrap();
-    Api::<PersistentVolume>::all(client.clone())
-        .create(&PostParams::default(), &pv)
-        .await
-        .unwrap();
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns);
-    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv_name}})).unwrap();
-    pvcs.create(&PostParams::default(), &pvc).await.unwrap();
-    pvcs.patch_status(
-        "data",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+    let (pvcs, vrs) = replicated_claim(
+        &client,
+        &ns,
+        &volume,
+        json!({"provisioner": DRIVER, "parameters": {"schedulingInterval": "1m"}}),
     )
-    .await
-    .unwrap();
-
-    let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
-    let vr: VolumeReplication = serde_json::from_value(json!({
-        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
-        "metadata": {"name": "data-replication"},
-        "spec": {"volumeReplicationClass": class_name, "replicationState": "primary",
-                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}},
-    }))
-    .unwrap();
-    vrs.create(&PostParams::default(), &vr).await.unwrap();
+    .await;
 
     let primary = wait::for_object(&vrs, "data-replication", T, "to be Primary", |vr| {
         vr.status
@@ -189,6 +119,115 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
     drop(driver);
 }
 
+/// The hostpath driver on `root`, serving on a socket in `dir`; and its endpoint.
+async fn start_driver(dir: &std::path::Path, root: &std::path::Path) -> (Process, String) {
+    let endpoint = format!("unix://{}", dir.join("a.sock").display());
+    let mut driver = Process::spawn(
+        dir,
+        "hostpath-driver",
+        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver").unwrap(),
+        &[
+            "--endpoint".into(),
+            endpoint.clone(),
+            "--root".into(),
+            root.display().to_string(),
+        ],
+        &[],
+    )
+    .unwrap();
+    driver.wait_for_line("peer-listen", T).await.unwrap();
+    (driver, endpoint)
+}
+
+/// The replication controller for `ns`, with its own identity, driving the driver at `endpoint`.
+async fn start_controller(
+    cluster: &TestCluster,
+    ns: &str,
+    endpoint: &str,
+    extra: &[&str],
+) -> Process {
+    let kubeconfig = cluster
+        .controller_kubeconfig(lifeline_e2e::rbac::Controller::Replication, ns, None)
+        .await
+        .unwrap();
+    let args: Vec<String> = [
+        "--driver-name",
+        DRIVER,
+        "--csi-address",
+        endpoint,
+        "--admin-address",
+        "127.0.0.1:0",
+        "--watch-namespace",
+        ns,
+    ]
+    .iter()
+    .chain(extra)
+    .map(|a| a.to_string())
+    .collect();
+    Process::spawn(
+        cluster.dir(),
+        "replication-controller",
+        &binary(
+            "lifeline-replication-controller",
+            "lifeline-replication-controller",
+        )
+        .unwrap(),
+        &args,
+        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
+    )
+    .unwrap()
+}
+
+/// A class `gold-<ns>` with `class_spec`, a CSI volume `pv-<ns>` on `volume`, the claim `data`
+/// bound to it, and the VolumeReplication `data-replication` (primary) of that claim.
+async fn replicated_claim(
+    client: &kube::Client,
+    ns: &str,
+    volume: &str,
+    class_spec: serde_json::Value,
+) -> (Api<PersistentVolumeClaim>, Api<VolumeReplication>) {
+    let class_name = format!("gold-{ns}");
+    let pv_name = format!("pv-{ns}");
+    let class: VolumeReplicationClass = serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
+        "metadata": {"name": class_name}, "spec": class_spec,
+    }))
+    .unwrap();
+    Api::<VolumeReplicationClass>::all(client.clone())
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": pv_name},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "csi": {"driver": DRIVER, "volumeHandle": volume}}}))
+    .unwrap();
+    Api::<PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+        .unwrap();
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv_name}})).unwrap();
+    pvcs.create(&PostParams::default(), &pvc).await.unwrap();
+    pvcs.patch_status(
+        "data",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+    )
+    .await
+    .unwrap();
+    let vrs = Api::<VolumeReplication>::namespaced(client.clone(), ns);
+    let vr: VolumeReplication = serde_json::from_value(json!({
+        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+        "metadata": {"name": "data-replication"},
+        "spec": {"volumeReplicationClass": class_name, "replicationState": "primary",
+                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}},
+    }))
+    .unwrap();
+    vrs.create(&PostParams::default(), &vr).await.unwrap();
+    (pvcs, vrs)
+}
+
 async fn http_get(address: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
@@ -212,95 +251,10 @@ async fn the_reconcile_reads_class_claim_and_volume_from_watch_caches() {
     let root = dir.join("site-a");
     let volume = format!("vol-{ns}");
     std::fs::create_dir_all(root.join("volumes").join(&volume)).unwrap();
-    let class_name = format!("gold-{ns}");
-    let pv_name = format!("pv-{ns}");
-    let objects = [
-        json!({"apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
-            "metadata": {"name": class_name}, "spec": {"provisioner": DRIVER}}),
-        json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv_name},
-            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "csi": {"driver": DRIVER, "volumeHandle": volume}}}),
-    ];
-    Api::<VolumeReplicationClass>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(objects[0].clone()).unwrap(),
-        )
-        .await
-        .unwrap();
-    Api::<PersistentVolume>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(objects[1].clone()).unwrap(),
-        )
-        .await
-        .unwrap();
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns);
-    pvcs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv_name}})).unwrap())
-        .await
-        .unwrap();
-    pvcs.patch_status(
-        "data",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
-    )
-    .await
-    .unwrap();
-    let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
-    vrs.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({
-        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
-        "metadata": {"name": "data-replication"},
-        "spec": {"volumeReplicationClass": class_name, "replicationState": "primary",
-                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}}}))
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-
-    let socket = dir.join("a.sock");
-    let endpoint = format!("unix://{}", socket.display());
-    let mut driver = Process::spawn(
-        dir,
-        "hostpath-driver",
-        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver").unwrap(),
-        &[
-            "--endpoint".into(),
-            endpoint.clone(),
-            "--root".into(),
-            root.display().to_string(),
-        ],
-        &[],
-    )
-    .unwrap();
-    driver.wait_for_line("peer-listen", T).await.unwrap();
-    let kubeconfig = cluster
-        .controller_kubeconfig(lifeline_e2e::rbac::Controller::Replication, &ns, None)
-        .await
-        .unwrap();
-    let _controller = Process::spawn(
-        dir,
-        "replication-controller",
-        &binary(
-            "lifeline-replication-controller",
-            "lifeline-replication-controller",
-        )
-        .unwrap(),
-        &[
-            "--driver-name".into(),
-            DRIVER.into(),
-            "--csi-address".into(),
-            endpoint,
-            "--admin-address".into(),
-            "127.0.0.1:0".into(),
-            "--watch-namespace".into(),
-            ns.clone(),
-        ],
-        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
-    )
-    .unwrap();
+    let (_pvcs, vrs) =
+        replicated_claim(&client, &ns, &volume, json!({"provisioner": DRIVER})).await;
+    let (_driver, endpoint) = start_driver(dir, &root).await;
+    let _controller = start_controller(&cluster, &ns, &endpoint, &[]).await;
     wait::for_object(&vrs, "data-replication", T, "to be Primary", |vr| {
         vr.status
             .as_ref()

@@ -28,6 +28,14 @@ use tokio::sync::watch;
 /// How long a reconcile waits for a cache's first list before asking the API server.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
+/// Whether a cache's first list is in, waiting for it up to [`READY_WAIT`].
+async fn listed(ready: &watch::Receiver<bool>) -> bool {
+    let mut ready = ready.clone();
+    tokio::time::timeout(READY_WAIT, ready.wait_for(|r| *r))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
 /// One kind's watch cache and whether its first list is in.
 pub struct Cache<K: Resource<DynamicType = ()> + 'static> {
     store: Store<K>,
@@ -57,11 +65,7 @@ where
 
     /// The cached object, once the first list is in; `None` means "ask the API server".
     pub async fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
-        let mut ready = self.ready.clone();
-        let listed = tokio::time::timeout(READY_WAIT, ready.wait_for(|r| *r))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if !listed {
+        if !listed(&self.ready).await {
             return None;
         }
         let mut key = ObjectRef::new(name);
@@ -142,11 +146,7 @@ impl Volumes {
     /// The volume as the reconcile reads it (name and CSI source), once the first list is in;
     /// `None` means "ask the API server".
     pub async fn get(&self, name: &str) -> Option<PersistentVolume> {
-        let mut ready = self.ready.clone();
-        let listed = tokio::time::timeout(READY_WAIT, ready.wait_for(|r| *r))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if !listed {
+        if !listed(&self.ready).await {
             return None;
         }
         let state = self.state.read().expect("volumes lock");
