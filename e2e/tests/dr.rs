@@ -382,26 +382,32 @@ async fn data_age_is_known_at_both_sites_and_keeps_growing_after_the_primary_is_
     let secondary = [("name", "db-replication"), ("role", "secondary")];
     let refresh = INFO_REFRESH_SECONDS as f64;
 
-    // Each round waits for a fresh answer from A's driver, then reads both sites.
-    let mut last_info_age = f64::MAX;
+    // Each round waits for a fresh answer from A's driver, then reads both sites. Fresh: given
+    // after the previous round's read, i.e. younger than the time since then. (Not "younger
+    // than the previous round's age": that one can be a few milliseconds, and an answer read
+    // that soon after it is given may take many refreshes to come by.)
+    let mut previous_read: Option<Instant> = None;
     for round in 0..3 {
-        let (a, b) = wait::until(
+        let (a, b, read_at) = wait::until(
             Duration::from_secs(60),
             "a fresh replication-info answer on A and the gauges on both sites",
             || async {
+                let read_at = Instant::now();
                 let a = sites.a.controller_metrics().await.ok()?;
                 let b = sites.b.controller_metrics().await.ok()?;
                 let info_age = sample(&a, INFO_AGE, &primary)?;
                 sample(&b, SINCE, &secondary)?;
-                (info_age < last_info_age).then_some((a, b))
+                let fresh = previous_read
+                    .is_none_or(|previous| info_age < (read_at - previous).as_secs_f64());
+                fresh.then_some((a, b, read_at))
             },
         )
         .await
         .unwrap();
+        previous_read = Some(read_at);
         let since_a = sample(&a, SINCE, &primary).unwrap();
         let info_a = sample(&a, INFO_AGE, &primary).unwrap();
         let since_b = sample(&b, SINCE, &secondary).unwrap();
-        last_info_age = info_a;
         assert!(
             info_a <= refresh + SLACK,
             "round {round}: info age {info_a}"
