@@ -1,52 +1,69 @@
 //! Watch caches of what every VolumeReplication reconcile reads: its class, its claim and the
-//! claim's volume. The controller already watches classes and claims (their changes map to
-//! VolumeReplications); the stores of those same watches, and one of PersistentVolumes, answer
-//! the reconcile instead of a GET each. A real API server spends a third of its work per VR on
-//! those GETs (issue 21). Volumes are kept as an index of their CSI sources ([`Volumes`]), not
+//! claim's volume. A real API server spends a third of its work per VR on those GETs (issue
+//! 21). Each cache is filled by a watch of its own task ([`fill`]), which also forwards what it
+//! applies to the controller (class and claim changes map to VolumeReplications), so one watch
+//! per kind serves both. Volumes are kept as an index of their CSI sources ([`Volumes`]), not
 //! as whole objects.
 //!
-//! A cache answers once its first full list is in; until then, and for a name it does not hold
-//! (created a moment ago, or missing), the reconcile asks the API server, so a cache is never
-//! the reason an object is reported missing. A hit may be a moment old: what the reconcile
-//! writes from it carries its resourceVersion, so a stale one is a conflict and a retry.
+//! The tasks run whether or not the controller polls them: kube's runner stops polling its
+//! trigger streams while it is at its concurrency limit, so a cache filled by a stream the
+//! controller drives, and a reconcile waiting for it, can starve each other. Hence a reconcile
+//! never waits for a cache: one whose first list is not in, or that does not hold the name
+//! (created a moment ago, or missing), sends it to the API server, so a cache is never the
+//! reason an object is reported missing. The controller waits for the first lists before it
+//! starts ([`Caches::wait_listed`]). A hit may be a moment old: what the reconcile writes from
+//! it carries its resourceVersion, so a stale one is a conflict and a retry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::channel::mpsc;
+use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{
     CSIPersistentVolumeSource, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PersistentVolumeClaimStatus, PersistentVolumeSpec,
 };
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use lifeline_api::replication::VolumeReplicationClass;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-/// How long a reconcile waits for a cache's first list before asking the API server.
-const READY_WAIT: Duration = Duration::from_secs(30);
+/// Whether a cache's first full list is in.
+#[derive(Clone)]
+struct Listed(watch::Receiver<bool>);
 
-/// Whether a cache's first list is in, waiting for it up to [`READY_WAIT`].
-async fn listed(ready: &watch::Receiver<bool>) -> bool {
-    let mut ready = ready.clone();
-    tokio::time::timeout(READY_WAIT, ready.wait_for(|r| *r))
-        .await
-        .is_ok_and(|r| r.is_ok())
+impl Listed {
+    fn new() -> (Self, watch::Sender<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (Self(rx), tx)
+    }
+
+    fn now(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Until the first list is in (or the task filling the cache is gone).
+    async fn wait(&self) {
+        let mut ready = self.0.clone();
+        let _ = ready.wait_for(|r| *r).await;
+    }
 }
 
 /// One kind's watch cache and whether its first list is in.
 pub struct Cache<K: Resource<DynamicType = ()> + 'static> {
     store: Store<K>,
-    ready: watch::Receiver<bool>,
+    listed: Listed,
 }
 
-/// Marks a cache ready; kept by the stream that fills it.
+/// Marks a cache listed; kept by the task that fills it.
 pub struct Readiness(watch::Sender<bool>);
 
 impl Readiness {
-    /// Call on every watch event: the first `InitDone` makes the cache ready.
+    /// Call on every watch event: the first `InitDone` makes the cache listed.
     pub fn observe<K>(&self, event: &watcher::Event<K>) {
         if matches!(event, watcher::Event::InitDone) {
             self.0.send_replace(true);
@@ -59,13 +76,14 @@ where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
     pub fn new(store: Store<K>) -> (Self, Readiness) {
-        let (tx, rx) = watch::channel(false);
-        (Self { store, ready: rx }, Readiness(tx))
+        let (listed, tx) = Listed::new();
+        (Self { store, listed }, Readiness(tx))
     }
 
-    /// The cached object, once the first list is in; `None` means "ask the API server".
-    pub async fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
-        if !listed(&self.ready).await {
+    /// The cached object, if the first list is in and it holds one by that name; `None` means
+    /// "ask the API server". Never waits.
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
+        if !self.listed.now() {
             return None;
         }
         let mut key = ObjectRef::new(name);
@@ -76,11 +94,77 @@ where
     }
 }
 
+/// Lists of the cached kinds come in small pages: each page is decoded whole before the cache
+/// narrows its objects, so the page size bounds the controller's peak memory at start.
+pub fn cache_pages() -> watcher::Config {
+    watcher::Config::default().page_size(100)
+}
+
+/// Spawns the watch that fills a cache (objects narrowed by `narrow` first) and returns the
+/// objects it applied, in order, for the controller's triggers. The channel is unbounded so
+/// the cache never waits for the controller; what queues there is narrowed objects, and only
+/// while the controller is at its concurrency limit.
+pub fn fill<K>(
+    api: Api<K>,
+    narrow: impl FnMut(&mut K) + Send + 'static,
+    writer: reflector::store::Writer<K>,
+    readiness: Readiness,
+) -> (JoinHandle<()>, mpsc::UnboundedReceiver<K>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync,
+    K: 'static,
+{
+    let (tx, rx) = mpsc::unbounded();
+    let kind = K::kind(&());
+    let task = tokio::spawn(
+        watcher(api, cache_pages())
+            .default_backoff()
+            .modify(narrow)
+            .reflect(writer)
+            .for_each(move |event| {
+                match event {
+                    Ok(event) => {
+                        readiness.observe(&event);
+                        if let watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) = event
+                        {
+                            // The receiver is gone only when the controller has stopped.
+                            let _ = tx.unbounded_send(obj);
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, %kind, "watch failed; retrying"),
+                }
+                future::ready(())
+            }),
+    );
+    (task, rx)
+}
+
 /// The reconcile's caches.
 pub struct Caches {
     pub classes: Cache<VolumeReplicationClass>,
     pub claims: Cache<PersistentVolumeClaim>,
     pub volumes: Arc<Volumes>,
+}
+
+impl Caches {
+    /// Waits up to `timeout` for every cache's first list; returns the ones still not listed
+    /// (their reads go to the API server until they are).
+    pub async fn wait_listed(&self, timeout: Duration) -> Vec<&'static str> {
+        let all = [
+            ("VolumeReplicationClasses", &self.classes.listed),
+            ("PersistentVolumeClaims", &self.claims.listed),
+            ("PersistentVolumes", &self.volumes.listed),
+        ];
+        let _ = tokio::time::timeout(
+            timeout,
+            future::join_all(all.iter().map(|(_, listed)| listed.wait())),
+        )
+        .await;
+        all.iter()
+            .filter(|(_, listed)| !listed.now())
+            .map(|(name, _)| *name)
+            .collect()
+    }
 }
 
 /// From the cache when it holds the object, else from the API server.
@@ -93,9 +177,7 @@ pub async fn cached_or_get<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + 'static,
 {
-    if let Some(cache) = cache
-        && let Some(hit) = cache.get(namespace, name).await
-    {
+    if let Some(hit) = cache.and_then(|cache| cache.get(namespace, name)) {
         return Ok(Some(hit.as_ref().clone()));
     }
     api.get_opt(name).await
@@ -107,7 +189,7 @@ where
 /// here is two strings.
 pub struct Volumes {
     state: RwLock<VolumeState>,
-    ready: watch::Receiver<bool>,
+    listed: Listed,
 }
 
 #[derive(Default)]
@@ -131,10 +213,10 @@ pub struct VolumesFeed {
 
 impl Volumes {
     pub fn new() -> (Arc<Self>, VolumesFeed) {
-        let (tx, rx) = watch::channel(false);
+        let (listed, tx) = Listed::new();
         let volumes = Arc::new(Self {
             state: RwLock::default(),
-            ready: rx,
+            listed,
         });
         let feed = VolumesFeed {
             volumes: Arc::clone(&volumes),
@@ -144,9 +226,9 @@ impl Volumes {
     }
 
     /// The volume as the reconcile reads it (name and CSI source), once the first list is in;
-    /// `None` means "ask the API server".
-    pub async fn get(&self, name: &str) -> Option<PersistentVolume> {
-        if !listed(&self.ready).await {
+    /// `None` means "ask the API server". Never waits.
+    pub fn get(&self, name: &str) -> Option<PersistentVolume> {
+        if !self.listed.now() {
             return None;
         }
         let state = self.state.read().expect("volumes lock");
@@ -203,15 +285,28 @@ impl VolumesFeed {
     }
 }
 
+/// Spawns the PersistentVolume watch that fills the volume index.
+pub fn fill_volumes(api: Api<PersistentVolume>, feed: VolumesFeed) -> JoinHandle<()> {
+    tokio::spawn(
+        watcher(api, cache_pages())
+            .default_backoff()
+            .for_each(move |event| {
+                match event {
+                    Ok(event) => feed.apply(&event),
+                    Err(error) => tracing::warn!(%error, "PersistentVolume watch failed; retrying"),
+                }
+                future::ready(())
+            }),
+    )
+}
+
 /// From the volume index when it holds the volume, else from the API server.
 pub async fn volume_or_get(
     volumes: Option<&Volumes>,
     api: &Api<PersistentVolume>,
     name: &str,
 ) -> Result<Option<PersistentVolume>, kube::Error> {
-    if let Some(volumes) = volumes
-        && let Some(hit) = volumes.get(name).await
-    {
+    if let Some(hit) = volumes.and_then(|volumes| volumes.get(name)) {
         return Ok(Some(hit));
     }
     api.get_opt(name).await
@@ -248,36 +343,35 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
-    async fn the_volume_index_answers_once_listed_and_follows_changes() {
+    #[test]
+    fn the_volume_index_answers_once_listed_and_follows_changes() {
         let (volumes, feed) = Volumes::new();
         feed.apply(&watcher::Event::Init);
         feed.apply(&watcher::Event::InitApply(pv("v")));
-        // Not listed yet: ask the API server (after the wait; paused time runs it out at once).
-        tokio::time::pause();
-        assert!(volumes.get("v").await.is_none());
+        // Not listed yet: ask the API server.
+        assert!(volumes.get("v").is_none());
         feed.apply(&watcher::Event::InitDone);
-        let hit = volumes.get("v").await.unwrap();
+        let hit = volumes.get("v").unwrap();
         let csi = hit.spec.unwrap().csi.unwrap();
         assert_eq!(
             (csi.driver.as_str(), csi.volume_handle.as_str()),
             ("d", "h")
         );
-        assert!(volumes.get("missing").await.is_none());
+        assert!(volumes.get("missing").is_none());
         let mut not_csi = pv("nfs");
         not_csi.spec.as_mut().unwrap().csi = None;
         feed.apply(&watcher::Event::Apply(not_csi.clone()));
-        let hit = volumes.get("nfs").await.unwrap();
+        let hit = volumes.get("nfs").unwrap();
         assert!(
             hit.spec.unwrap().csi.is_none(),
             "known, and not a CSI volume"
         );
         feed.apply(&watcher::Event::Delete(not_csi));
-        assert!(volumes.get("nfs").await.is_none());
+        assert!(volumes.get("nfs").is_none());
         // A relist replaces everything at its end.
         feed.apply(&watcher::Event::Init);
         feed.apply(&watcher::Event::InitDone);
-        assert!(volumes.get("v").await.is_none());
+        assert!(volumes.get("v").is_none());
     }
 
     #[test]
@@ -305,18 +399,35 @@ mod tests {
         assert!(claim.metadata.labels.is_none());
     }
 
-    #[tokio::test]
-    async fn a_cache_answers_only_once_listed_and_only_for_what_it_holds() {
+    #[test]
+    fn a_cache_answers_only_once_listed_and_only_for_what_it_holds() {
         let (reader, mut writer) = reflector::store::<PersistentVolume>();
         let (cache, readiness) = Cache::new(reader);
         writer.apply_watcher_event(&watcher::Event::InitApply(pv("v")));
-        // Not listed yet: ask the API server (after the wait; paused time runs it out at once).
-        tokio::time::pause();
-        assert!(cache.get(None, "v").await.is_none());
+        // Not listed yet: ask the API server.
+        assert!(cache.get(None, "v").is_none());
         let done = watcher::Event::InitDone;
         writer.apply_watcher_event(&done);
         readiness.observe(&done);
-        assert_eq!(cache.get(None, "v").await.unwrap().name_any(), "v");
-        assert!(cache.get(None, "missing").await.is_none());
+        assert_eq!(cache.get(None, "v").unwrap().name_any(), "v");
+        assert!(cache.get(None, "missing").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_controller_learns_which_caches_missed_their_first_list() {
+        let (classes, class_ready) = Cache::new(reflector::store().0);
+        let (claims, _claims_not_yet) = Cache::new(reflector::store().0);
+        let (volumes, feed) = Volumes::new();
+        let caches = Caches {
+            classes,
+            claims,
+            volumes,
+        };
+        class_ready.observe(&watcher::Event::<VolumeReplicationClass>::InitDone);
+        feed.apply(&watcher::Event::InitDone);
+        assert_eq!(
+            caches.wait_listed(Duration::from_secs(30)).await,
+            ["PersistentVolumeClaims"]
+        );
     }
 }

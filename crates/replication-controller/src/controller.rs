@@ -1,11 +1,12 @@
 //! Wiring kube-runtime's `Controller`: VolumeReplications are the main stream; PVC and
-//! VolumeReplicationClass changes map to the VolumeReplications that use them, and those
-//! watches (with one of PersistentVolumes) fill the caches the reconcile reads. Predicates
+//! VolumeReplicationClass changes map to the VolumeReplications that use them. Those come
+//! from the watches that fill the caches the reconcile reads ([`crate::caches`]). Predicates
 //! drop events that cannot change a decision (our own status and finalizer writes), so the
 //! controller does not trigger itself.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
@@ -15,7 +16,7 @@ use kube::{Api, ResourceExt};
 use lifeline_api::replication::{DataSourceKind, VolumeReplication, VolumeReplicationClass};
 use lifeline_runtime::Health;
 
-use crate::caches::{Cache, Caches, Volumes, narrow_claim};
+use crate::caches::{self, Cache, Caches, Volumes, narrow_claim};
 use crate::context::Context;
 use crate::reconcile::{error_policy, reconcile};
 
@@ -40,28 +41,36 @@ pub async fn run(
     };
     let classes = Api::<VolumeReplicationClass>::all(client.clone());
     let (reader, writer) = reflector::store::<VolumeReplication>();
-    // The class and claim watches below fill caches the reconcile reads instead of GETting;
-    // a third watch, of PersistentVolumes, only fills an index of their CSI sources.
+    // Classes, claims and volumes are cached by watches of their own tasks (see `caches`);
+    // class and claim changes come back from them as triggers.
     let (class_reader, class_writer) = reflector::store::<VolumeReplicationClass>();
     let (claim_reader, claim_writer) = reflector::store::<PersistentVolumeClaim>();
     let (class_cache, class_ready) = Cache::new(class_reader);
     let (claim_cache, claim_ready) = Cache::new(claim_reader);
     let (volume_index, volume_feed) = Volumes::new();
-    ctx.use_caches(Caches {
+    let (class_task, class_events) = caches::fill(
+        classes,
+        |class: &mut VolumeReplicationClass| class.managed_fields_mut().clear(),
+        class_writer,
+        class_ready,
+    );
+    let (claim_task, claim_events) = caches::fill(pvcs, narrow_claim, claim_writer, claim_ready);
+    let volume_task = caches::fill_volumes(Api::<PersistentVolume>::all(client), volume_feed);
+    let caches = Caches {
         classes: class_cache,
         claims: claim_cache,
         volumes: volume_index,
-    });
-    let volumes = tokio::spawn(
-        watcher(Api::<PersistentVolume>::all(client), cache_pages())
-            .default_backoff()
-            .for_each(move |event| {
-                if let Ok(event) = event {
-                    volume_feed.apply(&event);
-                }
-                future::ready(())
-            }),
-    );
+    };
+    // Reconciles read the caches from the first one on; a cache that cannot list (RBAC, say)
+    // only costs GETs, so the wait is bounded.
+    for kind in caches.wait_listed(FIRST_LIST_WAIT).await {
+        tracing::warn!(
+            %kind,
+            "not listed in {}s; reading it from the API server until it is",
+            FIRST_LIST_WAIT.as_secs()
+        );
+    }
+    ctx.use_caches(caches);
     // Ready once the first full list is in the cache. (Not `Store::wait_until_ready`: its
     // one-shot wakes only the last of several waiters, and the Controller waits on it too.)
     let vr_stream = watcher(vrs, watcher::Config::default())
@@ -76,18 +85,10 @@ pub async fn run(
         })
         .applied_objects()
         .predicate_filter(vr_relevant, Default::default());
-    let pvc_stream = watcher(pvcs, cache_pages())
-        .default_backoff()
-        .modify(narrow_claim)
-        .reflect(claim_writer)
-        .inspect_ok(move |event| claim_ready.observe(event))
-        .applied_objects()
+    let pvc_stream = claim_events
+        .map(Ok::<_, watcher::Error>)
         .predicate_filter(pvc_relevant, Default::default());
-    let class_stream = watcher(classes, watcher::Config::default())
-        .default_backoff()
-        .reflect(class_writer)
-        .inspect_ok(move |event| class_ready.observe(event))
-        .applied_objects();
+    let class_stream = class_events.map(Ok::<_, watcher::Error>);
 
     let by_pvc = reader.clone();
     let by_class = reader.clone();
@@ -106,14 +107,13 @@ pub async fn run(
             future::ready(())
         })
         .await;
-    volumes.abort();
+    for task in [class_task, claim_task, volume_task] {
+        task.abort();
+    }
 }
 
-/// Lists of the cached kinds come in small pages: each page is decoded whole before the cache
-/// narrows its objects, so the page size bounds the controller's peak memory at start.
-fn cache_pages() -> watcher::Config {
-    watcher::Config::default().page_size(100)
-}
+/// How long the controller waits for its caches' first lists before it starts.
+const FIRST_LIST_WAIT: Duration = Duration::from_secs(30);
 
 fn hash(value: impl Hash) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
