@@ -125,8 +125,7 @@ where
                 match event {
                     Ok(event) => {
                         readiness.observe(&event);
-                        if let watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) = event
-                        {
+                        if let watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) = event {
                             // The receiver is gone only when the controller has stopped.
                             let _ = tx.unbounded_send(obj);
                         }
