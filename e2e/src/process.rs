@@ -108,6 +108,31 @@ pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
         .join(name))
 }
 
+/// A hostpath driver with no peer site, named `name` (its log and its socket `<name>.sock` in
+/// `dir`), keeping its volumes under `root`; and its endpoint, once it serves.
+pub async fn lone_hostpath_driver(
+    dir: &Path,
+    name: &str,
+    root: &Path,
+    timeout: Duration,
+) -> anyhow::Result<(Process, String)> {
+    let endpoint = format!("unix://{}", dir.join(format!("{name}.sock")).display());
+    let mut driver = Process::spawn(
+        dir,
+        name,
+        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver")?,
+        &[
+            "--endpoint".into(),
+            endpoint.clone(),
+            "--root".into(),
+            root.display().to_string(),
+        ],
+        &[],
+    )?;
+    driver.wait_for_line("peer-listen", timeout).await?;
+    Ok((driver, endpoint))
+}
+
 /// A child process with captured logs.
 pub struct Process {
     pub name: String,

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
-use lifeline_e2e::process::{Process, binary};
+use lifeline_e2e::process::{Process, binary, lone_hostpath_driver};
 use lifeline_e2e::{TestCluster, wait};
 use serde_json::json;
 
@@ -27,21 +27,9 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     let dir = cluster.dir();
     let volume = format!("vol-{ns}");
     std::fs::create_dir_all(dir.join("root/volumes").join(&volume)).unwrap();
-    let endpoint = format!("unix://{}", dir.join("d.sock").display());
-    let mut driver = Process::spawn(
-        dir,
-        "driver",
-        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver").unwrap(),
-        &[
-            "--endpoint".into(),
-            endpoint.clone(),
-            "--root".into(),
-            dir.join("root").display().to_string(),
-        ],
-        &[],
-    )
-    .unwrap();
-    driver.wait_for_line("peer-listen", T).await.unwrap();
+    let (_driver, endpoint) = lone_hostpath_driver(dir, "driver", &dir.join("root"), T)
+        .await
+        .unwrap();
     let kubeconfig = cluster
         .controller_kubeconfig(lifeline_e2e::rbac::Controller::Replication, &ns, None)
         .await

@@ -9,7 +9,7 @@ use kube::{Api, ResourceExt};
 use lifeline_api::replication::{
     CurrentState, PVC_FINALIZER, VolumeReplication, VolumeReplicationClass,
 };
-use lifeline_e2e::process::{Process, binary};
+use lifeline_e2e::process::{Process, binary, lone_hostpath_driver};
 use lifeline_e2e::{TestCluster, wait};
 use serde_json::json;
 
@@ -121,22 +121,7 @@ async fn a_volume_replication_becomes_primary_and_deletes_cleanly() {
 
 /// The hostpath driver on `root`, serving on a socket in `dir`; and its endpoint.
 async fn start_driver(dir: &std::path::Path, root: &std::path::Path) -> (Process, String) {
-    let endpoint = format!("unix://{}", dir.join("a.sock").display());
-    let mut driver = Process::spawn(
-        dir,
-        "hostpath-driver",
-        &binary("lifeline-hostpath-driver", "lifeline-hostpath-driver").unwrap(),
-        &[
-            "--endpoint".into(),
-            endpoint.clone(),
-            "--root".into(),
-            root.display().to_string(),
-        ],
-        &[],
-    )
-    .unwrap();
-    driver.wait_for_line("peer-listen", T).await.unwrap();
-    (driver, endpoint)
+    lone_hostpath_driver(dir, "driver", root, T).await.unwrap()
 }
 
 /// The replication controller for `ns`, with its own identity, driving the driver at `endpoint`.
