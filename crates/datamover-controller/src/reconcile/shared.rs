@@ -260,7 +260,6 @@ where
     Ok(Action::requeue(AFTER_PROBLEM))
 }
 
-/// The message of a request's (single) condition, to avoid rewriting an unchanged one.
 /// OADP's ConfigMap `<class>-config` in the protected namespace, as (name, data), if the class
 /// is known and the ConfigMap exists.
 pub async fn storage_config(
@@ -281,6 +280,7 @@ pub async fn storage_config(
     )
 }
 
+/// The message of a request's (single) condition, to avoid rewriting an unchanged one.
 pub fn first_message(conditions: Option<&Vec<Condition>>) -> Option<&str> {
     conditions?.first().map(|c| c.message.as_str())
 }
