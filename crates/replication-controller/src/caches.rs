@@ -100,14 +100,37 @@ pub fn cache_pages() -> watcher::Config {
     watcher::Config::default().page_size(100)
 }
 
+/// Spawns a task that runs a watch of `api` (retrying with backoff, failures logged) and hands
+/// every event to `on_event`.
+fn spawn_watch<K>(
+    api: Api<K>,
+    mut on_event: impl FnMut(watcher::Event<K>) + Send + 'static,
+) -> JoinHandle<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let kind = K::kind(&());
+    tokio::spawn(
+        watcher(api, cache_pages())
+            .default_backoff()
+            .for_each(move |event| {
+                match event {
+                    Ok(event) => on_event(event),
+                    Err(error) => tracing::warn!(%error, %kind, "watch failed; retrying"),
+                }
+                future::ready(())
+            }),
+    )
+}
+
 /// Spawns the watch that fills a cache (objects narrowed by `narrow` first) and returns the
 /// objects it applied, in order, for the controller's triggers. The channel is unbounded so
 /// the cache never waits for the controller; what queues there is narrowed objects, and only
 /// while the controller is at its concurrency limit.
 pub fn fill<K>(
     api: Api<K>,
-    narrow: impl FnMut(&mut K) + Send + 'static,
-    writer: reflector::store::Writer<K>,
+    mut narrow: impl FnMut(&mut K) + Send + 'static,
+    mut writer: reflector::store::Writer<K>,
     readiness: Readiness,
 ) -> (JoinHandle<()>, mpsc::UnboundedReceiver<K>)
 where
@@ -115,26 +138,15 @@ where
     K: 'static,
 {
     let (tx, rx) = mpsc::unbounded();
-    let kind = K::kind(&());
-    let task = tokio::spawn(
-        watcher(api, cache_pages())
-            .default_backoff()
-            .modify(narrow)
-            .reflect(writer)
-            .for_each(move |event| {
-                match event {
-                    Ok(event) => {
-                        readiness.observe(&event);
-                        if let watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) = event {
-                            // The receiver is gone only when the controller has stopped.
-                            let _ = tx.unbounded_send(obj);
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, %kind, "watch failed; retrying"),
-                }
-                future::ready(())
-            }),
-    );
+    let task = spawn_watch(api, move |event| {
+        let event = event.modify(&mut narrow);
+        writer.apply_watcher_event(&event);
+        readiness.observe(&event);
+        if let watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) = event {
+            // The receiver is gone only when the controller has stopped.
+            let _ = tx.unbounded_send(obj);
+        }
+    });
     (task, rx)
 }
 
@@ -207,7 +219,7 @@ struct Csi {
 /// Fills [`Volumes`] from a PersistentVolume watch.
 pub struct VolumesFeed {
     volumes: Arc<Volumes>,
-    ready: watch::Sender<bool>,
+    readiness: Readiness,
 }
 
 impl Volumes {
@@ -219,7 +231,7 @@ impl Volumes {
         });
         let feed = VolumesFeed {
             volumes: Arc::clone(&volumes),
-            ready: tx,
+            readiness: Readiness(tx),
         };
         (volumes, feed)
     }
@@ -271,7 +283,7 @@ impl VolumesFeed {
             }
             watcher::Event::InitDone => {
                 state.live = state.listing.take().unwrap_or_default();
-                self.ready.send_replace(true);
+                self.readiness.observe(event);
             }
             watcher::Event::Apply(pv) => {
                 let (name, csi) = entry(pv);
@@ -286,17 +298,7 @@ impl VolumesFeed {
 
 /// Spawns the PersistentVolume watch that fills the volume index.
 pub fn fill_volumes(api: Api<PersistentVolume>, feed: VolumesFeed) -> JoinHandle<()> {
-    tokio::spawn(
-        watcher(api, cache_pages())
-            .default_backoff()
-            .for_each(move |event| {
-                match event {
-                    Ok(event) => feed.apply(&event),
-                    Err(error) => tracing::warn!(%error, "PersistentVolume watch failed; retrying"),
-                }
-                future::ready(())
-            }),
-    )
+    spawn_watch(api, move |event| feed.apply(&event))
 }
 
 /// From the volume index when it holds the volume, else from the API server.
