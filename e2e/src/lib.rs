@@ -10,6 +10,7 @@ pub mod apiserver;
 pub mod cli;
 pub mod cluster;
 pub mod envtest;
+pub mod fixtures;
 pub mod kubeconfig;
 pub mod metrics;
 pub mod process;

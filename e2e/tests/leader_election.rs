@@ -4,20 +4,15 @@
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
-use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
+use kube::api::{Patch, PatchParams};
+use lifeline_api::replication::CurrentState;
 use lifeline_e2e::process::{Process, binary, lone_hostpath_driver};
-use lifeline_e2e::{TestCluster, wait};
+use lifeline_e2e::{TestCluster, fixtures, wait};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
 const DRIVER: &str = "hostpath.lifeline.dev";
-
-fn obj<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
-    serde_json::from_value(value).unwrap()
-}
 
 #[tokio::test]
 async fn the_standby_takes_over_when_the_leader_dies() {
@@ -89,35 +84,17 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         "the holder {holder} is one of the two"
     );
 
-    Api::<VolumeReplicationClass>::all(client.clone())
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "replication.storage.openshift.io/v1alpha1",
-            "kind": "VolumeReplicationClass", "metadata": {"name": format!("c-{ns}")}, "spec": {"provisioner": DRIVER}})))
-        .await
-        .unwrap();
-    Api::<PersistentVolume>::all(client.clone())
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("pv-{ns}")},
-            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "csi": {"driver": DRIVER, "volumeHandle": volume}}})))
-        .await
-        .unwrap();
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns);
-    pvcs.create(&PostParams::default(), &obj(json!({"metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": format!("pv-{ns}")}})))
-        .await
-        .unwrap();
-    pvcs.patch_status(
-        "data",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+    let (_pvcs, vrs) = fixtures::replicated_claim(
+        &client,
+        &ns,
+        DRIVER,
+        &volume,
+        &format!("c-{ns}"),
+        json!({"provisioner": DRIVER}),
+        "r",
     )
     .await
     .unwrap();
-    let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
-    vrs.create(&PostParams::default(), &obj(json!({"apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
-        "metadata": {"name": "r"},
-        "spec": {"volumeReplicationClass": format!("c-{ns}"), "replicationState": "primary",
-                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}}})))
-        .await
-        .unwrap();
     wait::for_object(&vrs, "r", T, "Primary", |vr| {
         vr.status
             .as_ref()

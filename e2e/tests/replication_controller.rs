@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
-use lifeline_api::replication::{
-    CurrentState, PVC_FINALIZER, VolumeReplication, VolumeReplicationClass,
-};
+use lifeline_api::replication::{CurrentState, PVC_FINALIZER, VolumeReplication};
 use lifeline_e2e::process::{Process, binary, lone_hostpath_driver};
-use lifeline_e2e::{TestCluster, wait};
+use lifeline_e2e::{TestCluster, fixtures, wait};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
@@ -163,54 +161,25 @@ async fn start_controller(
     .unwrap()
 }
 
-/// A class `gold-<ns>` with `class_spec`, a CSI volume `pv-<ns>` on `volume`, the claim `data`
-/// bound to it, and the VolumeReplication `data-replication` (primary) of that claim.
+/// The class `gold-<ns>` with `class_spec`, a CSI volume on `volume`, the claim `data` bound
+/// to it, and the VolumeReplication `data-replication` (primary) of that claim.
 async fn replicated_claim(
     client: &kube::Client,
     ns: &str,
     volume: &str,
     class_spec: serde_json::Value,
 ) -> (Api<PersistentVolumeClaim>, Api<VolumeReplication>) {
-    let class_name = format!("gold-{ns}");
-    let pv_name = format!("pv-{ns}");
-    let class: VolumeReplicationClass = serde_json::from_value(json!({
-        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
-        "metadata": {"name": class_name}, "spec": class_spec,
-    }))
-    .unwrap();
-    Api::<VolumeReplicationClass>::all(client.clone())
-        .create(&PostParams::default(), &class)
-        .await
-        .unwrap();
-    let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": pv_name},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "csi": {"driver": DRIVER, "volumeHandle": volume}}}))
-    .unwrap();
-    Api::<PersistentVolume>::all(client.clone())
-        .create(&PostParams::default(), &pv)
-        .await
-        .unwrap();
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
-    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv_name}})).unwrap();
-    pvcs.create(&PostParams::default(), &pvc).await.unwrap();
-    pvcs.patch_status(
-        "data",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+    fixtures::replicated_claim(
+        client,
+        ns,
+        DRIVER,
+        volume,
+        &format!("gold-{ns}"),
+        class_spec,
+        "data-replication",
     )
     .await
-    .unwrap();
-    let vrs = Api::<VolumeReplication>::namespaced(client.clone(), ns);
-    let vr: VolumeReplication = serde_json::from_value(json!({
-        "apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
-        "metadata": {"name": "data-replication"},
-        "spec": {"volumeReplicationClass": class_name, "replicationState": "primary",
-                 "dataSource": {"kind": "PersistentVolumeClaim", "name": "data"}},
-    }))
-    .unwrap();
-    vrs.create(&PostParams::default(), &vr).await.unwrap();
-    (pvcs, vrs)
+    .unwrap()
 }
 
 async fn http_get(address: &str, path: &str) -> String {
