@@ -16,7 +16,7 @@ use crate::{TestCluster, rbac};
 
 /// `--site NAME=KUBECONFIG` for the site.
 pub fn site(name: &str, site: &SiteEnv) -> String {
-    format!("{name}={}", site.cluster.kubeconfig().display())
+    format!("{name}={}", site.cli_kubeconfig.display())
 }
 
 /// What one run printed and how it ended.
@@ -116,18 +116,15 @@ pub fn dead_kubeconfig(cluster: &TestCluster) -> PathBuf {
     path
 }
 
-/// Distinct requests of kind `verb` the CLI made at this site (the access log).
+/// Requests of kind `verb` the CLI made at this site (the audit log).
 pub async fn requests(cluster: &TestCluster, verb: &str) -> usize {
     cluster
-        .access_log()
+        .audit_log()
         .await
         .unwrap()
-        .map(|log| {
-            log.iter()
-                .filter(|a| a.agent.starts_with("kubectl-lifeline/") && a.verb == verb)
-                .count()
-        })
-        .unwrap_or(0)
+        .iter()
+        .filter(|a| a.agent.starts_with("kubectl-lifeline/") && a.verb == verb)
+        .count()
 }
 
 /// Every request the CLI made at this site is allowed by the rules it documents.

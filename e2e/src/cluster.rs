@@ -1,9 +1,9 @@
-//! One `TestCluster` type over three API backends, chosen by the environment:
+//! One `TestCluster` type over the API backends, chosen by the environment:
 //!
-//! - `LIFELINE_E2E_BACKEND=local` (the default): the in-repo [`LocalApiServer`];
-//! - `LIFELINE_E2E_BACKEND=envtest`, or `KUBEBUILDER_ASSETS` / `TEST_ASSET_KUBE_APISERVER` set:
-//!   a real etcd + kube-apiserver ([`crate::envtest`]);
-//! - `LIFELINE_E2E_BACKEND=kubeconfig`: the existing cluster `KUBECONFIG` points at.
+//! - `LIFELINE_E2E_BACKEND=control-plane` (the default): a real etcd, kube-apiserver and
+//!   kube-controller-manager started for the test ([`crate::control_plane`]);
+//! - `LIFELINE_E2E_BACKEND=kubeconfig`: the existing cluster `KUBECONFIG` points at;
+//! - `LIFELINE_E2E_BACKEND=local`: the in-repo [`LocalApiServer`], being retired.
 //!
 //! Tests never ask which backend they have. Each test works in namespaces it creates with a
 //! unique name, so the suite can share a real cluster.
@@ -19,13 +19,13 @@ use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 
 use crate::apiserver::{LocalApiServer, Options};
-use crate::envtest::{self, Envtest};
+use crate::control_plane::{self, ControlPlane};
 use crate::kubeconfig::{self, Auth};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Local,
-    Envtest,
+    ControlPlane,
     Kubeconfig,
 }
 
@@ -33,13 +33,17 @@ impl Backend {
     pub fn from_env() -> anyhow::Result<Self> {
         match std::env::var("LIFELINE_E2E_BACKEND").ok().as_deref() {
             Some("local") => Ok(Self::Local),
-            Some("envtest") => Ok(Self::Envtest),
+            // `envtest`: this backend's earlier name.
+            None | Some("control-plane" | "envtest") => match control_plane::assets() {
+                Some(_) => Ok(Self::ControlPlane),
+                None => bail!("{}", control_plane::WAYS),
+            },
             Some("kubeconfig") => Ok(Self::Kubeconfig),
             Some(other) => {
-                bail!("LIFELINE_E2E_BACKEND={other:?}: use local, envtest or kubeconfig")
+                bail!(
+                    "LIFELINE_E2E_BACKEND={other:?}: use control-plane (the default) or kubeconfig"
+                )
             }
-            None if envtest::assets().is_some() => Ok(Self::Envtest),
-            None => Ok(Self::Local),
         }
     }
 }
@@ -48,7 +52,7 @@ impl Backend {
 #[allow(dead_code)]
 enum Running {
     Local(LocalApiServer),
-    Envtest(Box<Envtest>),
+    ControlPlane(Box<ControlPlane>),
     External,
 }
 
@@ -56,8 +60,10 @@ pub struct TestCluster {
     backend: Backend,
     client: Client,
     kubeconfig: PathBuf,
-    /// kube-controller-manager's duties, where no controller manager runs (local, envtest).
+    /// kube-controller-manager's duties, where no controller manager runs (local).
     _controller_manager: Option<crate::actors::Actors>,
+    /// The kubelet stand-in serving the node's container logs (the real control plane).
+    _kubelet: Option<crate::actors::kubelet::Kubelet>,
     _running: Running,
     dir: tempfile::TempDir,
 }
@@ -93,10 +99,10 @@ impl TestCluster {
                 kubeconfig::write(&path, &server.url(), None, Auth::None)?;
                 (Running::Local(server), path)
             }
-            Backend::Envtest => {
-                let envtest = Envtest::start(dir.path()).await?;
-                let path = envtest.kubeconfig.clone();
-                (Running::Envtest(Box::new(envtest)), path)
+            Backend::ControlPlane => {
+                let plane = ControlPlane::start(dir.path()).await?;
+                let path = plane.kubeconfig.clone();
+                (Running::ControlPlane(Box::new(plane)), path)
             }
             Backend::Kubeconfig => {
                 let path = match kubeconfig {
@@ -109,13 +115,30 @@ impl TestCluster {
             }
         };
         let client = kubeconfig::client(&kubeconfig).await?;
-        let controller_manager = matches!(backend, Backend::Local | Backend::Envtest)
-            .then(|| crate::actors::controller_manager::start(client.clone()));
+        let controller_manager = match backend {
+            Backend::Local => Some(crate::actors::controller_manager::start(client.clone())),
+            // kube-controller-manager runs; its Deployment and StatefulSet controllers, with a
+            // kubelet's visible effect, are stood in for (`actors/workloads.rs`).
+            Backend::ControlPlane => Some(crate::actors::workloads::start(client.clone())),
+            Backend::Kubeconfig => None,
+        };
+        let kubelet = match backend {
+            Backend::ControlPlane => Some(
+                crate::actors::kubelet::start(
+                    &client,
+                    dir.path(),
+                    dir.path().join(POD_LOGS),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let cluster = Self {
             backend,
             client,
             kubeconfig,
             _controller_manager: controller_manager,
+            _kubelet: kubelet,
             _running: running,
             dir,
         };
@@ -126,11 +149,13 @@ impl TestCluster {
         Ok(cluster)
     }
 
-    /// Where the actors write container logs so that `pods/log` serves them: the local
-    /// backend's node log directory. `None` on a cluster whose kubelets keep their own logs (or,
-    /// as envtest, has none): a log read there fails and the controllers report no progress.
+    /// Where the actors write container logs so that `pods/log` serves them: the node log
+    /// directory of the kubelet stand-in ([`crate::actors::kubelet`]; the local backend's
+    /// server reads it itself). `None` on a cluster whose kubelets keep their own logs: a log
+    /// read there fails and the controllers report no progress.
     pub fn pod_logs(&self) -> Option<PathBuf> {
-        matches!(self.backend, Backend::Local).then(|| self.dir.path().join(POD_LOGS))
+        matches!(self.backend, Backend::Local | Backend::ControlPlane)
+            .then(|| self.dir.path().join(POD_LOGS))
     }
 
     pub fn backend(&self) -> Backend {
@@ -165,7 +190,7 @@ impl TestCluster {
         let user = controller.user();
         crate::rbac::grant(&self.client, controller, &user, own, protected).await?;
         match &self._running {
-            Running::Envtest(envtest) => envtest.user_kubeconfig(&user),
+            Running::ControlPlane(plane) => plane.user_kubeconfig(&user),
             _ => Ok(self.kubeconfig.clone()),
         }
     }
@@ -178,14 +203,89 @@ impl TestCluster {
         }
     }
 
-    /// Every distinct request the local API server served, by client (`None` on other
-    /// backends, which keep no such log).
-    pub async fn access_log(&self) -> anyhow::Result<Option<Vec<crate::apiserver::Access>>> {
-        if self.backend != Backend::Local {
-            return Ok(None);
+    /// Every request the API server served, from its audit log ([`crate::audit`]), up to now:
+    /// a marker request is made and waited for in the log first, so every request that ended
+    /// before this call is in what it returns. An error on a backend that keeps no log the
+    /// harness can read (an existing cluster): a check that needs it fails there.
+    pub async fn audit_log(&self) -> anyhow::Result<Vec<crate::audit::Access>> {
+        match &self._running {
+            Running::ControlPlane(plane) => {
+                static MARKERS: AtomicU32 = AtomicU32::new(0);
+                let marker = format!(
+                    "lifeline-audit-marker-{}-{}",
+                    std::process::id(),
+                    MARKERS.fetch_add(1, Ordering::Relaxed)
+                );
+                // A 404 is audited like any answer.
+                let _ = Api::<Namespace>::all(self.client())
+                    .get_opt(&marker)
+                    .await?;
+                let path = plane.audit_log.clone();
+                crate::wait::until(
+                    Duration::from_secs(10),
+                    "the audit log has the marker",
+                    || {
+                        let path = path.clone();
+                        let marker = marker.clone();
+                        async move {
+                            let log = crate::audit::read(&path).ok()?;
+                            log.iter()
+                                .any(|a| a.name.as_deref() == Some(&marker))
+                                .then_some(log)
+                        }
+                    },
+                )
+                .await
+            }
+            Running::Local(_) => {
+                let request = http::Request::get("/debug/access").body(Vec::new())?;
+                let log: Vec<crate::apiserver::Access> = self.client.request(request).await?;
+                Ok(log
+                    .into_iter()
+                    .map(|a| crate::audit::Access {
+                        user: String::new(),
+                        agent: a.agent,
+                        verb: a.verb,
+                        group: a.group,
+                        resource: a.resource,
+                        namespace: a.namespace,
+                        name: a.name,
+                        code: 0,
+                    })
+                    .collect())
+            }
+            Running::External => {
+                bail!("this backend (an existing cluster) keeps no audit log the harness can read")
+            }
         }
-        let request = http::Request::get("/debug/access").body(Vec::new())?;
-        Ok(Some(self.client.request(request).await?))
+    }
+
+    /// The kubeconfig `kubectl lifeline` runs with: on the real control plane its own user,
+    /// bound to exactly the rules its README documents; elsewhere the admin's.
+    pub async fn cli_kubeconfig(&self) -> anyhow::Result<PathBuf> {
+        match &self._running {
+            Running::ControlPlane(plane) => {
+                crate::rbac::grant_cli(&self.client).await?;
+                plane.user_kubeconfig(crate::rbac::CLI_USER)
+            }
+            _ => Ok(self.kubeconfig.clone()),
+        }
+    }
+
+    /// The control plane's processes by program, when the harness started them.
+    pub fn control_plane_pids(&self) -> Vec<(&'static str, u32)> {
+        match &self._running {
+            Running::ControlPlane(plane) => plane.pids(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The audit log's file, on the real control plane.
+    pub fn audit_log_path(&self) -> Option<&Path> {
+        match &self._running {
+            Running::ControlPlane(plane) => Some(&plane.audit_log),
+            _ => None,
+        }
     }
 
     /// A scratch directory living as long as the cluster (logs, driver roots).

@@ -2,14 +2,15 @@
 //! product crate depends on it.
 //!
 //! [`cluster::TestCluster`] is the entry point: an API backend chosen by the environment
-//! (local in-memory server, envtest, or an existing cluster). [`process`] runs the real
+//! (a real control plane started for the test, or an existing cluster). [`process`] runs the real
 //! binaries; [`wait`] waits for conditions.
 
 pub mod actors;
 pub mod apiserver;
+pub mod audit;
 pub mod cli;
 pub mod cluster;
-pub mod envtest;
+pub mod control_plane;
 pub mod fixtures;
 pub mod kubeconfig;
 pub mod metrics;

@@ -62,8 +62,10 @@ pub const BINARIES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The path of a workspace binary. The first call in a test process runs one `cargo build`
-/// of all of [`BINARIES`], so a test never runs a stale binary (cargo decides what is stale).
+/// The path of a workspace binary. The first call in a test process runs one `cargo build
+/// --workspace --exclude xtask --bins` (the same command `cargo xtask demo|bench` runs, so
+/// neither rebuilds what the other built: cargo unifies features per command), so a test never
+/// runs a stale binary (cargo decides what is stale).
 pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -73,7 +75,16 @@ pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
     let built = BUILT.get_or_init(|| {
         let mut command =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.args(["build", "--quiet"]).current_dir(&workspace);
+        command
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--exclude",
+                "xtask",
+                "--bins",
+            ])
+            .current_dir(&workspace);
         if release() {
             command.arg("--release");
         }
@@ -84,9 +95,6 @@ pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
             if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
                 command.env_remove(&key);
             }
-        }
-        for (package, bin) in BINARIES {
-            command.args(["--package", package, "--bin", bin]);
         }
         match command.status() {
             Ok(status) if status.success() => Ok(()),

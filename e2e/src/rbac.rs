@@ -1,10 +1,10 @@
-//! Checks a controller's requests against the RBAC rules its crate declares: what the local
-//! API server saw it do (by `User-Agent`) must be allowed by those rules, in the scope the
-//! Helm chart grants them.
+//! Checks a controller's requests against the RBAC rules its crate declares: what the API
+//! server's audit log saw it do (by `User-Agent`) must be allowed by those rules, in the scope
+//! the Helm chart grants them.
 
 use lifeline_runtime::rbac::{Rule, Scope, allows};
 
-use crate::apiserver::Access;
+use crate::audit::Access;
 
 /// Where the chart grants namespaced rules.
 pub struct Namespaces<'a> {
@@ -65,19 +65,17 @@ pub fn requests_of(log: &[Access], agent: &str) -> usize {
 }
 
 /// Fails unless the controller whose `User-Agent` starts with `agent` made requests and all of
-/// them are allowed by `rules`. Passes without checking on backends that keep no access log.
+/// them are allowed by `rules`. Fails on a backend that keeps no audit log.
 pub async fn check(
     cluster: &crate::cluster::TestCluster,
     agent: &str,
     rules: &[Rule],
     namespaces: &Namespaces<'_>,
 ) -> anyhow::Result<()> {
-    let Some(log) = cluster.access_log().await? else {
-        return Ok(());
-    };
+    let log = cluster.audit_log().await?;
     anyhow::ensure!(
         requests_of(&log, agent) > 0,
-        "no request from {agent} in the access log"
+        "no request from {agent} in the audit log"
     );
     let denied = violations(&log, agent, rules, namespaces);
     anyhow::ensure!(
@@ -88,7 +86,7 @@ pub async fn check(
     Ok(())
 }
 
-/// A Lifeline controller, as the chart names its component and the envtest backend its user.
+/// A Lifeline controller, as the chart names its component and the control plane its user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Controller {
     Replication,
@@ -106,11 +104,23 @@ impl Controller {
         }
     }
 
-    /// The user the controller authenticates as where the harness mints identities (envtest).
+    /// The user the controller authenticates as where the harness mints identities (the real
+    /// control plane).
     pub fn user(self) -> String {
         format!("lifeline-{}", self.component())
     }
 }
+
+/// Every user the control plane mints a token for besides the admin: each controller's, and
+/// the CLI's ([`CLI_USER`]).
+pub fn users() -> Vec<String> {
+    let mut users: Vec<String> = Controller::ALL.iter().map(|c| c.user()).collect();
+    users.push(CLI_USER.to_owned());
+    users
+}
+
+/// The user `kubectl lifeline` authenticates as in the tests, bound to what its README documents.
+pub const CLI_USER: &str = "lifeline-cli";
 
 /// The committed render that has every Role the chart can grant (leader election included).
 pub const CHART_RENDER: &str = "replicas-2";
@@ -199,5 +209,38 @@ pub async fn grant(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Binds [`CLI_USER`] to a ClusterRole of exactly the rules `kubectl lifeline` documents
+/// (`lifeline_cli::rbac::RULES`, shown in docs/runbook.md), so the CLI's tests prove them
+/// enough on a real authorizer.
+pub async fn grant_cli(client: &kube::Client) -> anyhow::Result<()> {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use kube::api::{Patch, PatchParams};
+    let rules: Vec<serde_json::Value> = lifeline_cli::rbac::RULES
+        .iter()
+        .map(|(group, resources, verbs, _why)| {
+            serde_json::json!({"apiGroups": [group], "resources": resources, "verbs": verbs})
+        })
+        .collect();
+    let name = "lifeline-e2e-cli";
+    let role = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": name}, "rules": rules,
+    });
+    let binding = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": CLI_USER}],
+    });
+    let apply = PatchParams::apply("lifeline-e2e").force();
+    kube::Api::<ClusterRole>::all(client.clone())
+        .patch(name, &apply, &Patch::Apply(&role))
+        .await?;
+    kube::Api::<ClusterRoleBinding>::all(client.clone())
+        .patch(name, &apply, &Patch::Apply(&binding))
+        .await?;
     Ok(())
 }

@@ -46,6 +46,8 @@ fn replicas_of(replicas: Option<i32>, meta: ObjectMeta) -> (i32, Option<String>)
 pub struct SiteEnv {
     pub name: &'static str,
     pub cluster: TestCluster,
+    /// The kubeconfig `kubectl lifeline` runs with at this site ([`TestCluster::cli_kubeconfig`]).
+    pub cli_kubeconfig: PathBuf,
     pub site: Site,
     pub driver: Process,
     pub controller: Process,
@@ -212,9 +214,11 @@ impl SiteEnv {
             &obj(json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
                 "metadata": {"name": snapshot_class}, "driver": driver_name, "deletionPolicy": "Delete"})))
             .await?;
+        let cli_kubeconfig = cluster.cli_kubeconfig().await?;
         Ok(Self {
             name,
             cluster,
+            cli_kubeconfig,
             site,
             driver,
             controller,

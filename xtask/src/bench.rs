@@ -74,16 +74,26 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     let out = root.join("target/bench");
     let (bin, flags) = invocation(&args, &out)?;
     std::fs::create_dir_all(&out)?;
-    let mut command = Command::new(env!("CARGO"));
-    command.args(["run", "--quiet"]);
-    if !args.smoke {
-        command.arg("--release").env("LIFELINE_E2E_RELEASE", "1");
+    let mut env = crate::tools::for_demo(root)?;
+    let control_plane = crate::control_plane::ensure(root, true)?;
+    env.push((
+        "KUBEBUILDER_ASSETS".into(),
+        control_plane.display().to_string(),
+    ));
+    let release = !args.smoke;
+    println!("==> building the benchmark and the binaries it runs");
+    let bins = crate::build_bins(root, release)?;
+    let mut command = Command::new(bins.join(bin));
+    if release {
+        command.env("LIFELINE_E2E_RELEASE", "1");
     }
     command
-        .args(["--package", "lifeline-e2e", "--bin", bin, "--"])
         .args(&flags)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(root);
-    let status = command.status().context("cannot run cargo")?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {bin}"))?;
     if !status.success() {
         bail!("the benchmark failed ({status})");
     }

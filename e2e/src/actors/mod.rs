@@ -10,6 +10,7 @@
 
 pub mod controller_manager;
 pub mod files;
+pub mod kubelet;
 pub mod mover_pod;
 pub mod provisioner;
 pub mod restic;

@@ -19,7 +19,7 @@ use super::Site;
 /// The Job controller's label on a Job's Pods.
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 /// The node the stand-in's Pods run on.
-pub const NODE: &str = "lifeline-e2e-node";
+pub use super::kubelet::NODE;
 
 static RUNS: AtomicU32 = AtomicU32::new(0);
 

@@ -1,7 +1,9 @@
-//! The CSI provisioner and PV binder for StorageClasses whose provisioner is the site's driver:
-//! a Pending claim gets a directory in the driver's root, a CSI PersistentVolume and a Bound
-//! status; a claim with a VolumeSnapshot `dataSource` starts with the snapshot's data; a
-//! volume whose claim is gone is deleted (reclaim policy Delete) or released (Retain).
+//! The CSI provisioner for StorageClasses whose provisioner is the site's driver, as
+//! external-provisioner does it: a Pending claim gets a directory in the driver's root and a CSI
+//! PersistentVolume bound in advance to the claim (`claimRef`), which kube-controller-manager's
+//! PV controller then binds; a claim with a VolumeSnapshot `dataSource` starts with the
+//! snapshot's data; a volume whose claim is gone is deleted with its data (reclaim policy
+//! Delete) once the PV controller (or this actor) has released it.
 
 use std::collections::BTreeMap;
 
@@ -44,8 +46,8 @@ pub async fn reconcile_all(client: Client, site: Site) -> anyhow::Result<()> {
             continue;
         };
         let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
-        // A claim that names its volume is statically provisioned: the PV controller binds it
-        // (the controller-manager stand-in), as external-provisioner leaves such claims alone.
+        // A claim that names its volume is statically provisioned: the PV controller binds it,
+        // as external-provisioner leaves such claims alone.
         let names_volume = claim.spec.as_ref().is_some_and(|s| s.volume_name.is_some());
         if bound || names_volume || claim.metadata.deletion_timestamp.is_some() {
             continue;
@@ -119,17 +121,6 @@ async fn provision(
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => return Err(e.into()),
     }
-    super::controller_manager::mark_bound(
-        client,
-        &id,
-        claim,
-        json!({
-            "metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes"}},
-            "spec": {"volumeName": id},
-        }),
-        json!({"accessModes": access_modes, "capacity": {"storage": storage}}),
-    )
-    .await?;
     tracing::info!(claim = %claim.name_any(), %namespace, volume = %id, "provisioned");
     Ok(())
 }
@@ -182,18 +173,20 @@ async fn reclaim(
             .as_ref()
             .and_then(|s| s.phase.clone())
             .unwrap_or_default();
-        if claimed || phase == "Released" {
+        if claimed || pv.metadata.deletion_timestamp.is_some() {
             continue;
         }
         // Released first, as the PV controller does: the volume is no longer Bound, so its
         // pv-protection finalizer can go once it is deleted.
-        volumes
-            .patch_status(
-                &pv.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"phase": "Released"}})),
-            )
-            .await?;
+        if phase != "Released" {
+            volumes
+                .patch_status(
+                    &pv.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"phase": "Released"}})),
+                )
+                .await?;
+        }
         if spec.persistent_volume_reclaim_policy.as_deref() != Some("Retain") {
             if let Some(csi) = &spec.csi {
                 let _ = std::fs::remove_dir_all(site.volume_dir(&csi.volume_handle));

@@ -13,6 +13,16 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
+/// Runs [`round`] every [`super::TICK`] until dropped.
+pub fn start(client: Client) -> super::Actors {
+    let mut actors = super::Actors::default();
+    actors.spawn("workloads", move || {
+        let client = client.clone();
+        async move { round(&client).await }
+    });
+    actors
+}
+
 /// One round over every Deployment and StatefulSet.
 pub async fn round(client: &Client) -> anyhow::Result<()> {
     for d in Api::<Deployment>::all(client.clone())

@@ -1,7 +1,9 @@
-//! `cargo xtask bench replication`: the real replication controller against the harness's API
-//! server and a driver that answers at once (the scriptable fake from `lifeline-csi-client`),
-//! measuring convergence, the controller's CPU and peak RSS, and the RPCs and API writes per
-//! VolumeReplication — then the same while idle and for a switch to secondary.
+//! `cargo xtask bench replication`: the real replication controller, as its own user, against
+//! the real control plane and a driver that answers at once (the scriptable fake from
+//! `lifeline-csi-client`), measuring convergence, the CPU seconds of the controller,
+//! kube-apiserver and etcd, the controller's peak RSS, its RPCs and its API requests per
+//! VolumeReplication by verb and resource (from the API server's audit log, reads included) —
+//! then the same while idle and for a switch to secondary.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,6 +16,8 @@ use kube::{Api, Client};
 use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
 use lifeline_csi_client::fake::{FakeDriver, Received, serve};
 use lifeline_e2e::TestCluster;
+use lifeline_e2e::audit::Access;
+use lifeline_e2e::rbac::Controller;
 use lifeline_e2e::process::{Process, binary};
 use serde_json::{Value, json};
 
@@ -81,40 +85,43 @@ fn usage(pid: u32) -> (f64, f64) {
     (cpu, hwm_kib / 1024.0)
 }
 
-async fn writes(url: &str) -> BTreeMap<String, u64> {
-    counted(url, "writes").await
+/// The controller's API requests in `log` by "verb resource" (the audit log's view: reads
+/// included, a watch counted once).
+fn requests(log: &[Access], user: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for a in log.iter().filter(|a| a.user == user) {
+        *counts.entry(format!("{} {}", a.verb, a.resource)).or_default() += 1;
+    }
+    counts
 }
 
-/// GETs of single objects the local server served (what watch caches could answer).
-async fn reads(url: &str) -> BTreeMap<String, u64> {
-    counted(url, "reads").await
+/// The sum of the counts whose verb is one of `verbs`.
+fn of_verbs(requests: &BTreeMap<String, u64>, verbs: &[&str]) -> u64 {
+    requests
+        .iter()
+        .filter(|(k, _)| verbs.iter().any(|v| k.split(' ').next() == Some(*v)))
+        .map(|(_, v)| v)
+        .sum()
 }
 
-async fn counted(url: &str, what: &str) -> BTreeMap<String, u64> {
-    let body = async {
-        let address = url.trim_start_matches("http://");
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
-        stream
-            .write_all(
-                format!("GET /debug/{what} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                    .as_bytes(),
-            )
-            .await
-            .ok()?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text).await.ok()?;
-        let json = text.split("\r\n\r\n").nth(1)?;
-        serde_json::from_str::<BTreeMap<String, u64>>(json).ok()
-    };
-    body.await.unwrap_or_default()
+const READS: &[&str] = &["get", "list", "watch"];
+const WRITES: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
+
+/// CPU seconds so far of the controller and of each control plane process.
+fn cpu_of(processes: &[(&'static str, u32)]) -> BTreeMap<&'static str, f64> {
+    processes
+        .iter()
+        .map(|(name, pid)| (*name, usage(*pid).0))
+        .collect()
 }
 
-fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+fn cpu_diff(
+    after: &BTreeMap<&'static str, f64>,
+    before: &BTreeMap<&'static str, f64>,
+) -> BTreeMap<&'static str, f64> {
     after
         .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| (*k, v - before.get(k).copied().unwrap_or(0.0)))
         .collect()
 }
 
@@ -136,12 +143,21 @@ fn calls(driver: &FakeDriver) -> BTreeMap<&'static str, u64> {
     counts
 }
 
+/// How long a phase may take before the benchmark gives up (far beyond any result worth
+/// reporting at N=10 000).
+const PHASE_TIMEOUT: Duration = Duration::from_secs(1800);
+
 async fn wait_all(
     vrs: &Api<VolumeReplication>,
     n: usize,
     state: CurrentState,
 ) -> anyhow::Result<()> {
+    let deadline = Instant::now() + PHASE_TIMEOUT;
     loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not every VolumeReplication became {state:?} within {PHASE_TIMEOUT:?}"
+        );
         let list = vrs.list(&ListParams::default()).await?;
         let done = list
             .items
@@ -166,11 +182,12 @@ async fn wait_all(
 struct Phase {
     name: &'static str,
     seconds: f64,
-    cpu: f64,
+    /// CPU seconds of the controller and of each control plane process.
+    cpu: BTreeMap<&'static str, f64>,
     rss: f64,
     calls: BTreeMap<&'static str, u64>,
-    writes: BTreeMap<String, u64>,
-    reads: BTreeMap<String, u64>,
+    /// The controller's API requests by "verb resource".
+    requests: BTreeMap<String, u64>,
 }
 
 fn per(count: u64, n: usize) -> String {
@@ -178,10 +195,6 @@ fn per(count: u64, n: usize) -> String {
 }
 
 fn report(phases: &[Phase], n: usize) -> Value {
-    println!(
-        "\n{:<22} {:>9} {:>8} {:>8} {:>9}  rpcs per VR / writes and GETs per VR",
-        "phase", "seconds", "VR/s", "cpu s", "rss MiB"
-    );
     let mut json = Vec::new();
     for p in phases {
         let rate = if p.seconds > 0.0 {
@@ -189,41 +202,42 @@ fn report(phases: &[Phase], n: usize) -> Value {
         } else {
             0.0
         };
+        let cpu: Vec<String> = p.cpu.iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
+        println!(
+            "\n{}: {:.2} s, {:.1} VR/s, controller peak RSS {:.1} MiB\n  CPU seconds: {}",
+            p.name,
+            p.seconds,
+            rate,
+            p.rss,
+            cpu.join(", ")
+        );
         let rpcs: Vec<String> = p
             .calls
             .iter()
             .map(|(k, v)| format!("{k} {}", per(*v, n)))
             .collect();
-        let writes: Vec<String> = p
-            .writes
+        println!("  RPCs per VR: {}", rpcs.join(", "));
+        let requests: Vec<String> = p
+            .requests
             .iter()
-            .chain(&p.reads)
             .map(|(k, v)| format!("{k} {}", per(*v, n)))
             .collect();
-        println!(
-            "{:<22} {:>9.2} {:>8.1} {:>8.2} {:>9.1}  {} / {}",
-            p.name,
-            p.seconds,
-            rate,
-            p.cpu,
-            p.rss,
-            rpcs.join(", "),
-            writes.join(", ")
-        );
+        println!("  API requests per VR: {}", requests.join(", "));
+        let (reads, writes) = (of_verbs(&p.requests, READS), of_verbs(&p.requests, WRITES));
         let minutes = (p.seconds / 60.0).max(f64::MIN_POSITIVE);
         let rpcs_per_minute = p.calls.values().sum::<u64>() as f64 / minutes;
-        let writes_per_minute = p.writes.values().sum::<u64>() as f64 / minutes;
+        let writes_per_minute = writes as f64 / minutes;
         if p.name == "idle" {
             println!(
-                "{:<22} {rpcs_per_minute:.0} RPCs per minute, {writes_per_minute:.0} API writes per minute for {n} healthy primaries",
-                ""
+                "  {rpcs_per_minute:.0} RPCs per minute, {writes_per_minute:.0} API writes per minute for {n} healthy primaries"
             );
         }
-        json.push(json!({"phase": p.name, "seconds": p.seconds, "vr_per_second": rate, "controller_cpu_seconds": p.cpu,
-                         "controller_peak_rss_mib": p.rss, "rpcs": p.calls, "writes": p.writes, "gets": p.reads,
+        json.push(json!({"phase": p.name, "seconds": p.seconds, "vr_per_second": rate, "cpu_seconds": p.cpu,
+                         "controller_peak_rss_mib": p.rss, "rpcs": p.calls, "requests": p.requests,
+                         "reads": reads, "writes": writes,
                          "rpcs_per_minute": rpcs_per_minute, "writes_per_minute": writes_per_minute}));
     }
-    json!({"vrs": n, "phases": json})
+    json!({"vrs": n, "backend": "kube-apiserver v1.36 (audit log)", "phases": json})
 }
 
 async fn create_all<F, K>(n: usize, make: F) -> anyhow::Result<()>
@@ -285,6 +299,9 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
 
+    let kubeconfig = cluster
+        .controller_kubeconfig(Controller::Replication, &ns, None)
+        .await?;
     let mut controller = Process::spawn(
         cluster.dir(),
         "replication-controller",
@@ -306,25 +323,23 @@ async fn main() -> anyhow::Result<()> {
             "--log-level".into(),
             "warn".into(),
         ],
-        &[(
-            "KUBECONFIG".into(),
-            cluster.kubeconfig().display().to_string(),
-        )],
+        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
     )?;
     controller
         .wait_for_line("admin-listen", Duration::from_secs(60))
         .await?;
     let pid = controller.pid().context("the controller runs")?;
-    let url = format!("http://{}", cluster.kubeconfig_server().unwrap_or_default());
+    let mut processes = vec![("controller", pid)];
+    processes.extend(cluster.control_plane_pids());
+    let user = Controller::Replication.user();
     let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
     let mut phases = Vec::new();
 
     // Phase 1: create N primaries as fast as the API takes them.
     println!("creating {n} VolumeReplications (primary) …");
     driver.clear_received();
-    let (cpu0, _) = usage(pid);
-    let w0 = writes(&url).await;
-    let r0 = reads(&url).await;
+    let cpu0 = cpu_of(&processes);
+    let mark0 = cluster.audit_log().await?.len();
     let started = Instant::now();
     create_all(n, |i| {
         let vrs = vrs.clone();
@@ -339,43 +354,35 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     wait_all(&vrs, n, CurrentState::Primary).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let (cpu1, rss) = usage(pid);
-    let mut w1 = writes(&url).await;
-    let mut r1 = reads(&url).await;
-    let mut controller_writes = diff(&w1, &w0);
-    // The bench's own creates are not the controller's.
-    if let Some(v) = controller_writes.get_mut("POST volumereplications") {
-        *v -= n as u64;
-    }
-    controller_writes.retain(|_, v| *v > 0);
+    let cpu1 = cpu_of(&processes);
+    let rss = usage(pid).1;
+    let log = cluster.audit_log().await?;
+    let mark1 = log.len();
     phases.push(Phase {
         name: "create → primary",
         seconds,
-        cpu: cpu1 - cpu0,
+        cpu: cpu_diff(&cpu1, &cpu0),
         rss,
         calls: calls(&driver),
-        writes: controller_writes,
-        reads: diff(&r1, &r0),
+        requests: requests(&log[mark0..], &user),
     });
 
     // Phase 2: idle.
     println!("idle for {:?} …", args.idle);
     driver.clear_received();
     tokio::time::sleep(args.idle).await;
-    let (cpu2, rss) = usage(pid);
-    let w2 = writes(&url).await;
-    let r2 = reads(&url).await;
+    let cpu2 = cpu_of(&processes);
+    let rss = usage(pid).1;
+    let log = cluster.audit_log().await?;
+    let mark2 = log.len();
     phases.push(Phase {
         name: "idle",
         seconds: args.idle.as_secs_f64(),
-        cpu: cpu2 - cpu1,
+        cpu: cpu_diff(&cpu2, &cpu1),
         rss,
         calls: calls(&driver),
-        writes: diff(&w2, &w1),
-        reads: diff(&r2, &r1),
+        requests: requests(&log[mark1..], &user),
     });
-    w1 = w2;
-    r1 = r2;
 
     // Phase 3: every VR to secondary.
     println!("switching {n} VolumeReplications to secondary …");
@@ -395,22 +402,16 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     wait_all(&vrs, n, CurrentState::Secondary).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let (cpu3, rss) = usage(pid);
-    let w3 = writes(&url).await;
-    let r3 = reads(&url).await;
-    let mut controller_writes = diff(&w3, &w1);
-    if let Some(v) = controller_writes.get_mut("PATCH volumereplications") {
-        *v = v.saturating_sub(n as u64);
-    }
-    controller_writes.retain(|_, v| *v > 0);
+    let cpu3 = cpu_of(&processes);
+    let rss = usage(pid).1;
+    let log = cluster.audit_log().await?;
     phases.push(Phase {
         name: "primary → secondary",
         seconds,
-        cpu: cpu3 - cpu2,
+        cpu: cpu_diff(&cpu3, &cpu2),
         rss,
         calls: calls(&driver),
-        writes: controller_writes,
-        reads: diff(&r3, &r1),
+        requests: requests(&log[mark2..], &user),
     });
 
     let json = report(&phases, n);

@@ -1,0 +1,426 @@
+//! `cargo xtask control-plane`: the real Kubernetes control plane the e2e suite, the demo and
+//! the benchmark run on — etcd, kube-apiserver, kube-controller-manager and kubectl — built from
+//! the Go modules pinned in `tools/control-plane/` into a cache outside the work tree, once per
+//! version. `KUBEBUILDER_ASSETS` (a folder with the binaries) or the binaries on PATH at the
+//! pinned versions are used instead of building.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+/// One program of the control plane: the tools module that pins it and the package to build.
+struct Component {
+    /// The binary's name (and its name in `KUBEBUILDER_ASSETS`).
+    name: &'static str,
+    /// The tools module under `tools/control-plane/`.
+    module: &'static str,
+    /// The module whose version keys the cache, and the main package built from it.
+    pinned: &'static str,
+    package: &'static str,
+    /// What `<binary> --version` prints at the pinned version, given that version.
+    version_line: fn(&str) -> String,
+}
+
+const COMPONENTS: &[Component] = &[
+    Component {
+        name: "etcd",
+        module: "etcd",
+        pinned: "go.etcd.io/etcd/server/v3",
+        package: "go.etcd.io/etcd/server/v3",
+        version_line: |v| format!("etcd Version: {}", v.trim_start_matches('v')),
+    },
+    Component {
+        name: "kube-apiserver",
+        module: "kubernetes",
+        pinned: "k8s.io/kubernetes",
+        package: "k8s.io/kubernetes/cmd/kube-apiserver",
+        version_line: |v| format!("Kubernetes {v}"),
+    },
+    Component {
+        name: "kube-controller-manager",
+        module: "kubernetes",
+        pinned: "k8s.io/kubernetes",
+        package: "k8s.io/kubernetes/cmd/kube-controller-manager",
+        version_line: |v| format!("Kubernetes {v}"),
+    },
+    Component {
+        name: "kubectl",
+        module: "kubernetes",
+        pinned: "k8s.io/kubernetes",
+        package: "k8s.io/kubernetes/cmd/kubectl",
+        version_line: |v| format!("Client Version: {v}"),
+    },
+];
+
+/// The oldest Go that builds the pinned modules (their `go` directive).
+const GO_MINIMUM: (u32, u32) = (1, 26);
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print only the folder with the binaries (for `export KUBEBUILDER_ASSETS=$(…)`).
+    #[arg(long)]
+    pub print_dir: bool,
+}
+
+pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
+    let dir = ensure(root, !args.print_dir)?;
+    if args.print_dir {
+        println!("{}", dir.display());
+    } else {
+        println!("==> control plane ready in {}", dir.display());
+        println!("    export KUBEBUILDER_ASSETS={}", dir.display());
+    }
+    Ok(())
+}
+
+/// The folder holding every component at its pinned version: `KUBEBUILDER_ASSETS` when it has
+/// them, a folder of links to the ones on PATH when those are the pinned versions, else the
+/// cache, built into first where needed. Progress goes to stderr when `verbose`.
+pub fn ensure(root: &Path, verbose: bool) -> anyhow::Result<PathBuf> {
+    let pins = pins(root)?;
+    if let Some(dir) = std::env::var_os("KUBEBUILDER_ASSETS").map(PathBuf::from) {
+        let missing: Vec<&str> = COMPONENTS
+            .iter()
+            .filter(|c| !dir.join(c.name).is_file())
+            .map(|c| c.name)
+            .collect();
+        if missing.is_empty() {
+            return Ok(dir);
+        }
+        bail!(
+            "KUBEBUILDER_ASSETS={} lacks {}; unset it to build the control plane here",
+            dir.display(),
+            missing.join(", ")
+        );
+    }
+    if let Some(dir) = from_path(root, &pins)? {
+        return Ok(dir);
+    }
+    let cache = cache_dir()?;
+    for (module, version) in &pins {
+        let dir = cache.join(format!("{module}-{version}"));
+        let wanted = components_of(module);
+        let go_sum = std::fs::read(module_dir(root, module).join("go.sum"))?;
+        let current = wanted.iter().all(|c| dir.join(c.name).is_file())
+            && std::fs::read(dir.join("go.sum")).is_ok_and(|s| s == go_sum);
+        if !current {
+            build(root, module, version, &dir, &go_sum, verbose)?;
+        } else if verbose {
+            eprintln!(
+                "==> {} {version}: cached in {}",
+                names(&wanted),
+                dir.display()
+            );
+        }
+    }
+    // One folder with every binary, as KUBEBUILDER_ASSETS wants it.
+    let assets = cache.join(format!(
+        "assets-{}",
+        pins.iter()
+            .map(|(m, v)| format!("{m}-{v}"))
+            .collect::<Vec<_>>()
+            .join("-")
+    ));
+    link_all(&assets, |c| {
+        let version = &pins.iter().find(|(m, _)| *m == c.module).expect("pinned").1;
+        cache.join(format!("{}-{version}", c.module)).join(c.name)
+    })?;
+    Ok(assets)
+}
+
+/// The pinned version of each tools module: (module folder, version).
+fn pins(root: &Path) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut pins: Vec<(&'static str, String)> = Vec::new();
+    for component in COMPONENTS {
+        if pins.iter().any(|(m, _)| *m == component.module) {
+            continue;
+        }
+        let go_mod = module_dir(root, component.module).join("go.mod");
+        let text = std::fs::read_to_string(&go_mod)
+            .with_context(|| format!("cannot read {}", go_mod.display()))?;
+        let version = required_version(&text, component.pinned).with_context(|| {
+            format!("{} does not require {}", go_mod.display(), component.pinned)
+        })?;
+        pins.push((component.module, version));
+    }
+    Ok(pins)
+}
+
+/// The version a go.mod requires `module` at (`require M v` or a line of a `require (…)` block).
+fn required_version(go_mod: &str, module: &str) -> Option<String> {
+    go_mod.lines().find_map(|line| {
+        let line = line.trim().trim_start_matches("require").trim();
+        let mut words = line.split_whitespace();
+        (words.next() == Some(module))
+            .then(|| words.next().map(str::to_owned))
+            .flatten()
+    })
+}
+
+fn module_dir(root: &Path, module: &str) -> PathBuf {
+    root.join("tools/control-plane").join(module)
+}
+
+fn components_of(module: &str) -> Vec<&'static Component> {
+    COMPONENTS.iter().filter(|c| c.module == module).collect()
+}
+
+fn names(components: &[&Component]) -> String {
+    components
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$LIFELINE_CACHE`, else `$XDG_CACHE_HOME/lifeline`, else `~/.cache/lifeline`: outside the
+/// work tree, so a fresh clone on the same machine reuses what an earlier one built.
+fn cache_dir() -> anyhow::Result<PathBuf> {
+    let base = if let Some(dir) = std::env::var_os("LIFELINE_CACHE") {
+        PathBuf::from(dir)
+    } else if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        PathBuf::from(dir).join("lifeline")
+    } else {
+        let home = std::env::var_os("HOME").context("no HOME, XDG_CACHE_HOME or LIFELINE_CACHE")?;
+        PathBuf::from(home).join(".cache/lifeline")
+    };
+    Ok(base.join("control-plane"))
+}
+
+/// The three ways to provide the control plane, for errors.
+const WAYS: &str = "the control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) \
+comes from one of: (1) Go >= 1.26 with the Go module proxy reachable, to build it once into \
+the cache (`cargo xtask control-plane`); (2) KUBEBUILDER_ASSETS naming a folder with those \
+binaries; (3) those binaries on PATH at the pinned versions";
+
+/// Builds the components of one tools module into `dir` (through a temporary folder beside
+/// it, so an interrupted build never leaves a half-written cache).
+fn build(
+    root: &Path,
+    module: &str,
+    version: &str,
+    dir: &Path,
+    go_sum: &[u8],
+    verbose: bool,
+) -> anyhow::Result<()> {
+    check_go()?;
+    let parent = dir.parent().expect("cache entries have a parent");
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let staging = parent.join(format!(
+        ".{}-building-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    for component in components_of(module) {
+        if verbose {
+            eprintln!(
+                "==> building {} {version} from {} into {} (once per version; minutes on two cores)",
+                component.name,
+                component.pinned,
+                dir.display()
+            );
+        }
+        let started = Instant::now();
+        let output = Command::new("go")
+            .args(["build", "-trimpath", "-ldflags"])
+            .arg(ldflags(module, version))
+            .arg("-o")
+            .arg(staging.join(component.name))
+            .arg(component.package)
+            .current_dir(module_dir(root, module))
+            // The pinned go.mod is the truth: no toolchain download, no go.mod rewrite.
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=readonly")
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run go")?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!(
+                "building {} {version} failed ({}):\n{}\n{WAYS}",
+                component.name,
+                output.status,
+                tail.join("\n")
+            );
+        }
+        if verbose {
+            eprintln!("==> built {} in {:.0?}", component.name, started.elapsed());
+        }
+    }
+    std::fs::write(staging.join("go.sum"), go_sum)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&staging, dir)
+        .with_context(|| format!("cannot move the build into {}", dir.display()))?;
+    Ok(())
+}
+
+/// What `--version` and `/version` report: the release, as the Kubernetes build stamps it.
+fn ldflags(module: &str, version: &str) -> String {
+    let mut flags = "-s -w".to_owned();
+    if module == "kubernetes" {
+        let mut parts = version.trim_start_matches('v').split('.');
+        let (major, minor) = (parts.next().unwrap_or("1"), parts.next().unwrap_or("0"));
+        for (name, value) in [
+            ("gitVersion", version),
+            ("gitMajor", major),
+            ("gitMinor", minor),
+            ("gitTreeState", "clean"),
+        ] {
+            for package in [
+                "k8s.io/component-base/version",
+                "k8s.io/client-go/pkg/version",
+            ] {
+                flags.push_str(&format!(" -X {package}.{name}={value}"));
+            }
+        }
+    }
+    flags
+}
+
+/// Go is there and new enough; otherwise one error naming the three ways.
+fn check_go() -> anyhow::Result<()> {
+    let output = Command::new("go")
+        .arg("version")
+        .stdin(Stdio::null())
+        .output();
+    let Ok(output) = output else {
+        bail!("no `go` on PATH; {WAYS}");
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    match go_version(&text) {
+        Some(found) if found >= GO_MINIMUM => Ok(()),
+        Some((major, minor)) => bail!(
+            "go {major}.{minor} is older than {}.{}; {WAYS}",
+            GO_MINIMUM.0,
+            GO_MINIMUM.1
+        ),
+        None => bail!("`go version` printed {:?}; {WAYS}", text.trim()),
+    }
+}
+
+/// `go version go1.26.8 linux/amd64` → (1, 26).
+fn go_version(text: &str) -> Option<(u32, u32)> {
+    let word = text.split_whitespace().find(|w| w.starts_with("go1"))?;
+    let mut parts = word.trim_start_matches("go").split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// A folder of links to the binaries on PATH when every one is there at its pinned version.
+fn from_path(root: &Path, pins: &[(&'static str, String)]) -> anyhow::Result<Option<PathBuf>> {
+    let mut found = Vec::new();
+    for component in COMPONENTS {
+        let version = &pins
+            .iter()
+            .find(|(m, _)| *m == component.module)
+            .expect("pinned")
+            .1;
+        let Some(path) = which(component.name) else {
+            return Ok(None);
+        };
+        let printed = Command::new(&path)
+            .arg(if component.name == "kubectl" {
+                "version"
+            } else {
+                "--version"
+            })
+            .args(if component.name == "kubectl" {
+                &["--client"][..]
+            } else {
+                &[][..]
+            })
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        if !printed
+            .lines()
+            .any(|l| l.trim() == (component.version_line)(version))
+        {
+            return Ok(None);
+        }
+        found.push((component.name, path));
+    }
+    let dir = root.join("target/control-plane-on-path");
+    link_all(&dir, |c| {
+        found
+            .iter()
+            .find(|(n, _)| *n == c.name)
+            .map(|(_, p)| p.clone())
+            .expect("found")
+    })?;
+    Ok(Some(dir))
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|p| p.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Makes `dir` hold a symbolic link per component to `target(component)`.
+fn link_all(dir: &Path, target: impl Fn(&Component) -> PathBuf) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for component in COMPONENTS {
+        let link = dir.join(component.name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target(component), &link)
+            .with_context(|| format!("cannot link {}", link.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_version_is_read_from_either_require_form() {
+        let block = "module x\n\nrequire (\n\tk8s.io/kubernetes v1.36.3 // indirect\n\tfoo v1\n)\n";
+        assert_eq!(
+            required_version(block, "k8s.io/kubernetes").as_deref(),
+            Some("v1.36.3")
+        );
+        let line = "require go.etcd.io/etcd/server/v3 v3.6.16\n";
+        assert_eq!(
+            required_version(line, "go.etcd.io/etcd/server/v3").as_deref(),
+            Some("v3.6.16")
+        );
+        assert_eq!(required_version(line, "go.etcd.io/etcd"), None);
+    }
+
+    #[test]
+    fn the_committed_tools_modules_pin_the_issued_versions() {
+        let root = crate::workspace_root();
+        let pins = pins(&root).unwrap();
+        assert!(
+            pins.contains(&("kubernetes", "v1.36.3".to_owned())),
+            "{pins:?}"
+        );
+        let etcd = &pins.iter().find(|(m, _)| *m == "etcd").unwrap().1;
+        assert!(etcd.starts_with("v3.6."), "{etcd}");
+    }
+
+    #[test]
+    fn go_versions_are_read_and_compared() {
+        assert_eq!(go_version("go version go1.26.8 linux/amd64"), Some((1, 26)));
+        assert_eq!(go_version("go version go1.9 linux/amd64"), Some((1, 9)));
+        assert!(go_version("go version go1.9 linux/amd64").unwrap() < GO_MINIMUM);
+        assert_eq!(go_version("bash: go: not found"), None);
+    }
+
+    #[test]
+    fn the_release_is_stamped_into_kubernetes_binaries_only() {
+        let flags = ldflags("kubernetes", "v1.36.3");
+        assert!(flags.contains("k8s.io/component-base/version.gitVersion=v1.36.3"));
+        assert!(flags.contains("gitMinor=36"));
+        assert_eq!(ldflags("etcd", "v3.6.16"), "-s -w");
+    }
+}
