@@ -2,8 +2,7 @@
 //!
 //! - `LIFELINE_E2E_BACKEND=control-plane` (the default): a real etcd, kube-apiserver and
 //!   kube-controller-manager started for the test ([`crate::control_plane`]);
-//! - `LIFELINE_E2E_BACKEND=kubeconfig`: the existing cluster `KUBECONFIG` points at;
-//! - `LIFELINE_E2E_BACKEND=local`: the in-repo [`LocalApiServer`], being retired.
+//! - `LIFELINE_E2E_BACKEND=kubeconfig`: the existing cluster `KUBECONFIG` points at.
 //!
 //! Tests never ask which backend they have. Each test works in namespaces it creates with a
 //! unique name, so the suite can share a real cluster.
@@ -18,13 +17,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 
-use crate::apiserver::{LocalApiServer, Options};
 use crate::control_plane::{self, ControlPlane};
-use crate::kubeconfig::{self, Auth};
+use crate::kubeconfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    Local,
     ControlPlane,
     Kubeconfig,
 }
@@ -32,7 +29,6 @@ pub enum Backend {
 impl Backend {
     pub fn from_env() -> anyhow::Result<Self> {
         match std::env::var("LIFELINE_E2E_BACKEND").ok().as_deref() {
-            Some("local") => Ok(Self::Local),
             // `envtest`: this backend's earlier name.
             None | Some("control-plane" | "envtest") => match control_plane::assets() {
                 Some(_) => Ok(Self::ControlPlane),
@@ -51,7 +47,6 @@ impl Backend {
 /// Held only so the backend lives (and is torn down) with the cluster.
 #[allow(dead_code)]
 enum Running {
-    Local(LocalApiServer),
     ControlPlane(Box<ControlPlane>),
     External,
 }
@@ -60,8 +55,8 @@ pub struct TestCluster {
     backend: Backend,
     client: Client,
     kubeconfig: PathBuf,
-    /// kube-controller-manager's duties, where no controller manager runs (local).
-    _controller_manager: Option<crate::actors::Actors>,
+    /// The Deployment and StatefulSet controllers' stand-in (the real control plane).
+    _workloads: Option<crate::actors::Actors>,
     /// The kubelet stand-in serving the node's container logs (the real control plane).
     _kubelet: Option<crate::actors::kubelet::Kubelet>,
     _running: Running,
@@ -70,35 +65,45 @@ pub struct TestCluster {
 
 static NAMESPACES: AtomicU32 = AtomicU32::new(0);
 
-/// The local backend's node log directory, under the cluster's directory.
+/// The kubelet stand-in's node log directory, under the cluster's directory.
 const POD_LOGS: &str = "pod-logs";
 
 impl TestCluster {
     /// Starts (or connects to) the backend the environment asks for, with Lifeline's CRDs and
     /// the upstream CRDs of the foreign kinds ([`crate::upstream`]) installed where missing.
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_on(Backend::from_env()?, None).await
+        let mut crds = lifeline_api::crds::lifeline();
+        crds.extend(crate::upstream::foreign()?);
+        Self::start_on(Backend::from_env()?, None, &crds).await
+    }
+
+    /// Starts the backend the environment asks for with only `crds` installed (for comparing
+    /// what upstream's CRDs and Lifeline's say of the same objects). Needs a backend the
+    /// harness starts: an existing cluster has its own CRDs of those names.
+    pub async fn start_with_crds(crds: &[CustomResourceDefinition]) -> anyhow::Result<Self> {
+        let backend = Backend::from_env()?;
+        anyhow::ensure!(
+            backend != Backend::Kubeconfig,
+            "a cluster with other CRDs of the same names needs a control plane of its own"
+        );
+        Self::start_on(backend, None, crds).await
     }
 
     /// Connects to the cluster of an explicit kubeconfig file (the `kubeconfig` backend without
     /// the environment), with the CRDs installed where missing.
     pub async fn connect(kubeconfig: &Path) -> anyhow::Result<Self> {
-        Self::start_on(Backend::Kubeconfig, Some(kubeconfig.to_owned())).await
+        let mut crds = lifeline_api::crds::lifeline();
+        crds.extend(crate::upstream::foreign()?);
+        Self::start_on(Backend::Kubeconfig, Some(kubeconfig.to_owned()), &crds).await
     }
 
-    async fn start_on(backend: Backend, kubeconfig: Option<PathBuf>) -> anyhow::Result<Self> {
+    async fn start_on(
+        backend: Backend,
+        kubeconfig: Option<PathBuf>,
+        crds: &[CustomResourceDefinition],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("lifeline-e2e-").tempdir()?;
         let (running, kubeconfig) = match backend {
-            Backend::Local => {
-                let server = LocalApiServer::start(Options {
-                    pod_logs: Some(dir.path().join(POD_LOGS)),
-                    ..Options::default()
-                })
-                .await?;
-                let path = dir.path().join("kubeconfig");
-                kubeconfig::write(&path, &server.url(), None, Auth::None)?;
-                (Running::Local(server), path)
-            }
             Backend::ControlPlane => {
                 let plane = ControlPlane::start(dir.path()).await?;
                 let path = plane.kubeconfig.clone();
@@ -115,21 +120,14 @@ impl TestCluster {
             }
         };
         let client = kubeconfig::client(&kubeconfig).await?;
-        let controller_manager = match backend {
-            Backend::Local => Some(crate::actors::controller_manager::start(client.clone())),
-            // kube-controller-manager runs; its Deployment and StatefulSet controllers, with a
-            // kubelet's visible effect, are stood in for (`actors/workloads.rs`).
-            Backend::ControlPlane => Some(crate::actors::workloads::start(client.clone())),
-            Backend::Kubeconfig => None,
-        };
+        // kube-controller-manager runs; its Deployment and StatefulSet controllers, with a
+        // kubelet's visible effect, are stood in for (`actors/workloads.rs`).
+        let workloads = (backend == Backend::ControlPlane)
+            .then(|| crate::actors::workloads::start(client.clone()));
         let kubelet = match backend {
             Backend::ControlPlane => Some(
-                crate::actors::kubelet::start(
-                    &client,
-                    dir.path(),
-                    dir.path().join(POD_LOGS),
-                )
-                .await?,
+                crate::actors::kubelet::start(&client, dir.path(), dir.path().join(POD_LOGS))
+                    .await?,
             ),
             _ => None,
         };
@@ -137,25 +135,22 @@ impl TestCluster {
             backend,
             client,
             kubeconfig,
-            _controller_manager: controller_manager,
+            _workloads: workloads,
             _kubelet: kubelet,
             _running: running,
             dir,
         };
         // Ours, and the upstream CRDs of the foreign kinds where the cluster lacks them.
-        let mut crds = lifeline_api::crds::lifeline();
-        crds.extend(crate::upstream::foreign()?);
-        cluster.install_crds(&crds).await?;
+        cluster.install_crds(crds).await?;
         Ok(cluster)
     }
 
     /// Where the actors write container logs so that `pods/log` serves them: the node log
-    /// directory of the kubelet stand-in ([`crate::actors::kubelet`]; the local backend's
-    /// server reads it itself). `None` on a cluster whose kubelets keep their own logs: a log
-    /// read there fails and the controllers report no progress.
+    /// directory of the kubelet stand-in ([`crate::actors::kubelet`]). `None` on a cluster
+    /// whose kubelets keep their own logs: a log read there fails and the controllers report no
+    /// progress.
     pub fn pod_logs(&self) -> Option<PathBuf> {
-        matches!(self.backend, Backend::Local | Backend::ControlPlane)
-            .then(|| self.dir.path().join(POD_LOGS))
+        (self.backend == Backend::ControlPlane).then(|| self.dir.path().join(POD_LOGS))
     }
 
     pub fn backend(&self) -> Backend {
@@ -171,13 +166,12 @@ impl TestCluster {
         &self.kubeconfig
     }
 
-    /// The kubeconfig a controller runs with. On envtest it authenticates as the controller's
-    /// own user, bound to exactly the ClusterRole and Roles the chart renders for it (Roles in
-    /// `own` — its Lease — and `protected`), so a real authorizer proves least privilege. The
-    /// local server does not authorize (the access log is checked against the declared rules
-    /// instead; the grants are applied all the same) and an existing cluster's identities are
-    /// its own: both use the admin kubeconfig. Nothing is granted on an existing cluster, whose
-    /// own Lifeline install may have roles and bindings of these names.
+    /// The kubeconfig a controller runs with. On the control plane it authenticates as the
+    /// controller's own user, bound to exactly the ClusterRole and Roles the chart renders for
+    /// it (Roles in `own` — its Lease — and `protected`), so a real authorizer proves least
+    /// privilege. An existing cluster's identities are its own: the admin kubeconfig is used
+    /// and nothing is granted there (its own Lifeline install may have roles and bindings of
+    /// these names).
     pub async fn controller_kubeconfig(
         &self,
         controller: crate::rbac::Controller,
@@ -192,14 +186,6 @@ impl TestCluster {
         match &self._running {
             Running::ControlPlane(plane) => plane.user_kubeconfig(&user),
             _ => Ok(self.kubeconfig.clone()),
-        }
-    }
-
-    /// The local API server's address (host:port), when the backend is `local`.
-    pub fn kubeconfig_server(&self) -> Option<String> {
-        match &self._running {
-            Running::Local(server) => Some(server.address().to_string()),
-            _ => None,
         }
     }
 
@@ -236,23 +222,6 @@ impl TestCluster {
                     },
                 )
                 .await
-            }
-            Running::Local(_) => {
-                let request = http::Request::get("/debug/access").body(Vec::new())?;
-                let log: Vec<crate::apiserver::Access> = self.client.request(request).await?;
-                Ok(log
-                    .into_iter()
-                    .map(|a| crate::audit::Access {
-                        user: String::new(),
-                        agent: a.agent,
-                        verb: a.verb,
-                        group: a.group,
-                        resource: a.resource,
-                        namespace: a.namespace,
-                        name: a.name,
-                        code: 0,
-                    })
-                    .collect())
             }
             Running::External => {
                 bail!("this backend (an existing cluster) keeps no audit log the harness can read")

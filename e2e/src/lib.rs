@@ -6,7 +6,6 @@
 //! binaries; [`wait`] waits for conditions.
 
 pub mod actors;
-pub mod apiserver;
 pub mod audit;
 pub mod cli;
 pub mod cluster;
@@ -19,6 +18,7 @@ pub mod rbac;
 pub mod s3;
 pub mod sites;
 pub mod upstream;
+pub mod verdict;
 pub mod wait;
 
 pub use cluster::{Backend, TestCluster};

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim};
-use kube::api::{
-    DeleteParams, Patch, PatchParams, PostParams, WatchEvent,
-};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, WatchEvent};
 use kube::{Api, Discovery, ResourceExt};
 use lifeline_api::replication::{VolumeReplication, VolumeReplicationClass};
 use lifeline_e2e::TestCluster;
@@ -474,4 +472,3 @@ async fn tables_carry_printer_columns() {
     let storage_class = columns.iter().position(|c| c.0 == "StorageClass").unwrap();
     assert_eq!(pvcs["rows"][0]["cells"][storage_class], "none-such");
 }
-

@@ -1,49 +1,73 @@
 //! The volume-group kinds (VolumeGroupReplication, its class and content): every object here —
-//! upstream's samples and the edges of each field — gets the same verdict from Lifeline's CRD
-//! as from csi-addons' (`shared/upstream-crds/kubernetes-csi-addons-main/`), schema after
-//! defaults and every CEL rule, on create and on update, as a real API server checks them.
+//! upstream's samples and the edges of each field — gets the same verdict from a real API
+//! server serving Lifeline's CRD as from one serving csi-addons'
+//! (`shared/upstream-crds/kubernetes-csi-addons-main/`): schema after defaults, strict field
+//! validation and every CEL rule, on create and on update ([`lifeline_e2e::verdict`]).
 //! (`crates/api/tests/upstream_compat.rs` walks the schemas node by node; this checks objects.)
 
-use lifeline_e2e::apiserver::Schema;
-use lifeline_e2e::upstream;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use lifeline_e2e::{TestCluster, upstream};
 use serde_json::{Value, json};
 
-fn schema_of(crd: &Value) -> Schema {
-    Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]).unwrap()
+/// csi-addons' CRDs of the three group kinds.
+fn theirs() -> Vec<CustomResourceDefinition> {
+    [
+        "volumegroupreplications",
+        "volumegroupreplicationclasses",
+        "volumegroupreplicationcontents",
+    ]
+    .iter()
+    .map(|plural| {
+        upstream::load(&format!(
+            "kubernetes-csi-addons-main/replication.storage.openshift.io_{plural}.yaml"
+        ))
+        .unwrap()
+    })
+    .collect()
 }
 
-fn theirs(kind: &str) -> Schema {
-    let singular = kind.to_lowercase();
-    let plural = if singular.ends_with('s') { "es" } else { "s" };
-    let file = format!(
-        "kubernetes-csi-addons-main/replication.storage.openshift.io_{singular}{plural}.yaml"
-    );
-    schema_of(&serde_json::to_value(upstream::load(&file).unwrap()).unwrap())
+/// Two API servers: one serving Lifeline's CRDs, one csi-addons'.
+struct Servers {
+    ours: TestCluster,
+    theirs: TestCluster,
 }
 
-fn ours(kind: &str) -> Schema {
-    let crd = lifeline_api::crds::lifeline()
-        .into_iter()
-        .find(|c| c.spec.names.kind == kind)
-        .unwrap();
-    schema_of(&serde_json::to_value(crd).unwrap())
-}
-
-/// What the API server would say: schema problems after defaults, then CEL (with `old` on an
-/// update).
-fn problems(schema: &Schema, object: &Value, old: Option<&Value>) -> Vec<String> {
-    let mut object = object.clone();
-    schema.apply_defaults(&mut object);
-    let mut old = old.cloned();
-    if let Some(old) = old.as_mut() {
-        schema.apply_defaults(old);
+impl Servers {
+    async fn start() -> Self {
+        let crds = theirs();
+        let (ours, theirs) =
+            tokio::join!(TestCluster::start(), TestCluster::start_with_crds(&crds));
+        Self {
+            ours: ours.unwrap(),
+            theirs: theirs.unwrap(),
+        }
     }
-    schema
-        .validate(&object)
-        .into_iter()
-        .chain(schema.check_rules(&object, old.as_ref()))
-        .map(|c| format!("{}: {}", c.field, c.message))
-        .collect()
+
+    /// Each case gets the expected verdict from both servers.
+    async fn agree(&self, kind: &str, cases: Vec<Case>) {
+        for (what, object, old, valid) in cases {
+            let verdict = |cluster: &TestCluster| {
+                let (client, object, old) = (cluster.client(), object.clone(), old.clone());
+                async move {
+                    lifeline_e2e::verdict::problems(&client, "default", &object, old.as_ref())
+                        .await
+                        .unwrap()
+                }
+            };
+            let by_them = verdict(&self.theirs).await;
+            let by_us = verdict(&self.ours).await;
+            assert_eq!(
+                by_them.is_empty(),
+                valid,
+                "{kind} {what}: upstream says {by_them:?}"
+            );
+            assert_eq!(
+                by_us.is_empty(),
+                valid,
+                "{kind} {what}: upstream says {by_them:?}, ours {by_us:?}"
+            );
+        }
+    }
 }
 
 fn sample(file: &str) -> Value {
@@ -53,24 +77,6 @@ fn sample(file: &str) -> Value {
 
 /// Each case: (what it is, the object, the old object on an update, valid?).
 type Case = (&'static str, Value, Option<Value>, bool);
-
-fn agree(kind: &str, cases: Vec<Case>) {
-    let (ours, theirs) = (ours(kind), theirs(kind));
-    for (what, object, old, valid) in cases {
-        let by_them = problems(&theirs, &object, old.as_ref());
-        let by_us = problems(&ours, &object, old.as_ref());
-        assert_eq!(
-            by_them.is_empty(),
-            valid,
-            "{kind} {what}: upstream says {by_them:?}"
-        );
-        assert_eq!(
-            by_us.is_empty(),
-            valid,
-            "{kind} {what}: upstream says {by_them:?}, ours {by_us:?}"
-        );
-    }
-}
 
 /// `object` with the field at `path` set to `value` (removed when `value` is null); a number
 /// in the path indexes a list.
@@ -90,15 +96,23 @@ fn with(mut object: Value, path: &[&str], value: Value) -> Value {
     object
 }
 
-#[test]
-fn volume_group_replications_get_upstreams_verdict() {
+/// One pair of API servers for every case of the three kinds (each start costs seconds).
+#[tokio::test]
+async fn the_group_kinds_get_upstreams_verdict() {
+    let servers = Servers::start().await;
+    volume_group_replications(&servers).await;
+    volume_group_replication_classes(&servers).await;
+    volume_group_replication_contents(&servers).await;
+}
+
+async fn volume_group_replications(servers: &Servers) {
     let vgr = sample("kca-sample-volumegroupreplication.yaml");
     let spec = |path: &[&str], value: Value| {
         let mut full = vec!["spec"];
         full.extend_from_slice(path);
         with(vgr.clone(), &full, value)
     };
-    agree(
+    servers.agree(
         "VolumeGroupReplication",
         vec![
             ("the sample", vgr.clone(), None, true),
@@ -178,52 +192,53 @@ fn volume_group_replications_get_upstreams_verdict() {
                 false,
             ),
         ],
-    );
+    )
+    .await;
 }
 
-#[test]
-fn volume_group_replication_classes_get_upstreams_verdict() {
+async fn volume_group_replication_classes(servers: &Servers) {
     let class = sample("kca-sample-volumegroupreplicationclass.yaml");
-    agree(
-        "VolumeGroupReplicationClass",
-        vec![
-            ("the sample", class.clone(), None, true),
-            (
-                "without parameters",
-                with(class.clone(), &["spec", "parameters"], Value::Null),
-                None,
-                true,
-            ),
-            (
-                "without a provisioner",
-                with(class.clone(), &["spec", "provisioner"], Value::Null),
-                None,
-                false,
-            ),
-            (
-                "parameters changed",
-                with(class.clone(), &["spec", "parameters"], json!({"a": "b"})),
-                Some(class.clone()),
-                false,
-            ),
-            (
-                "parameters removed",
-                with(class.clone(), &["spec", "parameters"], Value::Null),
-                Some(class.clone()),
-                false,
-            ),
-            (
-                "the provisioner changed",
-                with(class.clone(), &["spec", "provisioner"], json!("other.csi")),
-                Some(class.clone()),
-                false,
-            ),
-        ],
-    );
+    servers
+        .agree(
+            "VolumeGroupReplicationClass",
+            vec![
+                ("the sample", class.clone(), None, true),
+                (
+                    "without parameters",
+                    with(class.clone(), &["spec", "parameters"], Value::Null),
+                    None,
+                    true,
+                ),
+                (
+                    "without a provisioner",
+                    with(class.clone(), &["spec", "provisioner"], Value::Null),
+                    None,
+                    false,
+                ),
+                (
+                    "parameters changed",
+                    with(class.clone(), &["spec", "parameters"], json!({"a": "b"})),
+                    Some(class.clone()),
+                    false,
+                ),
+                (
+                    "parameters removed",
+                    with(class.clone(), &["spec", "parameters"], Value::Null),
+                    Some(class.clone()),
+                    false,
+                ),
+                (
+                    "the provisioner changed",
+                    with(class.clone(), &["spec", "provisioner"], json!("other.csi")),
+                    Some(class.clone()),
+                    false,
+                ),
+            ],
+        )
+        .await;
 }
 
-#[test]
-fn volume_group_replication_contents_get_upstreams_verdict() {
+async fn volume_group_replication_contents(servers: &Servers) {
     // Upstream's sample has `source` as a list, which its own schema refuses; this is it as the
     // schema means it.
     let content = json!({
@@ -247,58 +262,60 @@ fn volume_group_replication_contents_get_upstreams_verdict() {
         with(content.clone(), &full, value)
     };
     let upstream_sample = sample("kca-sample-volumegroupreplicationcontent.yaml");
-    agree(
-        "VolumeGroupReplicationContent",
-        vec![
-            ("a full content", content.clone(), None, true),
-            (
-                "upstream's sample (source as a list)",
-                upstream_sample,
-                None,
-                false,
-            ),
-            (
-                "without a reference",
-                spec(&["volumeGroupReplicationRef"], Value::Null),
-                None,
-                true,
-            ),
-            (
-                "a reference without a uid",
-                spec(&["volumeGroupReplicationRef", "uid"], Value::Null),
-                None,
-                false,
-            ),
-            (
-                "a reference without a namespace",
-                spec(&["volumeGroupReplicationRef", "namespace"], Value::Null),
-                None,
-                false,
-            ),
-            (
-                "without volume handles",
-                spec(&["source", "volumeHandles"], Value::Null),
-                None,
-                false,
-            ),
-            (
-                "the attributes changed",
-                spec(&["volumeGroupAttributes"], json!({"a": "2"})),
-                Some(spec(&["volumeGroupAttributes"], json!({"a": "1"}))),
-                false,
-            ),
-            (
-                "a mapping without a handle",
-                with(
-                    content.clone(),
-                    &["status", "persistentVolumeMappingList", "0", "volumeHandle"],
-                    Value::Null,
+    servers
+        .agree(
+            "VolumeGroupReplicationContent",
+            vec![
+                ("a full content", content.clone(), None, true),
+                (
+                    "upstream's sample (source as a list)",
+                    upstream_sample,
+                    None,
+                    false,
                 ),
-                None,
-                false,
-            ),
-        ],
-    );
+                (
+                    "without a reference",
+                    spec(&["volumeGroupReplicationRef"], Value::Null),
+                    None,
+                    true,
+                ),
+                (
+                    "a reference without a uid",
+                    spec(&["volumeGroupReplicationRef", "uid"], Value::Null),
+                    None,
+                    false,
+                ),
+                (
+                    "a reference without a namespace",
+                    spec(&["volumeGroupReplicationRef", "namespace"], Value::Null),
+                    None,
+                    false,
+                ),
+                (
+                    "without volume handles",
+                    spec(&["source", "volumeHandles"], Value::Null),
+                    None,
+                    false,
+                ),
+                (
+                    "the attributes changed",
+                    spec(&["volumeGroupAttributes"], json!({"a": "2"})),
+                    Some(spec(&["volumeGroupAttributes"], json!({"a": "1"}))),
+                    false,
+                ),
+                (
+                    "a mapping without a handle",
+                    with(
+                        content.clone(),
+                        &["status", "persistentVolumeMappingList", "0", "volumeHandle"],
+                        Value::Null,
+                    ),
+                    None,
+                    false,
+                ),
+            ],
+        )
+        .await;
 }
 
 /// `value.pipe(f)` = `f(value)`, for building cases in one expression.

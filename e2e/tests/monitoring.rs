@@ -149,7 +149,9 @@ async fn dashboard_and_alerts_query_only_exported_metrics_and_parse() {
         .arg(&file)
         .output()
         .unwrap_or_else(|e| {
-            panic!("{promtool} does not run ({e}): `cargo xtask ci` provides it (LIFELINE_PROMTOOL)")
+            panic!(
+                "{promtool} does not run ({e}): `cargo xtask ci` provides it (LIFELINE_PROMTOOL)"
+            )
         });
     assert!(
         output.status.success(),

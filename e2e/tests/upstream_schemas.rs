@@ -1,8 +1,9 @@
 //! Every foreign object the data mover writes — its copy of the user's VolumeSnapshotContent,
 //! the VolumeSnapshot bound to it, the ReplicationSource and the ReplicationDestination — is
-//! valid under the upstream CRDs (VolSync v0.12.0, external-snapshotter v8.2.0): the OpenAPI
-//! schema and every CEL rule, as a real API server checks them. Built with every option that
-//! changes their shape (retention, private CA, mover user, point-in-time restore).
+//! accepted by the real API server under the upstream CRDs (VolSync v0.12.0, external-snapshotter
+//! v8.2.0): the OpenAPI schema, strict field validation and every CEL rule
+//! ([`lifeline_e2e::verdict`], a server-side dry run). Built with every option that changes
+//! their shape (retention, private CA, mover user, point-in-time restore).
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,7 @@ use lifeline_datamover_controller::names::{Names, RequestKind};
 use lifeline_datamover_controller::repository::ResticSecret;
 use lifeline_datamover_controller::restore::build::RestoreInputs;
 use lifeline_datamover_controller::settings::Settings;
-use lifeline_e2e::apiserver::Schema;
-use lifeline_e2e::upstream;
+use lifeline_e2e::TestCluster;
 use serde_json::{Value, json};
 
 fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
@@ -33,17 +33,26 @@ fn example<T: serde::de::DeserializeOwned>(file: &str) -> T {
     )
 }
 
-/// What the API server would say about `object` of `kind` (schema after defaults, and CEL).
-fn problems(kind: &str, object: &impl serde::Serialize) -> Vec<String> {
-    let schema = Schema::compile(&upstream::schema(kind).unwrap()).unwrap();
+/// The upstream group-version of each foreign kind the data mover writes.
+fn api_version(kind: &str) -> &'static str {
+    match kind {
+        "ReplicationSource" | "ReplicationDestination" => "volsync.backube/v1alpha1",
+        _ => "snapshot.storage.k8s.io/v1",
+    }
+}
+
+/// What the real API server says about `object` of `kind`.
+async fn problems(
+    cluster: &TestCluster,
+    kind: &str,
+    object: &impl serde::Serialize,
+) -> Vec<String> {
     let mut object = serde_json::to_value(object).unwrap();
-    schema.apply_defaults(&mut object);
-    schema
-        .validate(&object)
-        .into_iter()
-        .chain(schema.check_rules(&object, None))
-        .map(|c| format!("{}: {}", c.field, c.message))
-        .collect()
+    object["apiVersion"] = api_version(kind).into();
+    object["kind"] = kind.into();
+    lifeline_e2e::verdict::problems(&cluster.client(), "default", &object, None)
+        .await
+        .unwrap()
 }
 
 fn secret(with_ca: bool) -> ResticSecret {
@@ -93,8 +102,9 @@ fn settings(full: bool) -> Settings {
     }
 }
 
-#[test]
-fn backup_objects_are_valid_under_the_upstream_crds() {
+#[tokio::test]
+async fn backup_objects_are_valid_under_the_upstream_crds() {
+    let cluster = TestCluster::start().await.unwrap();
     let vsb: VolumeSnapshotBackup = example("volumesnapshotbackup.yaml");
     let content: VolumeSnapshotContent = yaml(
         "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {name: snapcontent-1}\nspec:\n  deletionPolicy: Delete\n  driver: hostpath.lifeline.dev\n  volumeSnapshotClassName: block-snapclass\n  source: {volumeHandle: vol-1}\n  volumeSnapshotRef: {namespace: shop, name: snap-1}\nstatus: {readyToUse: true, snapshotHandle: snap-abc, restoreSize: 1073741824}",
@@ -153,14 +163,17 @@ fn backup_objects_are_valid_under_the_upstream_crds() {
             );
         }
         for (kind, problems) in [
-            ("ReplicationSource", problems("ReplicationSource", &source)),
+            (
+                "ReplicationSource",
+                problems(&cluster, "ReplicationSource", &source).await,
+            ),
             (
                 "VolumeSnapshotContent",
-                problems("VolumeSnapshotContent", &inputs.content()),
+                problems(&cluster, "VolumeSnapshotContent", &inputs.content()).await,
             ),
             (
                 "VolumeSnapshot",
-                problems("VolumeSnapshot", &inputs.snapshot()),
+                problems(&cluster, "VolumeSnapshot", &inputs.snapshot()).await,
             ),
         ] {
             assert_eq!(
@@ -172,8 +185,9 @@ fn backup_objects_are_valid_under_the_upstream_crds() {
     }
 }
 
-#[test]
-fn restore_objects_are_valid_under_the_upstream_crds() {
+#[tokio::test]
+async fn restore_objects_are_valid_under_the_upstream_crds() {
+    let cluster = TestCluster::start().await.unwrap();
     let mut vsr: VolumeSnapshotRestore = example("volumesnapshotrestore.yaml");
     vsr.metadata.annotations = Some(
         [(
@@ -215,32 +229,41 @@ fn restore_objects_are_valid_under_the_upstream_crds() {
             assert_eq!(restic["cacheCapacity"], json!("1Gi"));
         }
         assert_eq!(
-            problems("ReplicationDestination", &destination),
+            problems(&cluster, "ReplicationDestination", &destination).await,
             Vec::<String>::new(),
             "ca {with_ca}, full {full}"
         );
     }
 }
 
-/// The check itself catches what a real API server would refuse: a wrong type, and a CEL rule
-/// (a snapshot with both sources, or with neither).
-#[test]
-fn the_upstream_checks_refuse_what_the_api_server_refuses() {
+/// The check itself refuses what it should: a wrong type (the `retain.last` mistake), a CEL
+/// rule (a snapshot with both sources, a content reference without a namespace) and a field
+/// the CRD does not declare.
+#[tokio::test]
+async fn the_upstream_checks_refuse_what_the_api_server_refuses() {
+    let cluster = TestCluster::start().await.unwrap();
     let mut source: Value = json!({"apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationSource",
         "metadata": {"name": "x"}, "spec": {"sourcePVC": "p", "restic": {"repository": "s", "retain": {"last": 5}}}});
-    let found = problems("ReplicationSource", &source);
+    let found = problems(&cluster, "ReplicationSource", &source).await;
     assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with("spec.restic.retain.last")),
+        found.iter().any(|p| p.contains("spec.restic.retain.last")),
         "{found:?}"
     );
     source["spec"]["restic"]["retain"]["last"] = json!("5");
-    assert_eq!(problems("ReplicationSource", &source), Vec::<String>::new());
+    assert_eq!(
+        problems(&cluster, "ReplicationSource", &source).await,
+        Vec::<String>::new()
+    );
+    source["spec"]["restic"]["retainPolicy"] = json!({"last": "5"});
+    let found = problems(&cluster, "ReplicationSource", &source).await;
+    assert!(
+        found.iter().any(|p| p.contains("retainPolicy")),
+        "{found:?}"
+    );
 
     let both = json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "s"},
         "spec": {"source": {"persistentVolumeClaimName": "a", "volumeSnapshotContentName": "b"}}});
-    let found = problems("VolumeSnapshot", &both);
+    let found = problems(&cluster, "VolumeSnapshot", &both).await;
     assert!(
         found.iter().any(|p| p.contains(
             "exactly one of volumeSnapshotContentName and persistentVolumeClaimName must be set"
@@ -249,7 +272,7 @@ fn the_upstream_checks_refuse_what_the_api_server_refuses() {
     );
     let content = json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent", "metadata": {"name": "c"},
         "spec": {"deletionPolicy": "Retain", "driver": "d", "source": {"snapshotHandle": "h"}, "volumeSnapshotRef": {"name": "s"}}});
-    let found = problems("VolumeSnapshotContent", &content);
+    let found = problems(&cluster, "VolumeSnapshotContent", &content).await;
     assert!(
         found.iter().any(|p| p.contains(
             "both spec.volumeSnapshotRef.name and spec.volumeSnapshotRef.namespace must be set"

@@ -96,7 +96,9 @@ pub async fn start(client: &Client, dir: &Path, logs: PathBuf) -> anyhow::Result
 async fn tls_config(dir: &Path) -> anyhow::Result<ServerConfig> {
     let (key, cert) = (dir.join("kubelet.key"), dir.join("kubelet.crt"));
     let status = tokio::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
         .args(["-subj", &format!("/CN={NODE}")])
         .arg("-keyout")
         .arg(&key)
@@ -161,7 +163,9 @@ fn serve(logs: &Path, request: &Request<hyper::body::Incoming>) -> Response<Full
     let Ok(bytes) = std::fs::read(&file) else {
         return respond(
             StatusCode::BAD_REQUEST,
-            format!("container \"{container}\" in pod \"{pod}\" is waiting to start: ContainerCreating"),
+            format!(
+                "container \"{container}\" in pod \"{pod}\" is waiting to start: ContainerCreating"
+            ),
         );
     };
     let text = String::from_utf8_lossy(&bytes);

@@ -8,7 +8,6 @@
 //! Knowingly simpler than the real controllers: they are level-triggered loops that list
 //! their objects every [`TICK`] instead of watching, and they add no finalizers.
 
-pub mod controller_manager;
 pub mod files;
 pub mod kubelet;
 pub mod mover_pod;

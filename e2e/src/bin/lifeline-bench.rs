@@ -17,8 +17,8 @@ use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicati
 use lifeline_csi_client::fake::{FakeDriver, Received, serve};
 use lifeline_e2e::TestCluster;
 use lifeline_e2e::audit::Access;
-use lifeline_e2e::rbac::Controller;
 use lifeline_e2e::process::{Process, binary};
+use lifeline_e2e::rbac::Controller;
 use serde_json::{Value, json};
 
 const DRIVER: &str = "bench.lifeline.dev";
@@ -90,7 +90,9 @@ fn usage(pid: u32) -> (f64, f64) {
 fn requests(log: &[Access], user: &str) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for a in log.iter().filter(|a| a.user == user) {
-        *counts.entry(format!("{} {}", a.verb, a.resource)).or_default() += 1;
+        *counts
+            .entry(format!("{} {}", a.verb, a.resource))
+            .or_default() += 1;
     }
     counts
 }
