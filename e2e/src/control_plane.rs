@@ -302,3 +302,18 @@ impl Drop for ControlPlane {
         let _ = self.etcd.start_kill();
     }
 }
+
+/// The kubectl that comes with the control plane (`KUBEBUILDER_ASSETS/kubectl`, as `cargo
+/// xtask control-plane` builds it), else the first on PATH.
+pub fn kubectl() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("KUBEBUILDER_ASSETS") {
+        let path = PathBuf::from(dir).join("kubectl");
+        if path.is_file() {
+            return Some(path);
+        }
+    }
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|p| p.join("kubectl"))
+        .find(|p| p.is_file())
+}

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -45,7 +46,8 @@ fn replicas_of(replicas: Option<i32>, meta: ObjectMeta) -> (i32, Option<String>)
 /// One site.
 pub struct SiteEnv {
     pub name: &'static str,
-    pub cluster: TestCluster,
+    /// This site's cluster; both sites hold the same one when they share a control plane.
+    pub cluster: Arc<TestCluster>,
     /// The kubeconfig `kubectl lifeline` runs with at this site ([`TestCluster::cli_kubeconfig`]).
     pub cli_kubeconfig: PathBuf,
     pub site: Site,
@@ -94,14 +96,10 @@ impl SiteEnv {
         name: &'static str,
         own_port: u16,
         peer_port: u16,
-        kubeconfig: Option<&Path>,
+        cluster: Arc<TestCluster>,
         app: Option<&str>,
         shared_cluster: bool,
     ) -> anyhow::Result<Self> {
-        let cluster = match kubeconfig {
-            Some(path) => TestCluster::connect(path).await?,
-            None => TestCluster::start().await?,
-        };
         // Two sites on two clusters use the same names, as real DR sites do (the same CSI
         // driver, classes and namespace at both); two sites sharing one cluster need names of
         // their own (each driver, class and actor serves only its own).
@@ -625,15 +623,28 @@ impl TwoSites {
         Self::start_on([None, None]).await
     }
 
-    /// Two sites on the clusters these kubeconfigs name (`None`: as [`TwoSites::start`]); both
-    /// may name the same cluster.
+    /// Two sites on the clusters these kubeconfigs name (`None`: a control plane started for
+    /// the site, as [`TwoSites::start`]); both may name the same cluster. Two started control
+    /// planes start at once.
     pub async fn start_on(kubeconfigs: [Option<&Path>; 2]) -> anyhow::Result<Self> {
         let (port_a, port_b) = (free_port()?, free_port()?);
+        let cluster = |kubeconfig: Option<&Path>| {
+            let kubeconfig = kubeconfig.map(Path::to_owned);
+            async move {
+                anyhow::Ok(Arc::new(match kubeconfig {
+                    Some(path) => TestCluster::connect(&path).await?,
+                    None => TestCluster::start().await?,
+                }))
+            }
+        };
+        // A control plane per site (measured against one shared by both, e2e/README.md).
+        let (a_cluster, b_cluster) = tokio::join!(cluster(kubeconfigs[0]), cluster(kubeconfigs[1]));
+        let (a_cluster, b_cluster) = (a_cluster?, b_cluster?);
         // One cluster for both sites: each needs a namespace and names of its own.
         let shared = kubeconfigs[0].is_some() && kubeconfigs[0] == kubeconfigs[1];
-        let a = SiteEnv::start("a", port_a, port_b, kubeconfigs[0], None, shared).await?;
+        let a = SiteEnv::start("a", port_a, port_b, a_cluster, None, shared).await?;
         let b_app = (!shared).then_some(a.app.as_str());
-        let b = SiteEnv::start("b", port_b, port_a, kubeconfigs[1], b_app, shared).await?;
+        let b = SiteEnv::start("b", port_b, port_a, b_cluster, b_app, shared).await?;
         Ok(Self { a, b })
     }
 

@@ -339,3 +339,74 @@ fn auto_resync_defaults_to_false_in_the_schema() {
         json!(false)
     );
 }
+
+/// Every `format` in a schema of ours is one kube-apiserver knows; it warns on every apply of
+/// a CRD with another (schemars' `uint64` did, for the progress counters).
+#[test]
+fn every_format_is_one_kubernetes_knows() {
+    // k8s.io/kube-openapi's strfmt registry, as the API server checks CRD formats.
+    const KNOWN: &[&str] = &[
+        "int32",
+        "int64",
+        "float",
+        "double",
+        "byte",
+        "binary",
+        "date",
+        "date-time",
+        "password",
+        "uri",
+        "email",
+        "hostname",
+        "ipv4",
+        "ipv6",
+        "cidr",
+        "mac",
+        "uuid",
+        "uuid3",
+        "uuid4",
+        "uuid5",
+        "duration",
+        "bsonobjectid",
+        "isbn",
+        "isbn10",
+        "isbn13",
+        "creditcard",
+        "ssn",
+        "hexcolor",
+        "rgbcolor",
+        "datetime",
+    ];
+    fn walk(node: &Value, path: &str, out: &mut Vec<String>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(format) = map.get("format").and_then(Value::as_str)
+                    && !KNOWN.contains(&format)
+                {
+                    out.push(format!("{path}: {format}"));
+                }
+                for (key, child) in map {
+                    walk(child, &format!("{path}.{key}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut unknown = Vec::new();
+    for crd in lifeline_api::crds::lifeline() {
+        let value = serde_json::to_value(&crd).unwrap();
+        walk(&value["spec"], &crd.spec.names.kind, &mut unknown);
+    }
+    assert!(
+        unknown.is_empty(),
+        "formats Kubernetes does not know: {unknown:?}"
+    );
+    let mut caught = Vec::new();
+    walk(&json!({"format": "uint64"}), "x", &mut caught);
+    assert_eq!(caught, vec!["x: uint64"]);
+}

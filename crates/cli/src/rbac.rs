@@ -1,6 +1,7 @@
 //! What the person running `kubectl lifeline` needs on each site, one rule per line with why.
 //! `docs/runbook.md` shows them as a ClusterRole; the e2e suite checks every request the CLI
-//! makes is allowed by them (the local API server's access log).
+//! makes is allowed by them (the API server's audit log), and its tests run as a user bound to
+//! exactly these rules.
 
 /// (API group, resources, verbs, why); all cluster-wide, since the CLI reads across namespaces.
 pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[

@@ -4,7 +4,7 @@ use http::HeaderValue;
 use http::header::USER_AGENT;
 
 /// A client from in-cluster config or `KUBECONFIG` that names the controller in its
-/// `User-Agent`, so API server audit logs (and the e2e harness's access log) tell who asked.
+/// `User-Agent`, so API server audit logs (the e2e harness reads them) tell who asked.
 pub async fn for_controller(name: &str) -> Result<kube::Client, kube::Error> {
     let mut config = kube::Config::infer()
         .await

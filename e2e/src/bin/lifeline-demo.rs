@@ -378,7 +378,7 @@ async fn main() -> anyhow::Result<()> {
     wait::report_progress(true);
     let mut sites = if kubeconfigs.is_empty() {
         step(
-            "starting two sites (API server, hostpath driver, replication controller each; drivers peered)",
+            "starting two sites (a real control plane — etcd, kube-apiserver v1.36, kube-controller-manager — hostpath driver and replication controller each; drivers peered)",
         );
         TwoSites::start().await.context("cannot start the sites")?
     } else {
@@ -399,6 +399,9 @@ async fn main() -> anyhow::Result<()> {
             site.cluster.kubeconfig().display(),
             site.app
         );
+        if let Some(audit) = site.cluster.audit_log_path() {
+            println!("        API server audit log: {}", audit.display());
+        }
         println!(
             "        logs: driver {}, controller {}",
             site.driver.log_path().display(),
@@ -613,6 +616,12 @@ async fn main() -> anyhow::Result<()> {
     );
     if keep {
         println!("\n--keep: both sites keep running until Ctrl-C. Explore with:");
+        println!(
+            "  kubectl lifeline status -n {} --site a={} --site b={}",
+            sites.a.app,
+            sites.a.cluster.kubeconfig().display(),
+            sites.b.cluster.kubeconfig().display()
+        );
         for site in [&sites.a, &sites.b] {
             let kubectl = format!(
                 "kubectl --kubeconfig {} -n {}",

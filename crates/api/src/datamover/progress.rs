@@ -30,6 +30,12 @@ wire_enum! {
     }
 }
 
+/// A count (bytes, files, seconds) as Kubernetes types integers: `int64`, never negative.
+/// schemars would say `uint64`, a format kube-apiserver does not know (it warns on every apply).
+fn count(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["integer", "null"], "format": "int64", "minimum": 0})
+}
+
 /// What the mover reported last, and when Lifeline read it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -39,21 +45,27 @@ pub struct MoverProgress {
     pub phase: Option<Open<MoverPhase>>,
     /// Bytes restic has read so far (its progress line), or in all at the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "count")]
     pub bytes_done: Option<u64>,
     /// Bytes restic found to read in all, once it has counted them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "count")]
     pub bytes_total: Option<u64>,
     /// Files read so far, or in all at the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "count")]
     pub files_done: Option<u64>,
     /// Files to read in all, once restic has counted them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "count")]
     pub files_total: Option<u64>,
     /// At the end: what restic added to the repository (new data after deduplication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "count")]
     pub bytes_added: Option<u64>,
     /// Seconds since the request started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "count")]
     pub elapsed_seconds: Option<u64>,
     /// When this report was read from the mover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
