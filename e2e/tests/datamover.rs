@@ -746,8 +746,8 @@ async fn a_freed_slot_and_a_fixed_secret_are_noticed_at_once() {
 /// While a backup runs over a slow link, its status shows the mover's step and restic's counts
 /// (read from the mover Pod's log, as `kubectl get vsb` shows them in its Progress column);
 /// when it completes, the status keeps the totals and the Events say bytes added, files and
-/// how long. On a backend without a kubelet (envtest) no log can be read: the backup still
-/// completes and says what it could.
+/// how long. The log is read through `pods/log`, which the API server proxies to the node's
+/// kubelet (the harness's stand-in): a backend without that node log fails the test.
 #[tokio::test]
 async fn a_running_backup_shows_the_movers_progress_and_its_totals() {
     // 2 MiB that do not compress at 256 KiB/s: about 8 s of upload, the log read every second.
@@ -757,7 +757,10 @@ async fn a_running_backup_shows_the_movers_progress_and_its_totals() {
         Some(256),
     )
     .await;
-    let kubelet = w._cluster.pod_logs().is_some();
+    assert!(
+        w._cluster.pod_logs().is_some(),
+        "progress is read from the mover's log: this needs the kubelet stand-in's node log (the control-plane backend)"
+    );
     // Data restic cannot compress away, so that the limit slows the upload: 2 MiB in 4 files.
     for i in 0..4 {
         let noise = lifeline_e2e::actors::files::noise(i + 1, 512 * 1024);
@@ -772,37 +775,29 @@ async fn a_running_backup_shows_the_movers_progress_and_its_totals() {
             .and_then(|s| s.phase.as_ref())
             .map(|p| p.as_str().to_owned())
     };
-    if kubelet {
-        let running = wait::for_object(&vsbs, "slow", T, "restic's counts while backing up", |b| {
-            phase(b).as_deref() == Some("InProgress")
-                && progress(b).is_some_and(|p| {
-                    p.phase.and_then(|p| p.known()) == Some(MoverPhase::BackingUp)
-                        && p.bytes_done.is_some_and(|n| n > 0)
-                })
-        })
-        .await
-        .unwrap();
-        let p = progress(&running).unwrap();
-        assert!(
-            p.bytes_total.is_some_and(|n| n > 2 << 20),
-            "the payload and the noise: {p:?}"
-        );
-        assert_eq!(p.files_total, Some(5), "{p:?}");
-        let summary = p.summary.clone().unwrap();
-        assert!(
-            summary.starts_with("BackingUp ") && summary.contains("MiB"),
-            "{summary}"
-        );
-        // `kubectl get vsb`: the Progress column is the summary (of the same read).
-        let (cell, row) = table_cell(&w.client, &w.app, "slow", "Progress").await;
-        assert_eq!(Some(cell), progress(&row).and_then(|p| p.summary));
-    } else {
-        wait::for_object(&vsbs, "slow", T, "a report while the mover runs", |b| {
-            progress(b).is_some_and(|p| p.summary.is_some())
-        })
-        .await
-        .unwrap();
-    }
+    let running = wait::for_object(&vsbs, "slow", T, "restic's counts while backing up", |b| {
+        phase(b).as_deref() == Some("InProgress")
+            && progress(b).is_some_and(|p| {
+                p.phase.and_then(|p| p.known()) == Some(MoverPhase::BackingUp)
+                    && p.bytes_done.is_some_and(|n| n > 0)
+            })
+    })
+    .await
+    .unwrap();
+    let p = progress(&running).unwrap();
+    assert!(
+        p.bytes_total.is_some_and(|n| n > 2 << 20),
+        "the payload and the noise: {p:?}"
+    );
+    assert_eq!(p.files_total, Some(5), "{p:?}");
+    let summary = p.summary.clone().unwrap();
+    assert!(
+        summary.starts_with("BackingUp ") && summary.contains("MiB"),
+        "{summary}"
+    );
+    // `kubectl get vsb`: the Progress column is the summary (of the same read).
+    let (cell, row) = table_cell(&w.client, &w.app, "slow", "Progress").await;
+    assert_eq!(Some(cell), progress(&row).and_then(|p| p.summary));
     let done = wait::for_object(&vsbs, "slow", T, "Completed", |b| {
         phase(b).as_deref() == Some("Completed")
     })

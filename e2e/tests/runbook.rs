@@ -335,3 +335,94 @@ async fn migrate_refuses_a_stale_volume_before_touching_anything() {
         "primary"
     );
 }
+
+/// A kubeconfig like site `site`'s CLI kubeconfig whose token the API server does not know.
+fn unknown_token_kubeconfig(site: &SiteEnv) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&site.cli_kubeconfig).unwrap();
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    config["users"][0]["user"]["token"] = "not-a-token-the-server-knows".into();
+    let path = site.cluster.dir().join("unknown-token-kubeconfig.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+/// Issue 29, items 1 and 2: a typo is a local error, never a site gone and never a split-brain.
+/// Both sites are up and protected throughout; every refusal comes before any write at either
+/// site, and A stays the only primary.
+#[tokio::test]
+async fn typos_and_denials_are_local_errors_not_a_site_gone() {
+    let sites = TwoSites::start().await.unwrap();
+    protected_shop(&sites, None).await;
+    let (a, b) = (&sites.a, &sites.b);
+    let ns = a.app.clone();
+    let pair = [cli::site("a", a), cli::site("b", b)];
+    let run = |command: &[&str], sites: Vec<String>| {
+        let args = cli::args(command, &ns, &sites);
+        async move { cli::run(&args).await }
+    };
+    let patches_before = (
+        cli::requests(&a.cluster, "patch").await,
+        cli::requests(&b.cluster, "patch").await,
+    );
+
+    // The same site as --from and --to: exit 2 before anything is asked.
+    for command in [
+        &["failback", "--to", "b", "--from", "b"][..],
+        &["migrate", "--from", "a", "--to", "a"][..],
+    ] {
+        let refused = run(command, pair.to_vec()).await;
+        assert_eq!(refused.code, 2, "{command:?}: {refused:?}");
+        assert!(refused.stderr.contains("both name site"), "{refused:?}");
+        assert!(!refused.stderr.contains("failback --to"), "{refused:?}");
+    }
+
+    // Site A named with a kubeconfig that does not exist (a typo), while A is alive: a local
+    // error naming the file, not "site a is gone".
+    let typo = ["a=/nonexistent/site-a.yaml".to_owned(), cli::site("b", b)];
+    let refused = run(&["failover", "--to", "b", "--yes"], typo.to_vec()).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("/nonexistent/site-a.yaml")
+            && refused.stderr.contains("not a site that is gone"),
+        "{refused:?}"
+    );
+    assert!(!refused.stdout.contains("DATA AGE"), "{refused:?}");
+    let status = run(&["status"], typo.to_vec()).await;
+    assert_eq!(status.code, 2, "{status:?}");
+
+    // Site A's credentials refused (401): local, with the address and the server's words.
+    let denied = [
+        format!("a={}", unknown_token_kubeconfig(a).display()),
+        cli::site("b", b),
+    ];
+    let refused = run(&["failover", "--to", "b", "--yes"], denied.to_vec()).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("https://127.0.0.1:") && refused.stderr.contains("401"),
+        "{refused:?}"
+    );
+    assert!(!refused.stderr.contains("ErrorResponse"), "{refused:?}");
+
+    // Only the target named: nothing to check is gone, refused.
+    let alone = [cli::site("b", b)];
+    let refused = run(&["failover", "--to", "b", "--yes"], alone.to_vec()).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("name the site that is gone"),
+        "{refused:?}"
+    );
+
+    // Nothing was written anywhere: A is still the one primary.
+    assert_eq!(
+        (
+            cli::requests(&a.cluster, "patch").await,
+            cli::requests(&b.cluster, "patch").await,
+        ),
+        patches_before
+    );
+    assert_eq!(vr(a, "db").await.spec.replication_state.as_str(), "primary");
+    assert_eq!(
+        vr(b, "db").await.spec.replication_state.as_str(),
+        "secondary"
+    );
+}

@@ -21,10 +21,22 @@ pub enum Error {
         path: PathBuf,
         source: kube::config::KubeconfigError,
     },
-    #[error("site {site}: {source}")]
-    Connect { site: String, source: kube::Error },
-    #[error("site {site}: {source}")]
+    /// A request failed after the site answered before (a mid-command failure).
+    #[error("site {site}: {}", crate::reach::cause(.source))]
     Api { site: String, source: kube::Error },
+    /// This side cannot ask the site (kubeconfig, credentials, certificates, RBAC): exit 2,
+    /// before anything is read or written. Never taken for a site that is gone.
+    #[error(
+        "site {site} ({address}): {cause}. That is a problem on this side (the kubeconfig, its credentials or certificates, or RBAC), not a site that is gone: fix it and run the command again"
+    )]
+    Local {
+        site: String,
+        address: String,
+        cause: String,
+    },
+    /// The command line names something impossible (the same site twice, say): exit 2.
+    #[error("{0}")]
+    Usage(String),
     /// A check refused to go on; the message says why and what would make it pass.
     #[error("{0}")]
     Refused(String),

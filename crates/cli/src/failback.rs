@@ -11,7 +11,7 @@ use lifeline_api::replication::{CurrentState, ReplicationState};
 
 use crate::error::Error;
 use crate::progress::{POLL, STILL_WAITING, Steps};
-use crate::sites::{SiteSpec, connect, named};
+use crate::sites::{SiteSpec, connect, distinct, named};
 use crate::volumes::{self, Settled};
 use crate::{migrate, runbook, status, workloads};
 
@@ -22,8 +22,9 @@ pub async fn run(
     from: &str,
     steps: &Steps,
 ) -> Result<(), Error> {
+    distinct(from, to)?;
     let pair = [named(sites, to)?.clone(), named(sites, from)?.clone()];
-    let report = status::gather(&pair, Some(namespace)).await;
+    let report = status::gather(&pair, Some(namespace)).await?;
     let demotions = runbook::failback_demotions(&report, to, from)?;
     let home = connect(&pair[0]).await?;
     let away = connect(&pair[1]).await?;
@@ -78,7 +79,7 @@ pub async fn run(
     // Then a planned switch back, once status says every volume is protected again.
     let mut last_said: Option<Instant> = None;
     let switches = loop {
-        let report = status::gather(&pair, Some(namespace)).await;
+        let report = status::gather(&pair, Some(namespace)).await?;
         match runbook::migrate(&report, from, to, false) {
             Ok(switches) => break switches,
             Err(Error::Refused(why)) => {

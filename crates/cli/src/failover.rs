@@ -1,7 +1,10 @@
 //! `kubectl lifeline failover --to b` (disaster): shows what b holds of each volume (the data
 //! age and the bound), needs a yes, promotes at b (the controller promotes with force when the
 //! driver refuses because the peer is gone), waits Primary, scales b's workloads up. Refuses
-//! while another site answers: then `migrate` loses nothing.
+//! unless every other named site is gone (not reachable at the network level): while one
+//! answers, `migrate` loses nothing, and a site this side cannot ask (a typo in its kubeconfig,
+//! a credential or RBAC problem) is a local error, never taken for a site that is gone. With
+//! only the target named there is no site to check: refused.
 
 use std::collections::BTreeSet;
 
@@ -26,12 +29,20 @@ pub async fn run(
 ) -> Result<(), Error> {
     let target_site = named(sites, to)?.clone();
     if sites.len() < 2 {
+        return Err(Error::Refused(format!(
+            "only site {to} is named: name the site that is gone too (--site NAME=KUBECONFIG), so that failover can check it is gone before it promotes"
+        )));
+    }
+    let report = status::gather(sites, Some(namespace)).await?;
+    let promotions = runbook::failover(&report, to, Timestamp::now())?;
+    for gone in report.sites.iter().filter(|s| s.site != to) {
         steps.say(format!(
-            "only site {to} is named: no other site to check is gone"
+            "site {} is gone: {} does not answer ({})",
+            gone.site,
+            gone.address,
+            gone.error.as_deref().unwrap_or("no answer")
         ));
     }
-    let report = status::gather(sites, Some(namespace)).await;
-    let promotions = runbook::failover(&report, to, Timestamp::now())?;
     confirm(&promotions)?;
     let target = connect(&target_site).await?;
     let at_target = volumes::list(&target, to, namespace).await?;

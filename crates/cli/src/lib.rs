@@ -1,7 +1,7 @@
 //! `kubectl lifeline`: the DR runbook as checked commands across two clusters (sites). Library
 //! so the demo and tests can call the same code the binary runs.
 //!
-//! - [`sites`]: named kubeconfigs and clients;
+//! - [`sites`]: named kubeconfigs and clients; [`reach`]: a site gone, or a local error;
 //! - [`status`]: what every site says of every replicated claim, and [`verdict`] on each;
 //! - [`protect`]: the standby's objects, made from the primary's;
 //! - [`migrate`], [`failover`], [`failback`]: the runbook's switches, deciding each step in
@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod progress;
 pub mod protect;
 pub mod rbac;
+pub mod reach;
 pub mod runbook;
 pub mod sites;
 pub mod status;

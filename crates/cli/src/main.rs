@@ -47,7 +47,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 status::gather(&sites, namespace.as_deref()),
             )
             .await
-            .map_err(|_| anyhow::anyhow!("no answer within --timeout {:?}", cli.global.timeout))?;
+            .map_err(|_| {
+                anyhow::anyhow!("no answer within --timeout {:?}", cli.global.timeout)
+            })??;
             match cli.global.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 Output::Table => print!("{}", status::table(&report, Timestamp::now())),

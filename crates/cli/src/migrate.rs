@@ -11,7 +11,7 @@ use lifeline_api::replication::{CurrentState, ReplicationState};
 use crate::error::Error;
 use crate::progress::Steps;
 use crate::runbook::{self, Switch};
-use crate::sites::{SiteSpec, connect, named};
+use crate::sites::{SiteSpec, connect, distinct, named};
 use crate::volumes::{self, Settled};
 use crate::{status, workloads};
 
@@ -30,8 +30,9 @@ pub async fn run(
     steps: &Steps,
 ) -> Result<(), Error> {
     let (from, to) = (&options.from, &options.to);
+    distinct(from, to)?;
     let pair = [named(sites, from)?.clone(), named(sites, to)?.clone()];
-    let report = status::gather(&pair, Some(namespace)).await;
+    let report = status::gather(&pair, Some(namespace)).await?;
     let switches = runbook::migrate(&report, from, to, options.allow_stale)?;
     steps.say(format!(
         "preflight: {} volume(s) in {namespace} can move from site {from} to site {to}",
@@ -81,15 +82,7 @@ pub(crate) async fn switch(
         }
     }
     let names: Vec<String> = switches.iter().map(|s| s.from_vr.clone()).collect();
-    volumes::wait(
-        source,
-        from,
-        namespace,
-        &names,
-        Settled::In(CurrentState::Secondary),
-        steps,
-    )
-    .await?;
+    volumes::wait(source, from, namespace, &names, Settled::Demoted, steps).await?;
     steps.say(format!(
         "site {from}: every volume Secondary (the final sync shipped)"
     ));

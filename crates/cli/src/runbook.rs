@@ -312,6 +312,7 @@ mod tests {
                 .zip(reachable)
                 .map(|(s, r)| SiteAnswer {
                     site: s.to_string(),
+                    address: format!("https://{s}.example:6443/"),
                     reachable: r,
                     error: (!r).then(|| "connection refused".into()),
                 })

@@ -115,31 +115,53 @@ pub fn named<'a>(sites: &'a [SiteSpec], name: &str) -> Result<&'a SiteSpec, Erro
 
 /// A client for the site, naming the CLI in its `User-Agent` (audit logs tell who asked).
 pub async fn connect(site: &SiteSpec) -> Result<Client, Error> {
+    Ok(connect_with_address(site).await?.0)
+}
+
+/// A client for the site and the address of its API server. A kubeconfig that cannot be read
+/// or used is a local error ([`Error::Local`]), never a site that is gone.
+pub async fn connect_with_address(site: &SiteSpec) -> Result<(Client, String), Error> {
     let options = KubeConfigOptions {
         context: site.context.clone(),
         ..Default::default()
     };
-    let connect_error = |source| Error::Connect {
+    let where_ = match &site.kubeconfig {
+        Some(path) => format!("kubeconfig {}", path.display()),
+        None => "the current kubeconfig".to_owned(),
+    };
+    let local = |address: &str, cause: String| Error::Local {
         site: site.name.clone(),
-        source,
+        address: address.to_owned(),
+        cause,
     };
     let mut config = match &site.kubeconfig {
         Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
-                path: path.clone(),
-                source,
-            })?;
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| local(&where_, format!("cannot read it: {e}")))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
         }
         None => kube::Config::from_kubeconfig(&options).await,
     }
-    .map_err(|e| connect_error(kube::Error::InferKubeconfig(e)))?;
+    .map_err(|e| local(&where_, format!("cannot use it: {e}")))?;
+    let address = config.cluster_url.to_string();
     config.headers.push((
         USER_AGENT,
         HeaderValue::from_str(&format!("kubectl-lifeline/{}", env!("CARGO_PKG_VERSION")))
             .expect("ASCII"),
     ));
-    Client::try_from(config).map_err(connect_error)
+    let client = Client::try_from(config).map_err(|e| local(&address, crate::reach::cause(&e)))?;
+    Ok((client, address))
+}
+
+/// `--from` and `--to` must name two different sites (the same one twice would consult one
+/// site where two are needed, and could leave two primaries).
+pub fn distinct(from: &str, to: &str) -> Result<(), Error> {
+    if from == to {
+        return Err(Error::Usage(format!(
+            "--from and --to both name site {from}: a switch moves volumes between two different sites"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,6 +189,26 @@ mod tests {
                 "{bad}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn a_switch_needs_two_different_sites() {
+        assert!(distinct("a", "b").is_ok());
+        let error = distinct("b", "b").unwrap_err();
+        assert!(matches!(error, Error::Usage(_)));
+        assert!(error.to_string().contains("both name site b"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_kubeconfig_is_a_local_error_naming_it() {
+        let site: SiteSpec = "a=/nonexistent/site-a.yaml".parse().unwrap();
+        let Err(error) = connect(&site).await else {
+            panic!("a kubeconfig that does not exist gave a client");
+        };
+        assert!(matches!(error, Error::Local { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(text.contains("/nonexistent/site-a.yaml"), "{text}");
+        assert!(text.contains("not a site that is gone"), "{text}");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use lifeline_api::replication::{
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::sites::{SiteSpec, connect};
+use crate::reach::{Reach, cause, classify};
+use crate::sites::{SiteSpec, connect_with_address};
 use crate::verdict::{Observed, SiteView, Verdict, verdict};
 
 /// One replicated claim: `namespace/claim`, what each site says, the verdict.
@@ -35,6 +36,9 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize)]
 pub struct SiteAnswer {
     pub site: String,
+    /// Its API server (from the kubeconfig).
+    pub address: String,
+    /// `false`: gone — not reachable at the network level ([`crate::reach`]).
     pub reachable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -148,32 +152,41 @@ async fn site_volumes(
     Ok(out)
 }
 
-/// Asks every site; a site that does not answer is reported, not fatal.
-pub async fn gather(sites: &[SiteSpec], namespace: Option<&str>) -> Report {
+/// Asks every site. A site that is gone (not reachable at the network level) is reported,
+/// not fatal; one this side cannot ask (kubeconfig, credentials, TLS, RBAC) is an error before
+/// anything else is read ([`Error::Local`]).
+pub async fn gather(sites: &[SiteSpec], namespace: Option<&str>) -> Result<Report, Error> {
     let mut answers = Vec::new();
     let mut per_site = Vec::new();
     for site in sites {
-        let result = match connect(site).await {
-            Ok(client) => site_volumes(site, &client, namespace).await,
-            Err(e) => Err(e),
-        };
-        match result {
+        let (client, address) = connect_with_address(site).await?;
+        match site_volumes(site, &client, namespace).await {
             Ok(volumes) => {
                 answers.push(SiteAnswer {
                     site: site.name.clone(),
+                    address,
                     reachable: true,
                     error: None,
                 });
                 per_site.push(Some(volumes));
             }
-            Err(e) => {
+            Err(Error::Api { source, .. }) if classify(&source) == Reach::Gone => {
                 answers.push(SiteAnswer {
                     site: site.name.clone(),
+                    address,
                     reachable: false,
-                    error: Some(e.to_string()),
+                    error: Some(cause(&source)),
                 });
                 per_site.push(None);
             }
+            Err(Error::Api { source, .. }) => {
+                return Err(Error::Local {
+                    site: site.name.clone(),
+                    address,
+                    cause: cause(&source),
+                });
+            }
+            Err(other) => return Err(other),
         }
     }
     let mut keys: Vec<(String, String)> = per_site
@@ -204,10 +217,10 @@ pub async fn gather(sites: &[SiteSpec], namespace: Option<&str>) -> Report {
             }
         })
         .collect();
-    Report {
+    Ok(Report {
         sites: answers,
         volumes,
-    }
+    })
 }
 
 fn seconds(d: std::time::Duration) -> String {
@@ -226,8 +239,9 @@ pub fn table(report: &Report, now: Timestamp) -> String {
     let mut out = String::new();
     for answer in report.sites.iter().filter(|a| !a.reachable) {
         out.push_str(&format!(
-            "site {} unreachable: {}\n",
+            "site {} ({}) is unreachable: {}\n",
             answer.site,
+            answer.address,
             answer.error.as_deref().unwrap_or("no answer")
         ));
     }

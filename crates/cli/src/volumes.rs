@@ -75,6 +75,12 @@ pub enum Settled {
     /// As `In`, and the copy is healthy: Degraded False and not Resyncing (a demoted primary
     /// has resynced from its peer).
     Healthy(CurrentState),
+    /// The demote itself succeeded: Secondary for the current generation, Completed True, or
+    /// Completed False because the resync after it waits for the peer to be promoted (which a
+    /// planned switch does next). The controller records Secondary only once the driver
+    /// demoted the volume, its final sync shipped; the resync retries every second, so Completed
+    /// flips between the two until the peer is primary, and a wait for True alone could miss it.
+    Demoted,
 }
 
 /// Whether the VolumeReplication is settled as `want` says. Pure.
@@ -91,6 +97,14 @@ pub fn settled(vr: &VolumeReplication, want: Settled) -> bool {
     let (state, healthy) = match want {
         Settled::In(s) => (s, false),
         Settled::Healthy(s) => (s, true),
+        Settled::Demoted => {
+            let waiting_for_peer = status.conditions.iter().any(|c| {
+                c.type_ == "Completed" && c.status == "False" && c.reason == "FailedToResync"
+            });
+            return status.state() == Some(CurrentState::Secondary)
+                && status.observed_generation == vr.metadata.generation
+                && (is("Completed", "True") || waiting_for_peer);
+        }
     };
     status.state() == Some(state)
         && status.observed_generation == vr.metadata.generation
@@ -166,6 +180,26 @@ mod tests {
     }
 
     const T: &str = "lastTransitionTime: '2026-12-01T00:00:00Z'";
+
+    #[test]
+    fn demoted_is_secondary_for_this_generation_even_while_the_resync_waits_for_the_peer() {
+        let waiting = format!(
+            "status: {{state: Secondary, observedGeneration: 2, conditions: [{{type: Completed, status: 'False', reason: FailedToResync, message: '', {T}}}, {{type: Degraded, status: 'True', reason: Error, message: '', {T}}}]}}"
+        );
+        assert!(settled(&vr(&waiting, 2), Settled::Demoted));
+        assert!(!settled(
+            &vr(&waiting, 2),
+            Settled::In(CurrentState::Secondary)
+        ));
+        assert!(
+            !settled(&vr(&waiting, 3), Settled::Demoted),
+            "an older generation"
+        );
+        let failed_demote = waiting.replace("reason: FailedToResync", "reason: FailedToDemote");
+        assert!(!settled(&vr(&failed_demote, 2), Settled::Demoted));
+        let still_primary = waiting.replace("state: Secondary", "state: Primary");
+        assert!(!settled(&vr(&still_primary, 2), Settled::Demoted));
+    }
 
     #[test]
     fn settled_needs_the_state_for_this_generation_and_completed() {

@@ -243,7 +243,7 @@ async fn table(sites: &mut TwoSites, claim: &str) -> anyhow::Result<()> {
         .filter(|(_, up)| *up)
         .map(|(site, _)| cli_site(site))
         .collect();
-    let report = lifeline_cli::status::gather(&specs, Some(&sites.a.app)).await;
+    let report = lifeline_cli::status::gather(&specs, Some(&sites.a.app)).await?;
     println!(
         "    $ kubectl lifeline status -n {}{}",
         sites.a.app,
