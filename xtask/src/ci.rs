@@ -56,18 +56,9 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     // Keeps the benchmarks working; no timing is judged here.
     let bins = crate::build_bins(root, false)?;
     for bench in ["lifeline-bench", "lifeline-bench-datamover"] {
-        println!("==> benchmark smoke: {bench} --smoke");
-        let started = Instant::now();
-        let status = Command::new(bins.join(bench))
-            .arg("--smoke")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(root)
-            .status()
-            .with_context(|| format!("cannot run {bench}"))?;
-        if !status.success() {
-            bail!("{bench} --smoke failed ({status})");
-        }
-        println!("==> {bench} smoke ok in {:.0?}", started.elapsed());
+        let mut command = Command::new(bins.join(bench));
+        command.arg("--smoke");
+        timed(root, &format!("{bench} --smoke"), command, &env)?;
     }
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(())
@@ -111,17 +102,33 @@ fn step_with_env(
     cargo_args: &[&str],
     env: &[(String, String)],
 ) -> anyhow::Result<()> {
-    println!("==> {name}: cargo {}", cargo_args.join(" "));
+    let mut command = crate::cargo();
+    command.args(cargo_args);
+    timed(
+        root,
+        &format!("{name}: cargo {}", cargo_args.join(" ")),
+        command,
+        env,
+    )
+}
+
+/// Runs one step in the workspace with `env`, saying what and how long; fails when it does.
+fn timed(
+    root: &Path,
+    name: &str,
+    mut command: Command,
+    env: &[(String, String)],
+) -> anyhow::Result<()> {
+    println!("==> {name}");
     let started = Instant::now();
-    let status = crate::cargo()
-        .args(cargo_args)
+    let status = command
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(root)
         .status()
-        .with_context(|| format!("running cargo for {name}"))?;
+        .with_context(|| format!("cannot run {name}"))?;
     if !status.success() {
         bail!("{name} failed ({status})");
     }
-    println!("==> {name} ok in {:.0?}", started.elapsed());
+    println!("==> {name}: ok in {:.0?}", started.elapsed());
     Ok(())
 }
