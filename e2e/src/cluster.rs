@@ -60,6 +60,8 @@ pub struct TestCluster {
     /// The kubelet stand-in serving the node's container logs (the real control plane).
     _kubelet: Option<crate::actors::kubelet::Kubelet>,
     _running: Running,
+    /// `LIFELINE_E2E_AUDIT_LOG`, on an existing cluster.
+    external_audit_log: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
 
@@ -138,6 +140,7 @@ impl TestCluster {
             _workloads: workloads,
             _kubelet: kubelet,
             _running: running,
+            external_audit_log: std::env::var_os("LIFELINE_E2E_AUDIT_LOG").map(PathBuf::from),
             dir,
         };
         // Ours, and the upstream CRDs of the foreign kinds where the cluster lacks them.
@@ -192,41 +195,36 @@ impl TestCluster {
     /// Every request the API server served, from its audit log ([`crate::audit`]), up to now:
     /// a marker request is made and waited for in the log first, so every request that ended
     /// before this call is in what it returns. An error on a backend that keeps no log the
-    /// harness can read (an existing cluster): a check that needs it fails there.
+    /// harness can read (an existing cluster without `LIFELINE_E2E_AUDIT_LOG`): a check that
+    /// needs it fails there.
     pub async fn audit_log(&self) -> anyhow::Result<Vec<crate::audit::Access>> {
-        match &self._running {
-            Running::ControlPlane(plane) => {
-                static MARKERS: AtomicU32 = AtomicU32::new(0);
-                let marker = format!(
-                    "lifeline-audit-marker-{}-{}",
-                    std::process::id(),
-                    MARKERS.fetch_add(1, Ordering::Relaxed)
-                );
-                // A 404 is audited like any answer.
-                let _ = Api::<Namespace>::all(self.client())
-                    .get_opt(&marker)
-                    .await?;
-                let path = plane.audit_log.clone();
-                crate::wait::until(
-                    Duration::from_secs(10),
-                    "the audit log has the marker",
-                    || {
-                        let path = path.clone();
-                        let marker = marker.clone();
-                        async move {
-                            let log = crate::audit::read(&path).ok()?;
-                            log.iter()
-                                .any(|a| a.name.as_deref() == Some(&marker))
-                                .then_some(log)
-                        }
-                    },
-                )
-                .await
-            }
-            Running::External => {
-                bail!("this backend (an existing cluster) keeps no audit log the harness can read")
-            }
-        }
+        let path = self.audit_log_path().map(Path::to_owned).context(
+            "this backend (an existing cluster) keeps no audit log the harness can read: set LIFELINE_E2E_AUDIT_LOG to its API server's audit log (JSON lines), as crate::audit::POLICY writes it",
+        )?;
+        static MARKERS: AtomicU32 = AtomicU32::new(0);
+        let marker = format!(
+            "lifeline-audit-marker-{}-{}",
+            std::process::id(),
+            MARKERS.fetch_add(1, Ordering::Relaxed)
+        );
+        // A 404 is audited like any answer.
+        let _ = Api::<Namespace>::all(self.client())
+            .get_opt(&marker)
+            .await?;
+        crate::wait::until(
+            Duration::from_secs(10),
+            "the audit log has the marker",
+            || {
+                let (path, marker) = (path.clone(), marker.clone());
+                async move {
+                    let log = crate::audit::read(&path).ok()?;
+                    log.iter()
+                        .any(|a| a.name.as_deref() == Some(&marker))
+                        .then_some(log)
+                }
+            },
+        )
+        .await
     }
 
     /// The kubeconfig `kubectl lifeline` runs with: on the real control plane its own user,
@@ -249,11 +247,12 @@ impl TestCluster {
         }
     }
 
-    /// The audit log's file, on the real control plane.
+    /// The audit log's file: the control plane's, or on an existing cluster the one
+    /// `LIFELINE_E2E_AUDIT_LOG` names (a kind cluster can write one to a mounted folder).
     pub fn audit_log_path(&self) -> Option<&Path> {
         match &self._running {
             Running::ControlPlane(plane) => Some(&plane.audit_log),
-            _ => None,
+            Running::External => self.external_audit_log.as_deref(),
         }
     }
 
