@@ -71,7 +71,14 @@ fn debian_unpacked(root: &Path, package: &str, program: &str) -> anyhow::Result<
     );
     std::fs::create_dir_all(&dir)?;
     let download = |dir: &Path| {
-        apt(&["download", "-qq", package])
+        // As root, apt's download sandbox user (_apt) cannot write into the work tree: it warns
+        // and downloads as root anyway; saying so up front keeps the output clean.
+        let sandbox = if is_root() {
+            "APT::Sandbox::User=root"
+        } else {
+            "APT::Sandbox::User=_apt"
+        };
+        apt(&["download", "-qq", "-o", sandbox, package])
             .current_dir(dir)
             .status()
             .is_ok_and(|s| s.success())
