@@ -65,6 +65,13 @@ pub struct TestCluster {
     dir: tempfile::TempDir,
 }
 
+/// Ours, and the upstream CRDs of the foreign kinds (installed where the cluster lacks them).
+fn every_crd() -> anyhow::Result<Vec<CustomResourceDefinition>> {
+    let mut crds = lifeline_api::crds::lifeline();
+    crds.extend(crate::upstream::foreign()?);
+    Ok(crds)
+}
+
 static NAMESPACES: AtomicU32 = AtomicU32::new(0);
 
 /// The kubelet stand-in's node log directory, under the cluster's directory.
@@ -74,9 +81,7 @@ impl TestCluster {
     /// Starts (or connects to) the backend the environment asks for, with Lifeline's CRDs and
     /// the upstream CRDs of the foreign kinds ([`crate::upstream`]) installed where missing.
     pub async fn start() -> anyhow::Result<Self> {
-        let mut crds = lifeline_api::crds::lifeline();
-        crds.extend(crate::upstream::foreign()?);
-        Self::start_on(Backend::from_env()?, None, &crds).await
+        Self::start_on(Backend::from_env()?, None, &every_crd()?).await
     }
 
     /// Starts the backend the environment asks for with only `crds` installed (for comparing
@@ -94,9 +99,12 @@ impl TestCluster {
     /// Connects to the cluster of an explicit kubeconfig file (the `kubeconfig` backend without
     /// the environment), with the CRDs installed where missing.
     pub async fn connect(kubeconfig: &Path) -> anyhow::Result<Self> {
-        let mut crds = lifeline_api::crds::lifeline();
-        crds.extend(crate::upstream::foreign()?);
-        Self::start_on(Backend::Kubeconfig, Some(kubeconfig.to_owned()), &crds).await
+        Self::start_on(
+            Backend::Kubeconfig,
+            Some(kubeconfig.to_owned()),
+            &every_crd()?,
+        )
+        .await
     }
 
     async fn start_on(
@@ -143,7 +151,6 @@ impl TestCluster {
             external_audit_log: std::env::var_os("LIFELINE_E2E_AUDIT_LOG").map(PathBuf::from),
             dir,
         };
-        // Ours, and the upstream CRDs of the foreign kinds where the cluster lacks them.
         cluster.install_crds(crds).await?;
         Ok(cluster)
     }

@@ -61,10 +61,7 @@ pub fn assets() -> Option<Assets> {
         if let Some(dir) = &from_dir {
             return Some(dir.join(name)).filter(|p| p.is_file());
         }
-        let paths = std::env::var_os("PATH")?;
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
+        on_path(name)
     };
     Some(Assets {
         etcd: find("TEST_ASSET_ETCD", "etcd")?,
@@ -103,7 +100,8 @@ impl ControlPlane {
         let (client_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
         let etcd_url = format!("http://127.0.0.1:{client_port}");
         let etcd_log = LogFile::create(dir, "etcd")?;
-        let etcd = orphan_safe(&assets.etcd)
+        let mut command = orphan_safe(&assets.etcd);
+        command
             .arg("--data-dir")
             .arg(dir.join("etcd-data"))
             .arg(format!("--listen-client-urls={etcd_url}"))
@@ -116,12 +114,8 @@ impl ControlPlane {
                 "--initial-cluster=default=http://127.0.0.1:{peer_port}"
             ))
             .arg("--unsafe-no-fsync=true")
-            .arg("--log-level=warn")
-            .stdout(etcd_log.stdio()?)
-            .stderr(etcd_log.stdio()?)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", assets.etcd.display()))?;
+            .arg("--log-level=warn");
+        let etcd = spawn_logged(command, &etcd_log, &assets.etcd)?;
 
         let certs = dir.join("certs");
         std::fs::create_dir_all(&certs)?;
@@ -154,7 +148,8 @@ impl ControlPlane {
         std::fs::write(&policy, crate::audit::POLICY)?;
         let audit_log = dir.join("audit.log");
         let api_log = LogFile::create(dir, "kube-apiserver")?;
-        let apiserver = orphan_safe(&assets.apiserver)
+        let mut command = orphan_safe(&assets.apiserver);
+        command
             .arg(format!("--etcd-servers={etcd_url}"))
             // Compacts etcd soon and often, so versions become "too old" (410) within seconds,
             // as they do on a long-running cluster.
@@ -177,12 +172,8 @@ impl ControlPlane {
             .arg(format!("--audit-log-path={}", audit_log.display()))
             .arg("--audit-log-format=json")
             // Written as each request ends, so a check reads every request made before it.
-            .arg("--audit-log-mode=blocking")
-            .stdout(api_log.stdio()?)
-            .stderr(api_log.stdio()?)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", assets.apiserver.display()))?;
+            .arg("--audit-log-mode=blocking");
+        let apiserver = spawn_logged(command, &api_log, &assets.apiserver)?;
 
         // The serving certificate is self-signed; it is its own CA.
         let serving_cert = certs.join("apiserver.crt");
@@ -223,7 +214,8 @@ impl ControlPlane {
             Auth::Token(&format!("{token}-kcm")),
         )?;
         let kcm_log = LogFile::create(dir, "kube-controller-manager")?;
-        let controller_manager = orphan_safe(&assets.controller_manager)
+        let mut command = orphan_safe(&assets.controller_manager);
+        command
             .arg(format!("--kubeconfig={}", kcm_kubeconfig.display()))
             .arg(format!("--controllers={}", CONTROLLERS.join(",")))
             .arg("--leader-elect=false")
@@ -231,12 +223,8 @@ impl ControlPlane {
             .arg("--secure-port=0")
             .arg("--use-service-account-credentials=false")
             // React at test speed: collect garbage and retry bindings promptly.
-            .arg("--pvclaimbinder-sync-period=1s")
-            .stdout(kcm_log.stdio()?)
-            .stderr(kcm_log.stdio()?)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", assets.controller_manager.display()))?;
+            .arg("--pvclaimbinder-sync-period=1s");
+        let controller_manager = spawn_logged(command, &kcm_log, &assets.controller_manager)?;
         Ok(Self {
             etcd,
             apiserver,
@@ -295,6 +283,16 @@ fn orphan_safe(program: &Path) -> Command {
     command
 }
 
+/// Starts `command` with its output in `log`, killed when dropped.
+fn spawn_logged(mut command: Command, log: &LogFile, program: &Path) -> anyhow::Result<Child> {
+    command
+        .stdout(log.stdio()?)
+        .stderr(log.stdio()?)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))
+}
+
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         let _ = self.controller_manager.start_kill();
@@ -312,8 +310,13 @@ pub fn kubectl() -> Option<PathBuf> {
             return Some(path);
         }
     }
+    on_path("kubectl")
+}
+
+/// The first `name` on PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
     std::env::split_paths(&paths)
-        .map(|p| p.join("kubectl"))
+        .map(|p| p.join(name))
         .find(|p| p.is_file())
 }

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -46,8 +45,7 @@ fn replicas_of(replicas: Option<i32>, meta: ObjectMeta) -> (i32, Option<String>)
 /// One site.
 pub struct SiteEnv {
     pub name: &'static str,
-    /// This site's cluster; both sites hold the same one when they share a control plane.
-    pub cluster: Arc<TestCluster>,
+    pub cluster: TestCluster,
     /// The kubeconfig `kubectl lifeline` runs with at this site ([`TestCluster::cli_kubeconfig`]).
     pub cli_kubeconfig: PathBuf,
     pub site: Site,
@@ -96,7 +94,7 @@ impl SiteEnv {
         name: &'static str,
         own_port: u16,
         peer_port: u16,
-        cluster: Arc<TestCluster>,
+        cluster: TestCluster,
         app: Option<&str>,
         shared_cluster: bool,
     ) -> anyhow::Result<Self> {
@@ -631,10 +629,10 @@ impl TwoSites {
         let cluster = |kubeconfig: Option<&Path>| {
             let kubeconfig = kubeconfig.map(Path::to_owned);
             async move {
-                anyhow::Ok(Arc::new(match kubeconfig {
-                    Some(path) => TestCluster::connect(&path).await?,
-                    None => TestCluster::start().await?,
-                }))
+                match kubeconfig {
+                    Some(path) => TestCluster::connect(&path).await,
+                    None => TestCluster::start().await,
+                }
             }
         };
         // A control plane per site (measured against one shared by both, e2e/README.md).

@@ -321,7 +321,7 @@ fn from_path(root: &Path, pins: &[(&'static str, String)]) -> anyhow::Result<Opt
             .find(|(m, _)| *m == component.module)
             .expect("pinned")
             .1;
-        let Some(path) = which(component.name) else {
+        let Some(path) = crate::tools::which(component.name) else {
             return Ok(None);
         };
         let printed = Command::new(&path)
@@ -356,13 +356,6 @@ fn from_path(root: &Path, pins: &[(&'static str, String)]) -> anyhow::Result<Opt
             .expect("found")
     })?;
     Ok(Some(dir))
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|p| p.join(program))
-        .find(|p| p.is_file())
 }
 
 /// Makes `dir` hold a symbolic link per component to `target(component)`.

