@@ -97,6 +97,7 @@ impl SiteEnv {
         cluster: TestCluster,
         app: Option<&str>,
         shared_cluster: bool,
+        peer_tls_dir: &Path,
     ) -> anyhow::Result<Self> {
         // Two sites on two clusters use the same names, as real DR sites do (the same CSI
         // driver, classes and namespace at both); two sites sharing one cluster need names of
@@ -144,6 +145,9 @@ impl SiteEnv {
                 format!("127.0.0.1:{own_port}"),
                 "--peer".into(),
                 format!("tcp://127.0.0.1:{peer_port}"),
+                // The peer link as installations run it: mutual TLS with the pair's own CA.
+                "--peer-tls-dir".into(),
+                peer_tls_dir.display().to_string(),
                 "--admin-listen".into(),
                 "127.0.0.1:0".into(),
                 "--driver-name".into(),
@@ -640,9 +644,30 @@ impl TwoSites {
         let (a_cluster, b_cluster) = (a_cluster?, b_cluster?);
         // One cluster for both sites: each needs a namespace and names of its own.
         let shared = kubeconfigs[0].is_some() && kubeconfigs[0] == kubeconfigs[1];
-        let a = SiteEnv::start("a", port_a, port_b, a_cluster, None, shared).await?;
+        let certs = a_cluster.dir().join("peer-certs");
+        lifeline_hostpath_driver::peer_certs::write(&certs, &["a", "b"])
+            .context("cannot make the peer link's certificates")?;
+        let a = SiteEnv::start(
+            "a",
+            port_a,
+            port_b,
+            a_cluster,
+            None,
+            shared,
+            &certs.join("a"),
+        )
+        .await?;
         let b_app = (!shared).then_some(a.app.as_str());
-        let b = SiteEnv::start("b", port_b, port_a, b_cluster, b_app, shared).await?;
+        let b = SiteEnv::start(
+            "b",
+            port_b,
+            port_a,
+            b_cluster,
+            b_app,
+            shared,
+            &certs.join("b"),
+        )
+        .await?;
         Ok(Self { a, b })
     }
 

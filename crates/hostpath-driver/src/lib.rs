@@ -13,11 +13,14 @@ pub mod faults;
 pub mod groups;
 pub mod parameters;
 pub mod peer;
+pub mod peer_certs;
+pub mod peer_link;
 pub mod service;
 pub mod site;
 pub mod store;
 pub mod transfer;
 pub mod tree;
+pub mod wire_check;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -31,6 +34,7 @@ use tokio::task::JoinSet;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
 use crate::faults::Faults;
+use crate::peer_link::PeerLink;
 use crate::service::Service;
 use crate::site::Site;
 use crate::store::Store;
@@ -45,6 +49,9 @@ pub struct Config {
     pub peer_listen: String,
     /// `host:port` of the peer site's `peer_listen`.
     pub peer: Option<String>,
+    /// `ca.crt`, `tls.crt` and `tls.key` for mutual TLS with the peer; without it the peer
+    /// link is plain TCP, allowed only on loopback.
+    pub peer_tls_dir: Option<PathBuf>,
     pub default_sync_interval: Duration,
     pub secret_key_required: Option<String>,
     pub admin_listen: Option<String>,
@@ -77,32 +84,27 @@ impl Running {
     }
 }
 
+/// Peer connections served at once; more wait in the listen backlog.
+const PEER_CONNECTIONS: usize = 64;
+
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let link = match &config.peer_tls_dir {
+        Some(dir) => PeerLink::tls(dir)?,
+        None => PeerLink::plain(&config.peer_listen)?,
+    };
     let store = Store::open(&config.root)?;
     let site = Arc::new(Site::new(
         store,
         Arc::clone(&config.faults),
         config.peer.clone(),
+        link.clone(),
         config.default_sync_interval,
     ));
     let mut tasks = JoinSet::new();
 
     let peer_listener = TcpListener::bind(&config.peer_listen).await?;
     let peer_address = peer_listener.local_addr()?;
-    let s = Arc::clone(&site);
-    tasks.spawn(async move {
-        loop {
-            let Ok((stream, _)) = peer_listener.accept().await else {
-                continue;
-            };
-            let s = Arc::clone(&s);
-            tokio::spawn(async move {
-                if let Err(e) = s.serve_peer(stream).await {
-                    tracing::warn!(error = %e, "peer connection failed");
-                }
-            });
-        }
-    });
+    tasks.spawn(serve_peers(peer_listener, link, Arc::clone(&site)));
 
     let s = Arc::clone(&site);
     tasks.spawn(async move {
@@ -171,4 +173,43 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         grpc,
         stop_grpc,
     })
+}
+
+/// Accepts the peer's connections: at most [`PEER_CONNECTIONS`] served at once, each admitted
+/// by [`PeerLink::accept`] (the TLS handshake) before a message is read, and accept errors
+/// (out of file descriptors) backed off instead of spun on.
+async fn serve_peers(listener: TcpListener, link: PeerLink, site: Arc<Site>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(PEER_CONNECTIONS));
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let (tcp, from) = match listener.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(50);
+                accepted
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a peer connection failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let (site, link) = (Arc::clone(&site), link.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let stream = match link.accept(tcp).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(%from, error = %e, "refused a peer connection");
+                    return;
+                }
+            };
+            if let Err(e) = site.serve_peer(stream).await {
+                tracing::warn!(%from, error = %e, "peer connection failed");
+            }
+        });
+    }
 }

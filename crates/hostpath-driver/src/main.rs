@@ -29,6 +29,11 @@ struct Args {
     /// The peer site's --peer-listen address, as tcp://host:port.
     #[arg(long, env = "PEER")]
     peer: Option<String>,
+    /// Directory with ca.crt, tls.crt and tls.key (a mounted kubernetes.io/tls Secret with
+    /// ca.crt): the peer link is mutual TLS, and only a peer with a certificate from that CA
+    /// gets in. Without it the link is plain TCP and --peer-listen must be loopback.
+    #[arg(long, env = "PEER_TLS_DIR")]
+    peer_tls_dir: Option<std::path::PathBuf>,
     /// How often a primary ships when its class sets neither schedulingInterval nor
     /// lifeline.dev/sync-interval-seconds.
     #[arg(long, env = "SYNC_INTERVAL_SECONDS", default_value_t = 60)]
@@ -110,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
         root: args.root.clone(),
         peer_listen: args.peer_listen.clone(),
         peer,
+        peer_tls_dir: args.peer_tls_dir.clone(),
         default_sync_interval: Duration::from_secs(args.sync_interval_seconds),
         secret_key_required: args.secret_key_required.clone(),
         admin_listen: args.admin_listen.clone(),

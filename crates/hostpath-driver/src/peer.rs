@@ -13,8 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::store::Role;
 use crate::tree::Entry;
@@ -23,6 +22,26 @@ const CHUNK: usize = 1 << 20;
 /// A control message larger than this is a protocol error, not an allocation.
 const MAX_FRAME: u32 = 64 << 20;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one frame may take to arrive or leave once its turn has come: a peer that stops
+/// mid-conversation fails this connection instead of holding the volume's lock for ever.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a peer connection runs over: TCP, or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One connection to or from the peer site.
+pub type Stream = Box<dyn Io>;
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "the peer sent no {what} within {}s",
+            FRAME_TIMEOUT.as_secs()
+        ),
+    )
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Msg {
@@ -74,45 +93,60 @@ pub struct GroupMember {
     pub entries: Vec<Entry>,
 }
 
-pub async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+pub async fn write_frame(stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {
     let len = u32::try_from(bytes.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-    stream.write_all(&len.to_be_bytes()).await?;
-    stream.write_all(bytes).await
+    let write = async {
+        stream.write_all(&len.to_be_bytes()).await?;
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    tokio::time::timeout(FRAME_TIMEOUT, write)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))?
 }
 
-pub async fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
-    let len = stream.read_u32().await?;
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
-    }
-    let mut buf = vec![0; len as usize];
-    stream.read_exact(&mut buf).await?;
-    Ok(buf)
+pub async fn read_frame(stream: &mut Stream) -> io::Result<Vec<u8>> {
+    let read = async {
+        let len = stream.read_u32().await?;
+        if len > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("frame of {len} bytes from the peer exceeds {MAX_FRAME}"),
+            ));
+        }
+        let mut buf = vec![0; len as usize];
+        stream.read_exact(&mut buf).await?;
+        Ok(buf)
+    };
+    tokio::time::timeout(FRAME_TIMEOUT, read)
+        .await
+        .map_err(|_| timed_out("frame"))?
 }
 
-pub async fn send(stream: &mut TcpStream, msg: &Msg) -> io::Result<()> {
+pub async fn send(stream: &mut Stream, msg: &Msg) -> io::Result<()> {
     write_frame(stream, &serde_json::to_vec(msg)?).await
 }
 
-pub async fn recv(stream: &mut TcpStream) -> io::Result<Msg> {
+/// The next control message, checked ([`crate::wire_check`]): every name in it is a safe
+/// path component, every mode and mtime in range. Nothing unchecked from the peer reaches the
+/// store.
+pub async fn recv(stream: &mut Stream) -> io::Result<Msg> {
     let frame = read_frame(stream).await?;
-    serde_json::from_slice(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-pub async fn connect(address: &str) -> io::Result<TcpStream> {
-    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting to the peer timed out"))?
+    let msg = serde_json::from_slice(&frame)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    crate::wire_check::message(msg).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("refused from the peer: {e}"),
+        )
+    })
 }
 
 /// Streams one file's content, then the empty end frame. `budget` is how many more content
 /// bytes may go out before an injected interruption; it is decremented as bytes are sent.
 pub async fn send_file(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     path: &Path,
     budget: &mut Option<u64>,
 ) -> io::Result<u64> {
@@ -144,8 +178,9 @@ pub async fn send_file(
     Ok(sent)
 }
 
-/// Receives one file's content into `path`.
-pub async fn recv_file(stream: &mut TcpStream, path: &Path) -> io::Result<u64> {
+/// Receives one file's content into `path`: at most `size` bytes, the size its manifest entry
+/// declared (a peer cannot fill the disk past what it announced).
+pub async fn recv_file(stream: &mut Stream, path: &Path, size: u64) -> io::Result<u64> {
     let mut file = tokio::fs::File::create(path).await?;
     let mut written = 0;
     loop {
@@ -153,8 +188,17 @@ pub async fn recv_file(stream: &mut TcpStream, path: &Path) -> io::Result<u64> {
         if frame.is_empty() {
             break;
         }
-        file.write_all(&frame).await?;
         written += frame.len() as u64;
+        if written > size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the peer sent more than the {size} bytes it declared for {}",
+                    path.display()
+                ),
+            ));
+        }
+        file.write_all(&frame).await?;
     }
     file.sync_all().await?;
     Ok(written)

@@ -108,8 +108,8 @@ impl Controller for Service {
         let r = r.into_inner();
         self.admit("DemoteVolume", &r.secrets).await?;
         let volume = volume_of(r.replication_source.as_ref(), &r.volume_id)?;
-        self.site.demote(&volume).await?;
-        tracing::info!(volume, "demoted");
+        self.site.demote(&volume, r.force).await?;
+        tracing::info!(volume, force = r.force, "demoted");
         Ok(Response::new(rep::DemoteVolumeResponse {}))
     }
 

@@ -7,12 +7,12 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::net::TcpStream;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::faults::Faults;
 use crate::parameters::{sync_interval, validate_parameters};
-use crate::peer::{self, Msg};
+use crate::peer::{self, Msg, Stream};
+use crate::peer_link::PeerLink;
 use crate::store::{GroupDef, LastSync, Role, Store, VolumeState};
 use crate::transfer::{push, push_group, receive, receive_group, unexpected};
 
@@ -84,6 +84,7 @@ pub struct Site {
     pub store: Store,
     pub faults: Arc<Faults>,
     peer: Option<String>,
+    link: PeerLink,
     default_interval: Duration,
     locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
     resyncs: Mutex<HashMap<String, ResyncStatus>>,
@@ -95,12 +96,14 @@ impl Site {
         store: Store,
         faults: Arc<Faults>,
         peer: Option<String>,
+        link: PeerLink,
         default_interval: Duration,
     ) -> Self {
         Self {
             store,
             faults,
             peer,
+            link,
             default_interval,
             locks: Mutex::default(),
             resyncs: Mutex::default(),
@@ -178,26 +181,37 @@ impl Site {
         Ok(())
     }
 
+    /// Promotes. Without force the peer must answer and not be primary (a planned migration).
+    /// With force (the disaster path) an unreachable peer is accepted, but a peer that answers
+    /// as primary never is: that would make two primaries. This is the driver's split-brain
+    /// guard, and why the controller may retry every refused promotion with force.
     pub async fn promote(&self, volume: &str, force: bool) -> Result<()> {
+        // Already primary: nothing to decide, and no ABORTED because a sync holds the lock.
+        if self.replicated(volume)?.role == Role::Primary {
+            return Ok(());
+        }
         let _guard = self.try_lock(volume)?;
         let mut state = self.replicated(volume)?;
         if state.role == Role::Primary {
             return Ok(());
         }
-        if !force {
-            match self.peer_role(volume).await {
-                Err(e) => {
-                    return Err(SiteError::FailedPrecondition(format!(
-                        "cannot promote volume {volume} without force: the peer site is unreachable ({e})"
-                    )));
-                }
-                Ok((true, Some(Role::Primary))) => {
-                    return Err(SiteError::FailedPrecondition(format!(
-                        "cannot promote volume {volume} without force: the peer site still holds it as primary"
-                    )));
-                }
-                Ok(_) => {}
+        match (self.peer_role(volume).await, force) {
+            (Ok((true, Some(Role::Primary))), _) => {
+                return Err(SiteError::FailedPrecondition(format!(
+                    "cannot promote volume {volume}: the peer site still holds it as primary; \
+                     demote it there first, or, if that site is lost, cut it off (stop its \
+                     driver or its link) and promote again"
+                )));
             }
+            (Err(e), false) => {
+                return Err(SiteError::FailedPrecondition(format!(
+                    "cannot promote volume {volume} without force: the peer site is unreachable ({e})"
+                )));
+            }
+            (Err(e), true) => {
+                tracing::warn!(volume, error = %e, "promoting with force: the peer site is unreachable");
+            }
+            (Ok(_), _) => {}
         }
         state.role = Role::Primary;
         state.last_error = None;
@@ -209,13 +223,30 @@ impl Site {
     }
 
     /// Demotes; a primary first ships its final state so the peer can take over with nothing
-    /// lost (planned migration). If the peer is unreachable the demotion still happens.
-    pub async fn demote(&self, volume: &str) -> Result<()> {
+    /// lost (planned migration). If that final sync fails the volume stays primary and the
+    /// call fails (UNAVAILABLE, retryable): demoting anyway would drop the writes since the
+    /// last sync without anyone knowing. `force` demotes anyway. A peer that is already
+    /// primary (it took over in a failover) gets no final sync: this copy's changes since are
+    /// the divergence a resync replaces.
+    pub async fn demote(&self, volume: &str, force: bool) -> Result<()> {
         let _guard = self.try_lock(volume)?;
         let mut state = self.replicated(volume)?;
         if state.role == Role::Primary {
-            if let Err(e) = self.ship(volume).await {
-                tracing::warn!(volume, error = %e, "final sync before demotion failed");
+            if let Ok((true, Some(Role::Primary))) = self.peer_role(volume).await {
+                tracing::warn!(
+                    volume,
+                    "the peer site is already primary; demoting without a final sync"
+                );
+            } else if let Err(e) = self.ship(volume).await {
+                if !force {
+                    return Err(SiteError::Unavailable(format!(
+                        "volume {volume} is still primary: its final sync to the peer site \
+                         failed, and demoting now would lose the writes since the last sync \
+                         ({e}); retry once the peer is reachable, or demote with force to give \
+                         those writes up"
+                    )));
+                }
+                tracing::warn!(volume, error = %e, "final sync failed; demoting with force");
             }
             state = self.replicated(volume)?;
         }
@@ -493,7 +524,7 @@ impl Site {
         }
     }
 
-    async fn dial(&self) -> io::Result<TcpStream> {
+    async fn dial(&self) -> io::Result<Stream> {
         if self.faults.link_severed() {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
@@ -506,7 +537,7 @@ impl Site {
                 "no peer site configured",
             ));
         };
-        peer::connect(peer).await
+        self.link.connect(peer).await
     }
 
     async fn peer_role(&self, volume: &str) -> io::Result<(bool, Option<Role>)> {
@@ -525,7 +556,7 @@ impl Site {
     }
 
     /// Serves one connection from the peer site.
-    pub async fn serve_peer(&self, mut stream: TcpStream) -> io::Result<()> {
+    pub async fn serve_peer(&self, mut stream: Stream) -> io::Result<()> {
         if self.faults.link_severed() {
             return Ok(()); // dropping the connection is what a cut link looks like
         }

@@ -4,12 +4,20 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpStream;
-
 use crate::faults::Faults;
-use crate::peer::{self, GroupMember, Msg};
+use crate::peer::{self, GroupMember, Msg, Stream};
 use crate::store::{GroupDef, LastSync, Role, STAGED_MARK, Store, VolumeState};
 use crate::tree;
+
+/// Runs blocking file-system work (walking, linking, renaming a tree) on the blocking pool,
+/// so one large volume does not stall every other task of the driver.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| io::Error::other(format!("file-system task failed: {e}")))?
+}
 
 pub(crate) fn unexpected(msg: &Msg) -> io::Error {
     io::Error::new(
@@ -46,7 +54,7 @@ async fn admit(
     store: &Store,
     unit: &str,
     what: &str,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> io::Result<Option<VolumeState>> {
     let state = store.load(unit)?;
     if let Some(reason) = refusal(state.as_ref(), what) {
@@ -75,14 +83,14 @@ fn stage(store: &Store, volume: &str, entries: &[tree::Entry]) -> io::Result<Vec
 
 /// Receives the content of `needed` into `staging`, each file stamped as its entry says.
 async fn receive_files(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     staging: &Path,
     needed: &[tree::Entry],
 ) -> io::Result<u64> {
     let mut bytes = 0;
     for entry in needed {
         let target = staging.join(tree::safe_relative(&entry.path)?);
-        bytes += peer::recv_file(stream, &target).await?;
+        bytes += peer::recv_file(stream, &target, entry.size).await?;
         tree::stamp(&target, entry)?;
     }
     Ok(bytes)
@@ -90,7 +98,7 @@ async fn receive_files(
 
 /// Sends the content of `paths` (relative to `dir`), within the injected-fault `budget`.
 async fn send_files(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     dir: &Path,
     paths: &[String],
     budget: &mut Option<u64>,
@@ -103,7 +111,7 @@ async fn send_files(
 }
 
 /// The sender's last step: the receiver's commit (or why not).
-async fn committed(stream: &mut TcpStream, sent: u64) -> io::Result<u64> {
+async fn committed(stream: &mut Stream, sent: u64) -> io::Result<u64> {
     match peer::recv(stream).await? {
         Msg::Committed { .. } => Ok(sent),
         Msg::Refused { reason } => Err(io::Error::other(reason)),
@@ -122,7 +130,7 @@ async fn record_received(
     taken_ms: Option<u64>,
     started: Instant,
     bytes: u64,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> io::Result<u64> {
     let mut state = state.unwrap_or_default();
     state.replicated = true;
@@ -145,11 +153,15 @@ pub(crate) async fn push(
     store: &Store,
     faults: &Faults,
     volume: &str,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> io::Result<u64> {
     let dir = store.volume_dir(volume);
     let taken_ms = now_ms();
-    let entries = tree::manifest(&dir)?;
+    let entries = blocking({
+        let dir = dir.clone();
+        move || tree::manifest(&dir)
+    })
+    .await?;
     peer::send(
         stream,
         &Msg::Push {
@@ -175,15 +187,20 @@ pub(crate) async fn receive(
     volume: &str,
     entries: Vec<tree::Entry>,
     taken_ms: Option<u64>,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> io::Result<u64> {
     let started = Instant::now();
     let state = admit(store, volume, &format!("volume {volume}"), stream).await?;
-    let needed = stage(store, volume, &entries)?;
+    let needed = blocking({
+        let (store, volume) = (store.clone(), volume.to_owned());
+        move || stage(&store, &volume, &entries)
+    })
+    .await?;
     let paths = needed.iter().map(|e| e.path.clone()).collect();
     peer::send(stream, &Msg::Need { paths }).await?;
     let bytes = receive_files(stream, &store.staging_dir(volume), &needed).await?;
-    tree::swap_in(&store.staging_dir(volume), &store.volume_dir(volume))?;
+    let (staging, current) = (store.staging_dir(volume), store.volume_dir(volume));
+    blocking(move || tree::swap_in(&staging, &current)).await?;
     record_received(store, volume, state, taken_ms, started, bytes, stream).await
 }
 
@@ -218,10 +235,14 @@ pub(crate) async fn push_group(
     faults: &Faults,
     group: &str,
     members: &[String],
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> io::Result<u64> {
     let taken_ms = now_ms();
-    let captured = capture(store, group, members)?;
+    let captured = blocking({
+        let (store, group, members) = (store.clone(), group.to_owned(), members.to_vec());
+        move || capture(&store, &group, &members)
+    })
+    .await?;
     let snapshot = store.snapshot_dir(group);
     let result = async {
         peer::send(
@@ -258,15 +279,20 @@ pub(crate) async fn receive_group(
     group: &str,
     members: Vec<GroupMember>,
     taken_ms: Option<u64>,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> io::Result<u64> {
     let started = Instant::now();
     let state = admit(store, group, &format!("volume group {group}"), stream).await?;
-    let mut needs = Vec::new();
-    for member in &members {
-        tree::safe_relative(&member.volume)?;
-        needs.push(stage(store, &member.volume, &member.entries)?);
-    }
+    let needs = blocking({
+        let (store, members) = (store.clone(), members.clone());
+        move || {
+            members
+                .iter()
+                .map(|m| stage(&store, &m.volume, &m.entries))
+                .collect::<io::Result<Vec<_>>>()
+        }
+    })
+    .await?;
     let paths = needs
         .iter()
         .map(|n| n.iter().map(|e| e.path.clone()).collect())

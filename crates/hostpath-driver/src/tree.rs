@@ -95,14 +95,32 @@ pub fn safe_relative(path: &str) -> io::Result<PathBuf> {
 /// Sets a file's mode and mtime as the manifest says, so the next comparison sees it unchanged.
 pub fn stamp(path: &Path, entry: &Entry) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(entry.mode))?;
-    let secs = entry.mtime_ns.div_euclid(1_000_000_000);
-    let nanos = entry.mtime_ns.rem_euclid(1_000_000_000);
-    let time = std::time::UNIX_EPOCH
-        + std::time::Duration::new(u64::try_from(secs).unwrap_or(0), nanos as u32);
+    let time = system_time(entry.mtime_ns).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "mtime {} ns of {:?} is out of range",
+                entry.mtime_ns, entry.path
+            ),
+        )
+    })?;
     fs::File::options()
         .write(true)
         .open(path)?
         .set_modified(time)
+}
+
+/// Nanoseconds either side of the epoch as a time, if the platform can hold it.
+fn system_time(mtime_ns: i128) -> Option<std::time::SystemTime> {
+    let secs = u64::try_from(mtime_ns.div_euclid(1_000_000_000).unsigned_abs()).ok()?;
+    let nanos = u32::try_from(mtime_ns.rem_euclid(1_000_000_000)).ok()?;
+    if mtime_ns >= 0 {
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))
+    } else {
+        std::time::UNIX_EPOCH
+            .checked_sub(std::time::Duration::from_secs(secs))?
+            .checked_add(std::time::Duration::from_nanos(u64::from(nanos)))
+    }
 }
 
 /// Fills `staging` with the unchanged files of `current` (hard links) and the directories of
@@ -138,4 +156,22 @@ pub fn swap_in(staging: &Path, volume: &Path) -> io::Result<()> {
 /// Bytes of file content in a tree.
 pub fn size(entries: &[Entry]) -> u64 {
     entries.iter().map(|e| e.size).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_mtime_is_a_time_or_none_never_a_panic() {
+        for ns in [i128::MAX, i128::MIN, 0, -1, 1, -1_500_000_000, 1 << 100] {
+            let _ = system_time(ns);
+        }
+        let before = system_time(-1_500_000_000).unwrap();
+        assert_eq!(
+            std::time::UNIX_EPOCH.duration_since(before).unwrap(),
+            std::time::Duration::from_millis(1500)
+        );
+        assert!(system_time(i128::MAX).is_none());
+    }
 }

@@ -108,6 +108,7 @@ async fn clients_sending_a_socket_path_as_authority_are_served() {
         root: dir.path().join("root"),
         peer_listen: "127.0.0.1:0".into(),
         peer: None,
+        peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
         secret_key_required: None,
         admin_listen: None,

@@ -34,6 +34,7 @@ async fn run(spec: &SiteSpec) -> Running {
         root: spec.root.clone(),
         peer_listen: spec.listen.clone(),
         peer: Some(spec.peer.clone()),
+        peer_tls_dir: None,
         // Syncs happen when a test asks, never behind its back.
         default_sync_interval: Duration::from_secs(3600),
         secret_key_required: spec.secret_key.clone(),
@@ -438,6 +439,7 @@ async fn the_admin_endpoint_injects_faults_and_forces_syncs() {
         root: dir.path().join(name),
         peer_listen: listen.to_owned(),
         peer: Some(peer.to_owned()),
+        peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
         secret_key_required: None,
         admin_listen: admin,
