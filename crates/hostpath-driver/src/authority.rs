@@ -29,6 +29,9 @@ const PADDED: u8 = 0x8;
 const PRIORITY: u8 = 0x20;
 /// The smallest SETTINGS_MAX_FRAME_SIZE a server may have; re-encoded blocks are split so.
 const MAX_FRAME: usize = 16_384;
+/// The largest header block collected from HEADERS + CONTINUATION frames; a client that sends
+/// more is cut off instead of growing the buffer without end.
+pub const MAX_HEADER_BLOCK: usize = 1 << 20;
 /// The authority a Unix-socket request is served as (what grpc-go and Kubernetes send).
 pub const UNIX_AUTHORITY: &[u8] = b"localhost";
 
@@ -51,7 +54,12 @@ pub struct AuthorityFix<S> {
     preface_seen: bool,
     eof: bool,
     decoder: Decoder<'static>,
+    /// The decoder panicked once (fluke-hpack does on some malformed blocks, `[0x3f]`); its
+    /// table is then unknown, so later blocks pass through for h2 to judge.
+    decoder_broken: bool,
     pending: Option<Pending>,
+    /// Why the connection is being cut (a header block over [`MAX_HEADER_BLOCK`]).
+    refused: Option<String>,
 }
 
 impl<S> AuthorityFix<S> {
@@ -64,7 +72,9 @@ impl<S> AuthorityFix<S> {
             preface_seen: false,
             eof: false,
             decoder: Decoder::new(),
+            decoder_broken: false,
             pending: None,
+            refused: None,
         }
     }
 
@@ -113,6 +123,12 @@ impl<S> AuthorityFix<S> {
                 },
                 CONTINUATION if self.pending.as_ref().is_some_and(|p| p.stream == stream) => {
                     let mut pending = self.pending.take().expect("checked");
+                    if pending.fragment.len() + payload.len() > MAX_HEADER_BLOCK {
+                        self.refused = Some(format!(
+                            "a header block over {MAX_HEADER_BLOCK} bytes on stream {stream}"
+                        ));
+                        return;
+                    }
                     pending.fragment.extend_from_slice(payload);
                     if flags & END_HEADERS != 0 {
                         self.rewrite(pending);
@@ -125,10 +141,26 @@ impl<S> AuthorityFix<S> {
         }
     }
 
+    /// The block's fields, or `None` when it cannot be decoded. Every call is guarded: a panic
+    /// in the decoder on a client's bytes must not take the driver down.
+    fn decode(&mut self, fragment: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        if self.decoder_broken {
+            return None;
+        }
+        let decoder = &mut self.decoder;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.decode(fragment))) {
+            Ok(decoded) => decoded.ok(),
+            Err(_) => {
+                self.decoder_broken = true;
+                None
+            }
+        }
+    }
+
     /// Decodes one whole header block and writes it again as HEADERS (+ CONTINUATION) frames.
     fn rewrite(&mut self, pending: Pending) {
-        let block = match self.decoder.decode(&pending.fragment) {
-            Ok(mut fields) => {
+        let block = match self.decode(&pending.fragment) {
+            Some(mut fields) => {
                 for (name, value) in &mut fields {
                     if name.as_slice() == b":authority" && !valid_authority(value) {
                         *value = UNIX_AUTHORITY.to_vec();
@@ -137,7 +169,7 @@ impl<S> AuthorityFix<S> {
                 encode(&fields)
             }
             // A block we cannot decode, h2 cannot either: it answers COMPRESSION_ERROR.
-            Err(_) => pending.fragment,
+            None => pending.fragment,
         };
         let mut first = Vec::with_capacity(block.len().min(MAX_FRAME) + 5);
         let mut flags = 0;
@@ -260,6 +292,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
                 Poll::Ready(Ok(())) => {
                     this.raw.extend_from_slice(read.filled());
                     this.process();
+                    if let Some(why) = &this.refused {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("closing the connection: {why}"),
+                        )));
+                    }
                 }
             }
         }
@@ -434,5 +472,37 @@ mod tests {
         for fields in blocks {
             assert_eq!(fields, [(b":authority".to_vec(), b"localhost".to_vec())]);
         }
+    }
+
+    #[test]
+    fn a_block_that_panics_the_decoder_passes_through_and_the_next_ones_too() {
+        let mut input = PREFACE.to_vec();
+        frame(&mut input, HEADERS, END_HEADERS, 1, &[0x3f]);
+        let good = block(&[(":authority", "/tmp/x.sock")]);
+        frame(&mut input, HEADERS, END_HEADERS, 3, &good);
+        let out = run(&input);
+        // Both blocks reach h2 as sent (it answers COMPRESSION_ERROR); the driver lives on.
+        let mut expected = PREFACE.to_vec();
+        frame(&mut expected, HEADERS, END_HEADERS, 1, &[0x3f]);
+        frame(&mut expected, HEADERS, END_HEADERS, 3, &good);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn endless_continuations_cut_the_connection_at_the_cap() {
+        let mut fix = AuthorityFix::new(());
+        fix.raw.extend_from_slice(PREFACE);
+        frame(&mut fix.raw, HEADERS, 0, 1, &[0; 16]);
+        let chunk = vec![0u8; MAX_FRAME];
+        for _ in 0..=(MAX_HEADER_BLOCK / MAX_FRAME) {
+            frame(&mut fix.raw, CONTINUATION, 0, 1, &chunk);
+            fix.process();
+        }
+        let why = fix.refused.expect("cut off");
+        assert!(why.contains("header block over"), "{why}");
+        assert!(
+            fix.pending
+                .is_none_or(|p| p.fragment.len() <= MAX_HEADER_BLOCK)
+        );
     }
 }

@@ -53,7 +53,9 @@ pub struct Config {
     /// link is plain TCP, allowed only on loopback.
     pub peer_tls_dir: Option<PathBuf>,
     pub default_sync_interval: Duration,
-    pub secret_key_required: Option<String>,
+    /// Every request's secrets must hold this key with this value (the csi-addons secrets a
+    /// class names): the reference for a driver that checks credentials.
+    pub required_secret: Option<(String, String)>,
     pub admin_listen: Option<String>,
     pub faults: Arc<Faults>,
 }
@@ -111,7 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tick.tick().await;
-            s.sync_due().await;
+            s.sync_due();
         }
     });
 
@@ -128,7 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let service = Arc::new(Service {
         site: Arc::clone(&site),
         driver_name: config.driver_name.clone(),
-        secret_key_required: config.secret_key_required.clone(),
+        required_secret: config.required_secret.clone(),
     });
     let router = tonic::transport::Server::builder()
         .add_service(ControllerServer::from_arc(Arc::clone(&service)))

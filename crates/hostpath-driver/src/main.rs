@@ -38,7 +38,8 @@ struct Args {
     /// lifeline.dev/sync-interval-seconds.
     #[arg(long, env = "SYNC_INTERVAL_SECONDS", default_value_t = 60)]
     sync_interval_seconds: u64,
-    /// Refuse (UNAUTHENTICATED) every request whose secrets lack this key.
+    /// Refuse (UNAUTHENTICATED) every request whose secrets lack this key or whose value for
+    /// it is not SECRET_VALUE_REQUIRED (set that from a Secret; never on the command line).
     #[arg(long, env = "SECRET_KEY_REQUIRED")]
     secret_key_required: Option<String>,
     /// host:port for the fault-injection admin endpoint (off unless set).
@@ -109,6 +110,17 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let required_secret = match (
+        &args.secret_key_required,
+        std::env::var("SECRET_VALUE_REQUIRED"),
+    ) {
+        (Some(key), Ok(value)) if !value.is_empty() => Some((key.clone(), value)),
+        (Some(key), _) => anyhow::bail!(
+            "--secret-key-required {key} needs the expected value in the environment variable \
+             SECRET_VALUE_REQUIRED (from a Secret): a key alone proves nothing"
+        ),
+        (None, _) => None,
+    };
     let config = Config {
         driver_name: args.driver_name.clone(),
         endpoint: args.endpoint.clone(),
@@ -117,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         peer,
         peer_tls_dir: args.peer_tls_dir.clone(),
         default_sync_interval: Duration::from_secs(args.sync_interval_seconds),
-        secret_key_required: args.secret_key_required.clone(),
+        required_secret,
         admin_listen: args.admin_listen.clone(),
         faults: Arc::new(faults(&args)?),
     };

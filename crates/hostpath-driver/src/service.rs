@@ -13,8 +13,8 @@ use crate::site::{Site, SiteError};
 pub struct Service {
     pub site: Arc<Site>,
     pub driver_name: String,
-    /// When set, every request's secrets must contain this key.
-    pub secret_key_required: Option<String>,
+    /// When set, every request's secrets must hold this key with this value.
+    pub required_secret: Option<(String, String)>,
 }
 
 impl From<SiteError> for Status {
@@ -44,6 +44,11 @@ fn volume_of(source: Option<&rep::ReplicationSource>, legacy: &str) -> Result<St
     Ok(id)
 }
 
+/// Compares two secrets in time that depends on their lengths only, not on where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
 impl Service {
     /// Faults first, then the secret check: what every RPC does before its own work.
     pub(crate) async fn admit(
@@ -52,12 +57,20 @@ impl Service {
         secrets: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), Status> {
         self.site.faults.before(method).await?;
-        if let Some(key) = &self.secret_key_required
-            && !secrets.contains_key(key)
-        {
-            return Err(Status::unauthenticated(format!(
-                "the request's secrets lack the required key {key:?}"
-            )));
+        if let Some((key, value)) = &self.required_secret {
+            match secrets.get(key) {
+                None => {
+                    return Err(Status::unauthenticated(format!(
+                        "the request's secrets lack the required key {key:?}"
+                    )));
+                }
+                Some(given) if !same_secret(given.as_bytes(), value.as_bytes()) => {
+                    return Err(Status::unauthenticated(format!(
+                        "the request's secret {key:?} does not hold the expected value"
+                    )));
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }

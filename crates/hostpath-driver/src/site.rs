@@ -415,8 +415,10 @@ impl Site {
         Ok(())
     }
 
-    /// Ships every due primary volume; called periodically.
-    pub async fn sync_due(&self) {
+    /// Starts a sync of every due primary volume; called periodically. Each runs as a task of
+    /// its own, so one volume stuck on a slow or hung peer never delays the others (a volume
+    /// whose sync is still running is skipped: its lock is held).
+    pub fn sync_due(self: &Arc<Self>) {
         let Ok(volumes) = self.store.volumes() else {
             return;
         };
@@ -434,8 +436,13 @@ impl Site {
                 .unwrap()
                 .get(&volume)
                 .is_none_or(|t| t.elapsed() >= interval);
-            if due && let Err(e) = self.sync_now(&volume).await {
-                tracing::debug!(volume, error = %e, "sync skipped");
+            if due {
+                let site = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Err(e) = site.sync_now(&volume).await {
+                        tracing::debug!(volume, error = %e, "sync skipped");
+                    }
+                });
             }
         }
     }

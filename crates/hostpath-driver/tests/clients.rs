@@ -110,7 +110,7 @@ async fn clients_sending_a_socket_path_as_authority_are_served() {
         peer: None,
         peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
-        secret_key_required: None,
+        required_secret: None,
         admin_listen: None,
         faults: Arc::new(Faults::default()),
     })

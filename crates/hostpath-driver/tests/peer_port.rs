@@ -56,7 +56,7 @@ impl Pair {
             peer: Some(peer.to_owned()),
             peer_tls_dir: tls.then(|| dir.path().join("certs").join(name)),
             default_sync_interval: Duration::from_secs(3600),
-            secret_key_required: None,
+            required_secret: None,
             admin_listen: None,
             faults: Arc::new(Faults::default()),
         };
@@ -211,7 +211,7 @@ async fn a_driver_refuses_to_start_with_plain_tcp_off_loopback() {
         peer: None,
         peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
-        secret_key_required: None,
+        required_secret: None,
         admin_listen: None,
         faults: Arc::new(Faults::default()),
     })

@@ -24,7 +24,7 @@ struct SiteSpec {
     socket: PathBuf,
     listen: String,
     peer: String,
-    secret_key: Option<String>,
+    secret_key: Option<(String, String)>,
 }
 
 async fn run(spec: &SiteSpec) -> Running {
@@ -37,7 +37,7 @@ async fn run(spec: &SiteSpec) -> Running {
         peer_tls_dir: None,
         // Syncs happen when a test asks, never behind its back.
         default_sync_interval: Duration::from_secs(3600),
-        secret_key_required: spec.secret_key.clone(),
+        required_secret: spec.secret_key.clone(),
         admin_listen: None,
         faults: Arc::new(Faults::default()),
     })
@@ -387,7 +387,7 @@ async fn error_codes_follow_the_contract() {
 }
 
 #[tokio::test]
-async fn a_required_secret_key_is_enforced_and_the_socket_is_private() {
+async fn a_required_secret_is_checked_by_value_and_the_socket_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let spec = SiteSpec {
@@ -395,7 +395,7 @@ async fn a_required_secret_key_is_enforced_and_the_socket_is_private() {
         socket: dir.path().join("s.sock"),
         listen: free_port(),
         peer: free_port(),
-        secret_key: Some("userKey".into()),
+        secret_key: Some(("userKey".into(), "s3cret".into())),
     };
     let site = run(&spec).await;
     let mode = fs::metadata(&spec.socket).unwrap().permissions().mode() & 0o777;
@@ -403,7 +403,14 @@ async fn a_required_secret_key_is_enforced_and_the_socket_is_private() {
     let client = connect(&format!("unix://{}", spec.socket.display())).unwrap();
     let err = client.disable(&req()).await.unwrap_err();
     assert_eq!(err.code, Code::Unauthenticated);
-    let with_key = req().with_secrets(Secrets::from_iter([("userKey", "x")]));
+    // The key with another value is not the secret.
+    for wrong in ["x", "s3cre", "s3cret ", ""] {
+        let with_key = req().with_secrets(Secrets::from_iter([("userKey", wrong)]));
+        let err = client.disable(&with_key).await.unwrap_err();
+        assert_eq!(err.code, Code::Unauthenticated, "{wrong:?}");
+        assert!(!err.message.contains("s3cret"), "{err}");
+    }
+    let with_key = req().with_secrets(Secrets::from_iter([("userKey", "s3cret")]));
     assert_eq!(
         client.disable(&with_key).await.unwrap_err().code,
         Code::NotFound
@@ -441,7 +448,7 @@ async fn the_admin_endpoint_injects_faults_and_forces_syncs() {
         peer: Some(peer.to_owned()),
         peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
-        secret_key_required: None,
+        required_secret: None,
         admin_listen: admin,
         faults: Arc::new(Faults::default()),
     };
