@@ -294,10 +294,14 @@ impl OadpSecretSettings {
             let valid = within
                 .split_inclusive(|c: char| c.is_ascii_alphabetic())
                 .all(|part| {
-                    let (n, unit) = part.split_at(part.len() - 1);
+                    // The unit is the last character, which need not be one byte ("1é").
+                    let Some((at, unit)) = part.char_indices().last() else {
+                        return false;
+                    };
+                    let n = &part[..at];
                     !n.is_empty()
-                        && n.chars().all(|c| c.is_ascii_digit())
-                        && matches!(unit, "y" | "m" | "d" | "h")
+                        && n.bytes().all(|c| c.is_ascii_digit())
+                        && matches!(unit, 'y' | 'm' | 'd' | 'h')
                 });
             if !valid {
                 return Err(SecretError::BadSetting {
