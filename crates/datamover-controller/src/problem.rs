@@ -39,6 +39,14 @@ pub enum Problem {
         "spec.volumeSnapshotMoverBackupRef.resticrepository is empty; copy it from the VolumeSnapshotBackup"
     )]
     NoRepositoryToRestore,
+    #[error(
+        "spec.volumeSnapshotMoverBackupRef.resticrepository {repository:?} is not a backup of namespace {namespace:?}: a restore may read only {allowed} (the repositories of its own namespace's claims)"
+    )]
+    RepositoryNotOwned {
+        repository: String,
+        namespace: String,
+        allowed: String,
+    },
     #[error("{field} is not set; {fix}")]
     FieldMissing {
         field: &'static str,
@@ -83,6 +91,7 @@ impl Problem {
             Problem::SnapshotClassMissing(_) => "SnapshotClassMissing",
             Problem::SourceClaimUnknown(_) => "SourceClaimUnknown",
             Problem::NoRepositoryToRestore => "RepositoryMissing",
+            Problem::RepositoryNotOwned { .. } => "RepositoryNotOwned",
             Problem::FieldMissing { .. } => "FieldMissing",
             Problem::LocalRepository { .. } => "LocalRepository",
             Problem::RestoreAsOfInvalid { .. } => "RestoreAsOfInvalid",

@@ -57,7 +57,9 @@ fn observed() -> Observed {
             "metadata: {name: orders-db-data, namespace: shop}\nspec: {storageClassName: block-fast, accessModes: [ReadWriteOnce], resources: {requests: {storage: 10Gi}}}",
         )),
         snapshot_class_exists: Some(true),
-        user_secret: Some(secret_data()),
+        user_secret: Some(lifeline_datamover_controller::secret_data::SecretData(
+            secret_data(),
+        )),
         storage_config: None,
         working: Working::default(),
         admitted: true,

@@ -42,7 +42,7 @@ pub struct Observed {
     /// `None` when the content names no class.
     pub snapshot_class_exists: Option<bool>,
     /// The user's restic Secret's data, if it exists.
-    pub user_secret: Option<BTreeMap<String, Vec<u8>>>,
+    pub user_secret: Option<crate::secret_data::SecretData>,
     /// OADP's ConfigMap for the source claim's storage class: (name, data), if it exists.
     pub storage_config: Option<(String, BTreeMap<String, String>)>,
     pub working: Working,
@@ -188,7 +188,11 @@ pub fn decide(observed: &Observed) -> Decision {
     let source = working.source.as_ref().expect("present");
     match mover_result(source, &vsb.name_any()) {
         Some(Ok(())) => Decision::Done,
-        Some(Err(message)) => Decision::Fail(message),
+        // Scrubbed here: decisions are logged, and the mover's text may quote the Secret.
+        Some(Err(message)) => Decision::Fail(crate::secret_data::scrubbed(
+            message,
+            observed.user_secret.as_ref(),
+        )),
         None => Decision::Running,
     }
 }

@@ -96,7 +96,7 @@ pub async fn secret_data(
     ctx: &Context,
     namespace: &str,
     name: Option<&str>,
-) -> Result<Option<BTreeMap<String, Vec<u8>>>, Error> {
+) -> Result<Option<crate::secret_data::SecretData>, Error> {
     let Some(name) = name else { return Ok(None) };
     let Some(secret) = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
@@ -113,7 +113,7 @@ pub async fn secret_data(
     for (k, v) in secret.string_data.unwrap_or_default() {
         data.insert(k, v.into_bytes());
     }
-    Ok(Some(data))
+    Ok(Some(crate::secret_data::SecretData(data)))
 }
 
 pub async fn volsync_installed(ctx: &Context, plural: &str) -> Result<bool, Error> {
@@ -342,7 +342,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             patch_status(ctx, vsb, json!({
                 "phase": "InProgress", "batchingStatus": "Processing", "startTimestamp": now(),
                 "sourcePVCData": {"name": pvc.name_any(), "size": size, "storageClassName": pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone())},
-                "resticrepository": inputs.repository(),
+                "resticrepository": crate::repository_scope::shown(&inputs.repository()),
                 "volumeSnapshotClassName": inputs.snapshot_class(),
                 "conditions": reconciled(true, &started_message("backup started", &secret)),
             }))
@@ -509,7 +509,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 "backup",
                 "BackupFailed",
                 &message,
-                observed.user_secret.as_ref(),
+                observed.user_secret.as_deref(),
             )
             .await
         }

@@ -350,7 +350,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 "restore",
                 "RestoreFailed",
                 &message,
-                observed.user_secret.as_ref(),
+                observed.user_secret.as_deref(),
             )
             .await
         }

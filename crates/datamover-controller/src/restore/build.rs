@@ -31,13 +31,18 @@ impl RestoreInputs<'_> {
         json!({"name": name, "namespace": self.vsr.spec.protected_namespace, "labels": self.names.labels()})
     }
 
+    /// The repository the mover reads: the Secret's base, the restore's own namespace and the
+    /// claim named in the reference (checked by `decide`), never the reference as given.
     pub fn repository(&self) -> String {
-        self.vsr
+        let given = self
+            .vsr
             .spec
             .volume_snapshot_mover_backup_ref
             .restic_repository
-            .clone()
-            .unwrap_or_default()
+            .as_deref()
+            .unwrap_or_default();
+        let namespace = self.vsr.namespace().unwrap_or_default();
+        crate::repository_scope::restorable(self.secret, &namespace, given).unwrap_or_default()
     }
 
     /// The user's keys, pointed at the backup's repository.

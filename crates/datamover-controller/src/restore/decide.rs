@@ -34,7 +34,7 @@ pub struct Observed {
     pub protected_namespace_exists: bool,
     pub volsync_installed: bool,
     pub snapshot_class_exists: Option<bool>,
-    pub user_secret: Option<BTreeMap<String, Vec<u8>>>,
+    pub user_secret: Option<crate::secret_data::SecretData>,
     /// OADP's ConfigMap for the backed-up claim's storage class: (name, data), if it exists.
     pub storage_config: Option<(String, BTreeMap<String, String>)>,
     pub working: Working,
@@ -160,7 +160,11 @@ pub fn decide(observed: &Observed) -> Decision {
                 .map(|m| m.logs.unwrap_or_else(|| "the restic mover failed".into()))
         });
     match failed {
-        Some(message) => Decision::Fail(message),
+        // Scrubbed here: decisions are logged, and the mover's text may quote the Secret.
+        Some(message) => Decision::Fail(crate::secret_data::scrubbed(
+            message,
+            observed.user_secret.as_ref(),
+        )),
         None => Decision::Running,
     }
 }
@@ -222,7 +226,13 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
             name,
         });
     };
-    ResticSecret::parse(data).map_err(|source| Problem::SecretInvalid { name, source })?;
+    let secret =
+        ResticSecret::parse(data).map_err(|source| Problem::SecretInvalid { name, source })?;
+    crate::repository_scope::restorable(
+        &secret,
+        &observed.vsr.namespace().unwrap_or_default(),
+        repository,
+    )?;
     if observed.snapshot_class_exists == Some(false) {
         let class = spec
             .volume_snapshot_mover_backup_ref
@@ -252,7 +262,10 @@ mod tests {
         .unwrap();
         let secret = [
             ("RESTIC_PASSWORD", "pw"),
-            ("RESTIC_REPOSITORY", "s3:https://h/b"),
+            (
+                "RESTIC_REPOSITORY",
+                "s3:http://s3.storage-system.svc:9000/backups/lifeline",
+            ),
             ("AWS_ACCESS_KEY_ID", "a"),
             ("AWS_SECRET_ACCESS_KEY", "k"),
         ]
@@ -264,7 +277,7 @@ mod tests {
             protected_namespace_exists: true,
             volsync_installed: true,
             snapshot_class_exists: Some(true),
-            user_secret: Some(secret),
+            user_secret: Some(crate::secret_data::SecretData(secret)),
             storage_config: None,
             working: Working::default(),
             local_repository_allowed: false,
@@ -294,5 +307,54 @@ mod tests {
                 .contains("ConfigMap block-fast-config: DestinationAccessMode"),
             "{problem}"
         );
+    }
+
+    #[test]
+    fn a_restore_naming_another_namespaces_backup_is_refused() {
+        let mut o = observed();
+        o.vsr
+            .spec
+            .volume_snapshot_mover_backup_ref
+            .restic_repository =
+            Some("s3:http://s3.storage-system.svc:9000/backups/lifeline/bank/ledger".into());
+        let Decision::Reject(problem) = decide(&o) else {
+            panic!("a restore in shop read bank's backup: {:?}", decide(&o))
+        };
+        assert_eq!(problem.reason(), "RepositoryNotOwned");
+        assert!(
+            problem.to_string().contains("namespace \"shop\""),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_failed_movers_text_is_scrubbed_before_the_decision_is_logged() {
+        let mut o = observed();
+        let mut secret = o.user_secret.clone().unwrap().0;
+        secret.insert("RESTIC_PASSWORD".into(), b"hunter2-password".to_vec());
+        o.user_secret = Some(crate::secret_data::SecretData(secret));
+        o.vsr.status = Some(
+            serde_json::from_value(
+                serde_json::json!({"phase": "InProgress", "batchingStatus": "Processing"}),
+            )
+            .unwrap(),
+        );
+        o.working.secret = true;
+        o.working.destination = Some(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
+                "metadata": {"name": "d", "namespace": "openshift-adp"},
+                "spec": {},
+                "status": {"latestMoverStatus": {"result": "Failed", "logs": "Fatal: wrong password hunter2-password"}},
+            }))
+            .unwrap(),
+        );
+        let decision = decide(&o);
+        let Decision::Fail(message) = &decision else {
+            panic!("{decision:?}")
+        };
+        assert_eq!(message, "Fatal: wrong password [redacted]");
+        assert!(!format!("{decision:?}").contains("hunter2"));
+        assert!(!format!("{:?}", o.user_secret).contains("hunter2"));
     }
 }
