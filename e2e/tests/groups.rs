@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
 use lifeline_api::replication::{
     VGR_PVC_FINALIZER, VolumeGroupReplication, VolumeGroupReplicationClass,
 };
@@ -169,6 +169,63 @@ async fn a_vm_replicates_as_one_group_and_fails_over_from_one_sync() {
     assert_eq!(
         report["volumes"][0]["sites"][0]["volumeReplication"]["groupMembers"],
         json!(["boot", "data"])
+    );
+
+    // A group that names the VM's content and VolumeReplication as its own (both fields are
+    // the user's to set) is refused, and deleting it undoes nothing of the VM's.
+    let vm = vgrs(&sites.a).get("vm").await.unwrap();
+    let content = vm
+        .spec
+        .volume_group_replication_content_name
+        .clone()
+        .unwrap();
+    vgrs(&sites.a)
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "apiVersion": "replication.storage.openshift.io/v1alpha1",
+                "kind": "VolumeGroupReplication",
+                "metadata": {"name": "intruder"},
+                "spec": {"volumeGroupReplicationClassName": "groups",
+                         "volumeReplicationClassName": sites.a.class,
+                         "volumeGroupReplicationContentName": content,
+                         "volumeReplicationName": "vm",
+                         "replicationState": "primary",
+                         "source": {"selector": {"matchLabels": {"vm": "nothing"}}}},
+            })),
+        )
+        .await
+        .unwrap();
+    wait::until(T, "the intruder's finalizer", || async {
+        let g = vgrs(&sites.a).get("intruder").await.ok()?;
+        (!g.finalizers().is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    vgrs(&sites.a)
+        .delete("intruder", &Default::default())
+        .await
+        .unwrap();
+    wait::until(T, "the intruder gone", || async {
+        vgrs(&sites.a)
+            .get_opt("intruder")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let contents =
+        Api::<lifeline_api::replication::VolumeGroupReplicationContent>::all(sites.a.client());
+    assert!(
+        contents.get_opt(&content).await.unwrap().is_some(),
+        "the VM's content was deleted"
+    );
+    let vr = sites.a.vrs().get("vm").await.unwrap();
+    assert!(
+        vr.metadata.deletion_timestamp.is_none(),
+        "the VM's VolumeReplication was deleted"
     );
 
     // A third disk, labelled: it joins the group at both sites and arrives with its data.

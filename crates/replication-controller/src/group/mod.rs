@@ -8,6 +8,7 @@
 //! the content, the claims' protection, then the group's own finalizer.
 
 pub mod controller;
+pub mod ownership;
 pub mod plan;
 pub mod reconcile;
 pub mod select;
@@ -47,6 +48,14 @@ pub enum GroupInvalid {
         "driver {0:?} does not advertise MODIFY_VOLUME_GROUP; the group's claims cannot change: restore the selection it was made with"
     )]
     NoModifyCapability(String),
+    #[error(
+        "{field} names {what}, which is not this group's ({group}); the controller acts only on objects that point back at their group: clear the field or name one of this group's"
+    )]
+    NotOurs {
+        what: String,
+        field: &'static str,
+        group: String,
+    },
 }
 
 impl GroupInvalid {
@@ -63,6 +72,7 @@ impl GroupInvalid {
             GroupInvalid::NoGroupCapability(_) | GroupInvalid::NoModifyCapability(_) => {
                 "driver_not_capable"
             }
+            GroupInvalid::NotOurs { .. } => "not_ours",
         }
     }
 }

@@ -21,6 +21,7 @@ use lifeline_csi_client::{ErrorClass, Secrets};
 use serde_json::json;
 
 use super::GroupInvalid;
+use super::ownership;
 use super::plan::{self, GroupCall, Names};
 use super::select::{self, Member};
 use crate::FIELD_MANAGER;
@@ -134,6 +135,14 @@ async fn reconcile_inner(vgr: &VolumeGroupReplication, ctx: &Context) -> Result<
 
     let contents = Api::<VolumeGroupReplicationContent>::all(ctx.client.clone());
     let content = contents.get_opt(&prepared.names.content).await?;
+    if let Some(theirs) = content
+        .as_ref()
+        .filter(|c| !ownership::content_is_ours(vgr, c))
+    {
+        let e = ownership::content_taken(vgr, theirs);
+        write_invalid(vgr, ctx, e.category(), &e.to_string()).await?;
+        return Err(e.into());
+    }
     let client = &prepared.driver.client;
     let handle = match plan::group_call(&prepared.names, content.as_ref(), &prepared.members) {
         GroupCall::Create { name, volumes } => {
@@ -229,19 +238,9 @@ async fn reconcile_inner(vgr: &VolumeGroupReplication, ctx: &Context) -> Result<
     let vr = match vrs.get_opt(&prepared.names.replication).await? {
         None => vrs.create(&PostParams::default(), want).await?,
         Some(existing) => {
-            let ours = existing
-                .owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == vgr.uid().as_ref());
-            if !ours {
-                let e = GroupInvalid::Member {
-                    claim: String::new(),
-                    problem: format!(
-                        "VolumeReplication {namespace}/{} exists and is not this group's; set spec.volumeReplicationName to another name",
-                        prepared.names.replication
-                    ),
-                };
-                write_invalid(vgr, ctx, "replication_taken", &e.to_string()).await?;
+            if !ownership::replication_is_ours(vgr, &existing) {
+                let e = ownership::replication_taken(vgr, &existing);
+                write_invalid(vgr, ctx, e.category(), &e.to_string()).await?;
                 return Err(e.into());
             }
             if existing.spec.replication_state != want.spec.replication_state
@@ -439,7 +438,12 @@ async fn cleanup(
     let namespace = vgr.namespace().unwrap_or_default();
     let names = plan::names(vgr);
     let vrs = Api::<VolumeReplication>::namespaced(ctx.client.clone(), &namespace);
-    if let Some(vr) = vrs.get_opt(&names.replication).await? {
+    // Only what is the group's is undone: a name pointing at another's is left alone.
+    if let Some(vr) = vrs
+        .get_opt(&names.replication)
+        .await?
+        .filter(|vr| ownership::replication_is_ours(vgr, vr))
+    {
         if vr.metadata.deletion_timestamp.is_none() {
             vrs.delete(&names.replication, &DeleteParams::default())
                 .await?;
@@ -448,7 +452,11 @@ async fn cleanup(
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
     let contents = Api::<VolumeGroupReplicationContent>::all(ctx.client.clone());
-    if let Some(content) = contents.get_opt(&names.content).await? {
+    if let Some(content) = contents
+        .get_opt(&names.content)
+        .await?
+        .filter(|c| ownership::content_is_ours(vgr, c))
+    {
         if let (Some(handle), Some(class)) = (
             content.spec.volume_group_replication_handle.as_deref(),
             class,
