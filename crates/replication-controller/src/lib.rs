@@ -12,6 +12,7 @@ pub mod args;
 pub mod caches;
 pub mod context;
 pub mod controller;
+pub mod deletion;
 pub mod drivers;
 pub mod error;
 pub mod events;

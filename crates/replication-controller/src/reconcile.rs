@@ -25,8 +25,9 @@ use serde_json::json;
 use crate::FIELD_MANAGER;
 use crate::act::{Reads, act};
 use crate::context::Context;
+use crate::deletion::{self, Verdict};
 use crate::drivers::Driver;
-use crate::error::{Error, Invalid, Retry};
+use crate::error::{Error, Retry};
 use crate::events::{Note, notes};
 use crate::metrics::{Role, SyncFacts};
 use crate::outcome::{InfoOutcome, Operation, Outcome};
@@ -442,25 +443,49 @@ async fn cleanup(
                 return Err(e.into());
             }
         },
-        // Another VolumeReplication owns the claim: leave it (and its replication) alone.
-        Err(Error::Invalid(Invalid::PvcClaimed { .. })) => release = false,
-        Err(Error::Kube(e)) => return Err(e.into()),
-        // The driver may come back; deleting now would leave replication enabled on it.
-        Err(Error::Driver(e)) if e.retry() == Retry::Backoff => return Err(e.into()),
-        Err(other) => {
-            let message = format!("replication was not disabled on the driver: {other}");
-            publish(
-                vr,
-                ctx,
-                Note {
-                    warning: true,
-                    reason: "ReplicationNotDisabled",
-                    action: "Disable",
-                    message,
-                },
-            )
-            .await;
-        }
+        Err(error) => match deletion::verdict(&error, deletion::asked_to_abandon(vr.annotations()))
+        {
+            // Another VolumeReplication owns the claim: leave it (and its replication) alone.
+            Verdict::NotOurs => release = false,
+            // The driver or the API may come back; deleting now could leave replication on.
+            Verdict::Retry => return Err(error),
+            Verdict::NothingToDisable => {
+                let message = format!("replication was not disabled on the driver: {error}");
+                publish(
+                    vr,
+                    ctx,
+                    Note {
+                        warning: true,
+                        reason: "ReplicationNotDisabled",
+                        action: "Disable",
+                        message,
+                    },
+                )
+                .await;
+            }
+            Verdict::Blocked => {
+                let message = deletion::blocked_message(&namespace, &vr.name_any(), &error);
+                reject(vr, ctx, "DeletionBlocked", message).await?;
+                return Ok(Action::requeue(Duration::from_secs(60)));
+            }
+            Verdict::Abandon => {
+                let message = format!(
+                    "deleted without disabling replication, as annotation {} asks: {error}; it may still be enabled on the storage",
+                    deletion::DELETE_WITHOUT_DISABLE
+                );
+                publish(
+                    vr,
+                    ctx,
+                    Note {
+                        warning: true,
+                        reason: "ReplicationNotDisabled",
+                        action: "Disable",
+                        message,
+                    },
+                )
+                .await;
+            }
+        },
     }
     if release
         && DataSourceKind::of(&vr.spec.data_source) == Some(DataSourceKind::PersistentVolumeClaim)

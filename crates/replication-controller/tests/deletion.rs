@@ -128,14 +128,49 @@ async fn a_volume_replication_whose_pvc_is_gone_still_deletes() {
     );
 }
 
+/// Without its class the controller cannot disable replication; letting go would leave it
+/// enabled on the storage with nothing in the cluster saying so. Deletion waits, says why and
+/// how to delete anyway, and goes once the user annotates it.
 #[tokio::test]
-async fn a_volume_replication_whose_class_is_gone_still_deletes() {
+async fn a_volume_replication_whose_class_is_gone_waits_until_the_user_abandons_it() {
     let h = replicated().await;
     h.api.remove::<VolumeReplicationClass>(None, "gold");
     delete_vr(&h).await;
     h.reconcile().await.unwrap();
-    assert!(h.vr().is_none());
+    let held = h.vr().expect("kept: replication may still be enabled");
+    assert!(claimed(&h.pvc().unwrap()));
+    let conditions = held.status.unwrap().conditions;
+    let blocked = conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded" && c.message.starts_with("deletion waits"))
+        .expect("a condition says why deletion waits");
+    assert!(
+        blocked
+            .message
+            .contains("replication.lifeline.dev/delete-without-disable=true"),
+        "{}",
+        blocked.message
+    );
+    assert!(
+        h.api
+            .events()
+            .iter()
+            .any(|(ty, reason, _)| ty == "Warning" && reason == "DeletionBlocked")
+    );
+
+    Api::<VolumeReplication>::namespaced(h.ctx.client.clone(), NS)
+        .patch(
+            VR,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                "replication.lifeline.dev/delete-without-disable": "true"}}})),
+        )
+        .await
+        .unwrap();
+    h.reconcile().await.unwrap();
+    assert!(h.vr().is_none(), "abandoned at the user's word");
     assert!(!claimed(&h.pvc().unwrap()));
+    assert!(h.calls().is_empty(), "no driver was called");
 }
 
 #[tokio::test]
