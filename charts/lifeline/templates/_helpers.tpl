@@ -40,9 +40,10 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* Leader election is on whenever more than one pod could write. */}}
+{{/* Leader election is always on: even with one replica, a rolling upgrade runs the old and
+the new pod side by side, and only the Lease holder may write or call a driver. */}}
 {{- define "lifeline.leaderElect" -}}
-{{- if gt (int .values.replicas) 1 }}true{{ end }}
+true
 {{- end }}
 
 {{/* Flags every controller shares: logging, admin endpoint, leader election. */}}
@@ -65,7 +66,11 @@ mounts (extra volumeMounts, a YAML list string).
 */}}
 {{- define "lifeline.container" -}}
 - name: controller
+  {{- if .values.image.digest }}
+  image: "{{ .values.image.repository }}@{{ .values.image.digest }}"
+  {{- else }}
   image: "{{ .values.image.repository }}:{{ .values.image.tag | default .root.Chart.AppVersion }}"
+  {{- end }}
   imagePullPolicy: {{ .values.image.pullPolicy }}
   args:
   {{- if .values.args }}
@@ -264,7 +269,8 @@ spec:
       path: /metrics
       interval: {{ .values.metrics.serviceMonitor.interval }}
 {{- end }}
-{{- if .values.podDisruptionBudget.enabled }}
+{{- $pdb := .values.podDisruptionBudget.enabled }}
+{{- if or $pdb (and (kindIs "invalid" $pdb) (gt (int .values.replicas) 1)) }}
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -274,10 +280,61 @@ metadata:
   labels:
     {{- include "lifeline.labels" . | nindent 4 }}
 spec:
-  maxUnavailable: {{ .values.podDisruptionBudget.maxUnavailable }}
+  minAvailable: {{ .values.podDisruptionBudget.minAvailable }}
   selector:
     matchLabels:
       {{- include "lifeline.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end }}
+
+{{/* A component's NetworkPolicy: in, only the admin port; out, DNS, the API server and the
+values' extra rules. */}}
+{{- define "lifeline.networkPolicy" -}}
+{{- if .values.networkPolicy.enabled }}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "lifeline.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "lifeline.selectorLabels" . | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    # metrics and probes: the admin port only
+    - ports:
+        - port: {{ .values.metrics.port }}
+          protocol: TCP
+      {{- with .values.networkPolicy.metricsFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+  egress:
+    # DNS
+    - ports:
+        - port: 53
+          protocol: UDP
+        - port: 53
+          protocol: TCP
+    # the Kubernetes API server
+    - ports:
+        - port: 443
+          protocol: TCP
+        - port: 6443
+          protocol: TCP
+      {{- with .values.networkPolicy.apiServerCIDRs }}
+      to:
+        {{- range . }}
+        - ipBlock:
+            cidr: {{ . }}
+        {{- end }}
+      {{- end }}
+    {{- with .values.networkPolicy.egress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
 {{- end }}
 

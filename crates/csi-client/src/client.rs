@@ -25,6 +25,10 @@ pub trait CallObserver: Send + Sync {
     fn observe(&self, method: Method, outcome: &'static str, latency: Duration);
 }
 
+/// How long calls started now may run, or `None` when none may be made: a controller's
+/// leadership fence (`lifeline_runtime::fence`), so no call outlives its Lease.
+pub type Budget = Arc<dyn Fn() -> Option<Duration> + Send + Sync>;
+
 /// A client for one driver. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct CsiClient {
@@ -32,6 +36,7 @@ pub struct CsiClient {
     channel: Channel,
     timeout: Duration,
     observer: Option<Arc<dyn CallObserver>>,
+    budget: Option<Budget>,
 }
 
 impl fmt::Debug for CsiClient {
@@ -52,6 +57,21 @@ impl CsiClient {
             channel,
             timeout: DEFAULT_TIMEOUT,
             observer: None,
+            budget: None,
+        }
+    }
+
+    /// Bounds every call's deadline by `budget`, and makes no call when it says none may be.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The deadline of a call started now: the timeout, cut to the budget; `None`: no call.
+    fn deadline(&self) -> Option<Duration> {
+        match &self.budget {
+            None => Some(self.timeout),
+            Some(budget) => budget().map(|left| left.min(self.timeout)),
         }
     }
 
@@ -89,7 +109,8 @@ impl CsiClient {
 
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request.set_timeout(self.timeout);
+        // With no budget left the call is refused in `call` before this request is sent.
+        request.set_timeout(self.deadline().unwrap_or(Duration::from_millis(1)));
         request
     }
 
@@ -112,10 +133,16 @@ impl CsiClient {
             latency_ms = tracing::field::Empty,
         );
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, call.instrument(span.clone())).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(CsiError::from_status(method, &status)),
-            Err(_) => Err(CsiError::deadline(method, self.timeout)),
+        let result = match self.deadline() {
+            // The call future is dropped unpolled: nothing reaches the driver.
+            None => Err(CsiError::fenced(method)),
+            Some(deadline) => {
+                match tokio::time::timeout(deadline, call.instrument(span.clone())).await {
+                    Ok(Ok(response)) => Ok(response.into_inner()),
+                    Ok(Err(status)) => Err(CsiError::from_status(method, &status)),
+                    Err(_) => Err(CsiError::deadline(method, deadline)),
+                }
+            }
         };
         let latency = started.elapsed();
         let outcome = match &result {

@@ -115,6 +115,16 @@ impl CsiError {
         }
     }
 
+    /// A call not made: the caller may not act now (a controller whose leadership Lease is
+    /// not safely held). Retryable: another process, or this one later, makes it.
+    pub(crate) fn fenced(method: Method) -> Self {
+        Self {
+            method,
+            code: Code::Unavailable,
+            message: "not sent: this controller does not hold its leadership Lease long enough to make the call".to_owned(),
+        }
+    }
+
     /// An answer that breaks the contract (a required field missing): the driver's bug.
     pub(crate) fn malformed(method: Method, what: &str) -> Self {
         Self {

@@ -33,7 +33,7 @@ mod secrets;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use client::{CallObserver, CsiClient, DEFAULT_TIMEOUT};
+pub use client::{Budget, CallObserver, CsiClient, DEFAULT_TIMEOUT};
 pub use endpoint::{Endpoint, EndpointError, connect};
 pub use error::{CsiError, ErrorClass, code_name};
 pub use group::{GroupPage, VolumeGroup};

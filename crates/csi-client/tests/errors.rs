@@ -145,3 +145,33 @@ async fn the_observer_sees_every_call_and_its_outcome() {
     );
     served.stop().await;
 }
+
+/// A controller's leadership fence: with no budget no call is made at all (the driver sees
+/// nothing); with a little left, the call's deadline is cut to it, so a stuck driver cannot
+/// keep a call running past the Lease.
+#[tokio::test]
+async fn a_budget_refuses_calls_or_cuts_their_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = FakeDriver::new("d");
+    let served = serve(driver.clone(), &dir.path().join("csi.sock"));
+    let left: Arc<Mutex<Option<Duration>>> = Arc::new(Mutex::new(None));
+    let budget = Arc::clone(&left);
+    let client = connect(&served.endpoint())
+        .unwrap()
+        .with_timeout(Duration::from_secs(3600))
+        .with_budget(Arc::new(move || *budget.lock().unwrap()));
+    let r = ReplicationRequest::new(Target::Volume("v".into()));
+
+    let err = client.promote(&r, false).await.unwrap_err();
+    assert_eq!(err.code, Code::Unavailable);
+    assert!(err.message.contains("Lease"), "{err}");
+    assert!(
+        driver.received().is_empty(),
+        "a fenced call reached the driver"
+    );
+
+    *left.lock().unwrap() = Some(Duration::from_millis(200));
+    driver.stall();
+    let err = client.promote(&r, false).await.unwrap_err();
+    assert_eq!(err.code, Code::DeadlineExceeded, "{err}");
+}

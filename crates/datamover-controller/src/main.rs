@@ -41,9 +41,11 @@ async fn main() -> anyhow::Result<()> {
     println!("admin-listen {address}");
     tokio::spawn(admin);
 
+    // The data mover calls no driver: only the API server, which the Lease itself guards.
     let ended = lifecycle::run(
         client,
         &args.leader,
+        lifecycle::fence(&args.leader),
         FIELD_MANAGER,
         Arc::clone(&health),
         signal,

@@ -66,9 +66,12 @@ pub enum DriverConfigError {
 }
 
 impl Drivers {
+    /// One client per configured driver, each call bounded by `budget` (the leadership
+    /// fence: no driver call outlives this controller's Lease).
     pub fn from_args(
         args: &DriverArgs,
         observer: Arc<dyn CallObserver>,
+        budget: Option<lifeline_csi_client::Budget>,
     ) -> Result<Self, DriverConfigError> {
         let (mode, endpoints) = match (&args.driver_name, &args.csi_address) {
             (Some(name), Some(address)) => (
@@ -82,13 +85,16 @@ impl Drivers {
         };
         let mut drivers = BTreeMap::new();
         for (name, uri) in endpoints {
-            let client = connect(&uri)
+            let mut client = connect(&uri)
                 .map_err(|source| DriverConfigError::Endpoint {
                     name: name.clone(),
                     source,
                 })?
                 .with_timeout(args.rpc_timeout)
                 .with_observer(Arc::clone(&observer));
+            if let Some(budget) = &budget {
+                client = client.with_budget(Arc::clone(budget));
+            }
             let driver = Arc::new(Driver {
                 name: name.clone(),
                 client,

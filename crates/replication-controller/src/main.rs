@@ -16,7 +16,13 @@ async fn main() -> anyhow::Result<()> {
     let signal = shutdown::signal().context("cannot listen for SIGTERM")?;
     logging::init(&args.log).context("invalid --log-level")?;
     let metrics = Metrics::new();
-    let drivers = Drivers::from_args(&args.drivers, metrics.rpc_observer())?;
+    // No driver call may outlive the leadership Lease (lifeline_runtime::fence).
+    let fence = lifecycle::fence(&args.leader);
+    let budget = {
+        let fence = fence.clone();
+        std::sync::Arc::new(move || fence.remaining()) as lifeline_csi_client::Budget
+    };
+    let drivers = Drivers::from_args(&args.drivers, metrics.rpc_observer(), Some(budget))?;
     tracing::info!(mode = ?drivers.mode(), "starting");
     let client = lifeline_runtime::client::for_controller(FIELD_MANAGER)
         .await
@@ -43,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let ended = lifecycle::run(
         client,
         &args.leader,
+        fence,
         FIELD_MANAGER,
         Arc::clone(&health),
         signal,

@@ -96,3 +96,30 @@ async fn a_leader_whose_lease_is_taken_knows_it_lost() {
         .expect("the next renewal notices");
     assert!(first.is_lost());
 }
+
+/// The API server stops answering the leader. Its renewal round is cut at the renew period
+/// (not left hanging), it knows it lost before a standby could take the Lease, and its fence
+/// (what bounds driver calls) is shut before then too.
+#[tokio::test(start_paused = true)]
+async fn a_leader_cut_off_from_the_api_server_stops_acting_before_the_lease_can_pass() {
+    let api = MockApi::default();
+    let fence = lifeline_runtime::Fence::closed();
+    let mut first = elector(&api, "first")
+        .with_fence(fence.clone())
+        .acquire()
+        .await;
+    let open = fence.remaining().expect("the leader may act");
+    assert!(open <= LEASE - lifeline_runtime::fence::MARGIN);
+
+    let cut = tokio::time::Instant::now();
+    api.hang(true);
+    tokio::time::timeout(LEASE * 2, first.lost())
+        .await
+        .expect("a hung renewal does not keep it leader");
+    assert!(
+        cut.elapsed() < LEASE,
+        "knew it lost after {:?}, a standby could lead after {LEASE:?}",
+        cut.elapsed()
+    );
+    assert_eq!(fence.remaining(), None, "no driver call after losing");
+}

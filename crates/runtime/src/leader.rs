@@ -16,6 +16,8 @@ use kube::{Api, Client};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use crate::fence::Fence;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
     #[error("leader election on Lease {namespace}/{name}: {source}")]
@@ -24,6 +26,14 @@ pub enum LeaderError {
         name: String,
         #[source]
         source: kube::Error,
+    },
+    #[error(
+        "leader election on Lease {namespace}/{name}: the API server did not answer within {after:?}"
+    )]
+    TimedOut {
+        namespace: String,
+        name: String,
+        after: Duration,
     },
 }
 
@@ -43,6 +53,7 @@ pub struct LeaderElector {
     identity: String,
     lease_duration: Duration,
     renew_period: Duration,
+    fence: Option<Fence>,
 }
 
 /// What this process last saw of the Lease, and when it first saw it that way.
@@ -67,7 +78,14 @@ impl LeaderElector {
             identity: identity.to_owned(),
             lease_duration,
             renew_period: renew_period.min(lease_duration / 2),
+            fence: None,
         }
+    }
+
+    /// Keeps `fence` open for as long as the Lease is safely held (see [`crate::fence`]).
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// This process's identity in the Lease: `$POD_NAME` (or the host name) plus the pid.
@@ -97,7 +115,7 @@ impl LeaderElector {
             since: Instant::now(),
         };
         loop {
-            match self.try_acquire_or_renew(&mut observed).await {
+            match self.round(&mut observed).await {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "cannot acquire leadership yet"),
@@ -121,31 +139,74 @@ impl LeaderElector {
         lost: watch::Sender<bool>,
         mut release: oneshot::Receiver<()>,
     ) {
-        // Give up leadership before the Lease can expire in a standby's eyes.
+        // Give up leadership before the Lease can expire in a standby's eyes: at this deadline
+        // after the last renewal, whatever a round in flight is doing.
         let deadline = self.lease_duration.saturating_sub(self.renew_period);
         let mut last_renewal = Instant::now();
         loop {
+            let give_up_at = last_renewal + deadline;
             tokio::select! {
                 _ = &mut release => {
+                    self.close_fence();
                     self.release().await;
                     return;
                 }
+                _ = tokio::time::sleep_until(give_up_at) => {}
                 _ = tokio::time::sleep(self.renew_period) => {}
             }
-            match self.try_acquire_or_renew(&mut observed).await {
-                Ok(true) => last_renewal = Instant::now(),
-                Ok(false) => {
-                    tracing::error!(lease = %self.name, "another process took the Lease");
-                    let _ = lost.send(true);
-                    return;
+            if Instant::now() < give_up_at {
+                // Counted from when the renewal was sent: a standby saw it no earlier.
+                let sent = Instant::now();
+                let outcome = tokio::select! {
+                    outcome = self.round(&mut observed) => Some(outcome),
+                    _ = tokio::time::sleep_until(give_up_at) => None,
+                };
+                match outcome {
+                    Some(Ok(true)) => {
+                        last_renewal = sent;
+                        continue;
+                    }
+                    Some(Ok(false)) => {
+                        tracing::error!(lease = %self.name, "another process took the Lease");
+                        self.close_fence();
+                        let _ = lost.send(true);
+                        return;
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "cannot renew the Lease");
+                        continue;
+                    }
+                    None => {}
                 }
-                Err(error) => tracing::warn!(%error, "cannot renew the Lease"),
             }
-            if last_renewal.elapsed() > deadline {
-                tracing::error!(lease = %self.name, "could not renew the Lease in time");
-                let _ = lost.send(true);
-                return;
-            }
+            tracing::error!(lease = %self.name, "could not renew the Lease in time");
+            self.close_fence();
+            let _ = lost.send(true);
+            return;
+        }
+    }
+
+    /// One round, bounded by the renew period: a hung API server must not keep this process
+    /// acting as the leader past its deadline. A won round opens the fence until the Lease
+    /// can expire in a standby's eyes.
+    async fn round(&self, observed: &mut Observed) -> Result<bool, LeaderError> {
+        let sent = Instant::now();
+        let held = tokio::time::timeout(self.renew_period, self.try_acquire_or_renew(observed))
+            .await
+            .map_err(|_| LeaderError::TimedOut {
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                after: self.renew_period,
+            })??;
+        if held && let Some(fence) = &self.fence {
+            fence.renewed(sent, self.lease_duration);
+        }
+        Ok(held)
+    }
+
+    fn close_fence(&self) {
+        if let Some(fence) = &self.fence {
+            fence.close();
         }
     }
 

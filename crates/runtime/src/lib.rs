@@ -8,6 +8,7 @@ pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod events;
+pub mod fence;
 pub mod leader;
 pub mod lifecycle;
 pub mod logging;
@@ -16,4 +17,5 @@ pub mod shutdown;
 
 pub use admin::Health;
 pub use cli::{AdminArgs, LeaderArgs, LogArgs, LogFormat};
+pub use fence::Fence;
 pub use leader::{LeaderElector, LeaderError, Leadership};

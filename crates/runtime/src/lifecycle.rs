@@ -8,6 +8,7 @@ use kube::Client;
 
 use crate::admin::Health;
 use crate::cli::LeaderArgs;
+use crate::fence::Fence;
 use crate::leader::LeaderElector;
 
 /// A future that resolves when the controller must stop.
@@ -23,11 +24,25 @@ pub enum Ended {
     LostLeadership,
 }
 
+/// The fence on driver calls for these flags: open without leader election, else closed until
+/// the Lease is won (see [`crate::fence`]). Made before the controller's clients, which it
+/// bounds; handed to [`run`], which keeps it.
+pub fn fence(leader: &LeaderArgs) -> Fence {
+    if leader.leader_elect {
+        Fence::closed()
+    } else {
+        Fence::open()
+    }
+}
+
 /// Runs `controller` (given the future that tells it to stop) until `signal` fires; with
-/// `--leader-elect`, only after winning the Lease named `default_lease` (unless overridden).
+/// `--leader-elect`, only after winning the Lease named `default_lease` (unless overridden),
+/// keeping `fence` open only while the Lease is safely held.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<F, Fut>(
     client: Client,
     leader: &LeaderArgs,
+    fence: Fence,
     default_lease: &str,
     health: Arc<Health>,
     signal: impl Future<Output = ()> + Send + 'static,
@@ -63,7 +78,8 @@ where
             &LeaderElector::default_identity(),
             leader.lease_duration,
             leader.lease_renew_period,
-        );
+        )
+        .with_fence(fence);
         // A standby is healthy and ready; it just does not write.
         health.set_ready(true);
         tracing::info!(lease = %name, %namespace, identity = elector.identity(), "waiting for leadership");

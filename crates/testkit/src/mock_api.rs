@@ -27,6 +27,8 @@ struct State {
 #[derive(Clone, Default)]
 pub struct MockApi {
     state: Arc<Mutex<State>>,
+    /// Every request hangs (an API server that stopped answering) while set.
+    hung: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn object_path<K: Resource<DynamicType = ()>>(namespace: Option<&str>, name: &str) -> String {
@@ -87,6 +89,11 @@ impl MockApi {
             .remove(&object_path::<K>(namespace, name));
     }
 
+    /// From now on every request hangs without an answer (`false`: answers again).
+    pub fn hang(&self, hung: bool) {
+        self.hung.store(hung, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Writes so far, as "VERB /path" (Events excluded), and forgets them.
     pub fn take_writes(&self) -> Vec<String> {
         let mut state = self.state.lock().unwrap();
@@ -111,6 +118,9 @@ impl MockApi {
     }
 
     async fn handle(&self, request: Request<Body>) -> Response<Full<Bytes>> {
+        if self.hung.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         let (parts, body) = request.into_parts();
         let body = body.collect_bytes().await.unwrap_or_default();
         let path = parts.uri.path().to_owned();

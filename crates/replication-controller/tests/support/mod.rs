@@ -99,7 +99,7 @@ impl Harness {
         };
         let api = MockApi::default();
         let metrics = Metrics::new();
-        let drivers = Drivers::from_args(&args, metrics.rpc_observer()).unwrap();
+        let drivers = Drivers::from_args(&args, metrics.rpc_observer(), None).unwrap();
         let ctx = Arc::new(Context::new(api.client(), drivers, metrics, settings));
         Self {
             api,
