@@ -51,6 +51,14 @@ true
 - --log-format={{ .values.logFormat }}
 - --log-level={{ .values.logLevel }}
 - --admin-address=0.0.0.0:{{ .values.metrics.port }}
+{{- if .values.metrics.secure }}
+{{- if .values.metrics.tlsSecretName }}
+- --admin-tls-dir=/var/run/lifeline/metrics-tls
+{{- else }}
+- --admin-self-signed
+{{- end }}
+- --metrics-auth
+{{- end }}
 {{- if include "lifeline.leaderElect" . }}
 - --leader-elect
 - --leader-election-namespace={{ .root.Release.Namespace }}
@@ -105,12 +113,14 @@ mounts (extra volumeMounts, a YAML list string).
     httpGet:
       path: /healthz
       port: admin
+      scheme: {{ if .values.metrics.secure }}HTTPS{{ else }}HTTP{{ end }}
     periodSeconds: 10
     failureThreshold: 3
   readinessProbe:
     httpGet:
       path: /readyz
       port: admin
+      scheme: {{ if .values.metrics.secure }}HTTPS{{ else }}HTTP{{ end }}
     periodSeconds: 5
     failureThreshold: 2
   securityContext:
@@ -123,10 +133,27 @@ mounts (extra volumeMounts, a YAML list string).
   resources:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .mounts }}
+  {{- if or .mounts (and .values.metrics.secure .values.metrics.tlsSecretName) }}
   volumeMounts:
+    {{- with .mounts }}
     {{- . | nindent 4 }}
+    {{- end }}
+    {{- if and .values.metrics.secure .values.metrics.tlsSecretName }}
+    - name: metrics-tls
+      mountPath: /var/run/lifeline/metrics-tls
+      readOnly: true
+    {{- end }}
   {{- end }}
+{{- end }}
+
+{{/* The pod volume of the admin endpoint's certificate, when one is given (secured metrics
+without one use a self-signed certificate made at start). */}}
+{{- define "lifeline.metricsVolume" -}}
+{{- if and .values.metrics.secure .values.metrics.tlsSecretName }}
+- name: metrics-tls
+  secret:
+    secretName: {{ .values.metrics.tlsSecretName }}
+{{- end }}
 {{- end }}
 
 {{/* Pod settings both Deployments share (placement, security, service account). */}}
@@ -230,8 +257,22 @@ rules:
 {{- end }}
 {{- end }}
 
-{{/* Metrics Service, optional ServiceMonitor and PodDisruptionBudget of a component. */}}
+{{/* Metrics Service, optional ServiceMonitor and PodDisruptionBudget of a component; with
+secured metrics, a ClusterRole to bind to whoever scrapes. */}}
 {{- define "lifeline.serviceObjects" -}}
+{{- if .values.metrics.secure }}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {{ include "lifeline.componentName" . }}-metrics-reader
+  labels:
+    {{- include "lifeline.labels" . | nindent 4 }}
+rules:
+  # bind to whoever scrapes (Prometheus's ServiceAccount): the token it sends must allow this
+  - nonResourceURLs: ["/metrics"]
+    verbs: ["get"]
+---
+{{- end }}
 apiVersion: v1
 kind: Service
 metadata:
@@ -268,6 +309,13 @@ spec:
     - port: metrics
       path: /metrics
       interval: {{ .values.metrics.serviceMonitor.interval }}
+      {{- if .values.metrics.secure }}
+      scheme: https
+      # The certificate may be self-signed (made at start); the token is what is checked.
+      tlsConfig:
+        insecureSkipVerify: true
+      bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+      {{- end }}
 {{- end }}
 {{- $pdb := .values.podDisruptionBudget.enabled }}
 {{- if or $pdb (and (kindIs "invalid" $pdb) (gt (int .values.replicas) 1)) }}

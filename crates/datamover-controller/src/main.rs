@@ -8,7 +8,7 @@ use clap::Parser;
 use lifeline_datamover_controller::args::ControllerArgs;
 use lifeline_datamover_controller::context::{Context, FIELD_MANAGER};
 use lifeline_datamover_controller::controller;
-use lifeline_runtime::{Health, admin, lifecycle, logging, shutdown};
+use lifeline_runtime::{Health, admin, admin_security, lifecycle, logging, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         args.admin.admin_address,
         Arc::clone(&health),
         ctx.metrics.registry.clone(),
+        admin_security::AdminSecurity::from_args(&args.admin, client.clone())?,
     )
     .await
     .with_context(|| format!("cannot listen on {}", args.admin.admin_address))?;

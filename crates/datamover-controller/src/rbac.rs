@@ -3,7 +3,7 @@
 //! chart) and the e2e suite checks every request it makes is allowed by them. Working objects
 //! (Secrets, claims, snapshots, VolSync objects) are written only in the protected namespace.
 
-use lifeline_runtime::rbac::{EVENTS, LEASE, Rule, Scope};
+use lifeline_runtime::rbac::{ACCESS_REVIEWS, EVENTS, LEASE, Rule, Scope, TOKEN_REVIEWS};
 
 pub const RULES: &[Rule] = &[
     Rule {
@@ -85,6 +85,8 @@ pub const RULES: &[Rule] = &[
         why: "reports VolSync missing instead of failing on it (only VolSync's two CRDs)",
     },
     EVENTS,
+    TOKEN_REVIEWS,
+    ACCESS_REVIEWS,
     Rule {
         scope: Scope::ProtectedNamespace,
         group: "",

@@ -8,7 +8,7 @@ use clap::Parser;
 use lifeline_replication_controller::{
     Context, ControllerArgs, Drivers, FIELD_MANAGER, Metrics, Settings, controller, group,
 };
-use lifeline_runtime::{Health, admin, lifecycle, logging, shutdown};
+use lifeline_runtime::{Health, admin, admin_security, lifecycle, logging, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
         args.admin.admin_address,
         Arc::clone(&health),
         metrics.registry.clone(),
+        admin_security::AdminSecurity::from_args(&args.admin, client.clone())?,
     )
     .await
     .with_context(|| format!("cannot listen on {}", args.admin.admin_address))?;

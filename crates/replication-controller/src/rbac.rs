@@ -2,7 +2,7 @@
 //! and Role are exactly these rules (checked by `tests/rbac_chart.rs` against the rendered chart)
 //! and the e2e suite checks every request it makes is allowed by them.
 
-use lifeline_runtime::rbac::{EVENTS, LEASE, Rule, Scope};
+use lifeline_runtime::rbac::{ACCESS_REVIEWS, EVENTS, LEASE, Rule, Scope, TOKEN_REVIEWS};
 
 pub const RULES: &[Rule] = &[
     Rule {
@@ -94,5 +94,7 @@ pub const RULES: &[Rule] = &[
         why: "driver credentials named by a VolumeReplicationClass (replication.storage.openshift.io/replication-secret-*)",
     },
     EVENTS,
+    TOKEN_REVIEWS,
+    ACCESS_REVIEWS,
     LEASE,
 ];

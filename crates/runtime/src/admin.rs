@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -15,6 +16,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
+
+use crate::admin_security::{AdminSecurity, MetricsAuth, Verdict};
 
 /// Liveness and readiness flags, shared between the controller and the admin endpoint.
 #[derive(Debug)]
@@ -52,49 +55,103 @@ impl Health {
 }
 
 /// Binds `address`; returns the bound address (port 0 picks a free one) and the serving future.
+/// `security` adds HTTPS and token checks on `/metrics` ([`crate::admin_security`]).
 pub async fn bind(
     address: SocketAddr,
     health: Arc<Health>,
     registry: Registry,
+    security: AdminSecurity,
 ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
-    Ok((bound, serve(listener, health, registry)))
+    Ok((bound, serve(listener, health, registry, security)))
 }
 
-async fn serve(listener: TcpListener, health: Arc<Health>, registry: Registry) {
+async fn serve(
+    listener: TcpListener,
+    health: Arc<Health>,
+    registry: Registry,
+    security: AdminSecurity,
+) {
+    let mut backoff = Duration::from_millis(50);
     loop {
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                backoff = Duration::from_millis(50);
+                stream
+            }
             Err(error) => {
                 tracing::warn!(%error, "admin endpoint: accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
         };
         let health = Arc::clone(&health);
         let registry = registry.clone();
+        let security = security.clone();
         tokio::spawn(async move {
+            let auth = security.auth.clone();
             let service = service_fn(move |request| {
-                let response = respond(&request, &health, &registry);
-                async move { Ok::<_, Infallible>(response) }
+                let (health, registry, auth) =
+                    (Arc::clone(&health), registry.clone(), auth.clone());
+                async move {
+                    Ok::<_, Infallible>(
+                        respond(&request, &health, &registry, auth.as_deref()).await,
+                    )
+                }
             });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let served = match &security.tls {
+                None => {
+                    http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(tls)) => {
+                            http1::Builder::new()
+                                .serve_connection(TokioIo::new(tls), service)
+                                .await
+                        }
+                        _ => return,
+                    }
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, "admin endpoint: connection ended with an error");
             }
         });
     }
 }
 
-fn respond(
+/// How long a TLS handshake on the admin port may take.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+async fn respond(
     request: &Request<Incoming>,
     health: &Health,
     registry: &Registry,
+    auth: Option<&MetricsAuth>,
 ) -> Response<Full<Bytes>> {
     if request.method() != Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
+    }
+    if request.uri().path() == "/metrics"
+        && let Some(auth) = auth
+    {
+        let header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match auth.check(header).await {
+            Verdict::Allowed => {}
+            Verdict::Unauthenticated(why) => {
+                return text(StatusCode::UNAUTHORIZED, &format!("{why}\n"));
+            }
+            Verdict::Forbidden(why) => return text(StatusCode::FORBIDDEN, &format!("{why}\n")),
+        }
     }
     match request.uri().path() {
         "/healthz" if health.is_live() => text(StatusCode::OK, "ok\n"),
@@ -171,6 +228,7 @@ mod tests {
             "127.0.0.1:0".parse().unwrap(),
             Arc::clone(&health),
             registry,
+            AdminSecurity::default(),
         )
         .await
         .unwrap();

@@ -31,6 +31,18 @@ pub struct AdminArgs {
     /// Address of the admin HTTP endpoint serving /healthz, /readyz and /metrics.
     #[arg(long, env = "LIFELINE_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
+    /// Serve the admin endpoint over HTTPS with tls.crt and tls.key from this directory.
+    #[arg(long, env = "LIFELINE_ADMIN_TLS_DIR")]
+    pub admin_tls_dir: Option<std::path::PathBuf>,
+    /// Serve the admin endpoint over HTTPS with a self-signed certificate made at start (what a
+    /// scraper that checks the token, not the certificate, needs); ignored with --admin-tls-dir.
+    #[arg(long, env = "LIFELINE_ADMIN_SELF_SIGNED", default_value_t = false)]
+    pub admin_self_signed: bool,
+    /// /metrics only for a bearer token the API server authenticates (TokenReview) and
+    /// authorises for get on /metrics (SubjectAccessReview); needs HTTPS (--admin-tls-dir or
+    /// --admin-self-signed).
+    #[arg(long, env = "LIFELINE_METRICS_AUTH", default_value_t = false)]
+    pub metrics_auth: bool,
 }
 
 #[derive(Clone, Debug, Args)]

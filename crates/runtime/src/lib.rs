@@ -5,6 +5,7 @@
 //! RBAC rules ([`rbac`]).
 
 pub mod admin;
+pub mod admin_security;
 pub mod cli;
 pub mod client;
 pub mod events;

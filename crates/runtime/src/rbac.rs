@@ -114,6 +114,26 @@ pub const LEASE: Rule = Rule {
     why: "leader election: read, create and renew the controller's Lease",
 };
 
+/// Secured `/metrics` (`--metrics-auth`): who is this token ([`crate::admin_security`]).
+pub const TOKEN_REVIEWS: Rule = Rule {
+    scope: Scope::Cluster,
+    group: "authentication.k8s.io",
+    resources: &["tokenreviews"],
+    verbs: &["create"],
+    resource_names: &[],
+    why: "secured /metrics: asks the API server whose a scraper's bearer token is",
+};
+
+/// Secured `/metrics`: may that user read it.
+pub const ACCESS_REVIEWS: Rule = Rule {
+    scope: Scope::Cluster,
+    group: "authorization.k8s.io",
+    resources: &["subjectaccessreviews"],
+    verbs: &["create"],
+    resource_names: &[],
+    why: "secured /metrics: asks the API server whether that user may get /metrics",
+};
+
 /// Events about the objects a controller reconciles, which live in users' namespaces.
 pub const EVENTS: Rule = Rule {
     scope: Scope::Cluster,
