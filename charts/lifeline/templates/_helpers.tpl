@@ -266,7 +266,8 @@ kind: ClusterRole
 metadata:
   name: {{ include "lifeline.componentName" . }}-metrics-reader
   labels:
-    {{- include "lifeline.labels" . | nindent 4 }}
+    {{- /* Not the component's own role: it is granted to whoever scrapes. */}}
+    {{- include "lifeline.labels" (merge (dict "component" (printf "%s-metrics-reader" .component)) .) | nindent 4 }}
 rules:
   # bind to whoever scrapes (Prometheus's ServiceAccount): the token it sends must allow this
   - nonResourceURLs: ["/metrics"]
