@@ -10,6 +10,7 @@
 pub mod act;
 pub mod args;
 pub mod caches;
+pub mod condition_matrix;
 pub mod context;
 pub mod controller;
 pub mod deletion;
