@@ -51,7 +51,15 @@ impl fmt::Debug for CsiClient {
 impl CsiClient {
     /// A lazy client for `endpoint`; see [`crate::connect`].
     pub fn new(endpoint: Endpoint) -> Self {
-        let channel = endpoint.channel();
+        Self::with_tls(endpoint, None)
+    }
+
+    /// A lazy client; an `https://` endpoint is dialled with `tls` ([`crate::tls`]).
+    pub fn with_tls(
+        endpoint: Endpoint,
+        tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    ) -> Self {
+        let channel = endpoint.channel_with(tls);
         Self {
             endpoint,
             channel,

@@ -1,10 +1,15 @@
-//! Where a driver listens: `unix:///path/to.sock`, `tcp://host:port` or `http://host:port`.
+//! Where a driver listens: `unix:///path/to.sock`, `tcp://host:port` or `http://host:port`
+//! (plain HTTP/2), or `https://host:port` (TLS: what central mode should use, since the class's
+//! secrets travel with every call).
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use std::sync::Arc;
+
 use hyper_util::rt::TokioIo;
+use tokio_rustls::rustls::ClientConfig;
 use tonic::transport::{Channel, Uri};
 
 use crate::CsiClient;
@@ -14,14 +19,17 @@ use crate::CsiClient;
 pub enum Endpoint {
     /// A Unix socket (the sidecar deployment, next to the driver).
     Unix(PathBuf),
-    /// `host:port` over plain-text HTTP/2 (the central deployment).
+    /// `host:port` over plain-text HTTP/2.
     Tcp(String),
+    /// `host:port` over TLS (the central deployment): the driver's certificate is checked
+    /// against a CA the caller gives ([`crate::tls::client_config`]).
+    Tls(String),
 }
 
 /// An endpoint string that is not one of the accepted forms.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid driver endpoint {endpoint:?}: {reason}; expected unix:///path/to.sock, tcp://host:port or http://host:port"
+    "invalid driver endpoint {endpoint:?}: {reason}; expected unix:///path/to.sock, tcp://host:port, http://host:port or https://host:port"
 )]
 pub struct EndpointError {
     pub endpoint: String,
@@ -45,9 +53,15 @@ impl FromStr for Endpoint {
             }
             return Ok(Endpoint::Unix(PathBuf::from(path)));
         }
-        let authority = s
-            .strip_prefix("tcp://")
-            .or_else(|| s.strip_prefix("http://"))
+        let (tls, rest) = match s.strip_prefix("https://") {
+            Some(rest) => (true, Some(rest)),
+            None => (
+                false,
+                s.strip_prefix("tcp://")
+                    .or_else(|| s.strip_prefix("http://")),
+            ),
+        };
+        let authority = rest
             .ok_or_else(|| err("unknown scheme"))?
             .trim_end_matches('/');
         let Some((host, port)) = authority.rsplit_once(':') else {
@@ -65,7 +79,11 @@ impl FromStr for Endpoint {
                 "expected host:port (the host is not a valid host name or address)",
             ));
         }
-        Ok(Endpoint::Tcp(authority.to_owned()))
+        Ok(if tls {
+            Endpoint::Tls(authority.to_owned())
+        } else {
+            Endpoint::Tcp(authority.to_owned())
+        })
     }
 }
 
@@ -74,6 +92,7 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
             Endpoint::Tcp(authority) => write!(f, "tcp://{authority}"),
+            Endpoint::Tls(authority) => write!(f, "https://{authority}"),
         }
     }
 }
@@ -82,7 +101,28 @@ impl Endpoint {
     /// A lazy channel: nothing is dialled until the first call, and a broken connection (the
     /// driver restarted) is re-dialled on the next call.
     pub fn channel(&self) -> Channel {
+        self.channel_with(None)
+    }
+
+    /// [`Endpoint::channel`], with the TLS settings an `https://` endpoint is dialled with
+    /// (without them every call to it fails, saying so).
+    pub fn channel_with(&self, tls: Option<Arc<ClientConfig>>) -> Channel {
         match self {
+            Endpoint::Tls(authority) => {
+                let authority = authority.clone();
+                Channel::builder(Uri::from_static("http://csi-addons.tls"))
+                    .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
+                        let (authority, tls) = (authority.clone(), tls.clone());
+                        async move {
+                            let Some(tls) = tls else {
+                                return Err(std::io::Error::other(
+                                    "an https:// driver endpoint needs the CA that signed the driver's certificate (--driver-ca-file)",
+                                ));
+                            };
+                            crate::tls::dial(&authority, tls).await.map(TokioIo::new)
+                        }
+                    }))
+            }
             Endpoint::Tcp(authority) => {
                 // Checked when parsed; a value built by hand that does not parse is dialled as
                 // nothing (every call fails UNAVAILABLE) rather than panicking.
@@ -141,13 +181,17 @@ mod tests {
             "tcp://[::1]:9070".parse(),
             Ok(Endpoint::Tcp("[::1]:9070".into()))
         );
+        assert_eq!(
+            "https://driver.ns.svc:9070".parse(),
+            Ok(Endpoint::Tls("driver.ns.svc:9070".into()))
+        );
     }
 
     #[test]
     fn rejects_everything_else_with_a_reason() {
         for (input, reason) in [
             ("/csi/sock", "unknown scheme"),
-            ("https://host:1", "unknown scheme"),
+            ("ftp://host:1", "unknown scheme"),
             ("unix://relative.sock", "the socket path must be absolute"),
             ("tcp://host", "a port is required"),
             (

@@ -32,6 +32,7 @@ mod request;
 mod secrets;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod tls;
 
 pub use client::{Budget, CallObserver, CsiClient, DEFAULT_TIMEOUT};
 pub use endpoint::{Endpoint, EndpointError, connect};

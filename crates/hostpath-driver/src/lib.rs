@@ -11,6 +11,7 @@ pub mod admin;
 pub mod authority;
 pub mod faults;
 pub mod groups;
+pub mod grpc_tls;
 pub mod parameters;
 pub mod peer;
 pub mod peer_certs;
@@ -53,6 +54,8 @@ pub struct Config {
     /// link is plain TCP, allowed only on loopback.
     pub peer_tls_dir: Option<PathBuf>,
     pub default_sync_interval: Duration,
+    /// `tls.crt` and `tls.key` for an `https://` endpoint.
+    pub endpoint_tls_dir: Option<PathBuf>,
     /// Every request's secrets must hold this key with this value (the csi-addons secrets a
     /// class names): the reference for a driver that checks credentials.
     pub required_secret: Option<(String, String)>,
@@ -150,6 +153,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let incoming = tokio_stream::StreamExt::map(UnixListenerStream::new(listener), |s| {
                 s.map(authority::AuthorityFix::new)
             });
+            tokio::spawn(async move {
+                if let Err(e) = router.serve_with_incoming_shutdown(incoming, stopped).await {
+                    tracing::error!(error = %e, "gRPC server failed");
+                }
+            })
+        }
+        Endpoint::Tls(address) => {
+            let Some(dir) = &config.endpoint_tls_dir else {
+                anyhow::bail!(
+                    "an https:// endpoint needs --endpoint-tls-dir (tls.crt and tls.key)"
+                );
+            };
+            let incoming =
+                grpc_tls::incoming(TcpListener::bind(address).await?, grpc_tls::acceptor(dir)?);
             tokio::spawn(async move {
                 if let Err(e) = router.serve_with_incoming_shutdown(incoming, stopped).await {
                     tracing::error!(error = %e, "gRPC server failed");

@@ -17,9 +17,13 @@ struct Args {
     /// Driver name reported by GetIdentity; VolumeReplicationClass.spec.provisioner must match.
     #[arg(long, env = "DRIVER_NAME", default_value = "hostpath.lifeline.dev")]
     driver_name: String,
-    /// Where to serve the csi-addons gRPC services: unix:///path.sock (mode 0600) or tcp://host:port.
+    /// Where to serve the csi-addons gRPC services: unix:///path.sock (mode 0600),
+    /// tcp://host:port, or https://host:port (with --endpoint-tls-dir).
     #[arg(long, env = "CSI_ENDPOINT")]
     endpoint: Endpoint,
+    /// tls.crt and tls.key for an https:// --endpoint.
+    #[arg(long, env = "ENDPOINT_TLS_DIR")]
+    endpoint_tls_dir: Option<std::path::PathBuf>,
     /// This site's data: volumes/<id>/ are the volumes, state/ the replication state.
     #[arg(long, env = "DRIVER_ROOT")]
     root: std::path::PathBuf,
@@ -130,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         peer_tls_dir: args.peer_tls_dir.clone(),
         default_sync_interval: Duration::from_secs(args.sync_interval_seconds),
         required_secret,
+        endpoint_tls_dir: args.endpoint_tls_dir.clone(),
         admin_listen: args.admin_listen.clone(),
         faults: Arc::new(faults(&args)?),
     };

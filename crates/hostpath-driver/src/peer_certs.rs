@@ -1,6 +1,8 @@
 //! Certificates for the peer link, made with the `openssl` command: a CA for the pair of
 //! sites and one certificate per site, laid out as [`crate::peer_link`] reads them. The demo
-//! and the tests use this; docs/install.md shows the same steps for a real installation.
+//! and the tests use this; docs/install.md shows the same steps for a real installation. The
+//! certificates also name `localhost` and 127.0.0.1, so tests can serve an `https://` csi-addons
+//! endpoint with them.
 
 use std::io;
 use std::path::Path;
@@ -29,7 +31,7 @@ pub fn write(dir: &Path, sites: &[&str]) -> io::Result<()> {
     std::fs::write(
         &extensions,
         format!(
-            "subjectAltName=DNS:{PEER_SERVER_NAME}\nextendedKeyUsage=serverAuth,clientAuth\n\
+            "subjectAltName=DNS:{PEER_SERVER_NAME},DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n\
              basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
         ),
     )?;

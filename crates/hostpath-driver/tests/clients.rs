@@ -111,6 +111,7 @@ async fn clients_sending_a_socket_path_as_authority_are_served() {
         peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
         required_secret: None,
+        endpoint_tls_dir: None,
         admin_listen: None,
         faults: Arc::new(Faults::default()),
     })
@@ -128,4 +129,55 @@ async fn clients_sending_a_socket_path_as_authority_are_served() {
             "{authority}"
         );
     }
+}
+
+/// Central mode over TLS: the driver serves `https://`, a client trusting its CA gets through,
+/// one without a CA or with another CA does not (the class's secrets never go out in clear).
+#[tokio::test]
+async fn an_https_endpoint_serves_clients_that_trust_its_ca_only() {
+    let dir = tempfile::tempdir().unwrap();
+    lifeline_hostpath_driver::peer_certs::write(&dir.path().join("certs"), &["driver"]).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("https://localhost:{port}");
+    let _running = start(Config {
+        driver_name: "hostpath.lifeline.dev".into(),
+        endpoint: endpoint.parse().unwrap(),
+        root: dir.path().join("root"),
+        peer_listen: "127.0.0.1:0".into(),
+        peer: None,
+        peer_tls_dir: None,
+        default_sync_interval: Duration::from_secs(3600),
+        required_secret: None,
+        endpoint_tls_dir: Some(dir.path().join("certs/driver")),
+        admin_listen: None,
+        faults: Arc::new(Faults::default()),
+    })
+    .await
+    .unwrap();
+    let ca = std::fs::read(dir.path().join("certs/ca.crt")).unwrap();
+    let trusted = lifeline_csi_client::CsiClient::with_tls(
+        endpoint.parse().unwrap(),
+        Some(lifeline_csi_client::tls::client_config(&ca).unwrap()),
+    );
+    assert_eq!(trusted.probe().await.unwrap(), true);
+
+    let no_ca = lifeline_csi_client::CsiClient::new(endpoint.parse().unwrap());
+    let e = no_ca.probe().await.unwrap_err();
+    assert!(e.to_string().contains("--driver-ca-file"), "{e}");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    lifeline_hostpath_driver::peer_certs::write(elsewhere.path(), &["x"]).unwrap();
+    let other = std::fs::read(elsewhere.path().join("ca.crt")).unwrap();
+    let wrong = lifeline_csi_client::CsiClient::with_tls(
+        endpoint.parse().unwrap(),
+        Some(lifeline_csi_client::tls::client_config(&other).unwrap()),
+    );
+    assert!(
+        wrong.probe().await.is_err(),
+        "a driver signed by another CA was trusted"
+    );
 }

@@ -57,6 +57,7 @@ impl Pair {
             peer_tls_dir: tls.then(|| dir.path().join("certs").join(name)),
             default_sync_interval: Duration::from_secs(3600),
             required_secret: None,
+            endpoint_tls_dir: None,
             admin_listen: None,
             faults: Arc::new(Faults::default()),
         };
@@ -212,6 +213,7 @@ async fn a_driver_refuses_to_start_with_plain_tcp_off_loopback() {
         peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
         required_secret: None,
+        endpoint_tls_dir: None,
         admin_listen: None,
         faults: Arc::new(Faults::default()),
     })

@@ -38,6 +38,7 @@ async fn run(spec: &SiteSpec) -> Running {
         // Syncs happen when a test asks, never behind its back.
         default_sync_interval: Duration::from_secs(3600),
         required_secret: spec.secret_key.clone(),
+        endpoint_tls_dir: None,
         admin_listen: None,
         faults: Arc::new(Faults::default()),
     })
@@ -449,6 +450,7 @@ async fn the_admin_endpoint_injects_faults_and_forces_syncs() {
         peer_tls_dir: None,
         default_sync_interval: Duration::from_secs(3600),
         required_secret: None,
+        endpoint_tls_dir: None,
         admin_listen: admin,
         faults: Arc::new(Faults::default()),
     };

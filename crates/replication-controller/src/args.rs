@@ -70,6 +70,10 @@ pub struct DriverArgs {
     /// Deadline of each call to a driver.
     #[arg(long, env = "LIFELINE_RPC_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
     pub rpc_timeout: Duration,
+    /// PEM CA certificates that sign the drivers' certificates, for https:// endpoints (central
+    /// mode over TLS: the class's secrets travel with every call).
+    #[arg(long, env = "LIFELINE_DRIVER_CA_FILE")]
+    pub driver_ca_file: Option<std::path::PathBuf>,
 }
 
 fn parse_driver_endpoint(text: &str) -> Result<(String, String), String> {

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lifeline_csi_client::{
-    CallObserver, Capabilities, CsiClient, CsiError, EndpointError, connect,
-};
+use lifeline_csi_client::{CallObserver, Capabilities, CsiClient, CsiError, EndpointError};
 use tokio::sync::Mutex;
 
 use crate::args::DriverArgs;
@@ -63,6 +61,12 @@ pub enum DriverConfigError {
     },
     #[error("driver {0:?} is listed twice")]
     Duplicate(String),
+    #[error(
+        "driver {name:?} is at an https:// endpoint: pass --driver-ca-file with the CA that signed its certificate"
+    )]
+    NoCa { name: String },
+    #[error("--driver-ca-file {path}: {problem}")]
+    Ca { path: String, problem: String },
 }
 
 impl Drivers {
@@ -83,13 +87,28 @@ impl Drivers {
             }
             _ => return Err(DriverConfigError::None),
         };
+        let tls = match &args.driver_ca_file {
+            None => None,
+            Some(path) => {
+                let problem = |problem: String| DriverConfigError::Ca {
+                    path: path.display().to_string(),
+                    problem,
+                };
+                let pem = std::fs::read(path).map_err(|e| problem(e.to_string()))?;
+                Some(lifeline_csi_client::tls::client_config(&pem).map_err(problem)?)
+            }
+        };
         let mut drivers = BTreeMap::new();
         for (name, uri) in endpoints {
-            let mut client = connect(&uri)
-                .map_err(|source| DriverConfigError::Endpoint {
+            let endpoint: lifeline_csi_client::Endpoint =
+                uri.parse().map_err(|source| DriverConfigError::Endpoint {
                     name: name.clone(),
                     source,
-                })?
+                })?;
+            if matches!(endpoint, lifeline_csi_client::Endpoint::Tls(_)) && tls.is_none() {
+                return Err(DriverConfigError::NoCa { name: name.clone() });
+            }
+            let mut client = CsiClient::with_tls(endpoint, tls.clone())
                 .with_timeout(args.rpc_timeout)
                 .with_observer(Arc::clone(&observer));
             if let Some(budget) = &budget {
@@ -142,5 +161,54 @@ impl Drivers {
             });
         }
         Ok(Arc::clone(driver))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::ControllerArgs;
+
+    struct Quiet;
+    impl CallObserver for Quiet {
+        fn observe(&self, _: lifeline_csi_client::Method, _: &'static str, _: std::time::Duration) {
+        }
+    }
+
+    fn drivers(flags: &[&str]) -> Result<Drivers, DriverConfigError> {
+        let args =
+            ControllerArgs::try_parse_from(std::iter::once("x").chain(flags.iter().copied()))
+                .unwrap();
+        Drivers::from_args(&args.drivers, Arc::new(Quiet), None)
+    }
+
+    #[test]
+    fn an_https_driver_needs_a_ca_and_the_ca_must_be_certificates() {
+        let e = drivers(&["--driver-endpoint", "d=https://driver.storage.svc:9070"]).unwrap_err();
+        assert!(matches!(e, DriverConfigError::NoCa { .. }), "{e}");
+        assert!(e.to_string().contains("--driver-ca-file"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("ca.crt");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let path = junk.display().to_string();
+        let e = drivers(&[
+            "--driver-endpoint",
+            "d=https://h:1",
+            "--driver-ca-file",
+            &path,
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("no certificate"), "{e}");
+        let missing = drivers(&[
+            "--driver-endpoint",
+            "d=https://h:1",
+            "--driver-ca-file",
+            "/nope",
+        ])
+        .unwrap_err();
+        assert!(missing.to_string().contains("/nope"), "{missing}");
     }
 }
