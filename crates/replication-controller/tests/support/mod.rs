@@ -86,6 +86,7 @@ impl Harness {
                 csi_address: Some(endpoint),
                 driver_endpoints: vec![],
                 rpc_timeout: Duration::from_secs(5),
+                driver_ca_file: None,
             },
             Mode::Central(names) => DriverArgs {
                 driver_name: None,
@@ -95,6 +96,7 @@ impl Harness {
                     .map(|n| (n.to_string(), endpoint.clone()))
                     .collect(),
                 rpc_timeout: Duration::from_secs(5),
+                driver_ca_file: None,
             },
         };
         let api = MockApi::default();
