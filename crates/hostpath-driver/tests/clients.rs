@@ -163,7 +163,10 @@ async fn an_https_endpoint_serves_clients_that_trust_its_ca_only() {
         endpoint.parse().unwrap(),
         Some(lifeline_csi_client::tls::client_config(&ca).unwrap()),
     );
-    assert!(trusted.probe().await.unwrap(), "the driver over TLS answers ready");
+    assert!(
+        trusted.probe().await.unwrap(),
+        "the driver over TLS answers ready"
+    );
 
     let no_ca = lifeline_csi_client::CsiClient::new(endpoint.parse().unwrap());
     let e = no_ca.probe().await.unwrap_err();
