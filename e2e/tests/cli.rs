@@ -93,7 +93,13 @@ async fn status_gives_a_verdict_per_volume_and_an_exit_code() {
             .is_some_and(|e| !e.is_empty())
     );
 
-    // B promoted too (forced: A still holds it as primary): split-brain.
+    // B promoted too while the link is cut (the driver refuses a forced promotion while the
+    // peer answers as primary; cut off, it is the disaster path): split-brain.
+    for site in [a, b] {
+        lifeline_e2e::process::admin_post(&site.admin, "/link/sever")
+            .await
+            .unwrap();
+    }
     b.replicate("db", "primary").await.unwrap();
     b.wait_state("db", CurrentState::Primary, false)
         .await

@@ -48,6 +48,7 @@ async fn the_demo_runs_with_one_kubeconfig_per_site() {
         "$ kubectl lifeline migrate --from a --to b",
         "$ kubectl lifeline failover --to b",
         "$ kubectl lifeline failback --to a --from b",
+        "s of writes at most",
         "site b: Deployment shop scaled from 0 to 1",
         "DATA AGE",
     ] {

@@ -95,6 +95,26 @@ async fn planned_migration_and_failback() {
     sites.wait_in_sync(a, b, &volume).await.unwrap();
     within_declared_rbac(a).await;
     within_declared_rbac(b).await;
+
+    // Two clean migrations: the demoted side's wait for the new primary is an expected step,
+    // said once as a Normal Event, never a warning.
+    for site in [a, b] {
+        let events =
+            kube::Api::<k8s_openapi::api::events::v1::Event>::namespaced(site.client(), &site.app)
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items;
+        let warnings: Vec<String> = events
+            .iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .map(|e| format!("{:?}: {:?}", e.reason, e.note))
+            .collect();
+        assert!(
+            warnings.is_empty(),
+            "a clean migration warned: {warnings:?}"
+        );
+    }
 }
 
 /// Disaster: site A is cut off right after a sync plus some unsynced writes; B is promoted

@@ -275,7 +275,7 @@ async fn a_vm_replicates_as_one_group_and_fails_over_from_one_sync() {
         .matches("promoting with force")
         .count();
     let back = cli::run(&cli::args(
-        &["failback", "--to", "a", "--from", "b"],
+        &["failback", "--to", "a", "--from", "b", "--yes"],
         &sites.a.app,
         &pair,
     ))

@@ -250,8 +250,27 @@ async fn disaster_failover_shows_the_data_age_needs_a_yes_and_fails_back_when_a_
     sites.a.controller.restart().await.unwrap();
     let split = cli::run(&cli::args(&["status"], &ns, &pair)).await;
     assert_eq!(split.code, 1, "{split:?}");
-    let back = cli::run(&cli::args(
+    // Failing back discards what a wrote after its last sync: it says how much, and without a
+    // yes it does nothing.
+    let unasked = cli::run(&cli::args(
         &["failback", "--to", "a", "--from", "b"],
+        &ns,
+        &pair,
+    ))
+    .await;
+    assert_eq!(unasked.code, 1, "{unasked:?}");
+    assert!(
+        unasked.stdout.contains("s of writes at most"),
+        "{unasked:?}"
+    );
+    assert!(unasked.stderr.contains("--yes"), "{unasked:?}");
+    let still = cli::run(&cli::args(&["status"], &ns, &pair)).await;
+    assert!(
+        still.stdout.contains("split-brain"),
+        "nothing was demoted: {still:?}"
+    );
+    let back = cli::run(&cli::args(
+        &["failback", "--to", "a", "--from", "b", "--yes"],
         &ns,
         &pair,
     ))
@@ -411,6 +430,41 @@ async fn typos_and_denials_are_local_errors_not_a_site_gone() {
         refused.stderr.contains("name the site that is gone"),
         "{refused:?}"
     );
+
+    // Issue 29 items 5 and 7: protect to a site that does not exist, or of a namespace with
+    // nothing in it, is no success; an empty status says where it looked; -o wide and yaml.
+    let refused = run(
+        &["protect", "--from", "a", "--to", "c", "--dry-run"],
+        pair.to_vec(),
+    )
+    .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("no site \"c\""), "{refused:?}");
+    let empty = cli::args(
+        &["protect", "--from", "a", "--to", "b"],
+        "nothing-here",
+        &pair,
+    );
+    let refused = cli::run(&empty).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("nothing to protect"), "{refused:?}");
+    let nothing = cli::run(&cli::args(&["status"], "nothing-here", &pair)).await;
+    assert_eq!(nothing.code, 1, "{nothing:?}");
+    assert!(
+        nothing
+            .stdout
+            .contains("in namespace nothing-here at site(s) a (https://127.0.0.1:"),
+        "{nothing:?}"
+    );
+    let wide = run(&["status", "-o", "wide"], pair.to_vec()).await;
+    assert_eq!(wide.code, 0, "{wide:?}");
+    assert!(
+        wide.stdout.contains("REPLICATING") && wide.stdout.contains("SINCE SWITCH"),
+        "{wide:?}"
+    );
+    let yaml = run(&["status", "-o", "yaml"], pair.to_vec()).await;
+    let parsed: serde_json::Value = serde_saphyr::from_str(&yaml.stdout).unwrap();
+    assert_eq!(parsed["volumes"][0]["verdict"], "protected", "{yaml:?}");
 
     // Nothing was written anywhere: A is still the one primary.
     assert_eq!(

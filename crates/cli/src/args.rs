@@ -8,7 +8,24 @@ use crate::sites::SiteSpec;
 
 /// The DR runbook as checked commands across two clusters. Sites are named kubeconfigs.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-lifeline", bin_name = "kubectl lifeline", version, about, long_about = None)]
+#[command(
+    name = "kubectl-lifeline",
+    bin_name = "kubectl lifeline",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:
+  export LIFELINE_SITES=a=$HOME/.kube/site-a.yaml,b=$HOME/.kube/site-b.yaml
+  kubectl lifeline status -n shop                     # exit 0: every volume protected
+  kubectl lifeline --kubeconfig both.yaml --context east --context west status
+  kubectl lifeline protect --from a --to b -n shop --dry-run
+  kubectl lifeline migrate --from a --to b -n shop    # planned; rerun it if interrupted
+  kubectl lifeline failover --to b -n shop            # site a gone: shows what is lost, asks
+  kubectl lifeline failback --to a --from b -n shop
+
+Exit codes: 0 verified (status: protected or syncing), 1 something to act on, 2 usage or
+local error (a bad kubeconfig, credentials, RBAC) before anything was read or written."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -19,11 +36,27 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// A site: NAME=KUBECONFIG[#CONTEXT]; repeat for each site. Without it: LIFELINE_SITES
-    /// (comma-separated), else one site per context of the current kubeconfig.
+    /// (comma-separated), else one site per context of the kubeconfig (--kubeconfig, else
+    /// KUBECONFIG or ~/.kube/config), named after the context.
     #[arg(long = "site", global = true, value_name = "NAME=KUBECONFIG[#CONTEXT]")]
     pub sites: Vec<SiteSpec>,
 
-    /// The namespace of the VolumeReplications.
+    /// The kubeconfig whose contexts are the sites (kubectl's flag; instead of --site).
+    #[arg(long, global = true, conflicts_with = "sites", value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// A context of that kubeconfig to use as a site, named after it; repeat for each site
+    /// (default: every context).
+    #[arg(
+        long = "context",
+        global = true,
+        conflicts_with = "sites",
+        value_name = "NAME"
+    )]
+    pub contexts: Vec<String>,
+
+    /// The namespace of the VolumeReplications (default: the first site's context namespace,
+    /// else `default`, as kubectl).
     #[arg(short = 'n', long, global = true, conflicts_with = "all_namespaces")]
     pub namespace: Option<String>,
 
@@ -43,21 +76,33 @@ pub struct Global {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Table,
+    /// The table with more columns (`status`: Replicating, time since the last switch).
+    Wide,
     Json,
+    Yaml,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Every replicated claim on every site: desired and current state, health, last sync and
-    /// its age, the RPO bound (schedulingInterval + last sync duration), and a verdict per
-    /// volume: protected, stale, split-brain, no-primary, unprotected or site-unreachable.
-    /// Exits 0 only if every volume is protected.
+    /// Show every replicated claim at every site, with a verdict per volume.
+    ///
+    /// Desired and current state, health, last sync and its age, the RPO bound it judges by
+    /// (schedulingInterval + last sync duration + the status's lag), and a verdict: protected,
+    /// syncing, stale, degraded, split-brain, no-primary, unprotected or site-unreachable.
+    /// Exits 0 only if every volume is protected or syncing.
+    #[command(
+        after_help = "Examples:\n  kubectl lifeline status -n shop\n  kubectl lifeline status -A -o wide\n  kubectl lifeline status -n shop -o yaml"
+    )]
     Status,
-    /// Brings site --to to standby for every VolumeReplication in the namespace at site
-    /// --from: the VolumeReplicationClass (the Secret it names must exist at --to), a static
+    /// Set up site --to as standby for the namespace's volumes at site --from.
+    ///
+    /// For every VolumeReplication at --from: the VolumeReplicationClass (the Secret it names must exist at --to), a static
     /// PersistentVolume per volume (same CSI driver and volumeHandle, Retain, pre-bound to the
     /// new claim), the claim (same name, bound to it) and a VolumeReplication with
     /// replicationState: secondary. Idempotent: what exists is kept.
+    #[command(
+        after_help = "Example:\n  kubectl lifeline protect --from a --to b -n shop --dry-run"
+    )]
     Protect {
         /// The site whose VolumeReplications are copied (the primary).
         #[arg(long)]
@@ -69,14 +114,16 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Planned migration of every volume in the namespace from site --from to site --to:
-    /// checks every volume is protected and both sites answer; scales to zero the Deployments
+    /// Planned migration of the namespace from site --from to site --to, nothing lost.
+    ///
+    /// Checks every volume is protected and both sites answer; scales to zero the Deployments
     /// and StatefulSets at --from that mount the claims (their counts remembered in the
     /// lifeline.dev/replicas annotation) and waits until no Pod mounts them; demotes at --from
     /// and waits until it is Secondary (the final sync shipped); promotes at --to (no force
     /// needed) and waits until it is a healthy Primary; scales the same-named workloads at --to
     /// up to the remembered counts. Resumable: a rerun goes on from what the sites say and
     /// never demotes or promotes twice.
+    #[command(after_help = "Example:\n  kubectl lifeline migrate --from a --to b -n shop")]
     Migrate {
         /// The site that holds the primaries now.
         #[arg(long)]
@@ -88,11 +135,13 @@ pub enum Command {
         #[arg(long)]
         allow_stale: bool,
     },
-    /// Disaster failover to site --to, without the lost site: shows per volume the data age at
-    /// --to and the RPO bound, asks for a yes (or --yes), promotes at --to (the controller
+    /// Disaster failover to site --to when the other site is gone.
+    ///
+    /// Shows per volume the data age at --to (what is lost) and the RPO bound, asks for a yes (or --yes), promotes at --to (the controller
     /// promotes with force when the driver refuses), waits until Primary, scales up the
     /// workloads at --to that mount the claims to their lifeline.dev/replicas counts. Refuses
     /// while another named site answers: use migrate then.
+    #[command(after_help = "Example:\n  kubectl lifeline failover --to b -n shop")]
     Failover {
         /// The surviving site.
         #[arg(long)]
@@ -101,10 +150,12 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// After a disaster, back to the recovered site --to from site --from: demotes --to's old
-    /// primaries so they resync from --from, waits until --to reports the resync complete,
+    /// After a failover, move back to the recovered site --to from site --from.
+    ///
+    /// Demotes --to's old primaries so they resync from --from, waits until --to reports the resync complete,
     /// then switches back as migrate does (scale down at --from, demote --from, promote --to,
     /// scale up at --to). Resumable like migrate.
+    #[command(after_help = "Example:\n  kubectl lifeline failback --to a --from b -n shop")]
     Failback {
         /// The recovered site, to be primary again.
         #[arg(long)]
@@ -112,6 +163,9 @@ pub enum Command {
         /// The site that took over in the failover.
         #[arg(long)]
         from: String,
+        /// Go on without asking: writes made at --to after its last sync are discarded.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 

@@ -6,26 +6,65 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use lifeline_api::replication::{CurrentState, ReplicationState};
+use serde::Serialize;
 
 use crate::error::Error;
 use crate::progress::{POLL, STILL_WAITING, Steps};
 use crate::sites::{SiteSpec, connect, distinct, named};
+use crate::status::Report;
 use crate::volumes::{self, Settled};
 use crate::{migrate, runbook, status, workloads};
 
+/// What a failback throws away at the recovered site: each old primary it demotes loses the
+/// writes made there after its last shipped sync.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discard {
+    pub volume_replication: String,
+    /// The last sync that old primary shipped, if its status says.
+    pub last_sync_time: Option<Timestamp>,
+    /// How long ago that was: the span of writes discarded, at most.
+    pub seconds: Option<u64>,
+}
+
+/// The discards of demoting `demotions` at `to`, from what `to` reports.
+pub fn discards(report: &Report, to: &str, demotions: &[String], now: Timestamp) -> Vec<Discard> {
+    report
+        .volumes
+        .iter()
+        .flat_map(|v| v.sites.iter())
+        .filter(|s| s.site == to)
+        .filter_map(|s| s.volume_replication.as_ref())
+        .filter(|o| demotions.contains(&o.name))
+        .map(|o| Discard {
+            volume_replication: o.name.clone(),
+            last_sync_time: o.last_sync_time,
+            seconds: o.age(now).map(|d| d.as_secs()),
+        })
+        .collect()
+}
+
+/// Fails back; `confirm` sees what will be discarded at `to` (only when something will be)
+/// and says whether to go on.
 pub async fn run(
     sites: &[SiteSpec],
     namespace: &str,
     to: &str,
     from: &str,
     steps: &Steps,
+    confirm: impl FnOnce(&[Discard]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     distinct(from, to)?;
     let pair = [named(sites, to)?.clone(), named(sites, from)?.clone()];
     let report = status::gather(&pair, Some(namespace)).await?;
     let demotions = runbook::failback_demotions(&report, to, from)?;
+    let discarded = discards(&report, to, &demotions, Timestamp::now());
+    if !discarded.is_empty() {
+        confirm(&discarded)?;
+    }
     let home = connect(&pair[0]).await?;
     let away = connect(&pair[1]).await?;
     // The volumes still held at `from`: `to` resyncs each before it takes them back.
@@ -93,4 +132,72 @@ pub async fn run(
         }
     };
     migrate::switch(&away, &home, namespace, from, to, &switches, steps).await
+}
+
+/// What `failback` shows before it asks: per volume, the writes at `to` it discards.
+pub fn table(to: &str, discards: &[Discard]) -> String {
+    let mut out = format!(
+        "Failing back discards, at site {to}, the writes each old primary took after its last shipped sync:\n"
+    );
+    for d in discards {
+        let when = match (d.last_sync_time, d.seconds) {
+            (Some(t), Some(s)) => format!("after {t} ({s} s of writes at most)"),
+            _ => "since it was last in sync (its status has no sync time)".to_owned(),
+        };
+        out.push_str(&format!("  {}: {when}\n", d.volume_replication));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::status::{SiteAnswer, VolumeReport};
+    use crate::verdict::{Observed, SiteView, Verdict};
+
+    #[test]
+    fn the_writes_discarded_at_the_old_primary_are_said_in_seconds() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let old_primary = Observed {
+            name: "db".into(),
+            desired: "primary".into(),
+            current: Some("Primary".into()),
+            last_sync_time: Some(Timestamp::from_second(1_800_000_000 - 95).unwrap()),
+            interval: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let report = Report {
+            sites: vec![SiteAnswer {
+                site: "a".into(),
+                address: "https://a".into(),
+                reachable: true,
+                error: None,
+            }],
+            volumes: vec![VolumeReport {
+                namespace: "shop".into(),
+                claim: "db".into(),
+                verdict: Verdict::SplitBrain,
+                sites: vec![SiteView {
+                    site: "a".into(),
+                    reachable: true,
+                    volume_replication: Some(old_primary),
+                    app_replicas: None,
+                }],
+            }],
+        };
+        let d = discards(&report, "a", &["db".into()], now);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].seconds, Some(95));
+        let shown = table("a", &d);
+        assert!(
+            shown.contains("db") && shown.contains("95 s of writes"),
+            "{shown}"
+        );
+        assert!(
+            discards(&report, "a", &[], now).is_empty(),
+            "nothing demoted, nothing asked"
+        );
+    }
 }

@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             // A check that refused to go on is "not verified" (1), not "could not run" (2).
             match e.downcast_ref::<lifeline_cli::Error>() {
                 Some(lifeline_cli::Error::Refused(_)) => ExitCode::from(1),
@@ -29,7 +29,11 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = std::env::var("LIFELINE_SITES").ok();
-    let sites = sites::resolve(&cli.global.sites, env.as_deref())?;
+    let from = sites::FromKubeconfig {
+        kubeconfig: cli.global.kubeconfig.clone(),
+        contexts: cli.global.contexts.clone(),
+    };
+    let sites = sites::resolve(&cli.global.sites, env.as_deref(), &from)?;
     let namespace = if cli.global.all_namespaces {
         None
     } else {
@@ -37,6 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cli.global
                 .namespace
                 .clone()
+                .or_else(|| sites.first().and_then(sites::context_namespace))
                 .unwrap_or_else(|| "default".into()),
         )
     };
@@ -50,9 +55,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map_err(|_| {
                 anyhow::anyhow!("no answer within --timeout {:?}", cli.global.timeout)
             })??;
-            match cli.global.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                Output::Table => print!("{}", status::table(&report, Timestamp::now())),
+            let scope = namespace
+                .as_deref()
+                .map_or("any namespace".to_owned(), |n| format!("namespace {n}"));
+            match structured(cli.global.output, &report)? {
+                Some(text) => println!("{text}"),
+                None => print!(
+                    "{}",
+                    status::table(
+                        &report,
+                        Timestamp::now(),
+                        &scope,
+                        cli.global.output == Output::Wide
+                    )
+                ),
             }
             Ok(if report.all_protected() {
                 ExitCode::SUCCESS
@@ -67,8 +83,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let work = async {
                 let steps = Steps::default();
                 let step = |text: String| steps.say(text);
+                // Both sites must exist and differ before anything is read.
+                sites::distinct(&from, &to)?;
+                sites::named(&sites, &to)?;
                 let source = sites::connect(sites::named(&sites, &from)?).await?;
                 let plans = protect::plan(&source, &from, &namespace).await?;
+                if plans.is_empty() {
+                    return Err(lifeline_cli::Error::Refused(format!(
+                        "site {from} has no VolumeReplication in namespace {namespace}: nothing to protect (is -n right?)"
+                    ))
+                    .into());
+                }
                 step(format!(
                     "site {from}: {} VolumeReplication(s) in {namespace}",
                     plans.len()
@@ -77,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let objects: Vec<_> = plans.iter().flat_map(|p| p.objects()).collect();
                     match cli.global.output {
                         Output::Json => println!("{}", serde_json::to_string_pretty(&objects)?),
-                        Output::Table => {
+                        Output::Table | Output::Wide | Output::Yaml => {
                             for object in &objects {
                                 println!("---\n{}", serde_saphyr::to_string(object)?.trim_end());
                             }
@@ -137,12 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let steps = &Steps::default();
             within(cli.global.timeout, async {
                 let confirm = |promotions: &[Promotion]| {
-                    match output {
-                        Output::Json => println!(
-                            "{}",
-                            serde_json::to_string_pretty(promotions).expect("serializes")
-                        ),
-                        Output::Table => print!("{}", failover::table(promotions)),
+                    match structured(output, promotions).expect("serializes") {
+                        Some(text) => println!("{text}"),
+                        None => print!("{}", failover::table(promotions)),
                     }
                     confirmed(yes, &to, promotions.len())
                 };
@@ -154,11 +176,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await
         }
-        Command::Failback { to, from } => {
+        Command::Failback { to, from, yes } => {
             let namespace = one_namespace(namespace, "failback")?;
+            let output = cli.global.output;
             let steps = &Steps::default();
             within(cli.global.timeout, async {
-                failback::run(&sites, &namespace, &to, &from, steps).await?;
+                let confirm = |discards: &[failback::Discard]| {
+                    match structured(output, discards).expect("serializes") {
+                        Some(text) => println!("{text}"),
+                        None => print!("{}", failback::table(&to, discards)),
+                    }
+                    ask(
+                        yes,
+                        &format!(
+                            "Discard those writes at site {to} and resync its {} volume(s) from site {from}?",
+                            discards.len()
+                        ),
+                        &format!("nothing was demoted. Rerun with --yes to discard them and fail back to site {to}"),
+                    )
+                };
+                failback::run(&sites, &namespace, &to, &from, steps, confirm).await?;
                 steps.say(format!(
                     "done: site {to} is primary again for every volume of {namespace}"
                 ));
@@ -191,21 +228,28 @@ async fn within(
 /// A failover loses the writes after each volume's last sync: `--yes`, or "yes" typed at a
 /// terminal.
 fn confirmed(yes: bool, site: &str, volumes: usize) -> Result<(), lifeline_cli::Error> {
+    ask(
+        yes,
+        &format!(
+            "Promote {volumes} volume(s) at site {site}? Writes after each one's last sync are lost."
+        ),
+        &format!(
+            "nothing was promoted. Rerun with --yes to promote {volumes} volume(s) at site {site}"
+        ),
+    )
+}
+
+/// Asks `question` on a terminal (or takes `--yes`); anything but "yes" refuses with `refusal`.
+fn ask(yes: bool, question: &str, refusal: &str) -> Result<(), lifeline_cli::Error> {
     use std::io::{BufRead, IsTerminal, Write};
     if yes {
         return Ok(());
     }
-    let refused = || {
-        lifeline_cli::Error::Refused(format!(
-            "not confirmed: nothing was promoted. Rerun with --yes to promote {volumes} volume(s) at site {site}"
-        ))
-    };
+    let refused = || lifeline_cli::Error::Refused(format!("not confirmed: {refusal}"));
     if !std::io::stdin().is_terminal() {
         return Err(refused());
     }
-    eprint!(
-        "Promote {volumes} volume(s) at site {site}? Writes after each one's last sync are lost. Type yes to go on: "
-    );
+    eprint!("{question} Type yes to go on: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -214,4 +258,30 @@ fn confirmed(yes: bool, site: &str, volumes: usize) -> Result<(), lifeline_cli::
     } else {
         Err(refused())
     }
+}
+
+/// `-o json` and `-o yaml` of `value`; `None` for the tables.
+fn structured<T: serde::Serialize + ?Sized>(
+    output: Output,
+    value: &T,
+) -> anyhow::Result<Option<String>> {
+    Ok(match output {
+        Output::Json => Some(serde_json::to_string_pretty(value)?),
+        Output::Yaml => Some(serde_saphyr::to_string(value)?.trim_end().to_owned()),
+        Output::Table | Output::Wide => None,
+    })
+}
+
+/// The error and each cause not already in it, on one line (a kubeconfig error's cause chain
+/// repeats itself otherwise).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -39,7 +39,7 @@ pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[
         "apps",
         &["deployments", "statefulsets"],
         &["list", "patch"],
-        "migrate, failover, failback: find the workloads that mount the claims, scale them (spec.replicas and the lifeline.dev/replicas annotation)",
+        "status: whether the application that mounts each volume runs anywhere; migrate, failover, failback: find the workloads that mount the claims, scale them (spec.replicas and the lifeline.dev/replicas annotation)",
     ),
     (
         "",

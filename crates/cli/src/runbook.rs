@@ -100,13 +100,16 @@ pub fn migrate(
                 ));
             }
             ("primary", "secondary") => match volume.verdict {
-                Verdict::Protected => out.push(switch(true, true)),
-                Verdict::Stale if allow_stale => out.push(switch(true, true)),
-                Verdict::Stale => {
+                // Down: a migration that stopped after scaling the application to zero; it
+                // goes on from there (that is what brings the application back).
+                Verdict::Protected | Verdict::Down => out.push(switch(true, true)),
+                Verdict::Stale | Verdict::Syncing if allow_stale => out.push(switch(true, true)),
+                Verdict::Stale | Verdict::Syncing => {
                     return Err(refuse(
                         volume,
                         format!(
-                            "stale: {}; wait until it syncs, or pass --allow-stale to switch anyway",
+                            "{}: {}; wait until it syncs, or pass --allow-stale to switch anyway",
+                            volume.verdict.as_str(),
                             age_and_bound(source, Timestamp::now())
                         ),
                     ));
@@ -149,6 +152,9 @@ fn explain(verdict: Verdict, source: &Observed, target: &Observed, from: &str, t
             target.current.as_deref().unwrap_or("no state yet")
         ),
         Verdict::SplitBrain => "both sites report Primary; resolve it before migrating".into(),
+        Verdict::Degraded => format!(
+            "site {from}'s driver reports it is not replicating (the link or site {to} is down?); fix replication before migrating"
+        ),
         _ => "see `kubectl lifeline status`".into(),
     }
 }
@@ -299,11 +305,13 @@ mod tests {
                 site: "a".into(),
                 reachable: reachable[0],
                 volume_replication: a,
+                app_replicas: None,
             },
             SiteView {
                 site: "b".into(),
                 reachable: reachable[1],
                 volume_replication: b,
+                app_replicas: None,
             },
         ];
         Report {
@@ -371,7 +379,7 @@ mod tests {
             migrate(&r, "a", "b", false).unwrap()[0].claims,
             ["boot", "data"]
         );
-        let table = crate::status::table(&r, Timestamp::now());
+        let table = crate::status::table(&r, Timestamp::now(), "namespace shop", false);
         assert!(table.contains("group vm [boot,data]"), "{table}");
         assert_eq!(
             migrate(&primary_a(10), "a", "b", false).unwrap()[0].claims,

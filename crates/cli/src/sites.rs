@@ -62,29 +62,56 @@ fn expand_home(path: &str) -> PathBuf {
     }
 }
 
+/// Where the sites come from when no `--site` names them: kubectl's `--kubeconfig` and
+/// `--context` flags.
+#[derive(Clone, Debug, Default)]
+pub struct FromKubeconfig {
+    pub kubeconfig: Option<PathBuf>,
+    pub contexts: Vec<String>,
+}
+
 /// The sites: `--site` flags, else `LIFELINE_SITES` (comma-separated specs), else one site per
-/// context of the current kubeconfig, named after the context.
-pub fn resolve(flags: &[SiteSpec], env: Option<&str>) -> Result<Vec<SiteSpec>, Error> {
+/// context of the kubeconfig (`--kubeconfig`, else the current one; only the `--context`s
+/// named, if any), named after the context.
+pub fn resolve(
+    flags: &[SiteSpec],
+    env: Option<&str>,
+    from: &FromKubeconfig,
+) -> Result<Vec<SiteSpec>, Error> {
+    let explicit = from.kubeconfig.is_some() || !from.contexts.is_empty();
     let sites = if !flags.is_empty() {
         flags.to_vec()
-    } else if let Some(env) = env.filter(|e| !e.trim().is_empty()) {
+    } else if let Some(env) = env.filter(|e| !e.trim().is_empty() && !explicit) {
         env.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(SiteSpec::from_str)
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        let config = Kubeconfig::read().map_err(|source| Error::Kubeconfig {
-            path: PathBuf::from("(KUBECONFIG or ~/.kube/config)"),
-            source,
-        })?;
-        config
-            .contexts
+        let config = match &from.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?,
+            None => Kubeconfig::read().map_err(|source| Error::Kubeconfig {
+                path: PathBuf::from("(KUBECONFIG or ~/.kube/config)"),
+                source,
+            })?,
+        };
+        let known: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
+        if let Some(missing) = from.contexts.iter().find(|c| !known.contains(&c.as_str())) {
+            return Err(Error::Usage(format!(
+                "--context {missing}: no such context in the kubeconfig (it has: {}); or name sites with --site NAME=KUBECONFIG#CONTEXT",
+                known.join(", ")
+            )));
+        }
+        known
             .iter()
+            .filter(|c| from.contexts.is_empty() || from.contexts.iter().any(|w| w == *c))
             .map(|c| SiteSpec {
-                name: c.name.clone(),
-                kubeconfig: None,
-                context: Some(c.name.clone()),
+                name: (*c).to_owned(),
+                kubeconfig: from.kubeconfig.clone(),
+                context: Some((*c).to_owned()),
             })
             .collect()
     };
@@ -153,6 +180,24 @@ pub async fn connect_with_address(site: &SiteSpec) -> Result<(Client, String), E
     Ok((client, address))
 }
 
+/// The namespace the site's kubeconfig context sets, as kubectl would default to it.
+pub fn context_namespace(site: &SiteSpec) -> Option<String> {
+    let config = match &site.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).ok()?,
+        None => Kubeconfig::read().ok()?,
+    };
+    let context = site.context.clone().or(config.current_context.clone())?;
+    config
+        .contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+}
+
 /// `--from` and `--to` must name two different sites (the same one twice would consult one
 /// site where two are needed, and could leave two primaries).
 pub fn distinct(from: &str, to: &str) -> Result<(), Error> {
@@ -213,24 +258,57 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_environment_and_names_are_unique() {
+        let none = FromKubeconfig::default();
         let a: SiteSpec = "a=/a".parse().unwrap();
         assert_eq!(
-            resolve(std::slice::from_ref(&a), Some("b=/b")).unwrap(),
+            resolve(std::slice::from_ref(&a), Some("b=/b"), &none).unwrap(),
             vec![a.clone()]
         );
-        let env = resolve(&[], Some("a=/a, b=/b#ctx")).unwrap();
+        let env = resolve(&[], Some("a=/a, b=/b#ctx"), &none).unwrap();
         assert_eq!(
             env.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
         assert!(matches!(
-            resolve(&[], Some("a=/a,a=/b")),
+            resolve(&[], Some("a=/a,a=/b"), &none),
             Err(Error::DuplicateSite(_))
         ));
-        assert!(resolve(&[], Some("a")).is_err());
+        assert!(resolve(&[], Some("a"), &none).is_err());
         assert!(matches!(
             named(&env, "c"),
             Err(Error::UnknownSite(_, names)) if names == "a, b"
         ));
+    }
+
+    const KUBECONFIG: &str = "apiVersion: v1\nkind: Config\ncurrent-context: east\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: east\n  context: {cluster: c, user: u, namespace: shop}\n- name: west\n  context: {cluster: c, user: u}\n";
+
+    /// kubectl's way: `--kubeconfig` and `--context` pick the sites (named after the
+    /// contexts), and `-n` defaults to the context's namespace.
+    #[test]
+    fn kubeconfig_and_context_flags_name_the_sites_and_the_context_namespace_is_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, KUBECONFIG).unwrap();
+        let from = |contexts: &[&str]| FromKubeconfig {
+            kubeconfig: Some(path.clone()),
+            contexts: contexts.iter().map(|c| c.to_string()).collect(),
+        };
+        let both = resolve(&[], Some("x=/ignored"), &from(&[])).unwrap();
+        assert_eq!(
+            both.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["east", "west"],
+            "explicit kubectl flags win over LIFELINE_SITES"
+        );
+        let west = resolve(&[], None, &from(&["west"])).unwrap();
+        assert_eq!(west.len(), 1);
+        let e = resolve(&[], None, &from(&["north"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("north") && e.contains("east, west") && e.contains("--site"),
+            "{e}"
+        );
+        assert_eq!(context_namespace(&both[0]).as_deref(), Some("shop"));
+        assert_eq!(context_namespace(&west[0]), None);
     }
 }

@@ -64,9 +64,10 @@ impl VolumeReport {
 }
 
 impl Report {
-    /// Exit code 0 only when every volume is protected (and there is at least one).
+    /// Exit code 0 only when every volume is protected or syncing after a switch (and there is
+    /// at least one).
     pub fn all_protected(&self) -> bool {
-        !self.volumes.is_empty() && self.volumes.iter().all(|v| v.verdict == Verdict::Protected)
+        !self.volumes.is_empty() && self.volumes.iter().all(|v| v.verdict.is_fine())
     }
 }
 
@@ -86,6 +87,10 @@ pub fn observe(vr: &VolumeReplication, class: Option<&VolumeReplicationClass>) -
             .map(|s| s.as_str().to_owned()),
         degraded: condition("Degraded"),
         resyncing: condition("Resyncing"),
+        replicating: condition("Replicating"),
+        last_completion_time: status
+            .and_then(|s| s.last_completion_time.as_ref())
+            .map(|t| t.0),
         last_sync_time: status.and_then(|s| s.last_sync_time.as_ref()).map(|t| t.0),
         last_sync_duration: status
             .and_then(|s| s.last_sync_duration.as_deref())
@@ -158,8 +163,10 @@ async fn site_volumes(
 pub async fn gather(sites: &[SiteSpec], namespace: Option<&str>) -> Result<Report, Error> {
     let mut answers = Vec::new();
     let mut per_site = Vec::new();
+    let mut clients = Vec::new();
     for site in sites {
         let (client, address) = connect_with_address(site).await?;
+        clients.push(client.clone());
         match site_volumes(site, &client, namespace).await {
             Ok(volumes) => {
                 answers.push(SiteAnswer {
@@ -197,7 +204,7 @@ pub async fn gather(sites: &[SiteSpec], namespace: Option<&str>) -> Result<Repor
     keys.sort();
     keys.dedup();
     let now = Timestamp::now();
-    let volumes = keys
+    let mut volumes: Vec<VolumeReport> = keys
         .into_iter()
         .map(|key| {
             let views: Vec<SiteView> = sites
@@ -207,16 +214,32 @@ pub async fn gather(sites: &[SiteSpec], namespace: Option<&str>) -> Result<Repor
                     site: site.name.clone(),
                     reachable: volumes.is_some(),
                     volume_replication: volumes.as_ref().and_then(|v| v.get(&key)).cloned(),
+                    app_replicas: None,
                 })
                 .collect();
             VolumeReport {
-                verdict: verdict(&views, now),
+                verdict: Verdict::Protected,
                 namespace: key.0,
                 claim: key.1,
                 sites: views,
             }
         })
         .collect();
+    // The application that mounts each volume, per site: how many replicas it asks for.
+    for volume in &mut volumes {
+        let claims: std::collections::BTreeSet<String> = volume.claims().into_iter().collect();
+        for (view, (site, client)) in volume.sites.iter_mut().zip(sites.iter().zip(&clients)) {
+            if !view.reachable {
+                continue;
+            }
+            let running =
+                crate::workloads::mounting(client, &site.name, &volume.namespace, &claims).await?;
+            if !running.is_empty() {
+                view.app_replicas = Some(running.iter().map(|w| w.replicas).sum());
+            }
+        }
+        volume.verdict = verdict(&volume.sites, now);
+    }
     Ok(Report {
         sites: answers,
         volumes,
@@ -234,8 +257,10 @@ fn seconds(d: std::time::Duration) -> String {
     }
 }
 
-/// The table `status` prints: a row per volume and site, the verdict on the volume's first row.
-pub fn table(report: &Report, now: Timestamp) -> String {
+/// The table `status` prints: a row per volume and site, the verdict on the volume's first row;
+/// `wide` adds the Replicating condition and the time since the last switch. `scope` says where
+/// it looked (e.g. "namespace shop"), for when it found nothing.
+pub fn table(report: &Report, now: Timestamp, scope: &str, wide: bool) -> String {
     let mut out = String::new();
     for answer in report.sites.iter().filter(|a| !a.reachable) {
         out.push_str(&format!(
@@ -246,10 +271,19 @@ pub fn table(report: &Report, now: Timestamp) -> String {
         ));
     }
     if report.volumes.is_empty() {
-        out.push_str("no VolumeReplications found\n");
+        let asked: Vec<String> = report
+            .sites
+            .iter()
+            .filter(|a| a.reachable)
+            .map(|a| format!("{} ({})", a.site, a.address))
+            .collect();
+        out.push_str(&format!(
+            "no VolumeReplications found in {scope} at site(s) {}\n",
+            asked.join(", ")
+        ));
         return out;
     }
-    let header = [
+    let mut header = vec![
         "NAMESPACE",
         "CLAIM",
         "SITE",
@@ -261,27 +295,38 @@ pub fn table(report: &Report, now: Timestamp) -> String {
         "AGE",
         "DURATION",
         "RPO BOUND",
-        "VERDICT",
     ];
-    let mut rows = vec![header.map(str::to_owned).to_vec()];
+    if wide {
+        header.extend(["REPLICATING", "SINCE SWITCH"]);
+    }
+    header.push("VERDICT");
+    let blanks = header.len() - 5;
+    let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
     for volume in &report.volumes {
         for (i, view) in volume.sites.iter().enumerate() {
             let first = i == 0;
             let dash = || "-".to_owned();
             let flag = |b: Option<bool>| b.map(|b| b.to_string()).unwrap_or_else(dash);
             let row = match (&view.volume_replication, view.reachable) {
-                (_, false) => [vec!["unreachable".to_owned()], vec![dash(); 7]].concat(),
-                (None, true) => [vec!["none".to_owned()], vec![dash(); 7]].concat(),
-                (Some(o), true) => vec![
-                    o.desired.clone(),
-                    o.current.clone().unwrap_or_else(dash),
-                    flag(o.degraded),
-                    flag(o.resyncing),
-                    o.last_sync_time.map(|t| t.to_string()).unwrap_or_else(dash),
-                    o.age(now).map(seconds).unwrap_or_else(dash),
-                    o.last_sync_duration.map(seconds).unwrap_or_else(dash),
-                    o.rpo_bound().map(seconds).unwrap_or_else(dash),
-                ],
+                (_, false) => [vec!["unreachable".to_owned()], vec![dash(); blanks]].concat(),
+                (None, true) => [vec!["none".to_owned()], vec![dash(); blanks]].concat(),
+                (Some(o), true) => {
+                    let mut cells = vec![
+                        o.desired.clone(),
+                        o.current.clone().unwrap_or_else(dash),
+                        flag(o.degraded),
+                        flag(o.resyncing),
+                        o.last_sync_time.map(|t| t.to_string()).unwrap_or_else(dash),
+                        o.age(now).map(seconds).unwrap_or_else(dash),
+                        o.last_sync_duration.map(seconds).unwrap_or_else(dash),
+                        o.rpo_bound().map(seconds).unwrap_or_else(dash),
+                    ];
+                    if wide {
+                        cells.push(flag(o.replicating));
+                        cells.push(o.since_switch(now).map(seconds).unwrap_or_else(dash));
+                    }
+                    cells
+                }
             };
             let mut line = vec![
                 if first {

@@ -18,6 +18,10 @@ pub struct Observed {
     pub current: Option<String>,
     pub degraded: Option<bool>,
     pub resyncing: Option<bool>,
+    /// The `Replicating` condition (primary only): what the driver says of the link.
+    pub replicating: Option<bool>,
+    /// `status.lastCompletionTime`: when its last state change (a promotion) completed.
+    pub last_completion_time: Option<Timestamp>,
     pub last_sync_time: Option<Timestamp>,
     #[serde(with = "seconds")]
     pub last_sync_duration: Option<Duration>,
@@ -45,10 +49,17 @@ impl Observed {
         self.current.as_deref() == Some("Primary")
     }
 
-    /// The RPO bound: schedulingInterval plus the last sync's duration (the OpenShift DR
-    /// guide's formula).
+    /// The RPO bound the verdict judges by, and the one the table shows: schedulingInterval
+    /// plus the last sync's duration (the OpenShift DR guide's formula), plus how far the
+    /// status may trail the driver ([`Observed::status_lag`]).
     pub fn rpo_bound(&self) -> Option<Duration> {
-        Some(self.interval? + self.last_sync_duration.unwrap_or_default())
+        Some(self.interval? + self.last_sync_duration.unwrap_or_default() + self.status_lag())
+    }
+
+    /// How long ago its last state change completed (for a primary: its promotion).
+    pub fn since_switch(&self, now: Timestamp) -> Option<Duration> {
+        let seconds = now.as_second() - self.last_completion_time?.as_second();
+        Some(Duration::from_secs(u64::try_from(seconds).unwrap_or(0)))
     }
 
     /// How old the last sync is at `now`.
@@ -80,6 +91,10 @@ pub struct SiteView {
     pub reachable: bool,
     /// Its VolumeReplication of the volume, if it has one.
     pub volume_replication: Option<Observed>,
+    /// Replicas the site's Deployments and StatefulSets that mount the volume's claims ask
+    /// for; `None` when none mounts them there (or it was not looked at).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_replicas: Option<i32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -87,8 +102,14 @@ pub struct SiteView {
 pub enum Verdict {
     /// One primary, its peer secondary, the last sync within the bound.
     Protected,
-    /// The last sync is older than the bound (plus the status's allowed lag).
+    /// A switch completed within one bound and the new primary has not synced yet.
+    Syncing,
+    /// The last sync is older than the bound, or there is none and the switch is older.
     Stale,
+    /// The primary's driver says it is not replicating (the link or the peer is down).
+    Degraded,
+    /// The application that mounts it runs at no site (scaled to zero everywhere).
+    Down,
     /// Primary on two sites: both take writes, the copies diverge.
     SplitBrain,
     /// Nobody is primary.
@@ -100,10 +121,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Whether nothing needs an SRE: exit code 0.
+    pub fn is_fine(self) -> bool {
+        matches!(self, Verdict::Protected | Verdict::Syncing)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Protected => "protected",
+            Verdict::Syncing => "syncing",
             Verdict::Stale => "stale",
+            Verdict::Degraded => "degraded",
+            Verdict::Down => "down",
             Verdict::SplitBrain => "split-brain",
             Verdict::NoPrimary => "no-primary",
             Verdict::Unprotected => "unprotected",
@@ -112,8 +141,9 @@ impl Verdict {
     }
 }
 
-/// The verdict, most urgent first: two primaries, a site that did not answer, no primary, no
-/// peer, an old last sync; else protected.
+/// The verdict, most urgent first: two primaries, a site that did not answer, no primary, an
+/// application scaled to zero everywhere, no peer, a primary whose driver is not replicating, an old last sync (or none long after the
+/// switch); else protected, or syncing just after a switch.
 pub fn verdict(views: &[SiteView], now: Timestamp) -> Verdict {
     let present: Vec<&Observed> = views
         .iter()
@@ -129,6 +159,10 @@ pub fn verdict(views: &[SiteView], now: Timestamp) -> Verdict {
     let Some(primary) = primaries.first() else {
         return Verdict::NoPrimary;
     };
+    let apps: Vec<i32> = views.iter().filter_map(|v| v.app_replicas).collect();
+    if !apps.is_empty() && apps.iter().all(|r| *r == 0) {
+        return Verdict::Down;
+    }
     if present.len() < 2
         || !present
             .iter()
@@ -136,8 +170,14 @@ pub fn verdict(views: &[SiteView], now: Timestamp) -> Verdict {
     {
         return Verdict::Unprotected;
     }
+    if primary.replicating == Some(false) {
+        return Verdict::Degraded;
+    }
     match (primary.age(now), primary.rpo_bound()) {
-        (Some(age), Some(bound)) if age <= bound + primary.status_lag() => Verdict::Protected,
+        (Some(age), Some(bound)) if age <= bound => Verdict::Protected,
+        (None, Some(bound)) if primary.since_switch(now).is_some_and(|s| s <= bound) => {
+            Verdict::Syncing
+        }
         _ => Verdict::Stale,
     }
 }
@@ -166,6 +206,7 @@ mod tests {
             site: site.into(),
             reachable: true,
             volume_replication: vr,
+            app_replicas: None,
         }
     }
 
@@ -180,7 +221,11 @@ mod tests {
 
     #[test]
     fn an_old_or_missing_last_sync_is_stale() {
-        // Bound 62 s, plus two minutes the status may trail the driver.
+        // Bound 62 s, plus two minutes the status may trail the driver: 182 s, as shown.
+        assert_eq!(
+            vr("Primary", None).rpo_bound(),
+            Some(Duration::from_secs(182))
+        );
         for age in [Some(183), None] {
             let views = [
                 at("a", Some(vr("Primary", age))),
@@ -189,10 +234,42 @@ mod tests {
             assert_eq!(verdict(&views, now()), Verdict::Stale, "{age:?}");
         }
         let views = [
-            at("a", Some(vr("Primary", Some(181)))),
+            at("a", Some(vr("Primary", Some(182)))),
             at("b", Some(vr("Secondary", None))),
         ];
         assert_eq!(verdict(&views, now()), Verdict::Protected);
+    }
+
+    /// The link is cut: the driver says so at once, long before the age passes the bound.
+    #[test]
+    fn a_primary_whose_driver_is_not_replicating_is_degraded_whatever_its_age() {
+        let views = [
+            at(
+                "a",
+                Some(Observed {
+                    replicating: Some(false),
+                    ..vr("Primary", Some(5))
+                }),
+            ),
+            at("b", Some(vr("Secondary", None))),
+        ];
+        assert_eq!(verdict(&views, now()), Verdict::Degraded);
+        assert!(!Verdict::Degraded.is_fine());
+    }
+
+    /// Right after a migration the new primary has no sync yet: syncing (exit 0) for one bound,
+    /// then stale.
+    #[test]
+    fn no_sync_yet_is_syncing_for_one_bound_after_the_switch_then_stale() {
+        let switched = |ago: i64| Observed {
+            last_completion_time: Some(Timestamp::from_second(now().as_second() - ago).unwrap()),
+            ..vr("Primary", None)
+        };
+        let views = |o| [at("a", Some(o)), at("b", Some(vr("Secondary", None)))];
+        assert_eq!(verdict(&views(switched(10)), now()), Verdict::Syncing);
+        assert!(Verdict::Syncing.is_fine());
+        assert_eq!(verdict(&views(switched(183)), now()), Verdict::Stale);
+        assert_eq!(verdict(&views(vr("Primary", None)), now()), Verdict::Stale);
     }
 
     #[test]
@@ -233,6 +310,36 @@ mod tests {
         assert_eq!(
             verdict(&peer_not_secondary_yet, now()),
             Verdict::Unprotected
+        );
+    }
+
+    /// After a migration that stopped half-way: the application at zero replicas at both
+    /// sites is down, however fresh the data.
+    #[test]
+    fn an_application_running_nowhere_is_down() {
+        let with_app = |site: &str, vr, replicas| SiteView {
+            app_replicas: replicas,
+            ..at(site, Some(vr))
+        };
+        let views = [
+            with_app("a", vr("Primary", Some(1)), Some(0)),
+            with_app("b", vr("Secondary", None), Some(0)),
+        ];
+        assert_eq!(verdict(&views, now()), Verdict::Down);
+        assert!(!Verdict::Down.is_fine());
+        let running = [
+            with_app("a", vr("Primary", Some(1)), Some(1)),
+            with_app("b", vr("Secondary", None), Some(0)),
+        ];
+        assert_eq!(verdict(&running, now()), Verdict::Protected);
+        let no_app = [
+            with_app("a", vr("Primary", Some(1)), None),
+            with_app("b", vr("Secondary", None), None),
+        ];
+        assert_eq!(
+            verdict(&no_app, now()),
+            Verdict::Protected,
+            "no application, no verdict on it"
         );
     }
 }

@@ -76,8 +76,21 @@ enum ResyncStatus {
 /// How long a peer's resync (pull) waits for an operation on the volume to finish.
 pub const PULL_WAITS_FOR_LOCK: Duration = Duration::from_secs(10);
 
+/// How the peer refuses a pull of a volume it does not hold as primary.
+pub const NOT_PRIMARY_AT_PEER: &str = "is not primary at the peer site";
+
+/// Why a resync has not happened. A peer that is not primary (yet) is a precondition, not a
+/// failure: in a planned migration the old primary is demoted before the new one is promoted,
+/// so its resync waits for that promotion (FAILED_PRECONDITION, which the controller retries
+/// and reports as an expected wait). Anything else failed (UNAVAILABLE).
 fn resync_failed(volume: &str, reason: &str) -> SiteError {
-    SiteError::Unavailable(format!("resync of volume {volume} failed: {reason}"))
+    if reason.contains(NOT_PRIMARY_AT_PEER) {
+        SiteError::FailedPrecondition(format!(
+            "resync of volume {volume} waits for a primary: {reason}"
+        ))
+    } else {
+        SiteError::Unavailable(format!("resync of volume {volume} failed: {reason}"))
+    }
 }
 
 pub struct Site {
@@ -630,7 +643,7 @@ impl Site {
                             .map(drop)
                     }
                     _ => {
-                        let reason = format!("volume {volume} is not primary at the peer site");
+                        let reason = format!("volume {volume} {NOT_PRIMARY_AT_PEER}");
                         peer::send(&mut stream, &Msg::Refused { reason }).await
                     }
                 }

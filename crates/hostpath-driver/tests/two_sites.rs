@@ -512,7 +512,7 @@ async fn the_admin_endpoint_injects_faults_and_forces_syncs() {
 }
 
 /// A secondary whose peer is secondary too has nothing to resync from: every Resync reports
-/// the same failure (no alternating "running"/"failed" for a controller to flap between), and
+/// the same FAILED_PRECONDITION (no alternating "running"/"failed" for a controller to flap between), and
 /// the resync goes through once the peer is primary again.
 #[tokio::test]
 async fn a_resync_without_a_primary_anywhere_fails_the_same_way_until_one_appears() {
@@ -534,7 +534,8 @@ async fn a_resync_without_a_primary_anywhere_fails_the_same_way_until_one_appear
     })
     .await
     .expect("the resync fails while no site is primary");
-    assert_eq!(first_failure.code, Code::Unavailable);
+    // A precondition (no primary yet), not a failure: the controller waits for it quietly.
+    assert_eq!(first_failure.code, Code::FailedPrecondition);
     assert!(
         first_failure
             .message

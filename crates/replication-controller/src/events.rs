@@ -3,6 +3,7 @@
 
 use lifeline_api::condition::find_condition;
 use lifeline_api::replication::{ConditionType, VolumeReplicationStatus};
+use lifeline_csi_client::ErrorClass;
 
 use crate::outcome::{Operation, Outcome};
 
@@ -67,6 +68,15 @@ pub fn notes(
             },
         )),
         Operation::Demoted { resync: Ok(_), .. } => {}
+        // Waiting for the peer to become primary is a step of every planned migration (the
+        // old primary is demoted first), not a failure: a Normal Event, once.
+        Operation::Demoted { resync: Err(e), .. } | Operation::Resynced(Err(e))
+            if e.class() == ErrorClass::FailedPrecondition =>
+        {
+            if changed {
+                notes.push(normal("WaitingForPrimary", "Resync", e.to_string()));
+            }
+        }
         Operation::Demoted { resync: Err(e), .. } | Operation::Resynced(Err(e)) => {
             notes.push(warning("FailedToResync", "Resync", e.to_string()));
         }
@@ -158,5 +168,40 @@ mod tests {
         );
         let degraded = notes(&new, &status(CurrentState::Primary, Some("False")), &quiet);
         assert!(degraded[0].warning && degraded[0].reason == "NotReplicating");
+    }
+
+    #[test]
+    fn waiting_for_the_peer_to_become_primary_is_a_normal_event_and_a_failure_a_warning() {
+        let resync = |code: tonic::Code, message: &str| Outcome {
+            operation: Operation::Demoted {
+                force_resync: true,
+                resync: Err(lifeline_csi_client::CsiError {
+                    method: lifeline_csi_client::Method::ResyncVolume,
+                    code,
+                    message: message.into(),
+                }),
+            },
+            ..Outcome::nothing()
+        };
+        let (old, new) = (
+            status(CurrentState::Primary, None),
+            status(CurrentState::Secondary, None),
+        );
+        let waiting = notes(
+            &old,
+            &new,
+            &resync(
+                tonic::Code::FailedPrecondition,
+                "volume v is not primary at the peer site",
+            ),
+        );
+        assert_eq!(waiting.len(), 1, "{waiting:?}");
+        assert!(!waiting[0].warning, "an expected wait is not a warning");
+        assert_eq!(waiting[0].reason, "WaitingForPrimary");
+        // Once: no new Event while nothing changes.
+        assert!(notes(&new, &new, &resync(tonic::Code::FailedPrecondition, "x")).is_empty());
+
+        let failed = notes(&old, &new, &resync(tonic::Code::Unavailable, "link down"));
+        assert!(failed[0].warning && failed[0].reason == "FailedToResync");
     }
 }

@@ -253,7 +253,10 @@ async fn table(sites: &mut TwoSites, claim: &str) -> anyhow::Result<()> {
             ""
         }
     );
-    for line in lifeline_cli::status::table(&report, Timestamp::now()).lines() {
+    for line in
+        lifeline_cli::status::table(&report, Timestamp::now(), "the demo's namespace", false)
+            .lines()
+    {
         println!("    {line}");
     }
     Ok(())
@@ -548,7 +551,7 @@ async fn main() -> anyhow::Result<()> {
         sites.a.controller.restart().await?;
         let specs = [cli_site(&sites.a), cli_site(&sites.b)];
         println!(
-            "    $ kubectl lifeline failback --to a --from b -n {}",
+            "    $ kubectl lifeline failback --to a --from b -n {} --yes",
             sites.a.app
         );
         let steps = Steps::on_stdout("    ");
@@ -558,6 +561,13 @@ async fn main() -> anyhow::Result<()> {
             "a",
             "b",
             &steps,
+            |discards| {
+                // What a person would be asked about; --yes in the demo.
+                for line in lifeline_cli::failback::table("a", discards).lines() {
+                    println!("    {line}");
+                }
+                Ok(())
+            },
         ))
         .await?;
         same(&sites, &sites.a, &sites.b, &volume).await?;
