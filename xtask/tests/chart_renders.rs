@@ -100,8 +100,8 @@ fn each_component_is_a_hardened_deployment_with_its_own_selector_and_probes() {
             "the tag defaults to the appVersion"
         );
         assert!(
-            !args(d).iter().any(|a| a.starts_with("--leader-elect")),
-            "{name}: one replica needs no leader election"
+            args(d).iter().any(|a| a == "--leader-elect"),
+            "{name}: leader election even with one replica (a rolling upgrade runs two pods)"
         );
         let services: Vec<_> = of_kind(&objects, "Service")
             .into_iter()
@@ -179,9 +179,10 @@ fn two_replicas_turn_on_leader_election_with_its_lease_role_and_a_budget() {
     let replication = args(deployment(&objects, "replication-controller"));
     assert!(
         replication.contains(
-            &"--driver-endpoint=hostpath.lifeline.dev=tcp://hostpath-csi-addons.storage.svc:9070"
+            &"--driver-endpoint=hostpath.lifeline.dev=https://hostpath-csi-addons.storage.svc:9070"
                 .to_owned()
-        )
+        ) && replication
+            .contains(&"--driver-ca-file=/var/run/lifeline/driver-ca/ca.crt".to_owned())
     );
     let datamover = args(deployment(&objects, "datamover-controller"));
     for flag in [

@@ -266,8 +266,7 @@ kind: ClusterRole
 metadata:
   name: {{ include "lifeline.componentName" . }}-metrics-reader
   labels:
-    {{- /* Not the component's own role: it is granted to whoever scrapes. */}}
-    {{- include "lifeline.labels" (merge (dict "component" (printf "%s-metrics-reader" .component)) .) | nindent 4 }}
+    {{- include "lifeline.labels" . | nindent 4 }}
 rules:
   # bind to whoever scrapes (Prometheus's ServiceAccount): the token it sends must allow this
   - nonResourceURLs: ["/metrics"]

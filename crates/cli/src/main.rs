@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let steps = &Steps::default();
             within(cli.global.timeout, async {
                 let confirm = |promotions: &[Promotion]| {
-                    match structured(output, promotions).expect("serializes") {
+                    match structured(output, &promotions).expect("serializes") {
                         Some(text) => println!("{text}"),
                         None => print!("{}", failover::table(promotions)),
                     }
@@ -182,7 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let steps = &Steps::default();
             within(cli.global.timeout, async {
                 let confirm = |discards: &[failback::Discard]| {
-                    match structured(output, discards).expect("serializes") {
+                    match structured(output, &discards).expect("serializes") {
                         Some(text) => println!("{text}"),
                         None => print!("{}", failback::table(&to, discards)),
                     }
@@ -261,10 +261,7 @@ fn ask(yes: bool, question: &str, refusal: &str) -> Result<(), lifeline_cli::Err
 }
 
 /// `-o json` and `-o yaml` of `value`; `None` for the tables.
-fn structured<T: serde::Serialize + ?Sized>(
-    output: Output,
-    value: &T,
-) -> anyhow::Result<Option<String>> {
+fn structured<T: serde::Serialize>(output: Output, value: &T) -> anyhow::Result<Option<String>> {
     Ok(match output {
         Output::Json => Some(serde_json::to_string_pretty(value)?),
         Output::Yaml => Some(serde_saphyr::to_string(value)?.trim_end().to_owned()),

@@ -479,11 +479,11 @@ mod tests {
         assert_eq!(p.volume_replication, "db-b");
         assert!(!p.already_asked);
         assert_eq!(p.data_age, Some(Duration::from_secs(30)));
-        assert_eq!(p.rpo_bound, Some(Duration::from_secs(61)));
+        assert_eq!(p.rpo_bound, Some(Duration::from_secs(181)));
         assert_eq!(p.within_bound(), Some(true));
         let json = serde_json::to_value(p).unwrap();
         assert_eq!(json["dataAge"], 30.0);
-        assert_eq!(json["rpoBound"], 61.0);
+        assert_eq!(json["rpoBound"], 181.0);
 
         let never_synced = report(
             None,

@@ -240,11 +240,11 @@ impl Site {
     /// call fails (UNAVAILABLE, retryable): demoting anyway would drop the writes since the
     /// last sync without anyone knowing. `force` demotes anyway. A peer that is already
     /// primary (it took over in a failover) gets no final sync: this copy's changes since are
-    /// the divergence a resync replaces.
+    /// the divergence a resync replaces; a site with no peer configured has nowhere to ship.
     pub async fn demote(&self, volume: &str, force: bool) -> Result<()> {
         let _guard = self.try_lock(volume)?;
         let mut state = self.replicated(volume)?;
-        if state.role == Role::Primary {
+        if state.role == Role::Primary && self.peer.is_some() {
             if let Ok((true, Some(Role::Primary))) = self.peer_role(volume).await {
                 tracing::warn!(
                     volume,

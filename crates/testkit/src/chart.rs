@@ -67,6 +67,12 @@ pub fn granted(objects: &[Value], component: &str) -> BTreeSet<Grant> {
         .iter()
         .filter(|o| matches!(o["kind"].as_str(), Some("ClusterRole" | "Role")))
         .filter(|o| component_of(o) == Some(component))
+        // Not the component's own: the chart grants it to whoever scrapes the metrics.
+        .filter(|o| {
+            !o["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-metrics-reader"))
+        })
     {
         let kind = role["kind"].as_str().unwrap_or_default();
         let namespace = role["metadata"]["namespace"].as_str().unwrap_or_default();
