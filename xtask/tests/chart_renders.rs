@@ -120,14 +120,16 @@ fn each_component_is_a_hardened_deployment_with_its_own_selector_and_probes() {
     assert_ne!(selectors[0], selectors[1], "distinct selectors");
     assert!(of_kind(&objects, "ServiceMonitor").is_empty());
     assert!(of_kind(&objects, "PodDisruptionBudget").is_empty());
-    assert!(
+    assert_eq!(
         of_kind(&objects, "Role")
             .iter()
-            .all(|r| !r["metadata"]["name"]
+            .filter(|r| r["metadata"]["name"]
                 .as_str()
                 .unwrap()
-                .ends_with("leader-election")),
-        "no Lease permission without leader election"
+                .ends_with("leader-election"))
+            .count(),
+        2,
+        "a Lease Role per component: leader election is always on"
     );
 }
 
