@@ -443,49 +443,37 @@ async fn cleanup(
                 return Err(e.into());
             }
         },
-        Err(error) => match deletion::verdict(&error, deletion::asked_to_abandon(vr.annotations()))
-        {
-            // Another VolumeReplication owns the claim: leave it (and its replication) alone.
-            Verdict::NotOurs => release = false,
-            // The driver or the API may come back; deleting now could leave replication on.
-            Verdict::Retry => return Err(error),
-            Verdict::NothingToDisable => {
-                let message = format!("replication was not disabled on the driver: {error}");
-                publish(
-                    vr,
-                    ctx,
-                    Note {
+        Err(error) => {
+            let verdict = deletion::verdict(&error, deletion::asked_to_abandon(vr.annotations()));
+            match verdict {
+                // Another VolumeReplication owns the claim: leave it (and its replication) alone.
+                Verdict::NotOurs => release = false,
+                // The driver or the API may come back; deleting now could leave replication on.
+                Verdict::Retry => return Err(error),
+                Verdict::NothingToDisable | Verdict::Abandon => {
+                    let message = if verdict == Verdict::Abandon {
+                        format!(
+                            "deleted without disabling replication, as annotation {} asks: {error}; it may still be enabled on the storage",
+                            deletion::DELETE_WITHOUT_DISABLE
+                        )
+                    } else {
+                        format!("replication was not disabled on the driver: {error}")
+                    };
+                    let note = Note {
                         warning: true,
                         reason: "ReplicationNotDisabled",
                         action: "Disable",
                         message,
-                    },
-                )
-                .await;
+                    };
+                    publish(vr, ctx, note).await;
+                }
+                Verdict::Blocked => {
+                    let message = deletion::blocked_message(&namespace, &vr.name_any(), &error);
+                    reject(vr, ctx, "DeletionBlocked", message).await?;
+                    return Ok(Action::requeue(Duration::from_secs(60)));
+                }
             }
-            Verdict::Blocked => {
-                let message = deletion::blocked_message(&namespace, &vr.name_any(), &error);
-                reject(vr, ctx, "DeletionBlocked", message).await?;
-                return Ok(Action::requeue(Duration::from_secs(60)));
-            }
-            Verdict::Abandon => {
-                let message = format!(
-                    "deleted without disabling replication, as annotation {} asks: {error}; it may still be enabled on the storage",
-                    deletion::DELETE_WITHOUT_DISABLE
-                );
-                publish(
-                    vr,
-                    ctx,
-                    Note {
-                        warning: true,
-                        reason: "ReplicationNotDisabled",
-                        action: "Disable",
-                        message,
-                    },
-                )
-                .await;
-            }
-        },
+        }
     }
     if release
         && DataSourceKind::of(&vr.spec.data_source) == Some(DataSourceKind::PersistentVolumeClaim)
