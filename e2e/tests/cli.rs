@@ -191,14 +191,14 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
         .unwrap();
     let pair = [cli::site("a", a), cli::site("b", b)];
 
-    // --dry-run: the objects, and not one request to the standby.
+    // --dry-run: the objects, and the standby's verdict on them: here its Secret is missing,
+    // which the dry run says (exit 1) without creating anything.
     let (code, json) = protect(&pair, &ns, &["--dry-run", "-o", "json"]).await;
-    assert_eq!(code, 0, "{json}");
+    assert_eq!(code, 1, "{json}");
     let objects: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     assert_eq!(kinds.len(), 8, "{kinds:?}");
     assert_eq!(cli::requests(&b.cluster, "create").await, 0);
-    assert_eq!(cli::requests(&b.cluster, "get").await, 0);
 
     // The Secret is missing at B: refused before anything is created, saying what to do.
     let (code, _) = protect(&pair, &ns, &[]).await;
@@ -213,6 +213,16 @@ async fn protect_sets_up_the_standby_from_the_primary_alone() {
     assert_eq!(code, 0);
     // One create per object the dry run showed, and no more.
     assert_eq!(cli::requests(&b.cluster, "create").await, kinds.len());
+    // A dry run now says everything exists at B (the API server checked each; none stored).
+    let rerun = cli::run(&cli::args(
+        &["protect", "--from", "a", "--to", "b", "--dry-run"],
+        &ns,
+        &pair,
+    ))
+    .await;
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert_eq!(rerun.stderr.matches("exists, kept").count(), 8, "{rerun:?}");
+    assert!(rerun.stderr.contains("nothing was created"), "{rerun:?}");
     // B's controller takes its new VolumeReplications to Secondary, resynced from A.
     b.wait_state("db", CurrentState::Secondary, true)
         .await

@@ -108,21 +108,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             }
                         }
                     }
-                    step(format!("dry run: nothing was created at site {to}"));
-                    return Ok::<_, anyhow::Error>(ExitCode::SUCCESS);
                 }
                 let target = sites::connect(sites::named(&sites, &to)?).await?;
-                for applied in protect::apply(&target, &to, &plans).await? {
+                for applied in protect::apply(&target, &to, &plans, dry_run).await? {
                     step(format!(
                         "site {to}: {} {} {}",
                         applied.kind,
                         applied.name,
-                        if applied.created {
-                            "created"
-                        } else {
-                            "exists, kept"
+                        match (applied.created, dry_run) {
+                            (true, false) => "created",
+                            (true, true) => "would be created",
+                            (false, _) => "exists, kept",
                         }
                     ));
+                }
+                if dry_run {
+                    step(format!(
+                        "dry run: the API server at site {to} checked each creation; nothing was created"
+                    ));
+                    return Ok::<_, anyhow::Error>(ExitCode::SUCCESS);
                 }
                 step(format!(
                     "site {to} is standby for {namespace}; `kubectl lifeline status -n {namespace}` says when each volume is protected"

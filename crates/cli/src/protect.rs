@@ -176,11 +176,15 @@ pub struct Applied {
     pub created: bool,
 }
 
-async fn create_or_keep<K>(api: Api<K>, object: &K) -> Result<bool, kube::Error>
+async fn create_or_keep<K>(api: Api<K>, object: &K, dry_run: bool) -> Result<bool, kube::Error>
 where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    match api.create(&PostParams::default(), object).await {
+    let params = PostParams {
+        dry_run,
+        ..PostParams::default()
+    };
+    match api.create(&params, object).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
         Err(e) => Err(e),
@@ -188,8 +192,15 @@ where
 }
 
 /// Creates what is missing at the standby (idempotent: an existing object is kept as it is).
-/// Refuses before creating anything when a Secret a class names is missing there.
-pub async fn apply(target: &Client, site: &str, plans: &[Standby]) -> Result<Vec<Applied>, Error> {
+/// Refuses before creating anything when a Secret a class names is missing there. With
+/// `dry_run` the API server checks each creation and stores nothing (server-side dry run), so
+/// the answer says what exists already and what would be created.
+pub async fn apply(
+    target: &Client,
+    site: &str,
+    plans: &[Standby],
+    dry_run: bool,
+) -> Result<Vec<Applied>, Error> {
     for plan in plans {
         if let Some((ns, name)) = &plan.secret {
             let found = Api::<Secret>::namespaced(target.clone(), ns)
@@ -211,22 +222,27 @@ pub async fn apply(target: &Client, site: &str, plans: &[Standby]) -> Result<Vec
             (
                 "VolumeReplicationClass",
                 plan.class.name_any(),
-                create_or_keep(Api::all(target.clone()), &plan.class).await,
+                create_or_keep(Api::all(target.clone()), &plan.class, dry_run).await,
             ),
             (
                 "PersistentVolume",
                 plan.volume.name_any(),
-                create_or_keep(Api::all(target.clone()), &plan.volume).await,
+                create_or_keep(Api::all(target.clone()), &plan.volume, dry_run).await,
             ),
             (
                 "PersistentVolumeClaim",
                 plan.claim.name_any(),
-                create_or_keep(Api::namespaced(target.clone(), &ns), &plan.claim).await,
+                create_or_keep(Api::namespaced(target.clone(), &ns), &plan.claim, dry_run).await,
             ),
             (
                 "VolumeReplication",
                 plan.replication.name_any(),
-                create_or_keep(Api::namespaced(target.clone(), &ns), &plan.replication).await,
+                create_or_keep(
+                    Api::namespaced(target.clone(), &ns),
+                    &plan.replication,
+                    dry_run,
+                )
+                .await,
             ),
         ];
         for (kind, name, result) in results {

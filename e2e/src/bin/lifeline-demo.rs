@@ -439,7 +439,7 @@ async fn main() -> anyhow::Result<()> {
         let source = lifeline_cli::sites::connect(&cli_site(&sites.a)).await?;
         let plans = lifeline_cli::protect::plan(&source, "a", &sites.a.app).await?;
         let target = lifeline_cli::sites::connect(&cli_site(&sites.b)).await?;
-        for applied in lifeline_cli::protect::apply(&target, "b", &plans).await? {
+        for applied in lifeline_cli::protect::apply(&target, "b", &plans, false).await? {
             println!(
                 "    site b: {} {} created: {}",
                 applied.kind, applied.name, applied.created
