@@ -479,4 +479,46 @@ async fn typos_and_denials_are_local_errors_not_a_site_gone() {
         vr(b, "db").await.spec.replication_state.as_str(),
         "secondary"
     );
+
+    // Issue 29 item 4: a migration cut short by --timeout names the wait it was in; the
+    // application it left at zero replicas at both sites shows as `down` (exit 1), not
+    // `protected`; a rerun finishes the switch. A bare Pod that mounts the claim (no workload
+    // the CLI scales) holds the migration in its wait for the claim to be unmounted.
+    let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(a.client(), &a.app);
+    let holder: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "holds-db"},
+        "spec": {"nodeName": "nowhere", "containers": [{"name": "c", "image": "x"}],
+                 "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "db"}}]},
+    }))
+    .unwrap();
+    pods.create(&Default::default(), &holder).await.unwrap();
+    let cut = run(
+        &["migrate", "--from", "a", "--to", "b", "--timeout", "10s"],
+        pair.to_vec(),
+    )
+    .await;
+    assert_eq!(cut.code, 2, "{cut:?}");
+    assert!(
+        cut.stderr.contains(
+            "not done within --timeout 10s, while waiting until no Pod at site a mounts the claims"
+        ),
+        "{cut:?}"
+    );
+    let status = run(&["status"], pair.to_vec()).await;
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(status.stdout.contains("down"), "{status:?}");
+    // No kubelet runs it (nodeName nowhere): delete it at once rather than gracefully.
+    pods.delete(
+        "holds-db",
+        &kube::api::DeleteParams::default().grace_period(0),
+    )
+    .await
+    .unwrap();
+    let done = run(&["migrate", "--from", "a", "--to", "b"], pair.to_vec()).await;
+    assert_eq!(done.code, 0, "{done:?}");
+    let after = run(&["status"], pair.to_vec()).await;
+    assert_eq!(
+        after.code, 0,
+        "protected or syncing after the switch: {after:?}"
+    );
 }

@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 allow_stale,
             };
             let steps = &Steps::default();
-            within(cli.global.timeout, async {
+            within(cli.global.timeout, steps, async {
                 migrate::run(&sites, &namespace, &options, steps).await?;
                 steps.say(format!(
                     "done: site {to} holds every volume of {namespace} as primary"
@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let namespace = one_namespace(namespace, "failover")?;
             let output = cli.global.output;
             let steps = &Steps::default();
-            within(cli.global.timeout, async {
+            within(cli.global.timeout, steps, async {
                 let confirm = |promotions: &[Promotion]| {
                     match structured(output, &promotions).expect("serializes") {
                         Some(text) => println!("{text}"),
@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let namespace = one_namespace(namespace, "failback")?;
             let output = cli.global.output;
             let steps = &Steps::default();
-            within(cli.global.timeout, async {
+            within(cli.global.timeout, steps, async {
                 let confirm = |discards: &[failback::Discard]| {
                     match structured(output, &discards).expect("serializes") {
                         Some(text) => println!("{text}"),
@@ -219,13 +219,21 @@ fn one_namespace(namespace: Option<String>, command: &str) -> anyhow::Result<Str
 /// Runs a switch within the timeout.
 async fn within(
     timeout: std::time::Duration,
+    steps: &Steps,
     work: impl std::future::Future<Output = Result<(), lifeline_cli::Error>>,
 ) -> anyhow::Result<ExitCode> {
     match tokio::time::timeout(timeout, work).await {
         Ok(result) => result.map(|()| ExitCode::SUCCESS).map_err(Into::into),
-        Err(_) => anyhow::bail!(
-            "not done within --timeout {timeout:?}; the last step above says what it was waiting for. Run the same command again to go on from there"
-        ),
+        Err(_) => {
+            let doing = match steps.waiting() {
+                Some(what) => format!("while waiting until {what}"),
+                None => "during the step after the last one above".to_owned(),
+            };
+            anyhow::bail!(
+                "not done within --timeout {}s, {doing}. Run the same command again to go on from there",
+                timeout.as_secs()
+            )
+        }
     }
 }
 

@@ -83,6 +83,19 @@ pub enum Settled {
     Demoted,
 }
 
+impl Settled {
+    /// What is waited for, in words.
+    pub fn describe(self) -> String {
+        match self {
+            Settled::In(state) => format!("{} (Completed)", state.as_str()),
+            Settled::Healthy(state) => {
+                format!("{}, not Degraded, not Resyncing", state.as_str())
+            }
+            Settled::Demoted => "Secondary (demoted, its final sync shipped)".to_owned(),
+        }
+    }
+}
+
 /// Whether the VolumeReplication is settled as `want` says. Pure.
 pub fn settled(vr: &VolumeReplication, want: Settled) -> bool {
     let Some(status) = &vr.status else {
@@ -140,6 +153,11 @@ pub async fn wait(
     steps: &Steps,
 ) -> Result<(), Error> {
     let api = Api::<VolumeReplication>::namespaced(client.clone(), namespace);
+    steps.wait_for(format!(
+        "site {site} reports {} {}",
+        names.join(", "),
+        want.describe()
+    ));
     let mut last_said = Instant::now();
     loop {
         let mut waiting = Vec::new();
@@ -158,7 +176,7 @@ pub async fn wait(
             return Ok(());
         }
         if last_said.elapsed() >= STILL_WAITING {
-            steps.say(format!(
+            steps.still(format!(
                 "site {site}: still waiting; {}",
                 waiting.join("; ")
             ));

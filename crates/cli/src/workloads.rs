@@ -188,6 +188,7 @@ pub async fn wait_unmounted(
     steps: &Steps,
 ) -> Result<(), Error> {
     let pods = Api::<Pod>::namespaced(client.clone(), namespace);
+    steps.wait_for(format!("no Pod at site {site} mounts the claims"));
     let mut last_said = Instant::now();
     loop {
         let using: Vec<String> = pods
@@ -209,7 +210,7 @@ pub async fn wait_unmounted(
             return Ok(());
         }
         if last_said.elapsed() >= STILL_WAITING {
-            steps.say(format!(
+            steps.still(format!(
                 "site {site}: still waiting for Pods to stop using the claims: {}",
                 using.join(", ")
             ));
@@ -301,7 +302,7 @@ pub async fn scale_up(
             return Ok(());
         }
         if last_said.elapsed() >= STILL_WAITING {
-            steps.say(format!(
+            steps.still(format!(
                 "site {site}: still waiting for {}",
                 waiting.join(", ")
             ));
