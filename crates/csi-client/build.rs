@@ -30,6 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "volumegroup.DeleteVolumeGroupRequest",
         "volumegroup.ListVolumeGroupsRequest",
         "volumegroup.ControllerGetVolumeGroupRequest",
+        "csi.v1.CreateVolumeRequest",
+        "csi.v1.DeleteVolumeRequest",
+        "csi.v1.CreateSnapshotRequest",
+        "csi.v1.DeleteSnapshotRequest",
     ];
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);

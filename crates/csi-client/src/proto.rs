@@ -100,3 +100,29 @@ redacted_debug!(ListVolumeGroupsRequest {
     starting_token
 });
 redacted_debug!(ControllerGetVolumeGroupRequest { volume_group_id });
+
+// The CSI requests that carry secrets (the provisioner's and snapshotter's).
+mod csi_redacted {
+    use std::fmt;
+
+    use super::csi::v1::{
+        CreateSnapshotRequest, CreateVolumeRequest, DeleteSnapshotRequest, DeleteVolumeRequest,
+    };
+
+    redacted_debug!(CreateVolumeRequest {
+        name,
+        capacity_range,
+        volume_capabilities,
+        parameters,
+        volume_content_source,
+        accessibility_requirements,
+        mutable_parameters
+    });
+    redacted_debug!(DeleteVolumeRequest { volume_id });
+    redacted_debug!(CreateSnapshotRequest {
+        source_volume_id,
+        name,
+        parameters
+    });
+    redacted_debug!(DeleteSnapshotRequest { snapshot_id });
+}

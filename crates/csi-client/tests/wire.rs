@@ -288,3 +288,137 @@ fn volume_group_answers_decode_from_contract_bytes() {
     assert!(caps.modify_volume_group && caps.volume_group);
     assert!(!caps.list_volume_groups && !caps.volume_replication);
 }
+
+/// CSI's CreateVolumeRequest as external-provisioner sends it, decoded with the numbers of the
+/// CSI spec (csi.v1): name 1, capacity_range 2 {required_bytes 1, limit_bytes 2},
+/// volume_capabilities 3 {mount 2 {fs_type 1}, access_mode 3 {mode 1}}, parameters 4,
+/// secrets 5, volume_content_source 6 {snapshot 1 {snapshot_id 1} | volume 2 {volume_id 1}}.
+#[test]
+fn csi_create_volume_uses_the_specs_numbers() {
+    use lifeline_csi_client::proto::csi::v1 as csi;
+    let request = csi::CreateVolumeRequest {
+        name: "pvc-1".into(),
+        capacity_range: Some(csi::CapacityRange {
+            required_bytes: 1 << 30,
+            limit_bytes: 2 << 30,
+        }),
+        volume_capabilities: vec![csi::VolumeCapability {
+            access_type: Some(csi::volume_capability::AccessType::Mount(
+                csi::volume_capability::MountVolume {
+                    fs_type: "ext4".into(),
+                    ..Default::default()
+                },
+            )),
+            access_mode: Some(csi::volume_capability::AccessMode { mode: 7 }),
+        }],
+        parameters: [("p".to_owned(), "v".to_owned())].into(),
+        secrets: [("s".to_owned(), "k".to_owned())].into(),
+        volume_content_source: Some(csi::VolumeContentSource {
+            r#type: Some(csi::volume_content_source::Type::Snapshot(
+                csi::volume_content_source::SnapshotSource {
+                    snapshot_id: "snap-1".into(),
+                },
+            )),
+        }),
+        ..Default::default()
+    };
+    let f = fields(&request.encode_to_vec());
+    assert_eq!(string(&f, 1).as_deref(), Some("pvc-1"));
+    let range = nested(&f, 2);
+    assert_eq!(
+        (varint(&range, 1), varint(&range, 2)),
+        (Some(1 << 30), Some(2 << 30))
+    );
+    let capability = nested(&f, 3);
+    assert_eq!(string(&nested(&capability, 2), 1).as_deref(), Some("ext4"));
+    assert_eq!(
+        varint(&nested(&capability, 3), 1),
+        Some(7),
+        "SINGLE_NODE_MULTI_WRITER"
+    );
+    assert_eq!(map(&f, 4), expected(&[("p", "v")]));
+    assert_eq!(map(&f, 5), expected(&[("s", "k")]));
+    let source = nested(&f, 6);
+    assert_eq!(string(&nested(&source, 1), 1).as_deref(), Some("snap-1"));
+    assert!(
+        !format!("{request:?}").contains("\"k\""),
+        "secrets print as keys only"
+    );
+}
+
+/// Snapshots and the rest, with the spec's numbers: CreateSnapshotRequest {source_volume_id 1,
+/// name 2, secrets 3, parameters 4}; Snapshot {size_bytes 1, snapshot_id 2, source_volume_id 3,
+/// ready_to_use 5}; DeleteVolumeRequest/DeleteSnapshotRequest {id 1, secrets 2};
+/// ControllerServiceCapability {rpc 1 {type 1}}; PluginCapability {service 1 {type 1}};
+/// GetPluginInfoResponse {name 1, vendor_version 2}.
+#[test]
+fn csi_snapshots_capabilities_and_identity_use_the_specs_numbers() {
+    use lifeline_csi_client::proto::csi::v1 as csi;
+    let create = csi::CreateSnapshotRequest {
+        source_volume_id: "vol".into(),
+        name: "snap".into(),
+        secrets: [("s".to_owned(), "k".to_owned())].into(),
+        parameters: [("p".to_owned(), "v".to_owned())].into(),
+    };
+    let f = fields(&create.encode_to_vec());
+    assert_eq!(string(&f, 1).as_deref(), Some("vol"));
+    assert_eq!(string(&f, 2).as_deref(), Some("snap"));
+    assert_eq!(map(&f, 3), expected(&[("s", "k")]));
+    assert_eq!(map(&f, 4), expected(&[("p", "v")]));
+    let snapshot = csi::Snapshot {
+        size_bytes: 5,
+        snapshot_id: "snap".into(),
+        source_volume_id: "vol".into(),
+        ready_to_use: true,
+        ..Default::default()
+    };
+    let f = fields(&snapshot.encode_to_vec());
+    assert_eq!(varint(&f, 1), Some(5));
+    assert_eq!(string(&f, 2).as_deref(), Some("snap"));
+    assert_eq!(string(&f, 3).as_deref(), Some("vol"));
+    assert_eq!(varint(&f, 5), Some(1));
+    for bytes in [
+        csi::DeleteVolumeRequest {
+            volume_id: "id".into(),
+            secrets: [("s".to_owned(), "k".to_owned())].into(),
+        }
+        .encode_to_vec(),
+        csi::DeleteSnapshotRequest {
+            snapshot_id: "id".into(),
+            secrets: [("s".to_owned(), "k".to_owned())].into(),
+        }
+        .encode_to_vec(),
+    ] {
+        let f = fields(&bytes);
+        assert_eq!(string(&f, 1).as_deref(), Some("id"));
+        assert_eq!(map(&f, 2), expected(&[("s", "k")]));
+    }
+    let rpc = csi::ControllerServiceCapability {
+        r#type: Some(csi::controller_service_capability::Type::Rpc(
+            csi::controller_service_capability::Rpc { r#type: 7 },
+        )),
+    };
+    assert_eq!(
+        varint(&nested(&fields(&rpc.encode_to_vec()), 1), 1),
+        Some(7),
+        "CLONE_VOLUME"
+    );
+    let plugin = csi::PluginCapability {
+        r#type: Some(csi::plugin_capability::Type::Service(
+            csi::plugin_capability::Service { r#type: 1 },
+        )),
+    };
+    assert_eq!(
+        varint(&nested(&fields(&plugin.encode_to_vec()), 1), 1),
+        Some(1),
+        "CONTROLLER_SERVICE"
+    );
+    let info = csi::GetPluginInfoResponse {
+        name: "hostpath.lifeline.dev".into(),
+        vendor_version: "0.1.0".into(),
+        ..Default::default()
+    };
+    let f = fields(&info.encode_to_vec());
+    assert_eq!(string(&f, 1).as_deref(), Some("hostpath.lifeline.dev"));
+    assert_eq!(string(&f, 2).as_deref(), Some("0.1.0"));
+}
