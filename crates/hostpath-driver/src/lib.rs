@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod authority;
+pub mod csi;
 pub mod faults;
 pub mod groups;
 pub mod grpc_tls;
@@ -29,7 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_csi_client::Endpoint;
-use lifeline_csi_client::server::{ControllerServer, IdentityServer, VolumeGroupServer};
+use lifeline_csi_client::server::{
+    ControllerServer, CsiControllerServer, CsiIdentityServer, IdentityServer, VolumeGroupServer,
+};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
@@ -135,7 +138,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         driver_name: config.driver_name.clone(),
         required_secret: config.required_secret.clone(),
     });
+    let csi_service = Arc::new(csi::CsiService {
+        site: Arc::clone(&site),
+        driver_name: config.driver_name.clone(),
+    });
     let router = tonic::transport::Server::builder()
+        .add_service(CsiIdentityServer::from_arc(Arc::clone(&csi_service)))
+        .add_service(CsiControllerServer::from_arc(csi_service))
         .add_service(ControllerServer::from_arc(Arc::clone(&service)))
         .add_service(VolumeGroupServer::from_arc(Arc::clone(&service)))
         .add_service(IdentityServer::from_arc(service));

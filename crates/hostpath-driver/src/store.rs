@@ -69,7 +69,14 @@ pub struct Store {
 
 impl Store {
     pub fn open(root: &Path) -> io::Result<Self> {
-        for dir in ["volumes", "state", "staging", "groups", "snapshots"] {
+        for dir in [
+            "volumes",
+            "state",
+            "staging",
+            "groups",
+            "snapshots",
+            "csi-snapshots",
+        ] {
             fs::create_dir_all(root.join(dir))?;
         }
         let store = Self {
@@ -119,6 +126,11 @@ impl Store {
             fs::remove_file(&path)?;
         }
         Ok(())
+    }
+
+    /// A CSI snapshot's frozen copy of its volume (CreateSnapshot).
+    pub fn csi_snapshot_dir(&self, snapshot: &str) -> PathBuf {
+        self.root.join("csi-snapshots").join(snapshot)
     }
 
     pub fn snapshot_dir(&self, group: &str) -> PathBuf {
