@@ -66,6 +66,27 @@ pub struct Config {
     pub faults: Arc<Faults>,
 }
 
+impl Config {
+    /// One site with no peer, serving `endpoint` from `root`: loopback peer port, plain link,
+    /// no secret check, no admin endpoint, no faults, and syncs only when asked (an hour's
+    /// interval). What tests and single-site uses start from, changing what they need.
+    pub fn lone(driver_name: &str, endpoint: Endpoint, root: PathBuf) -> Self {
+        Self {
+            driver_name: driver_name.to_owned(),
+            endpoint,
+            root,
+            peer_listen: "127.0.0.1:0".into(),
+            peer: None,
+            peer_tls_dir: None,
+            default_sync_interval: Duration::from_secs(3600),
+            endpoint_tls_dir: None,
+            required_secret: None,
+            admin_listen: None,
+            faults: Arc::new(Faults::default()),
+        }
+    }
+}
+
 /// A running site.
 pub struct Running {
     pub site: Arc<Site>,

@@ -3,11 +3,9 @@
 //! grpc-java the raw path. Their requests are written here byte by byte, as those clients send
 //! them, and must be answered like any other.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use fluke_hpack::Decoder;
-use lifeline_hostpath_driver::faults::Faults;
 use lifeline_hostpath_driver::{Config, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -102,19 +100,11 @@ async fn get_identity(socket: &std::path::Path, authority: &str) -> (String, Str
 async fn clients_sending_a_socket_path_as_authority_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("csi-addons.sock");
-    let _running = start(Config {
-        driver_name: "hostpath.lifeline.dev".into(),
-        endpoint: format!("unix://{}", socket.display()).parse().unwrap(),
-        root: dir.path().join("root"),
-        peer_listen: "127.0.0.1:0".into(),
-        peer: None,
-        peer_tls_dir: None,
-        default_sync_interval: Duration::from_secs(3600),
-        required_secret: None,
-        endpoint_tls_dir: None,
-        admin_listen: None,
-        faults: Arc::new(Faults::default()),
-    })
+    let _running = start(Config::lone(
+        "hostpath.lifeline.dev",
+        format!("unix://{}", socket.display()).parse().unwrap(),
+        dir.path().join("root"),
+    ))
     .await
     .unwrap();
     let encoded = socket.display().to_string().replace('/', "%2F");
@@ -144,17 +134,12 @@ async fn an_https_endpoint_serves_clients_that_trust_its_ca_only() {
         .port();
     let endpoint = format!("https://localhost:{port}");
     let _running = start(Config {
-        driver_name: "hostpath.lifeline.dev".into(),
-        endpoint: endpoint.parse().unwrap(),
-        root: dir.path().join("root"),
-        peer_listen: "127.0.0.1:0".into(),
-        peer: None,
-        peer_tls_dir: None,
-        default_sync_interval: Duration::from_secs(3600),
-        required_secret: None,
         endpoint_tls_dir: Some(dir.path().join("certs/driver")),
-        admin_listen: None,
-        faults: Arc::new(Faults::default()),
+        ..Config::lone(
+            "hostpath.lifeline.dev",
+            endpoint.parse().unwrap(),
+            dir.path().join("root"),
+        )
     })
     .await
     .unwrap();

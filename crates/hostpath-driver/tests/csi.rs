@@ -2,12 +2,8 @@
 //! socket: volumes empty, from a snapshot and cloned; snapshots; idempotent retries; the CSI
 //! spec's codes for bad input.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use lifeline_csi_client::Endpoint;
 use lifeline_csi_client::proto::csi::v1 as csi;
-use lifeline_hostpath_driver::faults::Faults;
 use lifeline_hostpath_driver::{Config, Running, start};
 use tonic::Code;
 
@@ -18,19 +14,11 @@ async fn driver() -> (tempfile::TempDir, Running, Controller, Endpoint) {
     let endpoint: Endpoint = format!("unix://{}", dir.path().join("csi.sock").display())
         .parse()
         .unwrap();
-    let running = start(Config {
-        driver_name: "hostpath.lifeline.dev".into(),
-        endpoint: endpoint.clone(),
-        root: dir.path().join("root"),
-        peer_listen: "127.0.0.1:0".into(),
-        peer: None,
-        peer_tls_dir: None,
-        default_sync_interval: Duration::from_secs(3600),
-        required_secret: None,
-        endpoint_tls_dir: None,
-        admin_listen: None,
-        faults: Arc::new(Faults::default()),
-    })
+    let running = start(Config::lone(
+        "hostpath.lifeline.dev",
+        endpoint.clone(),
+        dir.path().join("root"),
+    ))
     .await
     .unwrap();
     let controller = Controller::new(endpoint.channel());

@@ -203,19 +203,14 @@ async fn over_mutual_tls_the_sites_sync_and_strangers_are_refused_before_any_mes
 async fn a_driver_refuses_to_start_with_plain_tcp_off_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let started = start(Config {
-        driver_name: "hostpath.lifeline.dev".into(),
-        endpoint: format!("unix://{}", dir.path().join("s.sock").display())
-            .parse()
-            .unwrap(),
-        root: dir.path().join("root"),
         peer_listen: "0.0.0.0:0".into(),
-        peer: None,
-        peer_tls_dir: None,
-        default_sync_interval: Duration::from_secs(3600),
-        required_secret: None,
-        endpoint_tls_dir: None,
-        admin_listen: None,
-        faults: Arc::new(Faults::default()),
+        ..Config::lone(
+            "hostpath.lifeline.dev",
+            format!("unix://{}", dir.path().join("s.sock").display())
+                .parse()
+                .unwrap(),
+            dir.path().join("root"),
+        )
     })
     .await;
     let Err(e) = started else {
