@@ -474,25 +474,6 @@ impl ResticSecret {
             .get(RESTIC_CUSTOM_CA)
             .is_some_and(|ca| !ca.trim().is_empty())
     }
-
-    /// Every value of the Secret, for scrubbing them out of messages.
-    pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.data
-            .values()
-            .map(String::as_str)
-            .filter(|v| v.len() >= 4)
-    }
-}
-
-/// Replaces any secret value found in `text` with `[redacted]`.
-pub fn scrub(text: &str, secret: Option<&ResticSecret>) -> String {
-    let mut text = text.to_owned();
-    if let Some(secret) = secret {
-        for value in secret.values() {
-            text = text.replace(value, "[redacted]");
-        }
-    }
-    text
 }
 
 #[cfg(test)]
@@ -738,8 +719,15 @@ mod tests {
         ])
         .unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+        // Messages are scrubbed by the Secret's data (crate::secret_data), parsed or not.
+        let data = crate::secret_data::SecretData(
+            s.data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect(),
+        );
         assert_eq!(
-            scrub("Fatal: hunter2-password is wrong", Some(&s)),
+            data.scrub("Fatal: hunter2-password is wrong"),
             "Fatal: [redacted] is wrong"
         );
     }

@@ -502,17 +502,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             .await;
             Ok(Action::await_change())
         }
-        Decision::Fail(message) => {
-            fail(
-                ctx,
-                vsb,
-                "backup",
-                "BackupFailed",
-                &message,
-                observed.user_secret.as_deref(),
-            )
-            .await
-        }
+        Decision::Fail(message) => fail(ctx, vsb, "backup", "BackupFailed", &message).await,
         Decision::CleanUp => {
             if vsb.status.as_ref().and_then(|s| s.phase()) == Some(BackupPhase::SnapshotBackupDone)
             {

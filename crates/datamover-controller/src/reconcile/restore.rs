@@ -343,17 +343,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             .await;
             Ok(Action::await_change())
         }
-        Decision::Fail(message) => {
-            fail(
-                ctx,
-                vsr,
-                "restore",
-                "RestoreFailed",
-                &message,
-                observed.user_secret.as_deref(),
-            )
-            .await
-        }
+        Decision::Fail(message) => fail(ctx, vsr, "restore", "RestoreFailed", &message).await,
         Decision::CleanUp => {
             if vsr.status.as_ref().and_then(|s| s.phase())
                 == Some(RestorePhase::SnapshotRestoreDone)

@@ -312,14 +312,14 @@ where
         .map(Some)
 }
 
-/// `Failed`, with the mover's message stripped of the Secret's values.
+/// `Failed`, saying the mover's `message`, which `decide` already stripped of the Secret's
+/// values (`Decision::Fail` carries it scrubbed, since decisions are logged).
 pub async fn fail<K>(
     ctx: &Context,
     object: &K,
     kind: &str,
     reason: &str,
     message: &str,
-    secret: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
 ) -> Result<Action, Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -328,8 +328,6 @@ where
         + serde::Serialize
         + std::fmt::Debug,
 {
-    let secret = secret.and_then(|d| crate::repository::ResticSecret::parse(d).ok());
-    let message = crate::repository::scrub(message, secret.as_ref());
     patch_status(
         ctx,
         object,
@@ -340,7 +338,7 @@ where
     )
     .await?;
     ctx.metrics.finished(kind, "Failed", took(object));
-    event(ctx, object, true, reason, message).await;
+    event(ctx, object, true, reason, message.to_owned()).await;
     Ok(Action::await_change())
 }
 
