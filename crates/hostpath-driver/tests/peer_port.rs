@@ -4,11 +4,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_csi_client::{CsiClient, ReplicationRequest, Target, connect};
-use lifeline_hostpath_driver::faults::Faults;
 use lifeline_hostpath_driver::{Config, Running, peer_certs, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,22 +42,19 @@ impl Pair {
         }
         let (pa, pb) = (free_port(), free_port());
         let config = |name: &str, listen: &str, peer: &str| Config {
-            driver_name: "hostpath.lifeline.dev".into(),
-            endpoint: format!(
-                "unix://{}",
-                dir.path().join(format!("{name}.sock")).display()
-            )
-            .parse()
-            .unwrap(),
-            root: dir.path().join(name),
             peer_listen: listen.to_owned(),
             peer: Some(peer.to_owned()),
             peer_tls_dir: tls.then(|| dir.path().join("certs").join(name)),
-            default_sync_interval: Duration::from_secs(3600),
-            required_secret: None,
-            endpoint_tls_dir: None,
-            admin_listen: None,
-            faults: Arc::new(Faults::default()),
+            ..Config::lone(
+                "hostpath.lifeline.dev",
+                format!(
+                    "unix://{}",
+                    dir.path().join(format!("{name}.sock")).display()
+                )
+                .parse()
+                .unwrap(),
+                dir.path().join(name),
+            )
         };
         let a = start(config("a", &pa, &pb)).await.unwrap();
         let b = start(config("b", &pb, &pa)).await.unwrap();

@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_csi_client::{CsiClient, ErrorClass, ReplicationRequest, Secrets, Target, connect};
-use lifeline_hostpath_driver::faults::Faults;
 use lifeline_hostpath_driver::{Config, Running, start};
 use tonic::Code;
 
@@ -29,18 +27,15 @@ struct SiteSpec {
 
 async fn run(spec: &SiteSpec) -> Running {
     start(Config {
-        driver_name: "hostpath.lifeline.dev".into(),
-        endpoint: format!("unix://{}", spec.socket.display()).parse().unwrap(),
-        root: spec.root.clone(),
         peer_listen: spec.listen.clone(),
         peer: Some(spec.peer.clone()),
-        peer_tls_dir: None,
-        // Syncs happen when a test asks, never behind its back.
-        default_sync_interval: Duration::from_secs(3600),
         required_secret: spec.secret_key.clone(),
-        endpoint_tls_dir: None,
-        admin_listen: None,
-        faults: Arc::new(Faults::default()),
+        // Syncs happen when a test asks, never behind its back (lone's hour-long interval).
+        ..Config::lone(
+            "hostpath.lifeline.dev",
+            format!("unix://{}", spec.socket.display()).parse().unwrap(),
+            spec.root.clone(),
+        )
     })
     .await
     .unwrap()
@@ -437,22 +432,19 @@ async fn the_admin_endpoint_injects_faults_and_forces_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = (free_port(), free_port());
     let mk = |name: &str, listen: &str, peer: &str, admin: Option<String>| Config {
-        driver_name: "hostpath.lifeline.dev".into(),
-        endpoint: format!(
-            "unix://{}",
-            dir.path().join(format!("{name}.sock")).display()
-        )
-        .parse()
-        .unwrap(),
-        root: dir.path().join(name),
         peer_listen: listen.to_owned(),
         peer: Some(peer.to_owned()),
-        peer_tls_dir: None,
-        default_sync_interval: Duration::from_secs(3600),
-        required_secret: None,
-        endpoint_tls_dir: None,
         admin_listen: admin,
-        faults: Arc::new(Faults::default()),
+        ..Config::lone(
+            "hostpath.lifeline.dev",
+            format!(
+                "unix://{}",
+                dir.path().join(format!("{name}.sock")).display()
+            )
+            .parse()
+            .unwrap(),
+            dir.path().join(name),
+        )
     };
     let a = start(mk("a", &pa, &pb, Some("127.0.0.1:0".into())))
         .await
