@@ -1,8 +1,10 @@
-//! `cargo xtask control-plane`: the real Kubernetes control plane the e2e suite, the demo and
-//! the benchmark run on — etcd, kube-apiserver, kube-controller-manager and kubectl — built from
-//! the Go modules pinned in `tools/control-plane/` into a cache outside the work tree, once per
-//! version. `KUBEBUILDER_ASSETS` (a folder with the binaries) or the binaries on PATH at the
-//! pinned versions are used instead of building.
+//! `cargo xtask control-plane`: the real Kubernetes programs the e2e suite, the demo and the
+//! benchmark run on — etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl,
+//! and the upstream storage controllers (external-provisioner, csi-snapshotter and the
+//! snapshot-controller, VolSync with its CRDs and restic mover script) — built from the Go
+//! modules pinned in `tools/control-plane/` into a cache outside the work tree, once per
+//! version. `KUBEBUILDER_ASSETS` (a folder with all of them) or the control plane's binaries on
+//! PATH at the pinned versions are used instead of building.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,8 +21,12 @@ struct Component {
     /// The module whose version keys the cache, and the main package built from it.
     pinned: &'static str,
     package: &'static str,
-    /// What `<binary> --version` prints at the pinned version, given that version.
-    version_line: fn(&str) -> String,
+    /// What `<binary> --version` prints at the pinned version, given that version; `None`:
+    /// never taken from PATH (the storage controllers are not found installed).
+    version_line: Option<fn(&str) -> String>,
+    /// Files of the pinned module copied beside the binary (source path → name in the cache):
+    /// the CRDs and scripts that belong to that release.
+    files: &'static [(&'static str, &'static str)],
 }
 
 const COMPONENTS: &[Component] = &[
@@ -29,28 +35,84 @@ const COMPONENTS: &[Component] = &[
         module: "etcd",
         pinned: "go.etcd.io/etcd/server/v3",
         package: "go.etcd.io/etcd/server/v3",
-        version_line: |v| format!("etcd Version: {}", v.trim_start_matches('v')),
+        version_line: Some(|v| format!("etcd Version: {}", v.trim_start_matches('v'))),
+        files: &[],
     },
     Component {
         name: "kube-apiserver",
         module: "kubernetes",
         pinned: "k8s.io/kubernetes",
         package: "k8s.io/kubernetes/cmd/kube-apiserver",
-        version_line: |v| format!("Kubernetes {v}"),
+        version_line: Some(|v| format!("Kubernetes {v}")),
+        files: &[],
     },
     Component {
         name: "kube-controller-manager",
         module: "kubernetes",
         pinned: "k8s.io/kubernetes",
         package: "k8s.io/kubernetes/cmd/kube-controller-manager",
-        version_line: |v| format!("Kubernetes {v}"),
+        version_line: Some(|v| format!("Kubernetes {v}")),
+        files: &[],
     },
     Component {
         name: "kubectl",
         module: "kubernetes",
         pinned: "k8s.io/kubernetes",
         package: "k8s.io/kubernetes/cmd/kubectl",
-        version_line: |v| format!("Client Version: {v}"),
+        version_line: Some(|v| format!("Client Version: {v}")),
+        files: &[],
+    },
+    // Binds Pods to the kubelet stand-in's Node, as in a cluster.
+    Component {
+        name: "kube-scheduler",
+        module: "kubernetes",
+        pinned: "k8s.io/kubernetes",
+        package: "k8s.io/kubernetes/cmd/kube-scheduler",
+        version_line: None,
+        files: &[],
+    },
+    Component {
+        name: "csi-provisioner",
+        module: "external-provisioner",
+        pinned: "github.com/kubernetes-csi/external-provisioner/v5",
+        package: "github.com/kubernetes-csi/external-provisioner/v5/cmd/csi-provisioner",
+        version_line: None,
+        files: &[],
+    },
+    Component {
+        name: "csi-snapshotter",
+        module: "external-snapshotter",
+        pinned: "github.com/kubernetes-csi/external-snapshotter/v8",
+        package: "github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter",
+        version_line: None,
+        files: &[],
+    },
+    Component {
+        name: "snapshot-controller",
+        module: "external-snapshotter",
+        pinned: "github.com/kubernetes-csi/external-snapshotter/v8",
+        package: "github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller",
+        version_line: None,
+        files: &[],
+    },
+    Component {
+        name: "volsync",
+        module: "volsync",
+        pinned: "github.com/backube/volsync",
+        package: "github.com/backube/volsync/cmd",
+        version_line: None,
+        files: &[
+            (
+                "config/crd/bases/volsync.backube_replicationsources.yaml",
+                "volsync.backube_replicationsources.yaml",
+            ),
+            (
+                "config/crd/bases/volsync.backube_replicationdestinations.yaml",
+                "volsync.backube_replicationdestinations.yaml",
+            ),
+            // The restic mover's script, run by the kubelet stand-in with Debian's restic.
+            ("mover-restic/entry.sh", "mover-restic-entry.sh"),
+        ],
     },
 ];
 
@@ -76,35 +138,37 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
 }
 
 /// The folder holding every component at its pinned version: `KUBEBUILDER_ASSETS` when it has
-/// them, a folder of links to the ones on PATH when those are the pinned versions, else the
-/// cache, built into first where needed. Progress goes to stderr when `verbose`.
+/// them all, else one folder of links — to the control plane's binaries on PATH when those are
+/// the pinned versions, to the cache for the rest, built into first where needed. Progress
+/// goes to stderr when `verbose`.
 pub fn ensure(root: &Path, verbose: bool) -> anyhow::Result<PathBuf> {
     let pins = pins(root)?;
     if let Some(dir) = std::env::var_os("KUBEBUILDER_ASSETS").map(PathBuf::from) {
-        let missing: Vec<&str> = COMPONENTS
-            .iter()
-            .filter(|c| !dir.join(c.name).is_file())
-            .map(|c| c.name)
-            .collect();
+        let missing: Vec<&str> = entries().filter(|e| !dir.join(e).is_file()).collect();
         if missing.is_empty() {
             return Ok(dir);
         }
         bail!(
-            "KUBEBUILDER_ASSETS={} lacks {}; unset it to build the control plane here",
+            "KUBEBUILDER_ASSETS={} lacks {}; unset it to build the components here",
             dir.display(),
             missing.join(", ")
         );
     }
-    if let Some(dir) = from_path(root, &pins)? {
-        return Ok(dir);
-    }
+    let on_path = from_path(&pins);
     let cache = cache_dir()?;
     for (module, version) in &pins {
+        let wanted: Vec<&Component> = components_of(module)
+            .into_iter()
+            .filter(|c| !on_path.iter().any(|(n, _)| *n == c.name))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
         let dir = cache.join(format!("{module}-{version}"));
-        let wanted = components_of(module);
         let go_sum = std::fs::read(module_dir(root, module).join("go.sum"))?;
-        let current = wanted.iter().all(|c| dir.join(c.name).is_file())
-            && std::fs::read(dir.join("go.sum")).is_ok_and(|s| s == go_sum);
+        let current = components_of(module).iter().all(|c| {
+            dir.join(c.name).is_file() && c.files.iter().all(|(_, f)| dir.join(f).is_file())
+        }) && std::fs::read(dir.join("go.sum")).is_ok_and(|s| s == go_sum);
         if !current {
             build(root, module, version, &dir, &go_sum, verbose)?;
         } else if verbose {
@@ -115,19 +179,39 @@ pub fn ensure(root: &Path, verbose: bool) -> anyhow::Result<PathBuf> {
             );
         }
     }
-    // One folder with every binary, as KUBEBUILDER_ASSETS wants it.
-    let assets = cache.join(format!(
-        "assets-{}",
-        pins.iter()
-            .map(|(m, v)| format!("{m}-{v}"))
-            .collect::<Vec<_>>()
-            .join("-")
-    ));
-    link_all(&assets, |c| {
-        let version = &pins.iter().find(|(m, _)| *m == c.module).expect("pinned").1;
-        cache.join(format!("{}-{version}", c.module)).join(c.name)
-    })?;
+    // One folder with everything, as KUBEBUILDER_ASSETS wants it.
+    let assets = if on_path.is_empty() {
+        cache.join(format!(
+            "assets-{}",
+            pins.iter()
+                .map(|(m, v)| format!("{m}-{v}"))
+                .collect::<Vec<_>>()
+                .join("-")
+        ))
+    } else {
+        root.join("target/control-plane-assets")
+    };
+    std::fs::create_dir_all(&assets)?;
+    for component in COMPONENTS {
+        let version = &pins.iter().find(|(m, _)| *m == component.module).expect("pinned").1;
+        let cached = cache.join(format!("{}-{version}", component.module));
+        let binary = on_path
+            .iter()
+            .find(|(n, _)| *n == component.name)
+            .map_or_else(|| cached.join(component.name), |(_, p)| p.clone());
+        link(&assets.join(component.name), &binary)?;
+        for (_, file) in component.files {
+            link(&assets.join(file), &cached.join(file))?;
+        }
+    }
     Ok(assets)
+}
+
+/// Every name the assets folder holds: the binaries and the files copied beside them.
+fn entries() -> impl Iterator<Item = &'static str> {
+    COMPONENTS.iter().flat_map(|c| {
+        std::iter::once(c.name).chain(c.files.iter().map(|(_, name)| *name))
+    })
 }
 
 /// The pinned version of each tools module: (module folder, version).
@@ -190,10 +274,12 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// The three ways to provide the control plane, for errors.
-const WAYS: &str = "the control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) \
-comes from one of: (1) Go >= 1.26 with the Go module proxy reachable, to build it once into \
-the cache (`cargo xtask control-plane`); (2) KUBEBUILDER_ASSETS naming a folder with those \
-binaries; (3) those binaries on PATH at the pinned versions";
+const WAYS: &str = "the control plane (etcd, kube-apiserver, kube-controller-manager, \
+kube-scheduler, kubectl) and the storage controllers (csi-provisioner, csi-snapshotter, \
+snapshot-controller, volsync) come from one of: (1) Go >= 1.26 with the Go module proxy \
+reachable, to build them once into the cache (`cargo xtask control-plane`); (2) \
+KUBEBUILDER_ASSETS naming a folder with all of them; (3) the control plane's binaries on PATH \
+at the pinned versions (the storage controllers are then still built as in (1))";
 
 /// Builds the components of one tools module into `dir` (through a temporary folder beside
 /// it, so an interrupted build never leaves a half-written cache).
@@ -254,10 +340,48 @@ fn build(
             eprintln!("==> built {} in {:.0?}", component.name, started.elapsed());
         }
     }
+    copy_files(root, module, &staging)?;
     std::fs::write(staging.join("go.sum"), go_sum)?;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&staging, dir)
         .with_context(|| format!("cannot move the build into {}", dir.display()))?;
+    Ok(())
+}
+
+/// Copies the files the module's components name from the pinned module's source (which the
+/// build has just downloaded) into `dir`.
+fn copy_files(root: &Path, module: &str, dir: &Path) -> anyhow::Result<()> {
+    for component in components_of(module) {
+        if component.files.is_empty() {
+            continue;
+        }
+        let output = Command::new("go")
+            .args(["list", "-m", "-f", "{{.Dir}}", component.pinned])
+            .current_dir(module_dir(root, module))
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=readonly")
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run go list")?;
+        let source = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        anyhow::ensure!(
+            output.status.success() && source.is_dir(),
+            "cannot find the source of {}: {}",
+            component.pinned,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        for (from, to) in component.files {
+            let target = dir.join(to);
+            std::fs::copy(source.join(from), &target)
+                .with_context(|| format!("cannot copy {from} from {}", component.pinned))?;
+            // The module cache's files are read-only and never executable; scripts are run.
+            let mode = if to.ends_with(".sh") { 0o755 } else { 0o644 };
+            std::fs::set_permissions(
+                &target,
+                std::os::unix::fs::PermissionsExt::from_mode(mode),
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -312,62 +436,46 @@ fn go_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// A folder of links to the binaries on PATH when every one is there at its pinned version.
-fn from_path(root: &Path, pins: &[(&'static str, String)]) -> anyhow::Result<Option<PathBuf>> {
+/// The control plane's binaries found on PATH, when every one of them is there at its pinned
+/// version (else none: a mixed set of versions is no pinned control plane).
+fn from_path(pins: &[(&'static str, String)]) -> Vec<(&'static str, PathBuf)> {
     let mut found = Vec::new();
     for component in COMPONENTS {
+        let Some(version_line) = component.version_line else {
+            continue;
+        };
         let version = &pins
             .iter()
             .find(|(m, _)| *m == component.module)
             .expect("pinned")
             .1;
         let Some(path) = crate::tools::which(component.name) else {
-            return Ok(None);
+            return Vec::new();
         };
+        let kubectl = component.name == "kubectl";
         let printed = Command::new(&path)
-            .arg(if component.name == "kubectl" {
-                "version"
+            .args(if kubectl {
+                &["version", "--client"][..]
             } else {
-                "--version"
-            })
-            .args(if component.name == "kubectl" {
-                &["--client"][..]
-            } else {
-                &[][..]
+                &["--version"][..]
             })
             .stdin(Stdio::null())
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
-        if !printed
-            .lines()
-            .any(|l| l.trim() == (component.version_line)(version))
-        {
-            return Ok(None);
+        if !printed.lines().any(|l| l.trim() == version_line(version)) {
+            return Vec::new();
         }
         found.push((component.name, path));
     }
-    let dir = root.join("target/control-plane-on-path");
-    link_all(&dir, |c| {
-        found
-            .iter()
-            .find(|(n, _)| *n == c.name)
-            .map(|(_, p)| p.clone())
-            .expect("found")
-    })?;
-    Ok(Some(dir))
+    found
 }
 
-/// Makes `dir` hold a symbolic link per component to `target(component)`.
-fn link_all(dir: &Path, target: impl Fn(&Component) -> PathBuf) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for component in COMPONENTS {
-        let link = dir.join(component.name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(target(component), &link)
-            .with_context(|| format!("cannot link {}", link.display()))?;
-    }
-    Ok(())
+/// Makes `link` a symbolic link to `target`.
+fn link(link: &Path, target: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("cannot link {}", link.display()))
 }
 
 #[cfg(test)]
@@ -399,6 +507,13 @@ mod tests {
         );
         let etcd = &pins.iter().find(|(m, _)| *m == "etcd").unwrap().1;
         assert!(etcd.starts_with("v3.6."), "{etcd}");
+        let version = |m: &str| pins.iter().find(|(n, _)| *n == m).unwrap().1.clone();
+        assert!(version("external-provisioner").starts_with("v5."));
+        assert!(version("external-snapshotter").starts_with("v8."));
+        // v0.14.0: of v0.12–v0.14, the only release the module proxy serves here, and it
+        // starts on plain Kubernetes (it looks for OpenShift's SCCs and takes "no such kind"
+        // as "not OpenShift").
+        assert_eq!(version("volsync"), "v0.14.0");
     }
 
     #[test]
