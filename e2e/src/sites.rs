@@ -21,7 +21,7 @@ use kube::{Api, Client};
 use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
 use serde_json::json;
 
-use crate::actors::{Actors, Site};
+use crate::actors::Site;
 use crate::process::{Process, binary};
 use crate::{TestCluster, wait};
 
@@ -68,7 +68,8 @@ pub struct SiteEnv {
     pub datamover: Option<(Process, String)>,
     /// The S3 server of the data mover's repository, while the data mover runs.
     s3: Option<crate::s3::S3Server>,
-    _actors: Actors,
+    /// external-provisioner and csi-snapshotter on this site's driver.
+    _sidecars: Option<crate::storage_controllers::Sidecars>,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -191,14 +192,12 @@ impl SiteEnv {
         // Its /metrics address is known from here on (tests and the demo read it).
         controller.wait_for_line("admin-listen", T).await?;
         let client = cluster.client();
+        let socket = dir.join(format!("{name}.sock"));
+        let sidecars = cluster.attach_driver(&driver_name, &socket, &root)?;
         let site = Site {
             driver: driver_name.clone(),
             root,
-            allow_local_repository: false,
-            pod_logs: cluster.pod_logs(),
-            upload_limit_kib: None,
         };
-        let actors = Actors::storage(client.clone(), site.clone());
         create_or_keep(
             &Api::<StorageClass>::all(client.clone()),
             &obj(json!({"metadata": {"name": storage_class}, "provisioner": driver_name})),
@@ -231,17 +230,15 @@ impl SiteEnv {
             protected,
             datamover: None,
             s3: None,
-            _actors: actors,
+            _sidecars: sidecars,
         })
     }
 
-    /// Starts the VolSync restic mover and the data mover on this site, with a restic
+    /// Starts the data mover on this site (VolSync runs cluster-wide), with a restic
     /// repository on an S3 server over HTTPS whose certificate a private CA signed (the user's
     /// Secret `restic` in the protected namespace carries the CA as `RESTIC_CUSTOM_CA`).
     pub async fn start_datamover(&mut self) -> anyhow::Result<()> {
         let client = self.client();
-        self._actors
-            .merge(crate::actors::volsync::start(client.clone(), self.site.clone()).await?);
         let s3 = crate::s3::S3Server::require(
             &self.cluster.dir().join(format!("s3-{}", self.name)),
             "backups",

@@ -3,7 +3,9 @@
 //! VolumeSnapshot/VolumeSnapshotContent/VolumeSnapshotClass (v8.2.0) — as those projects publish
 //! them (descriptions removed), from `../shared/upstream-crds/`. Test clusters that lack them
 //! get these, never CRDs generated from Lifeline's own typed views, so every object the
-//! controllers write meets the real schemas and CEL rules.
+//! controllers write meets the real schemas and CEL rules. (On the control plane the harness
+//! starts, VolSync's CRDs are those of the VolSync release that runs there, v0.14.0:
+//! [`crate::storage_controllers::volsync_crds`].)
 
 use std::path::PathBuf;
 
@@ -41,23 +43,9 @@ pub fn load(file: &str) -> anyhow::Result<CustomResourceDefinition> {
     serde_saphyr::from_str(&text).with_context(|| format!("{} is not a CRD", path.display()))
 }
 
-/// Every foreign CRD, labelled as installed by the harness (so its actors know no real
-/// controller serves these kinds).
+/// Every foreign CRD, as its project publishes it.
 pub fn foreign() -> anyhow::Result<Vec<CustomResourceDefinition>> {
-    FILES
-        .iter()
-        .map(|file| {
-            let mut crd = load(file)?;
-            crd.metadata
-                .labels
-                .get_or_insert_with(Default::default)
-                .insert(
-                    crate::actors::volsync::STAND_IN_LABEL.to_owned(),
-                    "true".to_owned(),
-                );
-            Ok(crd)
-        })
-        .collect()
+    FILES.iter().map(|file| load(file)).collect()
 }
 
 /// The `openAPIV3Schema` of a foreign kind's served, stored version, for validating objects.

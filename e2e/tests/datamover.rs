@@ -14,7 +14,7 @@ use lifeline_api::datamover::{
 };
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::ReplicationSource;
-use lifeline_e2e::actors::{Actors, Site, volsync};
+use lifeline_e2e::actors::Site;
 use lifeline_e2e::process::{Process, binary};
 use lifeline_e2e::{TestCluster, rbac, wait};
 use serde_json::json;
@@ -198,7 +198,8 @@ struct World {
     s3: lifeline_e2e::s3::S3Server,
     payload: Vec<u8>,
     mover: Process,
-    _actors: Actors,
+    /// The hostpath driver and its sidecars.
+    _storage: (Process, Option<lifeline_e2e::storage_controllers::Sidecars>),
 }
 
 async fn world(password: &str) -> World {
@@ -219,12 +220,15 @@ async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>)
     let site = Site {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
-        allow_local_repository: false,
-        pod_logs: cluster.pod_logs(),
-        upload_limit_kib,
     };
-    let mut actors = Actors::storage(client.clone(), site.clone());
-    actors.merge(volsync::start(client.clone(), site.clone()).await.unwrap());
+    // The hostpath driver with the real CSI sidecars on its socket.
+    let (driver, _) =
+        lifeline_e2e::process::lone_hostpath_driver(cluster.dir(), "driver", &site.root, T)
+            .await
+            .unwrap();
+    let sidecars = cluster
+        .attach_driver(DRIVER, &cluster.dir().join("driver.sock"), &site.root)
+        .unwrap();
     let (sc, vsc) = (format!("sc-{app}"), format!("vsc-{app}"));
     Api::<StorageClass>::all(client.clone())
         .create(
@@ -254,9 +258,10 @@ async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>)
     std::fs::create_dir_all(dir.join("db")).unwrap();
     let payload: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
     std::fs::write(dir.join("db/table.bin"), &payload).unwrap();
-    let s3 = lifeline_e2e::s3::S3Server::require(cluster.dir(), "backups")
-        .await
-        .unwrap();
+    let s3 =
+        lifeline_e2e::s3::S3Server::require_limited(cluster.dir(), "backups", upload_limit_kib)
+            .await
+            .unwrap();
     let repository = s3.repository("backups", "lifeline");
     Api::<Secret>::namespaced(client.clone(), &protected)
         .create(
@@ -306,7 +311,7 @@ async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>)
         s3,
         payload,
         mover,
-        _actors: actors,
+        _storage: (driver, sidecars),
     }
 }
 
@@ -314,7 +319,7 @@ async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>)
 async fn backup_and_restore_through_the_datamover_with_real_restic() {
     let World {
         _cluster,
-        _actors,
+        _storage,
         client,
         app,
         protected,
@@ -542,7 +547,7 @@ async fn a_backup_survives_a_controller_crash() {
             lifeline_e2e::s3::SECRET_KEY.to_owned(),
         ),
     ];
-    let output = std::process::Command::new(lifeline_e2e::actors::restic::program())
+    let output = std::process::Command::new("restic")
         .arg("--cacert")
         .arg(&w.s3.ca_file)
         .args(["snapshots", "--json"])

@@ -5,13 +5,18 @@
 //!
 //! Knowingly simpler: no ReplicaSets (a Deployment owns its Pods directly), Pods are named
 //! `NAME-0 … NAME-(N-1)` for both kinds, start Running and Ready at once (no containers run)
-//! and go at once when deleted (no grace period); a template change does not roll Pods.
+//! and go at once when deleted (no grace period); a template change does not roll Pods. Their
+//! Pods name a scheduler no one runs, so kube-scheduler never binds them and the kubelet
+//! stand-in never runs them: the runbook needs their count and their claims, not a process.
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
+
+/// The scheduler the workloads' Pods name, which no one runs.
+pub const UNSCHEDULED: &str = "lifeline-e2e-not-scheduled";
 
 /// Runs [`round`] every [`super::TICK`] until dropped.
 pub fn start(client: Client) -> super::Actors {
@@ -96,6 +101,10 @@ where
             },
             "spec": template.spec,
         }))?;
+        let mut pod = pod;
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.scheduler_name = Some(UNSCHEDULED.to_owned());
+        }
         match pods.create(&PostParams::default(), &pod).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => continue,

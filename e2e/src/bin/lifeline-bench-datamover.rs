@@ -1,5 +1,6 @@
 //! `cargo xtask bench datamover`: N VolumeSnapshotBackups of volumes of a given size through the
-//! real data mover and the restic mover actor; reports the time from each VSB's creation to its
+//! real data mover, the real VolSync and its restic mover script (run by the kubelet stand-in);
+//! the repositories are on a local S3 server over HTTPS (`rclone serve s3`). It reports the time from each VSB's creation to its
 //! ReplicationSource's (p50, p99), the total time, and the overhead against bare `restic backup`
 //! of the same data in the same run. With `--limit L` below N the data mover admits L at a time,
 //! and the report adds the time from a slot freeing (a backup's `Completed`) to the next
@@ -19,7 +20,7 @@ use kube::{Api, Client, ResourceExt};
 use lifeline_api::datamover::VolumeSnapshotBackup;
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass};
 use lifeline_api::foreign::volsync::ReplicationSource;
-use lifeline_e2e::actors::{Actors, Site, restic, volsync};
+use lifeline_e2e::actors::Site;
 use lifeline_e2e::process::{Process, binary};
 use lifeline_e2e::{TestCluster, wait};
 use serde_json::{Value, json};
@@ -70,6 +71,36 @@ where
     }
 }
 
+/// `restic init` and `restic backup` of `dir`, as VolSync's mover runs them.
+async fn bare_backup(
+    s3: &lifeline_e2e::s3::S3Server,
+    repository: String,
+    password: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    for args in [&["init"][..], &["backup", "--host", "volsync", "."][..]] {
+        let output = tokio::process::Command::new("restic")
+            .arg("--cacert")
+            .arg(&s3.ca_file)
+            .args(args)
+            .env("RESTIC_REPOSITORY", &repository)
+            .env("RESTIC_PASSWORD", password)
+            .env("AWS_ACCESS_KEY_ID", lifeline_e2e::s3::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", lifeline_e2e::s3::SECRET_KEY)
+            .current_dir(dir)
+            .output()
+            .await
+            .context("cannot run restic (Debian package restic)")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "restic {} failed: {}",
+            args[0],
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let smoke = std::env::args().any(|a| a == "--smoke");
@@ -93,17 +124,22 @@ async fn main() -> anyhow::Result<()> {
     let client: Client = cluster.client();
     let app = cluster.namespace("bench-app").await?;
     let protected = cluster.namespace("bench-protected").await?;
-    // A local repository (test-only, on both sides) so that the ratio to bare restic measures
-    // the controller's overhead, not an object store's.
     let site = Site {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
-        allow_local_repository: true,
-        pod_logs: cluster.pod_logs(),
-        upload_limit_kib: None,
     };
-    let mut actors = Actors::storage(client.clone(), site.clone());
-    actors.merge(volsync::start(client.clone(), site.clone()).await?);
+    let (_driver, _) = lifeline_e2e::process::lone_hostpath_driver(
+        cluster.dir(),
+        "driver",
+        &site.root,
+        Duration::from_secs(60),
+    )
+    .await?;
+    let _sidecars =
+        cluster.attach_driver(DRIVER, &cluster.dir().join("driver.sock"), &site.root)?;
+    // The same object store for the data mover and the bare restic baseline, so the ratio
+    // measures the controllers' overhead.
+    let s3 = lifeline_e2e::s3::S3Server::require(cluster.dir(), "bench").await?;
     Api::<StorageClass>::all(client.clone())
         .create(
             &PostParams::default(),
@@ -120,10 +156,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let password = "bench-password";
-    let repository = cluster.dir().join("repo");
     Api::<Secret>::namespaced(client.clone(), &protected)
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "restic"},
-            "stringData": {"RESTIC_REPOSITORY": repository.display().to_string(), "RESTIC_PASSWORD": password}})))
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "restic"},
+            "stringData": s3.restic_secret("bench", "mover", password)})),
+        )
         .await?;
 
     println!("preparing {n} volumes of {size} bytes with snapshots …");
@@ -174,21 +212,11 @@ async fn main() -> anyhow::Result<()> {
 
     // Bare restic on the same data, as the baseline.
     // One repository per volume and all at once, as the data mover does it.
-    let envs: Vec<restic::Repository> = (0..n)
-        .map(|i| {
-            let repo = cluster.dir().join(format!("bare-repo-{i}"));
-            std::collections::BTreeMap::from([
-                ("RESTIC_REPOSITORY".to_owned(), repo.display().to_string()),
-                ("RESTIC_PASSWORD".to_owned(), password.to_owned()),
-            ])
-            .into()
-        })
-        .collect();
     let bare_started = Instant::now();
-    let runs = dirs
-        .iter()
-        .zip(&envs)
-        .map(|(dir, env)| restic::backup(env, dir, &[]));
+    let runs = dirs.iter().enumerate().map(|(i, dir)| {
+        let repository = s3.repository("bench", &format!("bare/{i}"));
+        bare_backup(&s3, repository, password, dir)
+    });
     for result in futures::future::join_all(runs).await {
         result?;
     }
@@ -206,7 +234,6 @@ async fn main() -> anyhow::Result<()> {
             "127.0.0.1:0".into(),
             "--max-concurrent-backups".into(),
             limit.to_string(),
-            "--allow-local-repository".into(),
             "--log-level".into(),
             "warn".into(),
         ],

@@ -1,13 +1,11 @@
-//! The one part of a kubelet the scenarios need while no real one can run here: a Node
-//! ([`NODE`]) whose kubelet endpoint serves containers' logs, so that `pods/log` — which the
-//! real API server proxies to the Pod's kubelet — reads what the harness's mover wrote to the
-//! node's log directory (`<namespace>/<pod>/<container>.log`), as a container runtime would.
+//! The kubelet's log endpoint: `pods/log`, which the real API server proxies to the Pod's
+//! kubelet, reads what the Pods' containers wrote to the node log directory
+//! (`<namespace>/<pod>/<container>.log`).
 //!
 //! Knowingly simpler than a kubelet: it serves `/containerLogs/…` only (with `tailLines` and
 //! `limitBytes`; `follow`, `sinceSeconds`, `timestamps` and `previous` are ignored), over TLS
 //! with a self-signed certificate (kube-apiserver, given no `--kubelet-certificate-authority`,
-//! does not verify it) and without authenticating the API server; it runs nothing and reports
-//! no Node or Pod status beyond the Node's address and port.
+//! does not verify it) and without authenticating the API server.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,10 +15,6 @@ use anyhow::Context;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -28,22 +22,20 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-/// The Node the harness's Pods run on.
-pub const NODE: &str = "lifeline-e2e-node";
-
-/// A running kubelet stand-in; stops serving when dropped.
-pub struct Kubelet {
+/// The log endpoint; stops serving when dropped.
+pub struct LogServer {
     task: JoinHandle<()>,
+    pub port: u16,
 }
 
-impl Drop for Kubelet {
+impl Drop for LogServer {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-/// Registers [`NODE`] with the kubelet endpoint served here, serving logs from `logs`.
-pub async fn start(client: &Client, dir: &Path, logs: PathBuf) -> anyhow::Result<Kubelet> {
+/// Serves the logs under `logs` on a loopback port.
+pub async fn serve(dir: &Path, logs: PathBuf) -> anyhow::Result<LogServer> {
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(dir).await?));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
@@ -60,7 +52,7 @@ pub async fn start(client: &Client, dir: &Path, logs: PathBuf) -> anyhow::Result
                 };
                 let service = hyper::service::service_fn(move |request| {
                     let logs = Arc::clone(&logs);
-                    async move { Ok::<_, std::convert::Infallible>(serve(&logs, &request)) }
+                    async move { Ok::<_, std::convert::Infallible>(serve_one(&logs, &request)) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -68,28 +60,7 @@ pub async fn start(client: &Client, dir: &Path, logs: PathBuf) -> anyhow::Result
             });
         }
     });
-    let nodes = Api::<Node>::all(client.clone());
-    let apply = PatchParams::apply("lifeline-e2e-kubelet").force();
-    nodes
-        .patch(
-            NODE,
-            &apply,
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})),
-        )
-        .await
-        .context("cannot register the kubelet stand-in's Node")?;
-    nodes
-        .patch_status(
-            NODE,
-            &apply,
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Node", "status": {
-                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
-            }})),
-        )
-        .await
-        .context("cannot publish the kubelet stand-in's endpoint")?;
-    Ok(Kubelet { task })
+    Ok(LogServer { task, port })
 }
 
 /// A self-signed serving certificate (openssl), as a kubelet makes for itself.
@@ -99,7 +70,7 @@ async fn tls_config(dir: &Path) -> anyhow::Result<ServerConfig> {
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
         ])
-        .args(["-subj", &format!("/CN={NODE}")])
+        .args(["-subj", &format!("/CN={}", super::NODE)])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -120,7 +91,7 @@ async fn tls_config(dir: &Path) -> anyhow::Result<ServerConfig> {
 
 /// `GET /containerLogs/{namespace}/{pod}/{container}`: the container's log, or the kubelet's
 /// refusal for a container that has not started (no log yet).
-fn serve(logs: &Path, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+fn serve_one(logs: &Path, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let respond = |status: StatusCode, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;

@@ -1,5 +1,6 @@
-//! The storage actors (provisioner/binder, snapshot controller) do what the real ones do,
-//! through the API only, with real directories behind the volumes and snapshots.
+//! The reference driver under the real CSI sidecars and snapshot-controller: a claim gets a
+//! volume from external-provisioner, csi-snapshotter snapshots it, a claim from the snapshot
+//! starts from the copy — real directories behind each.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
-use lifeline_e2e::actors::{Actors, Site};
+use lifeline_e2e::actors::Site;
 use lifeline_e2e::{TestCluster, wait};
 use serde_json::json;
 
@@ -42,11 +43,14 @@ async fn claims_bind_snapshots_copy_and_restores_start_from_the_copy() {
     let site = Site {
         driver: DRIVER.into(),
         root: cluster.dir().join("site"),
-        allow_local_repository: false,
-        pod_logs: cluster.pod_logs(),
-        upload_limit_kib: None,
     };
-    let _actors = Actors::storage(client.clone(), site.clone());
+    let (_driver, _) =
+        lifeline_e2e::process::lone_hostpath_driver(cluster.dir(), "driver", &site.root, T)
+            .await
+            .unwrap();
+    let _sidecars = cluster
+        .attach_driver(DRIVER, &cluster.dir().join("driver.sock"), &site.root)
+        .unwrap();
     let (sc, delete_class, retain_class) = (
         format!("sc-{ns}"),
         format!("vsc-{ns}"),
