@@ -126,7 +126,12 @@ impl TestCluster {
         kubeconfig: Option<PathBuf>,
         crds: &[CustomResourceDefinition],
     ) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("lifeline-e2e-").tempdir()?;
+        // `LIFELINE_E2E_KEEP=1` keeps the folder (every program's log, the Pods' logs, the
+        // audit log) for a look after a failure.
+        let dir = tempfile::Builder::new()
+            .prefix("lifeline-e2e-")
+            .disable_cleanup(std::env::var_os("LIFELINE_E2E_KEEP").is_some())
+            .tempdir()?;
         let (running, kubeconfig) = match backend {
             Backend::ControlPlane => {
                 let plane = ControlPlane::start(dir.path()).await?;

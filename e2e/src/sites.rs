@@ -198,9 +198,10 @@ impl SiteEnv {
             driver: driver_name.clone(),
             root,
         };
+        // The cluster's default class (VolSync's cache claims name none).
         create_or_keep(
             &Api::<StorageClass>::all(client.clone()),
-            &obj(json!({"metadata": {"name": storage_class}, "provisioner": driver_name})),
+            &obj(json!({"metadata": {"name": storage_class, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": driver_name})),
         )
         .await?;
         create_or_keep(&Api::<VolumeReplicationClass>::all(client.clone()), &obj(json!({

@@ -230,10 +230,12 @@ async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>)
         .attach_driver(DRIVER, &cluster.dir().join("driver.sock"), &site.root)
         .unwrap();
     let (sc, vsc) = (format!("sc-{app}"), format!("vsc-{app}"));
+    // The cluster's default class, as every real cluster has one: VolSync's restic cache claim
+    // names no class unless a storage-class ConfigMap gives one.
     Api::<StorageClass>::all(client.clone())
         .create(
             &PostParams::default(),
-            &obj(json!({"metadata": {"name": sc}, "provisioner": DRIVER})),
+            &obj(json!({"metadata": {"name": sc, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": DRIVER})),
         )
         .await
         .unwrap();
@@ -333,14 +335,17 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
         mut mover,
     } = world("e2e-password-123").await;
     // OADP's settings and a misspelled credential in the user's Secret: the settings are used,
-    // the misspelling is named in the status (never its value), the backup still runs.
+    // the misspelling is named in the status (never its value), the backup still runs. VolSync's
+    // mover runs `restic forget` after each backup: "daily 3" alone keeps one snapshot per
+    // day, so the first backup would be gone after the second; "within 1d" keeps both.
     let secrets = Api::<Secret>::namespaced(client.clone(), &protected);
     secrets
         .patch(
             "restic",
             &PatchParams::default(),
             &Patch::Merge(json!({"stringData": {
-                "SnapshotRetainPolicyDaily": "3", "restic-prune-interval": "14",
+                "SnapshotRetainPolicyDaily": "3", "SnapshotRetainPolicyWithin": "1d",
+                "restic-prune-interval": "14",
                 "AWS_SECRET_KEY": "typo-value-xyz"}})),
         )
         .await
@@ -547,13 +552,14 @@ async fn a_backup_survives_a_controller_crash() {
             lifeline_e2e::s3::SECRET_KEY.to_owned(),
         ),
     ];
-    let output = std::process::Command::new("restic")
-        .arg("--cacert")
-        .arg(&w.s3.ca_file)
-        .args(["snapshots", "--json"])
-        .envs(env)
-        .output()
-        .unwrap();
+    let output =
+        std::process::Command::new(lifeline_e2e::storage_controllers::program("restic").unwrap())
+            .arg("--cacert")
+            .arg(&w.s3.ca_file)
+            .args(["snapshots", "--json"])
+            .envs(env)
+            .output()
+            .unwrap();
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listed.len(), 1, "one backup, once");
     assert!(

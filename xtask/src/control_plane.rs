@@ -110,9 +110,18 @@ const COMPONENTS: &[Component] = &[
                 "config/crd/bases/volsync.backube_replicationdestinations.yaml",
                 "volsync.backube_replicationdestinations.yaml",
             ),
-            // The restic mover's script, run by the kubelet stand-in with Debian's restic.
+            // The restic mover's script, run by the kubelet stand-in.
             ("mover-restic/entry.sh", "mover-restic-entry.sh"),
         ],
+    },
+    // The restic VolSync's mover image carries, for the script above.
+    Component {
+        name: "restic",
+        module: "restic",
+        pinned: "github.com/restic/restic",
+        package: "github.com/restic/restic/cmd/restic",
+        version_line: None,
+        files: &[],
     },
 ];
 
@@ -193,7 +202,11 @@ pub fn ensure(root: &Path, verbose: bool) -> anyhow::Result<PathBuf> {
     };
     std::fs::create_dir_all(&assets)?;
     for component in COMPONENTS {
-        let version = &pins.iter().find(|(m, _)| *m == component.module).expect("pinned").1;
+        let version = &pins
+            .iter()
+            .find(|(m, _)| *m == component.module)
+            .expect("pinned")
+            .1;
         let cached = cache.join(format!("{}-{version}", component.module));
         let binary = on_path
             .iter()
@@ -209,9 +222,9 @@ pub fn ensure(root: &Path, verbose: bool) -> anyhow::Result<PathBuf> {
 
 /// Every name the assets folder holds: the binaries and the files copied beside them.
 fn entries() -> impl Iterator<Item = &'static str> {
-    COMPONENTS.iter().flat_map(|c| {
-        std::iter::once(c.name).chain(c.files.iter().map(|(_, name)| *name))
-    })
+    COMPONENTS
+        .iter()
+        .flat_map(|c| std::iter::once(c.name).chain(c.files.iter().map(|(_, name)| *name)))
 }
 
 /// The pinned version of each tools module: (module folder, version).
@@ -276,7 +289,7 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
 /// The three ways to provide the control plane, for errors.
 const WAYS: &str = "the control plane (etcd, kube-apiserver, kube-controller-manager, \
 kube-scheduler, kubectl) and the storage controllers (csi-provisioner, csi-snapshotter, \
-snapshot-controller, volsync) come from one of: (1) Go >= 1.26 with the Go module proxy \
+snapshot-controller, volsync, restic) come from one of: (1) Go >= 1.26 with the Go module proxy \
 reachable, to build them once into the cache (`cargo xtask control-plane`); (2) \
 KUBEBUILDER_ASSETS naming a folder with all of them; (3) the control plane's binaries on PATH \
 at the pinned versions (the storage controllers are then still built as in (1))";
@@ -376,10 +389,7 @@ fn copy_files(root: &Path, module: &str, dir: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot copy {from} from {}", component.pinned))?;
             // The module cache's files are read-only and never executable; scripts are run.
             let mode = if to.ends_with(".sh") { 0o755 } else { 0o644 };
-            std::fs::set_permissions(
-                &target,
-                std::os::unix::fs::PermissionsExt::from_mode(mode),
-            )?;
+            std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         }
     }
     Ok(())
@@ -514,6 +524,11 @@ mod tests {
         // starts on plain Kubernetes (it looks for OpenShift's SCCs and takes "no such kind"
         // as "not OpenShift").
         assert_eq!(version("volsync"), "v0.14.0");
+        assert_eq!(
+            version("restic"),
+            "v0.18.0",
+            "what VolSync v0.14.0's image carries"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod context;
 pub mod controller;
 pub mod error;
 pub mod metrics;
+pub mod mover_failure;
 pub mod names;
 pub mod problem;
 pub mod progress;

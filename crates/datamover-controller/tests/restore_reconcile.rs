@@ -142,8 +142,11 @@ async fn an_empty_repository_is_a_failure_not_a_success() {
         .patch_status(
             &n.replication_destination(),
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"conditions": [{"type": "Synchronizing", "status": "False", "reason": "Error",
-                "message": "no restic snapshot matches restoreAsOf/previous", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})),
+            // What VolSync v0.14's mover reports for a repository with nothing to restore: the
+            // manual sync done, successfully, with these lines kept from its log.
+            &Patch::Merge(json!({"status": {"lastManualSync": vsr.metadata.name,
+                "latestMoverStatus": {"result": "Successful",
+                    "logs": "No eligible snapshots found\n=== No data will be restored ===\nRestic completed in 2s"}}})),
         )
         .await
         .unwrap();
@@ -151,7 +154,9 @@ async fn an_empty_repository_is_a_failure_not_a_success() {
     let status = vsr.status.unwrap();
     assert_eq!(status.phase.unwrap().as_str(), "Failed");
     assert!(
-        status.conditions[0].message.contains("no restic snapshot"),
+        status.conditions[0]
+            .message
+            .contains("no backup to restore"),
         "{}",
         status.conditions[0].message
     );

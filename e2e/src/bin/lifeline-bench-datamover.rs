@@ -79,18 +79,19 @@ async fn bare_backup(
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     for args in [&["init"][..], &["backup", "--host", "volsync", "."][..]] {
-        let output = tokio::process::Command::new("restic")
-            .arg("--cacert")
-            .arg(&s3.ca_file)
-            .args(args)
-            .env("RESTIC_REPOSITORY", &repository)
-            .env("RESTIC_PASSWORD", password)
-            .env("AWS_ACCESS_KEY_ID", lifeline_e2e::s3::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", lifeline_e2e::s3::SECRET_KEY)
-            .current_dir(dir)
-            .output()
-            .await
-            .context("cannot run restic (Debian package restic)")?;
+        let output =
+            tokio::process::Command::new(lifeline_e2e::storage_controllers::program("restic")?)
+                .arg("--cacert")
+                .arg(&s3.ca_file)
+                .args(args)
+                .env("RESTIC_REPOSITORY", &repository)
+                .env("RESTIC_PASSWORD", password)
+                .env("AWS_ACCESS_KEY_ID", lifeline_e2e::s3::ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", lifeline_e2e::s3::SECRET_KEY)
+                .current_dir(dir)
+                .output()
+                .await
+                .context("cannot run restic (`cargo xtask control-plane` builds it)")?;
         anyhow::ensure!(
             output.status.success(),
             "restic {} failed: {}",
@@ -143,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     Api::<StorageClass>::all(client.clone())
         .create(
             &PostParams::default(),
-            &obj(json!({"metadata": {"name": "bench"}, "provisioner": DRIVER})),
+            &obj(json!({"metadata": {"name": "bench", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": DRIVER})),
         )
         .await?;
     Api::<VolumeSnapshotClass>::all(client.clone())

@@ -1,3 +1,6 @@
+// Pins external-provisioner, the CSI sidecar that creates and deletes the reference driver's
+// volumes for claims (empty, from a snapshot, cloned) on the e2e clusters.
+// `cargo xtask control-plane` builds it into a cache outside the work tree.
 module lifeline.dev/tools/control-plane/external-provisioner
 
 go 1.26.0

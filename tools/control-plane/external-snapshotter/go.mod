@@ -1,3 +1,7 @@
+// Pins external-snapshotter: the csi-snapshotter sidecar beside the reference driver and the
+// cluster's snapshot-controller. The replace lines are upstream's own (its go.mod pins every
+// k8s.io module to v0.34.0 and builds its client/v8 from the same tag), so the build is theirs.
+// `cargo xtask control-plane` builds them into a cache outside the work tree.
 module lifeline.dev/tools/control-plane/external-snapshotter
 
 go 1.26.0

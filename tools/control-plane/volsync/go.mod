@@ -1,3 +1,9 @@
+// Pins VolSync, whose controller drives the data mover's ReplicationSources and
+// ReplicationDestinations on the e2e clusters. v0.14.0: of v0.12–v0.14 the only release the
+// module proxy serves here, and it starts on plain Kubernetes (it lists OpenShift's SCCs at
+// start and takes "no such kind" as "not OpenShift"). Its CRDs and restic mover script are
+// copied from this module beside the binary.
+// `cargo xtask control-plane` builds it into a cache outside the work tree.
 module lifeline.dev/tools/control-plane/volsync
 
 go 1.26.0

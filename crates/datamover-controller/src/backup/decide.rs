@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use lifeline_api::datamover::{BackupPhase, BatchingStatus, VolumeSnapshotBackup};
 use lifeline_api::foreign::snapshot::VolumeSnapshotContent;
-use lifeline_api::foreign::volsync::{MoverResult, ReplicationSource, SynchronizingReason};
+use lifeline_api::foreign::volsync::ReplicationSource;
 use lifeline_api::open::Open;
 
 use crate::problem::{Problem, restic_secret_named};
@@ -98,21 +98,7 @@ pub fn mover_result(source: &ReplicationSource, trigger: &str) -> Option<Result<
     if status.sync.last_manual_sync.as_deref() == Some(trigger) {
         return Some(Ok(()));
     }
-    let failed_condition = status
-        .sync
-        .conditions
-        .iter()
-        .find(|c| c.reason == SynchronizingReason::Error.as_str())
-        .map(|c| c.message.clone());
-    let mover = status.sync.latest_mover_status.as_ref();
-    let failed_mover = mover
-        .filter(|m| m.result.as_ref().is_some_and(|r| *r == MoverResult::Failed))
-        .map(|m| {
-            m.logs
-                .clone()
-                .unwrap_or_else(|| "the restic mover failed".into())
-        });
-    failed_condition.or(failed_mover).map(Err)
+    crate::mover_failure::final_failure(&status.sync).map(Err)
 }
 
 pub fn decide(observed: &Observed) -> Decision {

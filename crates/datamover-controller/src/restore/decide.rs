@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use lifeline_api::datamover::{BatchingStatus, RestorePhase, VolumeSnapshotRestore};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotContent};
-use lifeline_api::foreign::volsync::{MoverResult, ReplicationDestination, SynchronizingReason};
+use lifeline_api::foreign::volsync::ReplicationDestination;
 use lifeline_api::open::Open;
 
 use crate::problem::{Problem, restic_secret_named};
@@ -136,6 +136,9 @@ pub fn decide(observed: &Observed) -> Decision {
         .map(|s| s.sync.clone())
         .unwrap_or_default();
     if sync.last_manual_sync.as_deref() == Some(vsr.name_any().as_str()) {
+        if let Some(message) = nothing_restored(&sync) {
+            return Decision::Fail(message);
+        }
         let handle = working
             .restored_content
             .as_ref()
@@ -149,17 +152,7 @@ pub fn decide(observed: &Observed) -> Decision {
             _ => Decision::Wait("the restored snapshot is not bound yet"),
         };
     }
-    let failed = sync
-        .conditions
-        .iter()
-        .find(|c| c.reason == SynchronizingReason::Error.as_str())
-        .map(|c| c.message.clone())
-        .or_else(|| {
-            sync.latest_mover_status
-                .filter(|m| m.result.as_ref().is_some_and(|r| *r == MoverResult::Failed))
-                .map(|m| m.logs.unwrap_or_else(|| "the restic mover failed".into()))
-        });
-    match failed {
+    match crate::mover_failure::final_failure(&sync) {
         // Scrubbed here: decisions are logged, and the mover's text may quote the Secret.
         Some(message) => Decision::Fail(crate::secret_data::scrubbed(
             message,
@@ -167,6 +160,16 @@ pub fn decide(observed: &Observed) -> Decision {
         )),
         None => Decision::Running,
     }
+}
+
+/// VolSync's restic mover ends a restore that found no backup to restore with success and an
+/// empty volume ("No eligible snapshots found", "No data will be restored", lines its log
+/// filter keeps in `latestMoverStatus`): for a restore that is a failure, never a success.
+pub fn nothing_restored(sync: &lifeline_api::foreign::volsync::SyncStatus) -> Option<String> {
+    let logs = sync.latest_mover_status.as_ref()?.logs.as_deref()?;
+    logs.contains("No eligible snapshots found").then(|| {
+        "the repository has no backup to restore at that point in time (VolSync's mover: \"No eligible snapshots found\"; nothing was restored)".to_owned()
+    })
 }
 
 /// Fields the schema does not require (as upstream's) but a restore cannot do without, checked

@@ -28,6 +28,8 @@ for d in usr etc bin sbin lib lib32 lib64 libx32 opt; do
   elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"; mount -o remount,bind,ro "$root/$d"
   fi
 done
+# The image's /usr/local, not the host's (the image's files are placed in it below).
+mount -t tmpfs -o mode=0755 lifeline-image "$root/usr/local"
 mkdir "$root/proc" "$root/dev"
 mount --rbind /proc "$root/proc"
 mount -t tmpfs -o mode=0755 lifeline-dev "$root/dev"
@@ -47,6 +49,7 @@ place "$termination" "$termination_path" rw
 while IFS="$(printf '\t')" read -r host path mode; do
   place "$host" "$path" "$mode"
 done < "$mounts"
+mount -o remount,ro "$root/usr/local"
 mount -o remount,ro "$root"
 exec env -u SHLVL -u _ -u OLDPWD -u PWD unshare --root="$root" --wd="$workdir" -- "$@"
 "#;

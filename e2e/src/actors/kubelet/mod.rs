@@ -31,8 +31,10 @@ use super::Actors;
 /// The Node the harness's Pods run on.
 pub const NODE: &str = "lifeline-e2e-node";
 
-/// Files an image would carry, by the path the Pod's command names: what the kubelet mounts
-/// there. VolSync's restic mover image carries its script at `/mover-restic/entry.sh`.
+/// Files an image would carry, by their path in the image: what the kubelet mounts there (the
+/// rest of the "image" is the host's programs). VolSync's restic mover image carries its
+/// script at `/mover-restic/entry.sh` and restic v0.18.0 at `/usr/local/bin/restic`; the
+/// image's `/usr/local` replaces the host's in every container.
 #[derive(Clone, Debug, Default)]
 pub struct Images {
     pub files: HashMap<String, PathBuf>,
@@ -43,9 +45,14 @@ impl Images {
     pub fn from_assets(assets: Option<&Path>) -> Self {
         let mut files = HashMap::new();
         if let Some(dir) = assets {
-            let script = dir.join("mover-restic-entry.sh");
-            if script.is_file() {
-                files.insert("/mover-restic/entry.sh".to_owned(), script);
+            for (path, name) in [
+                ("/mover-restic/entry.sh", "mover-restic-entry.sh"),
+                ("/usr/local/bin/restic", "restic"),
+            ] {
+                let file = dir.join(name);
+                if file.is_file() {
+                    files.insert(path.to_owned(), file);
+                }
             }
         }
         Self { files }
@@ -118,8 +125,9 @@ pub async fn start(
             NODE,
             &apply,
             &Patch::Apply(json!({"apiVersion": "v1", "kind": "Node", "status": {
-                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                              {"type": "Hostname", "address": NODE}],
+                // The API server reaches the kubelet at its first address: an IP, not a name
+                // no resolver knows.
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port}},
                 "capacity": room, "allocatable": room,
                 // No node lifecycle controller runs, so this stays as written.
@@ -130,6 +138,16 @@ pub async fn start(
         )
         .await
         .context("cannot publish the kubelet stand-in's status")?;
+    // The API server taints a new Node not-ready; the node lifecycle controller (not run: it
+    // would want the kubelet's heartbeat Lease) lifts the taint once the Node is Ready.
+    nodes
+        .patch(
+            NODE,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"taints": []}})),
+        )
+        .await
+        .context("cannot lift the new Node's not-ready taint")?;
     let storage = Storage::default();
     let runner = pods::Runner::new(
         client.clone(),

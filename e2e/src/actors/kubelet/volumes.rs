@@ -373,10 +373,10 @@ async fn container_plan(
             read_only: mount.read_only == Some(true),
         });
     }
-    if let Some(file) = images.files.get(&argv[0]) {
+    for (path, file) in &images.files {
         mounts.push(Mount {
             host: file.clone(),
-            path: argv[0].clone(),
+            path: path.clone(),
             read_only: true,
         });
     }
