@@ -570,14 +570,19 @@ async fn a_backup_survives_a_controller_crash() {
             .items
             .is_empty()
     );
-    assert!(
-        Api::<PersistentVolumeClaim>::namespaced(w.client.clone(), &w.protected)
+    // VolSync's cache claim goes with its ReplicationSource, by garbage collection.
+    let claims = Api::<PersistentVolumeClaim>::namespaced(w.client.clone(), &w.protected);
+    wait::until(T, "no claim left in the protected namespace", || async {
+        claims
             .list(&ListParams::default())
             .await
-            .unwrap()
+            .ok()?
             .items
             .is_empty()
-    );
+            .then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 /// Deleting a VSB mid-backup leaves no working object in the protected namespace and does not
@@ -761,20 +766,22 @@ async fn a_freed_slot_and_a_fixed_secret_are_noticed_at_once() {
 /// kubelet (the harness's stand-in): a backend without that node log fails the test.
 #[tokio::test]
 async fn a_running_backup_shows_the_movers_progress_and_its_totals() {
-    // 2 MiB that do not compress at 256 KiB/s: about 8 s of upload, the log read every second.
+    // 6 MiB that do not compress through an object store serving 192 KiB/s: about 30 s of
+    // upload, so VolSync's mover (restic reporting every 10 s) reports while it runs; the log
+    // read every second.
     let w = world_on(
         "e2e-password-123",
         &["--progress-interval-seconds", "1"],
-        Some(256),
+        Some(192),
     )
     .await;
     assert!(
         w._cluster.pod_logs().is_some(),
         "progress is read from the mover's log: this needs the kubelet stand-in's node log (the control-plane backend)"
     );
-    // Data restic cannot compress away, so that the limit slows the upload: 2 MiB in 4 files.
+    // Data restic cannot compress away, so that the limit slows the upload: 6 MiB in 4 files.
     for i in 0..4 {
-        let noise = lifeline_e2e::actors::files::noise(i + 1, 512 * 1024);
+        let noise = lifeline_e2e::actors::files::noise(i + 1, 1536 * 1024);
         std::fs::write(w.dir.join(format!("noise-{i}.bin")), noise).unwrap();
     }
     let vsbs = Api::<VolumeSnapshotBackup>::namespaced(w.client.clone(), &w.app);

@@ -4,6 +4,11 @@
 //! alone is no verdict. Final are: the mover's Job past its backoff limit
 //! (`latestMoverStatus.result: Failed`, with the mover's log), and VolSync's two refusals of the
 //! spec itself (no replication method, more than one), which no retry changes.
+//!
+//! VolSync retries a failed mover up to its Job's backoff limit (8 Pods, the Job controller
+//! waiting 10 s, 20 s, 40 s … between them: about 20 minutes). A failed Pod whose log shows an
+//! error no retry can fix — restic's wrong password, a certificate no CA vouches for — is
+//! final at once ([`hopeless`]).
 
 use lifeline_api::foreign::volsync::{MoverResult, SyncStatus, SynchronizingReason};
 
@@ -34,6 +39,21 @@ pub fn final_failure(sync: &SyncStatus) -> Option<String> {
     refused.or(mover_failed)
 }
 
+/// restic's words for what only a change of the Secret fixes.
+const HOPELESS: &[&str] = &[
+    "wrong password or no key found",
+    "x509: certificate signed by unknown authority",
+];
+
+/// The lines of a failed mover's log that say it cannot succeed on a retry, if any.
+pub fn hopeless(log: &str) -> Option<String> {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| HOPELESS.iter().any(|h| l.contains(h)))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +66,22 @@ mod tests {
     fn error(message: &str) -> serde_json::Value {
         json!({"conditions": [{"type": "Synchronizing", "status": "False", "reason": "Error",
             "message": message, "lastTransitionTime": "2026-12-03T00:56:56Z"}]})
+    }
+
+    #[test]
+    fn a_wrong_password_is_hopeless_a_network_error_is_not() {
+        let log = "Starting container\nFatal: unable to open repository at s3:https://x/b: wrong password or no key found\n";
+        assert_eq!(
+            hopeless(log).as_deref(),
+            Some(
+                "Fatal: unable to open repository at s3:https://x/b: wrong password or no key found"
+            )
+        );
+        assert_eq!(
+            hopeless("Fatal: unable to open config file: connection refused"),
+            None
+        );
+        assert_eq!(hopeless(""), None);
     }
 
     #[test]

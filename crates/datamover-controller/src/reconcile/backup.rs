@@ -434,6 +434,12 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             Ok(Action::await_change())
         }
         Decision::Running => {
+            // VolSync would retry a mover that cannot succeed for about 20 minutes.
+            let job = super::progress::job_name(&names.replication_source(), true);
+            if let Some(lines) = super::progress::hopeless_failure(ctx, protected, &job).await {
+                let message = crate::secret_data::scrubbed(lines, observed.user_secret.as_ref());
+                return fail(ctx, vsb, "backup", "BackupFailed", &message).await;
+            }
             let status = vsb.status.as_ref();
             super::progress::report(
                 ctx,

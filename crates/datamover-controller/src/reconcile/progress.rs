@@ -121,6 +121,29 @@ pub fn with_nulls(progress: &MoverProgress) -> serde_json::Value {
     value
 }
 
+/// A failed mover Pod's log that says no retry can succeed ([`crate::mover_failure::hopeless`]),
+/// read once a Pod of the Job has failed; `None` while none has, or when it cannot be read.
+pub async fn hopeless_failure(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
+    let listed = pods
+        .list(&ListParams::default().labels(&format!("{JOB_NAME_LABEL}={job}")))
+        .await
+        .ok()?;
+    let failed = listed
+        .items
+        .into_iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
+    let params = LogParams {
+        container: Some(MOVER_CONTAINER.into()),
+        tail_lines: Some(TAIL_LINES),
+        limit_bytes: Some(LIMIT_BYTES),
+        ..LogParams::default()
+    };
+    let log = pods.logs(&failed.name_any(), &params).await.ok()?;
+    crate::mover_failure::hopeless(&log)
+}
+
 /// The tail of the newest mover Pod's log, if it can be read.
 async fn mover_log(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace);

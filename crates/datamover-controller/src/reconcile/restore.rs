@@ -291,6 +291,12 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             Ok(Action::await_change())
         }
         Decision::Running => {
+            // VolSync would retry a mover that cannot succeed for about 20 minutes.
+            let job = super::progress::job_name(&names.replication_destination(), false);
+            if let Some(lines) = super::progress::hopeless_failure(ctx, protected, &job).await {
+                let message = crate::secret_data::scrubbed(lines, observed.user_secret.as_ref());
+                return fail(ctx, vsr, "restore", "RestoreFailed", &message).await;
+            }
             let status = vsr.status.as_ref();
             super::progress::report(
                 ctx,
