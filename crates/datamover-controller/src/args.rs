@@ -55,11 +55,6 @@ pub struct MoverArgs {
     #[arg(long, env = "LIFELINE_MOVER_RUN_AS_USER")]
     pub mover_run_as_user: Option<i64>,
 
-    /// Test-only: accept a local-path RESTIC_REPOSITORY (for a stand-in mover that may write to
-    /// the host). The real restic mover has a read-only root: never set this on a cluster.
-    #[arg(long, env = "LIFELINE_ALLOW_LOCAL_REPOSITORY", hide = true)]
-    pub allow_local_repository: bool,
-
     /// Seconds between reads of a running mover's log for the request's `status.progress`
     /// (VolSync's mover prints every 10 s); 0 turns progress reports off.
     #[arg(long, env = "LIFELINE_PROGRESS_INTERVAL_SECONDS", default_value_t = 10)]
@@ -110,7 +105,6 @@ impl MoverArgs {
             mover_run_as_user: self.mover_run_as_user,
             retain,
             protected_namespace,
-            allow_local_repository: self.allow_local_repository,
             progress_interval: std::time::Duration::from_secs(self.progress_interval_seconds),
         })
     }

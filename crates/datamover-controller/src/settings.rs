@@ -21,9 +21,6 @@ pub struct Settings {
     /// The only protected namespace this controller works in (its RBAC covers that one);
     /// `None` serves whichever namespace a request names.
     pub protected_namespace: Option<String>,
-    /// Test-only: accept a local-path `RESTIC_REPOSITORY`, for a stand-in mover that can write
-    /// to the host. The real mover cannot, so by default such a Secret is refused.
-    pub allow_local_repository: bool,
     /// How often a running mover's log is read for `status.progress`; zero: never.
     pub progress_interval: std::time::Duration,
 }

@@ -63,7 +63,6 @@ fn observed() -> Observed {
         storage_config: None,
         working: Working::default(),
         admitted: true,
-        local_repository_allowed: false,
         queued_recheck: std::time::Duration::from_secs(5),
     }
 }
@@ -263,17 +262,16 @@ fn every_bad_input_is_a_named_problem() {
     );
 }
 
-/// The test-only flag lets a stand-in mover that can write to the host use a local path.
+/// A local path is refused: VolSync's mover cannot write outside its volumes (no flag lifts it
+/// since no stand-in mover needs one).
 #[test]
-fn a_local_repository_needs_the_test_only_flag() {
+fn a_local_repository_is_refused() {
     let mut o = observed();
     o.user_secret
         .as_mut()
         .unwrap()
         .insert("RESTIC_REPOSITORY".into(), b"/var/backups".to_vec());
     assert!(matches!(decide(&o), Decision::Reject(p) if p.reason() == "LocalRepository"));
-    o.local_repository_allowed = true;
-    assert!(!matches!(decide(&o), Decision::Reject(_)));
 }
 
 /// Fields upstream does not require are checked before anything is fetched, each by name.

@@ -48,8 +48,6 @@ pub struct Observed {
     pub working: Working,
     /// Whether a concurrency slot is free for this backup (counted from the cluster).
     pub admitted: bool,
-    /// `--allow-local-repository` (test-only): a local-path repository is accepted.
-    pub local_repository_allowed: bool,
     /// When a queued backup looks again: sooner when it only waits for the previous backup of
     /// its volume to reach its point in time.
     pub queued_recheck: std::time::Duration,
@@ -222,7 +220,7 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
         name: secret_name,
         source,
     })?;
-    if secret.form == Form::Local && !observed.local_repository_allowed {
+    if secret.form == Form::Local {
         return Err(Problem::LocalRepository {
             what: "RESTIC_REPOSITORY of the restic Secret",
         });

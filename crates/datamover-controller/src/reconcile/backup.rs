@@ -202,7 +202,6 @@ async fn observe(vsb: &VolumeSnapshotBackup, ctx: &Context) -> Result<Observed, 
         )
         .await?,
         working,
-        local_repository_allowed: ctx.settings.allow_local_repository,
         admitted,
         queued_recheck,
     })

@@ -140,7 +140,6 @@ async fn observe(vsr: &VolumeSnapshotRestore, ctx: &Context) -> Result<Observed,
             restored,
             restored_content,
         },
-        local_repository_allowed: ctx.settings.allow_local_repository,
         admitted: admission(ctx, vsr).await?,
     })
 }

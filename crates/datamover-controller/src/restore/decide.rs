@@ -38,8 +38,6 @@ pub struct Observed {
     /// OADP's ConfigMap for the backed-up claim's storage class: (name, data), if it exists.
     pub storage_config: Option<(String, BTreeMap<String, String>)>,
     pub working: Working,
-    /// `--allow-local-repository` (test-only): a local-path repository is accepted.
-    pub local_repository_allowed: bool,
     pub admitted: bool,
 }
 
@@ -213,7 +211,7 @@ fn check_inputs(observed: &Observed) -> Result<(), Problem> {
     if repository.trim().is_empty() {
         return Err(Problem::NoRepositoryToRestore);
     }
-    if repository::form(repository) == Ok(Form::Local) && !observed.local_repository_allowed {
+    if repository::form(repository) == Ok(Form::Local) {
         return Err(Problem::LocalRepository {
             what: "spec.volumeSnapshotMoverBackupRef.resticrepository",
         });
@@ -283,7 +281,6 @@ mod tests {
             user_secret: Some(crate::secret_data::SecretData(secret)),
             storage_config: None,
             working: Working::default(),
-            local_repository_allowed: false,
             admitted: true,
         }
     }

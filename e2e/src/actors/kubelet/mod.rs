@@ -95,6 +95,13 @@ impl Drop for Kubelet {
     }
 }
 
+/// This process's effective user id (`/proc/self/status`).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// Registers [`NODE`] (Ready, with room for the scenarios' Pods) with the log endpoint served
 /// here, and runs the Pods bound to it. `dir` holds the Pods' scratch files and `logs` their
 /// containers' logs (`<namespace>/<pod>/<container>.log`).
@@ -104,6 +111,10 @@ pub async fn start(
     logs: PathBuf,
     images: Images,
 ) -> anyhow::Result<Kubelet> {
+    anyhow::ensure!(
+        effective_uid() == Some(0),
+        "the kubelet stand-in runs Pods in mount namespaces of their own (unshare, mount), which needs root: run the e2e suite and the demo as root, as CI does"
+    );
     let server = logs::serve(dir, logs.clone()).await?;
     let nodes = Api::<Node>::all(client.clone());
     let apply = PatchParams::apply("lifeline-e2e-kubelet").force();
