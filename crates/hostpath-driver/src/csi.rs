@@ -21,6 +21,9 @@ pub struct CsiService {
     pub driver_name: String,
 }
 
+/// The volume context key naming the volume's directory on this machine.
+pub const VOLUME_PATH: &str = "hostpath.lifeline.dev/path";
+
 /// Who made a snapshot, stored beside its copy: a second CreateSnapshot with the same name
 /// but another source is ALREADY_EXISTS, as the spec says.
 const SOURCE_FILE: &str = ".lifeline-source";
@@ -159,10 +162,14 @@ impl CsiController for CsiService {
             std::fs::rename(&staging, &dir).map_err(|e| Status::internal(e.to_string()))?;
             tracing::info!(volume = r.name, "CSI volume created");
         }
+        // Where the node side finds the volume (as NodePublishVolume's volume_context would
+        // carry it): the PersistentVolume's `volumeAttributes`.
+        let volume_context = [(VOLUME_PATH.to_owned(), dir.display().to_string())].into();
         Ok(Response::new(csi::CreateVolumeResponse {
             volume: Some(csi::Volume {
                 capacity_bytes: capacity,
                 volume_id: r.name,
+                volume_context,
                 content_source: source.map(|t| csi::VolumeContentSource { r#type: Some(t) }),
                 ..Default::default()
             }),

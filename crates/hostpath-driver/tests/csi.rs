@@ -88,6 +88,11 @@ async fn volumes_snapshots_and_clones_carry_the_data_and_retries_are_idempotent(
         .unwrap()
         .into_inner();
     assert_eq!(made.volume.as_ref().unwrap().volume_id, "pvc-1");
+    // The node side finds the directory in the volume context (the PV's volumeAttributes).
+    assert_eq!(
+        made.volume.as_ref().unwrap().volume_context[lifeline_hostpath_driver::csi::VOLUME_PATH],
+        store.volume_dir("pvc-1").display().to_string()
+    );
     assert_eq!(made.volume.unwrap().capacity_bytes, 1 << 20);
     std::fs::write(store.volume_dir("pvc-1").join("data"), b"v1").unwrap();
     // A retry (the provisioner's, after a timeout) finds the same volume, data intact.

@@ -135,9 +135,16 @@ async fn volume_dir(
                 format!("volume {name} is not a CSI volume; the stand-in mounts CSI volumes only"),
             )));
         };
+        // The driver's volume context names the directory (a volume it provisioned); else the
+        // driver registered here knows it (a volume an admin pre-provisioned).
+        let from_context = csi
+            .volume_attributes
+            .as_ref()
+            .and_then(|a| a.get(lifeline_hostpath_driver::csi::VOLUME_PATH))
+            .map(PathBuf::from);
         return Ok(
-            match storage
-                .volume_dir(&csi.driver, &csi.volume_handle)
+            match from_context
+                .or_else(|| storage.volume_dir(&csi.driver, &csi.volume_handle))
                 .filter(|d| d.is_dir())
             {
                 Some(host) => Ok(host),
