@@ -216,6 +216,34 @@ impl TestCluster {
         crate::storage_controllers::Sidecars::start(self.dir(), &self.kubeconfig, socket, name)
     }
 
+    /// A hostpath driver with no peer, named `driver`, keeping its volumes in `site/` of the
+    /// cluster's folder, with its CSI sidecars ([`TestCluster::attach_driver`]): one site's
+    /// storage for scenarios without replication. Dropping the pair stops them.
+    pub async fn lone_driver(
+        &self,
+        driver: &str,
+    ) -> anyhow::Result<(
+        crate::actors::Site,
+        (
+            crate::process::Process,
+            crate::storage_controllers::Sidecars,
+        ),
+    )> {
+        let site = crate::actors::Site {
+            driver: driver.to_owned(),
+            root: self.dir().join("site"),
+        };
+        let (process, _) = crate::process::lone_hostpath_driver(
+            self.dir(),
+            "driver",
+            &site.root,
+            Duration::from_secs(60),
+        )
+        .await?;
+        let sidecars = self.attach_driver(driver, &self.dir().join("driver.sock"), &site.root)?;
+        Ok((site, (process, sidecars)))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

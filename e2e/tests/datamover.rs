@@ -217,18 +217,8 @@ async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>)
     let client = cluster.client();
     let app = cluster.namespace("app").await.unwrap();
     let protected = cluster.namespace("lifeline-system").await.unwrap();
-    let site = Site {
-        driver: DRIVER.into(),
-        root: cluster.dir().join("site"),
-    };
     // The hostpath driver with the real CSI sidecars on its socket.
-    let (driver, _) =
-        lifeline_e2e::process::lone_hostpath_driver(cluster.dir(), "driver", &site.root, T)
-            .await
-            .unwrap();
-    let sidecars = cluster
-        .attach_driver(DRIVER, &cluster.dir().join("driver.sock"), &site.root)
-        .unwrap();
+    let (site, storage) = cluster.lone_driver(DRIVER).await.unwrap();
     let (sc, vsc) = (format!("sc-{app}"), format!("vsc-{app}"));
     // The cluster's default class, as every real cluster has one: VolSync's restic cache claim
     // names no class unless a storage-class ConfigMap gives one.
@@ -313,7 +303,7 @@ async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>)
         s3,
         payload,
         mover,
-        _storage: (driver, sidecars),
+        _storage: storage,
     }
 }
 

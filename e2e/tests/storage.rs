@@ -9,7 +9,6 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
-use lifeline_e2e::actors::Site;
 use lifeline_e2e::{TestCluster, wait};
 use serde_json::json;
 
@@ -40,17 +39,7 @@ async fn claims_bind_snapshots_copy_and_restores_start_from_the_copy() {
     let cluster = TestCluster::start().await.unwrap();
     let client = cluster.client();
     let ns = cluster.namespace("actors").await.unwrap();
-    let site = Site {
-        driver: DRIVER.into(),
-        root: cluster.dir().join("site"),
-    };
-    let (_driver, _) =
-        lifeline_e2e::process::lone_hostpath_driver(cluster.dir(), "driver", &site.root, T)
-            .await
-            .unwrap();
-    let _sidecars = cluster
-        .attach_driver(DRIVER, &cluster.dir().join("driver.sock"), &site.root)
-        .unwrap();
+    let (site, _storage) = cluster.lone_driver(DRIVER).await.unwrap();
     let (sc, delete_class, retain_class) = (
         format!("sc-{ns}"),
         format!("vsc-{ns}"),

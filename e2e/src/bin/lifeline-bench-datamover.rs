@@ -20,7 +20,6 @@ use kube::{Api, Client, ResourceExt};
 use lifeline_api::datamover::VolumeSnapshotBackup;
 use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass};
 use lifeline_api::foreign::volsync::ReplicationSource;
-use lifeline_e2e::actors::Site;
 use lifeline_e2e::process::{Process, binary};
 use lifeline_e2e::{TestCluster, wait};
 use serde_json::{Value, json};
@@ -125,19 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let client: Client = cluster.client();
     let app = cluster.namespace("bench-app").await?;
     let protected = cluster.namespace("bench-protected").await?;
-    let site = Site {
-        driver: DRIVER.into(),
-        root: cluster.dir().join("site"),
-    };
-    let (_driver, _) = lifeline_e2e::process::lone_hostpath_driver(
-        cluster.dir(),
-        "driver",
-        &site.root,
-        Duration::from_secs(60),
-    )
-    .await?;
-    let _sidecars =
-        cluster.attach_driver(DRIVER, &cluster.dir().join("driver.sock"), &site.root)?;
+    let (site, _storage) = cluster.lone_driver(DRIVER).await?;
     // The same object store for the data mover and the bare restic baseline, so the ratio
     // measures the controllers' overhead.
     let s3 = lifeline_e2e::s3::S3Server::require(cluster.dir(), "bench").await?;

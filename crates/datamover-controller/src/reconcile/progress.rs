@@ -124,38 +124,34 @@ pub fn with_nulls(progress: &MoverProgress) -> serde_json::Value {
 /// A failed mover Pod's log that says no retry can succeed ([`crate::mover_failure::hopeless`]),
 /// read once a Pod of the Job has failed; `None` while none has, or when it cannot be read.
 pub async fn hopeless_failure(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
-    let listed = pods
-        .list(&ListParams::default().labels(&format!("{JOB_NAME_LABEL}={job}")))
-        .await
-        .ok()?;
-    let failed = listed
-        .items
-        .into_iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
-        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
-    let params = LogParams {
-        container: Some(MOVER_CONTAINER.into()),
-        tail_lines: Some(TAIL_LINES),
-        limit_bytes: Some(LIMIT_BYTES),
-        ..LogParams::default()
-    };
-    let log = pods.logs(&failed.name_any(), &params).await.ok()?;
+    let failed = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
+    let log = newest_log(ctx, namespace, job, failed).await?;
     crate::mover_failure::hopeless(&log)
 }
 
 /// The tail of the newest mover Pod's log, if it can be read.
 async fn mover_log(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
+    // A Job retries in new Pods: the newest one is the run going on.
+    newest_log(ctx, namespace, job, |_| true).await
+}
+
+/// The log tail of the newest of the Job's Pods that `pick` takes.
+async fn newest_log(
+    ctx: &Context,
+    namespace: &str,
+    job: &str,
+    pick: impl Fn(&Pod) -> bool,
+) -> Option<String> {
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
     let listed = pods
         .list(&ListParams::default().labels(&format!("{JOB_NAME_LABEL}={job}")))
         .await
         .inspect_err(|e| tracing::debug!(job, error = %e, "cannot list the mover's Pods"))
         .ok()?;
-    // A Job retries in new Pods: the newest one is the run going on.
     let pod = listed
         .items
         .into_iter()
+        .filter(|p| pick(p))
         .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
     let params = LogParams {
         container: Some(MOVER_CONTAINER.into()),
