@@ -819,10 +819,19 @@ async fn a_running_backup_shows_the_movers_progress_and_its_totals() {
     assert_eq!(p.files_done, Some(5));
     assert!(p.bytes_added.is_some_and(|n| n > 0), "{p:?}");
     assert!(p.summary.as_deref().unwrap().starts_with("Done "), "{p:?}");
-    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(w.client.clone(), &w.app)
-        .list(&ListParams::default())
-        .await
-        .unwrap();
+    // The Event is published after the phase is written: wait for it.
+    let event_api =
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(w.client.clone(), &w.app);
+    let events = wait::until(T, "the Completed Event", || async {
+        let events = event_api.list(&ListParams::default()).await.ok()?;
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Completed"))
+            .then_some(events)
+    })
+    .await
+    .unwrap();
     let note = |reason: &str| {
         events
             .items

@@ -292,6 +292,40 @@ async fn deleting_a_backup_midway_removes_every_working_object() {
     );
 }
 
+/// The working VolumeSnapshot goes before its content: while the snapshot-controller still
+/// holds the snapshot (a finalizer), the content is left alone — a bound content deleted first
+/// kept the csi-snapshotter's finalizer for good on the real sidecars.
+#[tokio::test]
+async fn the_working_content_is_deleted_only_after_its_snapshot_is_gone() {
+    let w = world(4);
+    w.backup_of("b1", "orders-db");
+    for _ in 0..2 {
+        w.reconcile("b1").await;
+    }
+    let vsb = w.vsb("b1").unwrap();
+    let n = names(&vsb);
+    let mut snapshot: VolumeSnapshot = w.api.get(Some(PROTECTED), &n.snapshot()).unwrap();
+    snapshot.metadata.finalizers = Some(vec![
+        "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection".into(),
+    ]);
+    w.api.put(&snapshot);
+    Api::<VolumeSnapshotBackup>::namespaced(w.ctx.client.clone(), "shop")
+        .delete("b1", &DeleteParams::default())
+        .await
+        .unwrap();
+    w.reconcile("b1").await;
+    assert_eq!(w.working_left(&vsb), vec!["content", "snapshot"]);
+    // The snapshot-controller lets the snapshot go.
+    w.api
+        .remove::<VolumeSnapshot>(Some(PROTECTED), &n.snapshot());
+    w.reconcile("b1").await;
+    assert!(
+        w.working_left(&vsb).is_empty(),
+        "{:?}",
+        w.working_left(&vsb)
+    );
+}
+
 #[tokio::test]
 async fn the_concurrency_limit_is_counted_from_the_cluster_and_survives_a_restart() {
     let w = world(1);

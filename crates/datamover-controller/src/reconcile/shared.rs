@@ -160,9 +160,25 @@ async fn delete_if_there<K>(api: Api<K>, name: &str) -> Result<bool, Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
+    Ok(delete_and_see(api, name).await?.is_some())
+}
+
+/// Deletes `name` if it is there: `None` when it was not, `Some(true)` while it stays (its
+/// finalizers not yet removed), `Some(false)` when it went at once.
+async fn delete_and_see<K>(api: Api<K>, name: &str) -> Result<Option<bool>, Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
     match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        // The API server answers with the object either way; it stays while it has finalizers.
+        Ok(deleted) => Ok(Some(deleted.left().is_some_and(|object| {
+            object
+                .meta()
+                .finalizers
+                .as_ref()
+                .is_some_and(|f| !f.is_empty())
+        }))),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -191,11 +207,19 @@ pub async fn delete_working(ctx: &Context, namespace: &str, names: &Names) -> Re
         &names.pvc(),
     )
     .await?;
-    any |= delete_if_there(
+    let snapshot = delete_and_see(
         Api::<VolumeSnapshot>::namespaced(c.clone(), namespace),
         &names.snapshot(),
     )
     .await?;
+    // The content only once its VolumeSnapshot is gone: the snapshot-controller releases a
+    // bound content as its snapshot goes, but a bound content deleted first can keep the
+    // csi-snapshotter's finalizer for good (seen with the real sidecars: the request never
+    // finished deleting).
+    if snapshot == Some(true) {
+        return Ok(true);
+    }
+    any |= snapshot.is_some();
     any |= delete_if_there(
         Api::<VolumeSnapshotContent>::all(c.clone()),
         &names.content(),
