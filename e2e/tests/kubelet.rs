@@ -111,20 +111,31 @@ fn phase(pod: &Pod) -> Option<&str> {
     pod.status.as_ref()?.phase.as_deref()
 }
 
-#[tokio::test]
-async fn a_jobs_pod_runs_with_its_volumes_env_and_a_read_only_root_and_reports_its_end() {
+/// A cluster with the driver and its sidecars, a namespace, the claim `out` (its directory)
+/// and the ConfigMap `c`; the Secret `s` too when `token` is given.
+struct World {
+    _cluster: TestCluster,
+    _storage: (
+        lifeline_e2e::actors::Site,
+        (
+            lifeline_e2e::process::Process,
+            lifeline_e2e::storage_controllers::Sidecars,
+        ),
+    ),
+    client: Client,
+    ns: String,
+    out: std::path::PathBuf,
+}
+
+async fn world(token: Option<&str>) -> World {
     let cluster = TestCluster::start().await.unwrap();
     let client = cluster.client();
     let ns = cluster.namespace("kubelet").await.unwrap();
-    let (_site, _storage) = cluster.lone_driver(DRIVER).await.unwrap();
+    let storage = cluster.lone_driver(DRIVER).await.unwrap();
     let out = claim(&client, &ns, "out").await;
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "s"}, "stringData": {"token": "abc"}})),
-        )
-        .await
-        .unwrap();
+    if let Some(token) = token {
+        create_secret(&client, &ns, token).await;
+    }
     Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .create(
             &PostParams::default(),
@@ -132,6 +143,31 @@ async fn a_jobs_pod_runs_with_its_volumes_env_and_a_read_only_root_and_reports_i
         )
         .await
         .unwrap();
+    World {
+        _cluster: cluster,
+        _storage: storage,
+        client,
+        ns,
+        out,
+    }
+}
+
+async fn create_secret(client: &Client, ns: &str, token: &str) {
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "s"}, "stringData": {"token": token}})),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_jobs_pod_runs_with_its_volumes_env_and_a_read_only_root_and_reports_its_end() {
+    let World {
+        client, ns, out, ..
+    } = &world(Some("abc")).await;
+    let (client, ns) = (client.clone(), ns.clone());
     let script = r#"echo started
 echo "$GREETING $POD $NS $TOKEN $BOTH" > /out/env.txt
 cat /secret/token /config/greeting > /out/files.txt
@@ -199,18 +235,10 @@ exit 3"#;
 
 #[tokio::test]
 async fn a_pod_waits_for_its_secret_with_the_kubelets_reason_then_runs() {
-    let cluster = TestCluster::start().await.unwrap();
-    let client = cluster.client();
-    let ns = cluster.namespace("kubelet").await.unwrap();
-    let (_site, _storage) = cluster.lone_driver(DRIVER).await.unwrap();
-    let out = claim(&client, &ns, "out").await;
-    Api::<ConfigMap>::namespaced(client.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "c"}, "data": {"greeting": "hello"}})),
-        )
-        .await
-        .unwrap();
+    let World {
+        client, ns, out, ..
+    } = &world(None).await;
+    let (client, ns) = (client.clone(), ns.clone());
     Api::<Job>::namespaced(client.clone(), &ns)
         .create(
             &PostParams::default(),
@@ -239,13 +267,7 @@ async fn a_pod_waits_for_its_secret_with_the_kubelets_reason_then_runs() {
     );
     assert!(reason.message.unwrap().contains("secret \"s\" not found"));
     assert!(!out.join("token.txt").exists(), "nothing ran");
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "s"}, "stringData": {"token": "late-token"}})),
-        )
-        .await
-        .unwrap();
+    create_secret(&client, &ns, "late-token").await;
     job_pod(&client, &ns, "late", |p| phase(p) == Some("Succeeded")).await;
     assert_eq!(
         std::fs::read_to_string(out.join("token.txt")).unwrap(),
