@@ -162,42 +162,46 @@ async fn volume_dir(
         std::fs::create_dir_all(&own)?;
         return Ok(Ok(own));
     }
-    let files = if let Some(source) = &volume.secret {
+    // A Secret's or ConfigMap's keys: (what, its keys if it exists, optional, items).
+    let source = if let Some(source) = &volume.secret {
         let name = source.secret_name.clone().unwrap_or_default();
         let secret = Api::<Secret>::namespaced(client.clone(), namespace)
             .get_opt(&name)
             .await?;
-        match secret {
-            Some(secret) => secret_files(&secret),
-            None if source.optional == Some(true) => BTreeMap::new(),
-            None => {
-                return Ok(Err(waiting(
-                    "ContainerCreating",
-                    format!("secret \"{name}\" not found"),
-                )));
-            }
-        }
-        .into_iter()
-        .filter_map(|(key, value)| item_path(source.items.as_deref(), &key).map(|p| (p, value)))
-        .collect::<Vec<_>>()
+        Some((
+            format!("secret \"{name}\""),
+            secret.as_ref().map(secret_files),
+            source.optional,
+            source.items.clone(),
+        ))
     } else if let Some(source) = &volume.config_map {
         let name = source.name.clone();
         let map = Api::<ConfigMap>::namespaced(client.clone(), namespace)
             .get_opt(&name)
             .await?;
-        match map {
-            Some(map) => config_map_files(&map),
-            None if source.optional == Some(true) => BTreeMap::new(),
+        Some((
+            format!("configmap \"{name}\""),
+            map.as_ref().map(config_map_files),
+            source.optional,
+            source.items.clone(),
+        ))
+    } else {
+        None
+    };
+    let files: Vec<(String, Vec<u8>)> = if let Some((what, keys, optional, items)) = source {
+        let keys = match keys {
+            Some(keys) => keys,
+            None if optional == Some(true) => BTreeMap::new(),
             None => {
                 return Ok(Err(waiting(
                     "ContainerCreating",
-                    format!("configmap \"{name}\" not found"),
+                    format!("{what} not found"),
                 )));
             }
-        }
-        .into_iter()
-        .filter_map(|(key, value)| item_path(source.items.as_deref(), &key).map(|p| (p, value)))
-        .collect()
+        };
+        keys.into_iter()
+            .filter_map(|(key, value)| item_path(items.as_deref(), &key).map(|p| (p, value)))
+            .collect()
     } else {
         return Ok(Err(waiting(
             "ContainerCreating",
