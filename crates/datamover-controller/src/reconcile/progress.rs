@@ -44,14 +44,15 @@ pub fn elapsed(start: Option<&Time>, now: Timestamp) -> Duration {
         .unwrap_or_default()
 }
 
-/// Updates `status.progress` from the mover's log when a report is due; says when to look again.
+/// Updates `status.progress` from the log of the newest of the mover's `pods` (a Job retries in
+/// new Pods: the newest is the run going on) when a report is due; says when to look again.
 pub async fn report<K>(
     ctx: &Context,
     object: &K,
     previous: Option<&MoverProgress>,
     started: Option<&Time>,
     namespace: &str,
-    job: &str,
+    pods: &[Pod],
 ) -> Result<Action, Error>
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
@@ -73,7 +74,10 @@ where
             every.saturating_sub(since).max(Duration::from_millis(100)),
         ));
     }
-    let log = mover_log(ctx, namespace, job).await;
+    let log = match newest(pods, |_| true) {
+        Some(pod) => log_of(ctx, namespace, pod).await,
+        None => None,
+    };
     let report = log.as_deref().map(progress::report).unwrap_or_default();
     let mut next = progress::running(report, previous, elapsed(started, now));
     next.updated = Some(Time(Timestamp::from_second(now.as_second()).unwrap_or(now)));
@@ -122,46 +126,46 @@ pub fn with_nulls(progress: &MoverProgress) -> serde_json::Value {
 }
 
 /// A failed mover Pod's log that says no retry can succeed ([`crate::mover_failure::hopeless`]),
-/// read once a Pod of the Job has failed; `None` while none has, or when it cannot be read.
-pub async fn hopeless_failure(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
+/// read once one of the mover's `pods` has failed; `None` while none has, or when it cannot be
+/// read.
+pub async fn hopeless_failure(ctx: &Context, namespace: &str, pods: &[Pod]) -> Option<String> {
     let failed = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
-    let log = newest_log(ctx, namespace, job, failed).await?;
+    let log = log_of(ctx, namespace, newest(pods, failed)?).await?;
     crate::mover_failure::hopeless(&log)
 }
 
-/// The tail of the newest mover Pod's log, if it can be read.
-async fn mover_log(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
-    // A Job retries in new Pods: the newest one is the run going on.
-    newest_log(ctx, namespace, job, |_| true).await
-}
-
-/// The log tail of the newest of the Job's Pods that `pick` takes.
-async fn newest_log(
-    ctx: &Context,
-    namespace: &str,
-    job: &str,
-    pick: impl Fn(&Pod) -> bool,
-) -> Option<String> {
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
-    let listed = pods
+/// The Pods of the mover's Job (`job_name`), listed once per look at a running request: none
+/// when they cannot be listed (no report, never an error).
+pub async fn mover_pods(ctx: &Context, namespace: &str, job: &str) -> Vec<Pod> {
+    Api::<Pod>::namespaced(ctx.client.clone(), namespace)
         .list(&ListParams::default().labels(&format!("{JOB_NAME_LABEL}={job}")))
         .await
         .inspect_err(|e| tracing::debug!(job, error = %e, "cannot list the mover's Pods"))
-        .ok()?;
-    let pod = listed
-        .items
-        .into_iter()
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+/// The newest of `pods` that `pick` takes.
+fn newest(pods: &[Pod], pick: impl Fn(&Pod) -> bool) -> Option<&Pod> {
+    pods.iter()
         .filter(|p| pick(p))
-        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
+        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// The tail of a mover Pod's log, if it can be read.
+async fn log_of(ctx: &Context, namespace: &str, pod: &Pod) -> Option<String> {
     let params = LogParams {
         container: Some(MOVER_CONTAINER.into()),
         tail_lines: Some(TAIL_LINES),
         limit_bytes: Some(LIMIT_BYTES),
         ..LogParams::default()
     };
-    pods.logs(&pod.name_any(), &params)
+    Api::<Pod>::namespaced(ctx.client.clone(), namespace)
+        .logs(&pod.name_any(), &params)
         .await
-        .inspect_err(|e| tracing::debug!(job, error = %e, "cannot read the mover's log"))
+        .inspect_err(
+            |e| tracing::debug!(pod = pod.name_any(), error = %e, "cannot read the mover's log"),
+        )
         .ok()
 }
 

@@ -290,9 +290,10 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
             Ok(Action::await_change())
         }
         Decision::Running => {
-            // VolSync would retry a mover that cannot succeed for about 20 minutes.
             let job = super::progress::job_name(&names.replication_destination(), false);
-            if let Some(lines) = super::progress::hopeless_failure(ctx, protected, &job).await {
+            let pods = super::progress::mover_pods(ctx, protected, &job).await;
+            // VolSync would retry a mover that cannot succeed for about 20 minutes.
+            if let Some(lines) = super::progress::hopeless_failure(ctx, protected, &pods).await {
                 let message = crate::secret_data::scrubbed(lines, observed.user_secret.as_ref());
                 return fail(ctx, vsr, "restore", "RestoreFailed", &message).await;
             }
@@ -303,7 +304,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                 status.and_then(|s| s.progress.as_ref()),
                 status.and_then(|s| s.start_timestamp.as_ref()),
                 protected,
-                &super::progress::job_name(&names.replication_destination(), false),
+                &pods,
             )
             .await
         }
