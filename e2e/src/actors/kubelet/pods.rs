@@ -110,11 +110,16 @@ impl Runner {
         let dir = self.dir.join(&uid);
         let pods = Api::<Pod>::namespaced(self.client.clone(), &namespace);
         let started = Timestamp::now().to_string();
+        // What the Pod was last said to wait for: the status is written when that changes.
+        let mut said: Option<Waiting> = None;
         let (init, main) = loop {
             match volumes::prepare(&self.client, &self.storage, &self.images, &pod, &dir).await? {
                 Ok(ready) => break ready,
                 Err(wait) => {
-                    patch(&pods, &pod, pending(&pod, &started, &wait)).await?;
+                    if said.as_ref() != Some(&wait) {
+                        patch(&pods, &pod, pending(&pod, &started, &wait)).await?;
+                        said = Some(wait);
+                    }
                     tokio::time::sleep(RETRY).await;
                 }
             }
@@ -218,10 +223,9 @@ fn terminated(container: &Prepared, exited: &Exited) -> Value {
     status_of(container, json!({"terminated": state}), false)
 }
 
-fn conditions(phase: &str, ready: bool, initialized: bool) -> Value {
+fn conditions(ready: bool, initialized: bool) -> Value {
     let now = Timestamp::now().to_string();
     let flag = |b: bool| if b { "True" } else { "False" };
-    let _ = phase;
     json!([
         {"type": "Initialized", "status": flag(initialized), "lastTransitionTime": now},
         {"type": "ContainersReady", "status": flag(ready), "lastTransitionTime": now},
@@ -243,7 +247,7 @@ fn pending(pod: &Pod, started: &str, wait: &Waiting) -> Value {
                "started": false, "state": {"waiting": {"reason": wait.reason, "message": wait.message}}})
     };
     status["containerStatuses"] = spec.containers.iter().map(waiting).collect();
-    status["conditions"] = conditions("Pending", false, false);
+    status["conditions"] = conditions(false, false);
     json!({"status": status})
 }
 
@@ -269,7 +273,7 @@ fn running_status(
         .iter()
         .map(|c| status_of(c, json!({"running": {"startedAt": now}}), true))
         .collect();
-    status["conditions"] = conditions("Running", initialized, initialized);
+    status["conditions"] = conditions(initialized, initialized);
     json!({"status": status})
 }
 
@@ -282,7 +286,7 @@ fn finished(started: &str, init: &[(Prepared, Exited)], main: &[(Prepared, Exite
         status["initContainerStatuses"] = init.iter().map(|(c, e)| terminated(c, e)).collect();
     }
     status["containerStatuses"] = main.iter().map(|(c, e)| terminated(c, e)).collect();
-    status["conditions"] = conditions(phase, false, init.iter().all(|(_, e)| e.exit_code == 0));
+    status["conditions"] = conditions(false, init.iter().all(|(_, e)| e.exit_code == 0));
     json!({"status": status})
 }
 
