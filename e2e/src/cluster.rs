@@ -110,6 +110,17 @@ impl TestCluster {
         Self::start_on(backend, None, crds).await
     }
 
+    /// Starts the backend the environment asks for with the usual CRDs, except that each of
+    /// `crds` replaces the one of its name (or is added): another controller's release of the
+    /// same kinds, for the benchmark's peers. Needs a control plane of its own.
+    pub async fn start_with_crds_of(crds: &[CustomResourceDefinition]) -> anyhow::Result<Self> {
+        let backend = Backend::from_env()?;
+        let mut all = every_crd(backend)?;
+        all.retain(|c| !crds.iter().any(|r| r.metadata.name == c.metadata.name));
+        all.extend(crds.iter().cloned());
+        Self::start_with_crds(&all).await
+    }
+
     /// Connects to the cluster of an explicit kubeconfig file (the `kubeconfig` backend without
     /// the environment), with the CRDs installed where missing.
     pub async fn connect(kubeconfig: &Path) -> anyhow::Result<Self> {
@@ -324,6 +335,14 @@ impl TestCluster {
                 plane.user_kubeconfig(crate::rbac::CLI_USER)
             }
             _ => Ok(self.kubeconfig.clone()),
+        }
+    }
+
+    /// The control plane the harness started, if it did.
+    pub fn control_plane(&self) -> Option<&ControlPlane> {
+        match &self._running {
+            Running::ControlPlane(plane) => Some(plane),
+            Running::External => None,
         }
     }
 

@@ -256,6 +256,25 @@ impl ControlPlane {
         .collect()
     }
 
+    /// A kubeconfig named `name` (beside the admin's) that authenticates with `token` (a
+    /// ServiceAccount's, from a TokenRequest).
+    pub fn token_kubeconfig(&self, name: &str, token: &str) -> anyhow::Result<PathBuf> {
+        let path = self.kubeconfig.with_file_name(format!("kubeconfig-{name}"));
+        kubeconfig::write(
+            &path,
+            &self.server,
+            Some(&self.serving_cert),
+            Auth::Token(token),
+        )?;
+        Ok(path)
+    }
+
+    /// The API server's URL and the certificate it serves (what a Pod's in-cluster
+    /// configuration trusts as `ca.crt`).
+    pub fn server(&self) -> (&str, &Path) {
+        (&self.server, &self.serving_cert)
+    }
+
     /// A kubeconfig that authenticates as `user` (one of [`crate::rbac::users`]).
     pub fn user_kubeconfig(&self, user: &str) -> anyhow::Result<PathBuf> {
         let path = self.kubeconfig.with_file_name(format!("kubeconfig-{user}"));

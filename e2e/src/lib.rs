@@ -7,15 +7,18 @@
 
 pub mod actors;
 pub mod audit;
+pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod control_plane;
 pub mod fixtures;
 pub mod kubeconfig;
 pub mod metrics;
+pub mod peers;
 pub mod process;
 pub mod rbac;
 pub mod s3;
+pub mod service_accounts;
 pub mod sites;
 pub mod storage_controllers;
 pub mod upstream;

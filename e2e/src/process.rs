@@ -205,22 +205,41 @@ impl Process {
         prefix: &str,
         timeout: Duration,
     ) -> anyhow::Result<String> {
+        self.wait_logged(prefix, timeout, |l| {
+            l.strip_prefix(prefix).map(|rest| rest.trim().to_owned())
+        })
+        .await
+    }
+
+    /// Waits until the log has a line containing `text` (a program whose lines start with a
+    /// timestamp); returns that line. Fails at once if the process exits first.
+    pub async fn wait_for_text(&mut self, text: &str, timeout: Duration) -> anyhow::Result<String> {
+        self.wait_logged(text, timeout, |l| l.contains(text).then(|| l.to_owned()))
+            .await
+    }
+
+    async fn wait_logged(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        found: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let logs = self.logs();
-            if let Some(rest) = logs.lines().find_map(|l| l.strip_prefix(prefix)) {
-                return Ok(rest.trim().to_owned());
+            if let Some(rest) = logs.lines().find_map(&found) {
+                return Ok(rest);
             }
             if !self.is_running() {
                 bail!(
-                    "{} exited before printing {prefix:?}; log:\n{}",
+                    "{} exited before printing {what:?}; log:\n{}",
                     self.name,
                     self.log.tail(50)
                 );
             }
             if tokio::time::Instant::now() >= deadline {
                 bail!(
-                    "{} did not print {prefix:?} within {timeout:?}; log:\n{}",
+                    "{} did not print {what:?} within {timeout:?}; log:\n{}",
                     self.name,
                     self.log.tail(50)
                 );

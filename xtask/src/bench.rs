@@ -1,5 +1,5 @@
 //! `cargo xtask bench replication|datamover`: runs `e2e/src/bin/lifeline-bench*.rs` on release builds and
-//! writes its JSON under `target/bench/`. `--smoke` is a seconds-long debug run that CI uses to
+//! writes its JSON under `target/bench/` (`replication-<controller>.json`, `datamover.json`). `--smoke` is a seconds-long debug run that CI uses to
 //! keep the benchmark working (no timing is judged there).
 
 use std::path::Path;
@@ -11,6 +11,14 @@ use anyhow::{Context, bail};
 pub struct Args {
     /// What to measure: `replication` or `datamover`.
     pub what: String,
+    /// replication: which controller — `lifeline`, `csi-addons` (its manager and sidecar) or
+    /// `vro` (the volume-replication-operator v0.3.0).
+    #[arg(long, default_value = "lifeline")]
+    pub controller: String,
+    /// replication: no controller; the benchmark makes a controller's writes itself, as fast as
+    /// the API server takes them (this machine's limit).
+    #[arg(long)]
+    pub ceiling: bool,
     /// How many VolumeReplications.
     #[arg(long, default_value_t = 1000)]
     pub vrs: usize,
@@ -36,15 +44,13 @@ pub struct Args {
 /// its own JSON file under `out`).
 fn invocation(args: &Args, out: &Path) -> anyhow::Result<(&'static str, Vec<String>)> {
     let (bin, mut flags) = match args.what.as_str() {
-        "replication" => (
-            "lifeline-bench",
-            vec![
-                "--vrs".to_owned(),
-                args.vrs.to_string(),
-                "--idle".to_owned(),
-                args.idle.to_string(),
-            ],
-        ),
+        "replication" => {
+            let mut flags = vec!["--controller".to_owned(), args.controller.clone()];
+            if args.ceiling {
+                flags.push("--ceiling".to_owned());
+            }
+            ("lifeline-bench", flags)
+        }
         "datamover" => (
             "lifeline-bench-datamover",
             vec![
@@ -58,15 +64,24 @@ fn invocation(args: &Args, out: &Path) -> anyhow::Result<(&'static str, Vec<Stri
         ),
         other => bail!("unknown benchmark {other:?}; available: replication, datamover"),
     };
-    if args.smoke {
-        flags = vec!["--smoke".to_owned()];
+    match (bin, args.smoke) {
+        ("lifeline-bench", true) => flags.push("--smoke".to_owned()),
+        ("lifeline-bench", false) => flags.extend([
+            "--vrs".to_owned(),
+            args.vrs.to_string(),
+            "--idle".to_owned(),
+            args.idle.to_string(),
+        ]),
+        (_, true) => flags = vec!["--smoke".to_owned()],
+        (_, false) => {}
     }
+    let file = match bin {
+        "lifeline-bench" if args.ceiling => "replication-ceiling".to_owned(),
+        "lifeline-bench" => format!("replication-{}", args.controller),
+        _ => args.what.clone(),
+    };
     flags.push("--output".to_owned());
-    flags.push(
-        out.join(format!("{}.json", args.what))
-            .display()
-            .to_string(),
-    );
+    flags.push(out.join(format!("{file}.json")).display().to_string());
     Ok((bin, flags))
 }
 
@@ -124,16 +139,46 @@ mod tests {
             (
                 "lifeline-bench",
                 [
+                    "--controller",
+                    "lifeline",
                     "--vrs",
                     "50",
                     "--idle",
                     "3",
                     "--output",
-                    "/out/replication.json"
+                    "/out/replication-lifeline.json"
                 ]
                 .map(String::from)
                 .to_vec()
             )
+        );
+        assert_eq!(
+            invoked(&["replication", "--controller", "csi-addons", "--smoke"]).1,
+            [
+                "--controller",
+                "csi-addons",
+                "--smoke",
+                "--output",
+                "/out/replication-csi-addons.json"
+            ]
+            .map(String::from)
+            .to_vec()
+        );
+        assert_eq!(
+            invoked(&["replication", "--ceiling", "--vrs", "10"]).1,
+            [
+                "--controller",
+                "lifeline",
+                "--ceiling",
+                "--vrs",
+                "10",
+                "--idle",
+                "180",
+                "--output",
+                "/out/replication-ceiling.json"
+            ]
+            .map(String::from)
+            .to_vec()
         );
         assert_eq!(
             invoked(&["datamover", "--backups", "4", "--size", "1024"]),

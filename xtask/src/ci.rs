@@ -55,10 +55,16 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
     )?;
     // Keeps the benchmarks working; no timing is judged here.
     let bins = crate::build_bins(root, false)?;
-    for bench in ["lifeline-bench", "lifeline-bench-datamover"] {
+    // csi-addons too: its manager, its sidecar in a Pod and their RBAC keep working here.
+    for (bench, flags) in [
+        ("lifeline-bench", &[][..]),
+        ("lifeline-bench", &["--controller", "csi-addons"][..]),
+        ("lifeline-bench-datamover", &[][..]),
+    ] {
         let mut command = Command::new(bins.join(bench));
-        command.arg("--smoke");
-        timed(root, &format!("{bench} --smoke"), command, &env)?;
+        command.args(flags).arg("--smoke");
+        let name = format!("{bench} {} --smoke", flags.join(" "));
+        timed(root, &name, command, &env)?;
     }
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(())

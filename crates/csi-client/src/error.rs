@@ -142,6 +142,12 @@ impl CsiError {
     pub fn category(&self) -> &'static str {
         self.class().category()
     }
+
+    /// Whether the driver refused the credentials sent (`UNAUTHENTICATED`,
+    /// `PERMISSION_DENIED`): worth reading them afresh before the next try.
+    pub fn refused_credentials(&self) -> bool {
+        matches!(self.code, Code::Unauthenticated | Code::PermissionDenied)
+    }
 }
 
 /// The gRPC code's canonical name ("FAILED_PRECONDITION"), as drivers document them.

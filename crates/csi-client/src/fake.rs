@@ -10,9 +10,11 @@ use crate::proto::identity as id;
 use crate::proto::replication as rep;
 use crate::proto::volumegroup as vg;
 use crate::server::{
-    Controller, ControllerServer, Identity, IdentityServer, VolumeGroupController,
-    VolumeGroupServer,
+    Controller, ControllerServer, CsiIdentityServer, Identity, IdentityServer,
+    VolumeGroupController, VolumeGroupServer,
 };
+
+mod csi_identity;
 use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -531,7 +533,8 @@ pub fn serve(driver: FakeDriver, path: &Path) -> Served {
         tonic::transport::Server::builder()
             .add_service(ControllerServer::new(driver.clone()))
             .add_service(VolumeGroupServer::new(driver.clone()))
-            .add_service(IdentityServer::new(driver))
+            .add_service(IdentityServer::new(driver.clone()))
+            .add_service(CsiIdentityServer::new(driver))
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
                 let _ = rx.await;
             })

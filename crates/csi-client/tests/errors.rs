@@ -175,3 +175,18 @@ async fn a_budget_refuses_calls_or_cuts_their_deadline() {
     let err = client.promote(&r, false).await.unwrap_err();
     assert_eq!(err.code, Code::DeadlineExceeded, "{err}");
 }
+
+#[test]
+fn refused_credentials_are_told_from_other_refusals() {
+    use lifeline_csi_client::{CsiError, Method};
+    use tonic::Code;
+    let error = |code| CsiError {
+        method: Method::EnableVolumeReplication,
+        code,
+        message: String::new(),
+    };
+    assert!(error(Code::Unauthenticated).refused_credentials());
+    assert!(error(Code::PermissionDenied).refused_credentials());
+    assert!(!error(Code::InvalidArgument).refused_credentials());
+    assert!(!error(Code::Unavailable).refused_credentials());
+}

@@ -223,3 +223,32 @@ async fn identity_capabilities_and_probe() {
     assert!(client.probe().await.unwrap());
     served.stop().await;
 }
+
+/// The volume-replication-operator probes through the CSI spec's Identity service before it
+/// starts; the fake serves it beside csi-addons'.
+#[tokio::test]
+async fn the_csi_specs_identity_is_served_too() {
+    use lifeline_csi_client::proto::csi::v1 as csi;
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(
+        FakeDriver::new("bench.lifeline.dev"),
+        &dir.path().join("csi.sock"),
+    );
+    let endpoint: lifeline_csi_client::Endpoint = served.endpoint().parse().unwrap();
+    let mut identity = csi::identity_client::IdentityClient::new(endpoint.channel());
+    let probe = identity.probe(csi::ProbeRequest {}).await.unwrap();
+    assert_eq!(probe.into_inner().ready, Some(true));
+    let info = identity
+        .get_plugin_info(csi::GetPluginInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.name, "bench.lifeline.dev");
+    let caps = identity
+        .get_plugin_capabilities(csi::GetPluginCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(caps.capabilities.len(), 1);
+    served.stop().await;
+}

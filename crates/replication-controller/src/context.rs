@@ -45,6 +45,8 @@ pub struct Context {
     /// Watch caches of classes, claims and volumes, set when the controller starts its
     /// watches; without them (reconcile tests) every read is a GET.
     caches: std::sync::OnceLock<crate::caches::Caches>,
+    /// The driver credentials classes name, reused for a few seconds.
+    pub secrets: crate::secret_cache::SecretCache,
 }
 
 impl Context {
@@ -59,6 +61,7 @@ impl Context {
             info_unimplemented: Mutex::default(),
             failures: Mutex::default(),
             caches: std::sync::OnceLock::new(),
+            secrets: crate::secret_cache::SecretCache::default(),
         }
     }
 

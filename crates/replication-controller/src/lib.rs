@@ -25,6 +25,7 @@ pub mod protection;
 pub mod rbac;
 pub mod reconcile;
 pub mod requeue;
+pub mod secret_cache;
 pub mod status;
 pub mod validate;
 

@@ -7,7 +7,7 @@ use crate::caches::{cached_or_get, volume_or_get};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -15,7 +15,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use lifeline_api::condition::find_condition;
 use lifeline_api::replication::{
-    ConditionType, DataSourceKind, ReplicationState, SchedulingInterval, VR_FINALIZER,
+    ConditionType, DataSourceKind, ReplicationState, SchedulingInterval, SecretRef, VR_FINALIZER,
     VolumeGroupReplication, VolumeGroupReplicationContent, VolumeReplication,
     VolumeReplicationClass, VolumeReplicationStatus,
 };
@@ -49,6 +49,8 @@ struct Resolved {
     /// The scheduling interval used in the RPO bound.
     interval: Duration,
     destination_capable: bool,
+    /// The class's Secret, if it names one.
+    secret: Option<SecretRef>,
 }
 
 /// Reconciles one VolumeReplication; the entry point for kube-runtime's `Controller`.
@@ -177,6 +179,12 @@ async fn reconcile_inner(vr: &VolumeReplication, ctx: &Context) -> Result<Action
     record_sync(vr, ctx, &outcome, &resolved);
 
     if let Some(error) = outcome.operation.error() {
+        if error.refused_credentials()
+            && let Some(r) = &resolved.secret
+        {
+            // The driver refused the credentials: the retry reads the Secret afresh.
+            ctx.secrets.forget(&r.namespace, &r.name);
+        }
         return Err(error.clone().into());
     }
     let not_ready = matches!(
@@ -256,14 +264,10 @@ async fn resolve(
     };
     let secret_ref = class.parameters.secret.as_ref();
     let secret = match secret_ref {
-        Some(r) => {
-            Api::<Secret>::namespaced(ctx.client.clone(), &r.namespace)
-                .get_opt(&r.name)
-                .await?
-        }
+        Some(r) => ctx.secrets.get(&ctx.client, &r.namespace, &r.name).await?,
         None => None,
     };
-    let secrets = validate::secrets(&class, secret_ref, secret.as_ref())?;
+    let secrets = validate::secrets(&class, secret_ref, secret.as_deref())?;
     let driver = ctx.drivers.get(&class.provisioner).await?;
     let destination_capable = driver
         .capabilities()
@@ -296,6 +300,7 @@ async fn resolve(
             .map(SchedulingInterval::as_duration)
             .unwrap_or(SchedulingInterval::DEFAULT_REFRESH),
         destination_capable,
+        secret: secret_ref.cloned(),
     })
 }
 

@@ -669,3 +669,50 @@ async fn a_vr_of_a_group_replicates_the_drivers_group_and_leaves_the_claims_to_i
         Some(CurrentState::Primary)
     );
 }
+
+const SECRET_PATH: &str = "/api/v1/namespaces/storage/secrets/mirror";
+
+/// Issue 30: a thousand VolumeReplications of one class read its Secret once, not a thousand
+/// times.
+#[tokio::test]
+async fn the_classes_secret_is_read_once_for_reconciles_close_together() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.put_vr("primary", "");
+    h.reconcile().await.unwrap();
+    h.put_vr("secondary", "");
+    h.reconcile().await.unwrap();
+    let reads = h.api.take_reads();
+    assert_eq!(
+        reads.iter().filter(|r| *r == SECRET_PATH).count(),
+        1,
+        "{reads:?}"
+    );
+}
+
+/// A rotated Secret is used at once after the driver refuses the old credentials.
+#[tokio::test]
+async fn credentials_the_driver_refuses_are_read_afresh_for_the_next_try() {
+    let h = Harness::new().await;
+    h.seed("1m");
+    h.driver.fail_times(
+        "EnableVolumeReplication",
+        Code::Unauthenticated,
+        "bad token",
+        1,
+    );
+    h.put_vr("primary", "");
+    h.reconcile().await.unwrap_err();
+    h.api.put::<k8s_openapi::api::core::v1::Secret>(&yaml(
+        "metadata: {name: mirror, namespace: storage}\nstringData: {token: rotated}",
+    ));
+    h.driver.clear_received();
+    h.reconcile().await.unwrap();
+    let Some(Received::Enable(enable)) = h.driver.received().into_iter().next() else {
+        panic!("Enable first");
+    };
+    assert_eq!(
+        enable.secrets.get("token").map(String::as_str),
+        Some("rotated")
+    );
+}

@@ -1,7 +1,7 @@
 //! An in-memory Kubernetes API for reconcile tests, served to `kube::Client` as a tower
 //! service (the tower-test pattern, with a store instead of scripted exchanges): get, create,
 //! replace, merge/apply/JSON patch (status subresource kept apart), delete with finalizers.
-//! It records every write so tests can count them. Deliberately small: the full local API
+//! It records every write and read so tests can count them. Deliberately small: the full local API
 //! server of the e2e harness is where Kubernetes semantics are tested.
 
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 struct State {
     objects: BTreeMap<String, Value>,
     writes: Vec<String>,
+    reads: Vec<String>,
     version: u64,
 }
 
@@ -103,6 +104,11 @@ impl MockApi {
             .collect()
     }
 
+    /// The paths read (GET) so far, and forgets them.
+    pub fn take_reads(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().unwrap().reads)
+    }
+
     /// Events published so far: (type, reason, note).
     pub fn events(&self) -> Vec<(String, String, String)> {
         let state = self.state.lock().unwrap();
@@ -134,6 +140,8 @@ impl MockApi {
         let mut state = self.state.lock().unwrap();
         if parts.method != Method::GET {
             state.writes.push(format!("{} {path}", parts.method));
+        } else {
+            state.reads.push(path.clone());
         }
         let (key, status_only) = match path.strip_suffix("/status") {
             Some(key) => (key.to_owned(), true),

@@ -1,24 +1,27 @@
-//! `cargo xtask bench replication`: the real replication controller, as its own user, against
-//! the real control plane and a driver that answers at once (the scriptable fake from
-//! `lifeline-csi-client`), measuring convergence, the CPU seconds of the controller,
-//! kube-apiserver and etcd, the controller's peak RSS, its RPCs and its API requests per
-//! VolumeReplication by verb and resource (from the API server's audit log, reads included) —
-//! then the same while idle and for a switch to secondary.
+//! `cargo xtask bench replication`: a replication controller — Lifeline's, csi-addons'
+//! (`--controller csi-addons`: its manager and sidecar) or the volume-replication-operator's
+//! (`--controller vro`), each as its own identity with its release's RBAC and CRDs — against the
+//! real control plane and a driver that answers at once (the scriptable fake from
+//! `lifeline-csi-client`): N VolumeReplications created as primary and waited for, an idle
+//! spell, then all switched to secondary. Each phase reports the time, the CPU seconds of the
+//! controller's processes, kube-apiserver and etcd, their peak RSS, the driver's RPCs and the
+//! controller's API requests per VolumeReplication by verb and resource (the API server's
+//! audit log, reads included). `--ceiling` runs no controller: the benchmark makes the same
+//! object and status writes itself, as fast as the API server takes them.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
-use lifeline_csi_client::fake::{FakeDriver, Received, serve};
+use lifeline_csi_client::fake::{FakeDriver, serve};
 use lifeline_e2e::TestCluster;
-use lifeline_e2e::audit::Access;
-use lifeline_e2e::process::{Process, binary};
-use lifeline_e2e::rbac::Controller;
+use lifeline_e2e::bench::ceiling;
+use lifeline_e2e::bench::measure::{Phase, calls, cpu_diff, cpu_of, report, requests, rss_of};
+use lifeline_e2e::peers::{Driver, Peer};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "bench.lifeline.dev";
@@ -28,121 +31,54 @@ fn obj<K: serde::de::DeserializeOwned>(value: Value) -> K {
 }
 
 struct Args {
+    controller: Peer,
+    ceiling: bool,
     vrs: usize,
     idle: Duration,
+    concurrency: usize,
     output: Option<String>,
 }
 
-fn args() -> anyhow::Result<Args> {
+const USAGE: &str = "use --controller lifeline|csi-addons|vro --ceiling --vrs N --idle SECONDS --concurrency N --output FILE --smoke";
+
+fn parse_args(line: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
     let mut args = Args {
+        controller: Peer::Lifeline,
+        ceiling: false,
         vrs: 1000,
         idle: Duration::from_secs(180),
+        concurrency: 16,
         output: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = line.into_iter();
     while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .with_context(|| format!("{name} needs a value; {USAGE}"))
+        };
         match arg.as_str() {
-            "--vrs" => args.vrs = it.next().context("--vrs N")?.parse()?,
-            "--idle" => {
-                args.idle = Duration::from_secs(it.next().context("--idle SECONDS")?.parse()?)
+            "--controller" => {
+                args.controller = value("--controller")?
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!(e))?
             }
-            "--output" => args.output = Some(it.next().context("--output FILE")?),
+            "--ceiling" => args.ceiling = true,
+            "--vrs" => args.vrs = value("--vrs")?.parse().context("--vrs N")?,
+            "--idle" => {
+                args.idle = Duration::from_secs(value("--idle")?.parse().context("--idle SECONDS")?)
+            }
+            "--concurrency" => {
+                args.concurrency = value("--concurrency")?.parse().context("--concurrency N")?
+            }
+            "--output" => args.output = Some(value("--output")?),
             "--smoke" => {
                 args.vrs = 20;
                 args.idle = Duration::from_secs(2);
             }
-            other => anyhow::bail!(
-                "unknown argument {other:?}; use --vrs N --idle SECONDS --output FILE --smoke"
-            ),
+            other => anyhow::bail!("unknown argument {other:?}; {USAGE}"),
         }
     }
     Ok(args)
-}
-
-/// CPU seconds and peak RSS (MiB) of a process, from /proc.
-fn usage(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 (1-based); after the ")" they are 12 and 13 (1-based).
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    (cpu, hwm_kib / 1024.0)
-}
-
-/// The controller's API requests in `log` by "verb resource" (the audit log's view: reads
-/// included, a watch counted once).
-fn requests(log: &[Access], user: &str) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for a in log.iter().filter(|a| a.user == user) {
-        *counts
-            .entry(format!("{} {}", a.verb, a.resource))
-            .or_default() += 1;
-    }
-    counts
-}
-
-/// The sum of the counts whose verb is one of `verbs`.
-fn of_verbs(requests: &BTreeMap<String, u64>, verbs: &[&str]) -> u64 {
-    requests
-        .iter()
-        .filter(|(k, _)| verbs.iter().any(|v| k.split(' ').next() == Some(*v)))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-const READS: &[&str] = &["get", "list", "watch"];
-const WRITES: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
-
-/// CPU seconds so far of the controller and of each control plane process.
-fn cpu_of(processes: &[(&'static str, u32)]) -> BTreeMap<&'static str, f64> {
-    processes
-        .iter()
-        .map(|(name, pid)| (*name, usage(*pid).0))
-        .collect()
-}
-
-fn cpu_diff(
-    after: &BTreeMap<&'static str, f64>,
-    before: &BTreeMap<&'static str, f64>,
-) -> BTreeMap<&'static str, f64> {
-    after
-        .iter()
-        .map(|(k, v)| (*k, v - before.get(k).copied().unwrap_or(0.0)))
-        .collect()
-}
-
-fn calls(driver: &FakeDriver) -> BTreeMap<&'static str, u64> {
-    let mut counts = BTreeMap::new();
-    for r in driver.received() {
-        let name = match r {
-            Received::Enable(_) => "Enable",
-            Received::Disable(_) => "Disable",
-            Received::Promote(_) => "Promote",
-            Received::Demote(_) => "Demote",
-            Received::Resync(_) => "Resync",
-            Received::Info(_) => "GetInfo",
-            Received::DestInfo(_) => "GetDestInfo",
-            other => other.method().as_str(),
-        };
-        *counts.entry(name).or_default() += 1;
-    }
-    counts
 }
 
 /// How long a phase may take before the benchmark gives up (far beyond any result worth
@@ -181,67 +117,6 @@ async fn wait_all(
     }
 }
 
-struct Phase {
-    name: &'static str,
-    seconds: f64,
-    /// CPU seconds of the controller and of each control plane process.
-    cpu: BTreeMap<&'static str, f64>,
-    rss: f64,
-    calls: BTreeMap<&'static str, u64>,
-    /// The controller's API requests by "verb resource".
-    requests: BTreeMap<String, u64>,
-}
-
-fn per(count: u64, n: usize) -> String {
-    format!("{:.2}", count as f64 / n.max(1) as f64)
-}
-
-fn report(phases: &[Phase], n: usize) -> Value {
-    let mut json = Vec::new();
-    for p in phases {
-        let rate = if p.seconds > 0.0 {
-            n as f64 / p.seconds
-        } else {
-            0.0
-        };
-        let cpu: Vec<String> = p.cpu.iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
-        println!(
-            "\n{}: {:.2} s, {:.1} VR/s, controller peak RSS {:.1} MiB\n  CPU seconds: {}",
-            p.name,
-            p.seconds,
-            rate,
-            p.rss,
-            cpu.join(", ")
-        );
-        let rpcs: Vec<String> = p
-            .calls
-            .iter()
-            .map(|(k, v)| format!("{k} {}", per(*v, n)))
-            .collect();
-        println!("  RPCs per VR: {}", rpcs.join(", "));
-        let requests: Vec<String> = p
-            .requests
-            .iter()
-            .map(|(k, v)| format!("{k} {}", per(*v, n)))
-            .collect();
-        println!("  API requests per VR: {}", requests.join(", "));
-        let (reads, writes) = (of_verbs(&p.requests, READS), of_verbs(&p.requests, WRITES));
-        let minutes = (p.seconds / 60.0).max(f64::MIN_POSITIVE);
-        let rpcs_per_minute = p.calls.values().sum::<u64>() as f64 / minutes;
-        let writes_per_minute = writes as f64 / minutes;
-        if p.name == "idle" {
-            println!(
-                "  {rpcs_per_minute:.0} RPCs per minute, {writes_per_minute:.0} API writes per minute for {n} healthy primaries"
-            );
-        }
-        json.push(json!({"phase": p.name, "seconds": p.seconds, "vr_per_second": rate, "cpu_seconds": p.cpu,
-                         "controller_peak_rss_mib": p.rss, "rpcs": p.calls, "requests": p.requests,
-                         "reads": reads, "writes": writes,
-                         "rpcs_per_minute": rpcs_per_minute, "writes_per_minute": writes_per_minute}));
-    }
-    json!({"vrs": n, "backend": "kube-apiserver v1.36 (audit log)", "phases": json})
-}
-
 async fn create_all<F, K>(n: usize, make: F) -> anyhow::Result<()>
 where
     F: Fn(usize) -> futures::future::BoxFuture<'static, Result<K, kube::Error>>,
@@ -257,14 +132,58 @@ where
     Ok(())
 }
 
+/// Sets up `n` bound claims on `pvc-{i}` (each on its own CSI volume of the driver).
+async fn claims(client: &Client, ns: &str, n: usize) -> anyhow::Result<()> {
+    let pvs = Api::<PersistentVolume>::all(client.clone());
+    create_all(n, |i| {
+        let pvs = pvs.clone();
+        let ns = ns.to_owned();
+        Box::pin(async move {
+            pvs.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("{ns}-pv-{i}")},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "csi": {"driver": DRIVER, "volumeHandle": format!("vol-{i}")}}})))
+                .await
+        })
+    })
+    .await?;
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
+    create_all(n, |i| {
+        let pvcs = pvcs.clone();
+        let ns = ns.to_owned();
+        Box::pin(async move {
+            pvcs.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("pvc-{i}")},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": format!("{ns}-pv-{i}")}})))
+                .await?;
+            pvcs.patch_status(&format!("pvc-{i}"), &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Bound"}}))).await
+        })
+    })
+    .await
+}
+
+fn volume_replication(i: usize) -> VolumeReplication {
+    obj(
+        json!({"apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
+        "metadata": {"name": format!("vr-{i}")},
+        "spec": {"volumeReplicationClass": "bench", "replicationState": "primary",
+                 "dataSource": {"kind": "PersistentVolumeClaim", "name": format!("pvc-{i}")}}}),
+    )
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    let args = parse_args(std::env::args().skip(1))?;
     let n = args.vrs;
-    let cluster = TestCluster::start().await?;
+    let peer = args.controller;
+    let cluster = if args.ceiling || peer == Peer::Lifeline {
+        TestCluster::start().await?
+    } else {
+        TestCluster::start_with_crds_of(&peer.crds()?).await?
+    };
     let client: Client = cluster.client();
     let ns = cluster.namespace("bench").await?;
-    let socket = cluster.dir().join("bench.sock");
+    // The socket in a folder of its own: what a sidecar's Pod mounts.
+    let socket_dir = cluster.dir().join("csi");
+    std::fs::create_dir_all(&socket_dir)?;
+    let socket = socket_dir.join("bench.sock");
     let driver = FakeDriver::new(DRIVER);
     driver.set_resync_ready(true);
     // A driver that syncs every second: every info refresh sees a newer lastSyncTime, so the
@@ -273,67 +192,45 @@ async fn main() -> anyhow::Result<()> {
     let _served = serve(driver.clone(), &socket);
 
     println!("setting up {n} bound claims …");
+    // A class with driver credentials, as real drivers have (csi-addons' sidecar requires one).
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "bench-credentials"},
+            "stringData": {"userID": "bench", "userKey": "not-a-real-key"}})),
+        )
+        .await?;
     Api::<VolumeReplicationClass>::all(client.clone())
         .create(&PostParams::default(), &obj(json!({"apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplicationClass",
-            "metadata": {"name": "bench"}, "spec": {"provisioner": DRIVER, "parameters": {"schedulingInterval": "1h"}}})))
+            "metadata": {"name": "bench"}, "spec": {"provisioner": DRIVER, "parameters": {
+                "schedulingInterval": "1h",
+                "replication.storage.openshift.io/replication-secret-name": "bench-credentials",
+                "replication.storage.openshift.io/replication-secret-namespace": ns}}})))
         .await?;
-    let pvs = Api::<PersistentVolume>::all(client.clone());
-    create_all(n, |i| {
-        let pvs = pvs.clone();
-        let ns = ns.clone();
-        Box::pin(async move {
-            pvs.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("{ns}-pv-{i}")},
-                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "csi": {"driver": DRIVER, "volumeHandle": format!("vol-{i}")}}})))
-                .await
-        })
-    })
-    .await?;
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns);
-    create_all(n, |i| {
-        let pvcs = pvcs.clone();
-        let ns = ns.clone();
-        Box::pin(async move {
-            pvcs.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("pvc-{i}")},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": format!("{ns}-pv-{i}")}})))
-                .await?;
-            pvcs.patch_status(&format!("pvc-{i}"), &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Bound"}}))).await
-        })
-    })
-    .await?;
+    claims(&client, &ns, n).await?;
 
-    let kubeconfig = cluster
-        .controller_kubeconfig(Controller::Replication, &ns, None)
-        .await?;
-    let mut controller = Process::spawn(
-        cluster.dir(),
-        "replication-controller",
-        &binary(
-            "lifeline-replication-controller",
-            "lifeline-replication-controller",
-        )?,
-        &[
-            "--driver-name".into(),
-            DRIVER.into(),
-            "--csi-address".into(),
-            format!("unix://{}", socket.display()),
-            "--admin-address".into(),
-            "127.0.0.1:0".into(),
-            "--watch-namespace".into(),
-            ns.clone(),
-            "--concurrency".into(),
-            "16".into(),
-            "--log-level".into(),
-            "warn".into(),
-        ],
-        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
-    )?;
-    controller
-        .wait_for_line("admin-listen", Duration::from_secs(60))
-        .await?;
-    let pid = controller.pid().context("the controller runs")?;
-    let mut processes = vec![("controller", pid)];
+    let running = if args.ceiling {
+        None
+    } else {
+        let driver = Driver {
+            name: DRIVER,
+            socket: &socket,
+        };
+        println!("starting {} …", peer.name());
+        Some(peer.start(&cluster, &ns, &driver, args.concurrency).await?)
+    };
+    let (name, release, own, users) = match &running {
+        Some(r) => (peer.name(), r.release, r.pids.clone(), r.users.clone()),
+        // The ceiling's writes are the admin's, with the benchmark's own creates and patches.
+        None => (
+            "ceiling",
+            "the ceiling (no controller)",
+            Vec::new(),
+            vec!["admin".to_owned()],
+        ),
+    };
+    let mut processes = own.clone();
     processes.extend(cluster.control_plane_pids());
-    let user = Controller::Replication.user();
     let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
     let mut phases = Vec::new();
 
@@ -344,83 +241,123 @@ async fn main() -> anyhow::Result<()> {
     let mark0 = cluster.audit_log().await?.len();
     let started = Instant::now();
     create_all(n, |i| {
-        let vrs = vrs.clone();
+        let (vrs, client, ns) = (vrs.clone(), client.clone(), ns.clone());
+        let ceiling = args.ceiling;
         Box::pin(async move {
-            vrs.create(&PostParams::default(), &obj(json!({"apiVersion": "replication.storage.openshift.io/v1alpha1", "kind": "VolumeReplication",
-                "metadata": {"name": format!("vr-{i}")},
-                "spec": {"volumeReplicationClass": "bench", "replicationState": "primary",
-                         "dataSource": {"kind": "PersistentVolumeClaim", "name": format!("pvc-{i}")}}})))
-                .await
+            let vr = vrs
+                .create(&PostParams::default(), &volume_replication(i))
+                .await?;
+            if ceiling {
+                ceiling::to_primary(&client, &ns, &vr, &format!("pvc-{i}")).await?;
+            }
+            Ok(vr)
         })
     })
     .await?;
     wait_all(&vrs, n, CurrentState::Primary).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu1 = cpu_of(&processes);
-    let rss = usage(pid).1;
     let log = cluster.audit_log().await?;
     let mark1 = log.len();
     phases.push(Phase {
         name: "create → primary",
         seconds,
         cpu: cpu_diff(&cpu1, &cpu0),
-        rss,
+        rss: rss_of(&own),
         calls: calls(&driver),
-        requests: requests(&log[mark0..], &user),
+        requests: requests(&log[mark0..], &users),
     });
 
-    // Phase 2: idle.
-    println!("idle for {:?} …", args.idle);
-    driver.clear_received();
-    tokio::time::sleep(args.idle).await;
-    let cpu2 = cpu_of(&processes);
-    let rss = usage(pid).1;
-    let log = cluster.audit_log().await?;
-    let mark2 = log.len();
-    phases.push(Phase {
-        name: "idle",
-        seconds: args.idle.as_secs_f64(),
-        cpu: cpu_diff(&cpu2, &cpu1),
-        rss,
-        calls: calls(&driver),
-        requests: requests(&log[mark1..], &user),
-    });
+    // Phase 2: idle (nothing to measure of the ceiling: it writes nothing unasked).
+    let (mut cpu2, mut mark2) = (cpu1.clone(), mark1);
+    if !args.ceiling {
+        println!("idle for {:?} …", args.idle);
+        driver.clear_received();
+        tokio::time::sleep(args.idle).await;
+        cpu2 = cpu_of(&processes);
+        let log = cluster.audit_log().await?;
+        mark2 = log.len();
+        phases.push(Phase {
+            name: "idle",
+            seconds: args.idle.as_secs_f64(),
+            cpu: cpu_diff(&cpu2, &cpu1),
+            rss: rss_of(&own),
+            calls: calls(&driver),
+            requests: requests(&log[mark1..], &users),
+        });
+    }
 
     // Phase 3: every VR to secondary.
     println!("switching {n} VolumeReplications to secondary …");
     driver.clear_received();
     let started = Instant::now();
     create_all(n, |i| {
-        let vrs = vrs.clone();
+        let (vrs, client, ns) = (vrs.clone(), client.clone(), ns.clone());
+        let ceiling = args.ceiling;
         Box::pin(async move {
-            vrs.patch(
-                &format!("vr-{i}"),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"replicationState": "secondary"}})),
-            )
-            .await
+            let name = format!("vr-{i}");
+            let vr = vrs
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"replicationState": "secondary"}})),
+                )
+                .await?;
+            if ceiling {
+                let uid = vr.metadata.uid.clone().unwrap_or_default();
+                let generation = vr.metadata.generation.unwrap_or(2);
+                ceiling::finish(&client, &ns, &name, &uid, "Secondary", generation).await?;
+            }
+            Ok(vr)
         })
     })
     .await?;
     wait_all(&vrs, n, CurrentState::Secondary).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu3 = cpu_of(&processes);
-    let rss = usage(pid).1;
     let log = cluster.audit_log().await?;
     phases.push(Phase {
         name: "primary → secondary",
         seconds,
         cpu: cpu_diff(&cpu3, &cpu2),
-        rss,
+        rss: rss_of(&own),
         calls: calls(&driver),
-        requests: requests(&log[mark2..], &user),
+        requests: requests(&log[mark2..], &users),
     });
 
-    let json = report(&phases, n);
+    let json = report(name, release, &phases, n);
     if let Some(path) = args.output {
         std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
         println!("\nwritten to {path}");
     }
-    controller.terminate(Duration::from_secs(30)).await?;
+    if let Some(mut running) = running {
+        for process in &mut running.processes {
+            process.terminate(Duration::from_secs(30)).await?;
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &[&str]) -> anyhow::Result<Args> {
+        parse_args(line.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn the_controller_and_the_ceiling_are_chosen_by_flag() {
+        let args = parsed(&["--controller", "csi-addons", "--smoke"]).unwrap();
+        assert_eq!(args.controller, Peer::CsiAddons);
+        assert_eq!(args.vrs, 20);
+        assert!(!args.ceiling);
+        assert!(parsed(&["--ceiling"]).unwrap().ceiling);
+        assert_eq!(parsed(&[]).unwrap().controller, Peer::Lifeline);
+        let refused = parsed(&["--controller", "rook"]).unwrap_err().to_string();
+        assert!(refused.contains("available"), "{refused}");
+        let refused = parsed(&["--vrs"]).unwrap_err().to_string();
+        assert!(refused.contains("--vrs needs a value"), "{refused}");
+        assert!(parsed(&["--bogus"]).is_err());
+    }
 }

@@ -33,8 +33,9 @@ pub const NODE: &str = "lifeline-e2e-node";
 
 /// Files an image would carry, by their path in the image: what the kubelet mounts there (the
 /// rest of the "image" is the host's programs). VolSync's restic mover image carries its
-/// script at `/mover-restic/entry.sh` and restic v0.18.0 at `/usr/local/bin/restic`; the
-/// image's `/usr/local` replaces the host's in every container.
+/// script at `/mover-restic/entry.sh` and restic v0.18.0 at `/usr/local/bin/restic`;
+/// csi-addons' sidecar is at `/usr/local/bin/csi-addons-sidecar` (the benchmark runs it as a
+/// Pod). The image's `/usr/local` replaces the host's in every container.
 #[derive(Clone, Debug, Default)]
 pub struct Images {
     pub files: HashMap<String, PathBuf>,
@@ -48,6 +49,7 @@ impl Images {
             for (path, name) in [
                 ("/mover-restic/entry.sh", "mover-restic-entry.sh"),
                 ("/usr/local/bin/restic", "restic"),
+                ("/usr/local/bin/csi-addons-sidecar", "csi-addons-sidecar"),
             ] {
                 let file = dir.join(name);
                 if file.is_file() {

@@ -162,6 +162,12 @@ async fn volume_dir(
         std::fs::create_dir_all(&own)?;
         return Ok(Ok(own));
     }
+    if let Some(host) = &volume.host_path {
+        return Ok(host_path_dir(
+            &host.path,
+            host.type_.as_deref().unwrap_or_default(),
+        ));
+    }
     // A Secret's or ConfigMap's keys: (what, its keys if it exists, optional, items).
     let source = if let Some(source) = &volume.secret {
         let name = source.secret_name.clone().unwrap_or_default();
@@ -206,7 +212,7 @@ async fn volume_dir(
         return Ok(Err(waiting(
             "ContainerCreating",
             format!(
-                "volume {:?}: the kubelet stand-in mounts persistentVolumeClaim, emptyDir, secret and configMap volumes only",
+                "volume {:?}: the kubelet stand-in mounts persistentVolumeClaim, emptyDir, hostPath, secret and configMap volumes only",
                 volume.name
             ),
         )));
@@ -220,6 +226,30 @@ async fn volume_dir(
         std::fs::write(file, value)?;
     }
     Ok(Ok(own))
+}
+
+/// A `hostPath` volume: the host's directory itself (a driver's socket directory shared with
+/// its sidecars). Directories only — the stand-in bind-mounts directories.
+fn host_path_dir(path: &str, kind: &str) -> Result<PathBuf, Waiting> {
+    let dir = PathBuf::from(path);
+    match kind {
+        "DirectoryOrCreate" => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| waiting("ContainerCreating", format!("hostPath {path}: {e}")))?;
+            Ok(dir)
+        }
+        "" | "Directory" if dir.is_dir() => Ok(dir),
+        "" | "Directory" => Err(waiting(
+            "ContainerCreating",
+            format!("hostPath type check failed: {path} is not a directory"),
+        )),
+        other => Err(waiting(
+            "ContainerCreating",
+            format!(
+                "hostPath {path}: type {other:?}: the kubelet stand-in mounts directories only"
+            ),
+        )),
+    }
 }
 
 fn secret_files(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
@@ -547,6 +577,33 @@ mod tests {
         assert_eq!(expand("$$(A) $ $", &vars), "$(A) $ $");
         assert_eq!(expand("$(A", &vars), "$(A");
         assert_eq!(expand("é$(A)é", &vars), "éxé");
+    }
+
+    #[test]
+    fn host_paths_are_directories_checked_as_their_type_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().to_str().unwrap();
+        assert_eq!(host_path_dir(existing, "").unwrap(), dir.path());
+        assert_eq!(host_path_dir(existing, "Directory").unwrap(), dir.path());
+        let missing = dir.path().join("sockets");
+        let missing = missing.to_str().unwrap();
+        let refused = host_path_dir(missing, "Directory").unwrap_err();
+        assert!(
+            refused.message.contains("not a directory"),
+            "{}",
+            refused.message
+        );
+        assert!(
+            host_path_dir(missing, "DirectoryOrCreate")
+                .unwrap()
+                .is_dir()
+        );
+        let socket = host_path_dir(missing, "Socket").unwrap_err();
+        assert!(
+            socket.message.contains("directories only"),
+            "{}",
+            socket.message
+        );
     }
 
     #[test]

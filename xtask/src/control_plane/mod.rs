@@ -1,9 +1,10 @@
 //! `cargo xtask control-plane`: the real Kubernetes programs the e2e suite, the demo and the
 //! benchmark run on — etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl,
 //! and the upstream storage controllers (external-provisioner, csi-snapshotter and the
-//! snapshot-controller, VolSync with its CRDs and restic mover script) — built from the Go
-//! modules pinned in `tools/control-plane/` into a cache outside the work tree, once per
-//! version. `KUBEBUILDER_ASSETS` (a folder with all of them) or the control plane's binaries on
+//! snapshot-controller, VolSync with its CRDs and restic mover script) and the peers the
+//! benchmark compares Lifeline with (csi-addons' controller and sidecar, the
+//! volume-replication-operator) — built from the Go modules pinned in `tools/control-plane/`
+//! into a cache outside the work tree, once per version. `KUBEBUILDER_ASSETS` (a folder with all of them) or the control plane's binaries on
 //! PATH at the pinned versions are used instead of building.
 
 use std::path::{Path, PathBuf};
@@ -12,118 +13,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-/// One program of the control plane: the tools module that pins it and the package to build.
-struct Component {
-    /// The binary's name (and its name in `KUBEBUILDER_ASSETS`).
-    name: &'static str,
-    /// The tools module under `tools/control-plane/`.
-    module: &'static str,
-    /// The module whose version keys the cache, and the main package built from it.
-    pinned: &'static str,
-    package: &'static str,
-    /// What `<binary> --version` prints at the pinned version, given that version; `None`:
-    /// never taken from PATH (the storage controllers are not found installed).
-    version_line: Option<fn(&str) -> String>,
-    /// Files of the pinned module copied beside the binary (source path → name in the cache):
-    /// the CRDs and scripts that belong to that release.
-    files: &'static [(&'static str, &'static str)],
-}
-
-const COMPONENTS: &[Component] = &[
-    Component {
-        name: "etcd",
-        module: "etcd",
-        pinned: "go.etcd.io/etcd/server/v3",
-        package: "go.etcd.io/etcd/server/v3",
-        version_line: Some(|v| format!("etcd Version: {}", v.trim_start_matches('v'))),
-        files: &[],
-    },
-    Component {
-        name: "kube-apiserver",
-        module: "kubernetes",
-        pinned: "k8s.io/kubernetes",
-        package: "k8s.io/kubernetes/cmd/kube-apiserver",
-        version_line: Some(|v| format!("Kubernetes {v}")),
-        files: &[],
-    },
-    Component {
-        name: "kube-controller-manager",
-        module: "kubernetes",
-        pinned: "k8s.io/kubernetes",
-        package: "k8s.io/kubernetes/cmd/kube-controller-manager",
-        version_line: Some(|v| format!("Kubernetes {v}")),
-        files: &[],
-    },
-    Component {
-        name: "kubectl",
-        module: "kubernetes",
-        pinned: "k8s.io/kubernetes",
-        package: "k8s.io/kubernetes/cmd/kubectl",
-        version_line: Some(|v| format!("Client Version: {v}")),
-        files: &[],
-    },
-    // Binds Pods to the kubelet stand-in's Node, as in a cluster.
-    Component {
-        name: "kube-scheduler",
-        module: "kubernetes",
-        pinned: "k8s.io/kubernetes",
-        package: "k8s.io/kubernetes/cmd/kube-scheduler",
-        version_line: None,
-        files: &[],
-    },
-    Component {
-        name: "csi-provisioner",
-        module: "external-provisioner",
-        pinned: "github.com/kubernetes-csi/external-provisioner/v5",
-        package: "github.com/kubernetes-csi/external-provisioner/v5/cmd/csi-provisioner",
-        version_line: None,
-        files: &[],
-    },
-    Component {
-        name: "csi-snapshotter",
-        module: "external-snapshotter",
-        pinned: "github.com/kubernetes-csi/external-snapshotter/v8",
-        package: "github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter",
-        version_line: None,
-        files: &[],
-    },
-    Component {
-        name: "snapshot-controller",
-        module: "external-snapshotter",
-        pinned: "github.com/kubernetes-csi/external-snapshotter/v8",
-        package: "github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller",
-        version_line: None,
-        files: &[],
-    },
-    Component {
-        name: "volsync",
-        module: "volsync",
-        pinned: "github.com/backube/volsync",
-        package: "github.com/backube/volsync/cmd",
-        version_line: None,
-        files: &[
-            (
-                "config/crd/bases/volsync.backube_replicationsources.yaml",
-                "volsync.backube_replicationsources.yaml",
-            ),
-            (
-                "config/crd/bases/volsync.backube_replicationdestinations.yaml",
-                "volsync.backube_replicationdestinations.yaml",
-            ),
-            // The restic mover's script, run by the kubelet stand-in.
-            ("mover-restic/entry.sh", "mover-restic-entry.sh"),
-        ],
-    },
-    // The restic VolSync's mover image carries, for the script above.
-    Component {
-        name: "restic",
-        module: "restic",
-        pinned: "github.com/restic/restic",
-        package: "github.com/restic/restic/cmd/restic",
-        version_line: None,
-        files: &[],
-    },
-];
+mod components;
+use components::{COMPONENTS, Component};
 
 /// The oldest Go that builds the pinned modules (their `go` directive).
 const GO_MINIMUM: (u32, u32) = (1, 26);
@@ -289,7 +180,8 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
 /// The three ways to provide the control plane, for errors.
 const WAYS: &str = "the control plane (etcd, kube-apiserver, kube-controller-manager, \
 kube-scheduler, kubectl) and the storage controllers (csi-provisioner, csi-snapshotter, \
-snapshot-controller, volsync, restic) come from one of: (1) Go >= 1.26 with the Go module proxy \
+snapshot-controller, volsync, restic) and the benchmark's peers (csi-addons-manager, \
+csi-addons-sidecar, volume-replication-operator) come from one of: (1) Go >= 1.26 with the Go module proxy \
 reachable, to build them once into the cache (`cargo xtask control-plane`); (2) \
 KUBEBUILDER_ASSETS naming a folder with all of them; (3) the control plane's binaries on PATH \
 at the pinned versions (the storage controllers are then still built as in (1))";
@@ -529,6 +421,9 @@ mod tests {
             "v0.18.0",
             "what VolSync v0.14.0's image carries"
         );
+        // The newest csi-addons release the module proxy serves here; the operator's last.
+        assert_eq!(version("kubernetes-csi-addons"), "v0.14.0");
+        assert_eq!(version("volume-replication-operator"), "v0.3.0");
     }
 
     #[test]
