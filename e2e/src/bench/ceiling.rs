@@ -49,7 +49,7 @@ pub fn event(namespace: &str, vr: &str, uid: &str, reason: &str, now: &str) -> V
     json!({
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
-        "metadata": {"generateName": format!("{vr}."), "namespace": namespace},
+        "metadata": {"generateName": format!("{vr}-"), "namespace": namespace},
         "eventTime": now,
         "reportingController": MANAGER,
         "reportingInstance": MANAGER,
