@@ -19,6 +19,10 @@ pub struct Args {
     /// the API server takes them (this machine's limit).
     #[arg(long)]
     pub ceiling: bool,
+    /// replication: sample the controller with Linux perf on the way to primary and list where
+    /// its CPU time went.
+    #[arg(long)]
+    pub profile: bool,
     /// How many VolumeReplications.
     #[arg(long, default_value_t = 1000)]
     pub vrs: usize,
@@ -48,6 +52,9 @@ fn invocation(args: &Args, out: &Path) -> anyhow::Result<(&'static str, Vec<Stri
             let mut flags = vec!["--controller".to_owned(), args.controller.clone()];
             if args.ceiling {
                 flags.push("--ceiling".to_owned());
+            }
+            if args.profile {
+                flags.push("--profile".to_owned());
             }
             ("lifeline-bench", flags)
         }

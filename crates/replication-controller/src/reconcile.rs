@@ -325,27 +325,38 @@ async fn finish(
     new: VolumeReplicationStatus,
     outcome: &Outcome,
 ) -> Result<(), Error> {
-    if vr.status.as_ref() != Some(&new) {
-        let patch = json!({
-            "apiVersion": VolumeReplication::api_version(&()),
-            "kind": VolumeReplication::kind(&()),
-            "status": new,
-        });
-        Api::<VolumeReplication>::namespaced(
-            ctx.client.clone(),
-            &vr.namespace().unwrap_or_default(),
-        )
-        .patch_status(
-            &vr.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    }
-    for note in notes(old, &new, outcome) {
-        publish(vr, ctx, note).await;
-    }
-    Ok(())
+    // The status write and the Events go out together: a reconcile waits for one round trip
+    // to the API server, not two (issue 30: the round trips, not CPU, bound the rate). The
+    // Events say what the driver did, which holds whether or not the status write succeeds;
+    // one that fails is retried, and says it again.
+    let notes = notes(old, &new, outcome);
+    let write = async {
+        if vr.status.as_ref() != Some(&new) {
+            let patch = json!({
+                "apiVersion": VolumeReplication::api_version(&()),
+                "kind": VolumeReplication::kind(&()),
+                "status": new,
+            });
+            Api::<VolumeReplication>::namespaced(
+                ctx.client.clone(),
+                &vr.namespace().unwrap_or_default(),
+            )
+            .patch_status(
+                &vr.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let events = async {
+        for note in notes {
+            publish(vr, ctx, note).await;
+        }
+    };
+    let (written, ()) = futures::join!(write, events);
+    written
 }
 
 /// Publishes `note` as an Event on `object` (a failure to publish is logged, never fatal).

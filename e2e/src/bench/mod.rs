@@ -3,3 +3,4 @@
 
 pub mod ceiling;
 pub mod measure;
+pub mod profile;

@@ -7,44 +7,56 @@
 //! controller's processes, kube-apiserver and etcd, their peak RSS, the driver's RPCs and the
 //! controller's API requests per VolumeReplication by verb and resource (the API server's
 //! audit log, reads included). `--ceiling` runs no controller: the benchmark makes the same
-//! object and status writes itself, as fast as the API server takes them.
+//! object and status writes itself, as fast as the API server takes them. `--profile` samples
+//! the controller with perf on the way to primary and lists its hottest functions.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use lifeline_api::replication::{CurrentState, VolumeReplication, VolumeReplicationClass};
 use lifeline_csi_client::fake::{FakeDriver, serve};
 use lifeline_e2e::TestCluster;
-use lifeline_e2e::bench::ceiling;
 use lifeline_e2e::bench::measure::{Phase, calls, cpu_diff, cpu_of, report, requests, rss_of};
+use lifeline_e2e::bench::{ceiling, profile};
 use lifeline_e2e::peers::{Driver, Peer};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "bench.lifeline.dev";
 
+/// How many of the hottest functions `--profile` reports.
+const PROFILE_TOP: usize = 25;
+
 fn obj<K: serde::de::DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).expect("a valid object")
 }
 
+#[derive(Debug)]
 struct Args {
     controller: Peer,
     ceiling: bool,
+    profile: bool,
+    /// The driver answers GetVolumeReplicationInfo with UNIMPLEMENTED.
+    no_sync_info: bool,
     vrs: usize,
     idle: Duration,
     concurrency: usize,
     output: Option<String>,
 }
 
-const USAGE: &str = "use --controller lifeline|csi-addons|vro --ceiling --vrs N --idle SECONDS --concurrency N --output FILE --smoke";
+const USAGE: &str = "use --controller lifeline|csi-addons|vro --ceiling --profile --no-sync-info --vrs N --idle SECONDS --concurrency N --output FILE --smoke";
 
 fn parse_args(line: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
     let mut args = Args {
         controller: Peer::Lifeline,
         ceiling: false,
+        profile: false,
+        no_sync_info: false,
         vrs: 1000,
         idle: Duration::from_secs(180),
         concurrency: 16,
@@ -63,6 +75,8 @@ fn parse_args(line: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
                     .map_err(|e: String| anyhow::anyhow!(e))?
             }
             "--ceiling" => args.ceiling = true,
+            "--profile" => args.profile = true,
+            "--no-sync-info" => args.no_sync_info = true,
             "--vrs" => args.vrs = value("--vrs")?.parse().context("--vrs N")?,
             "--idle" => {
                 args.idle = Duration::from_secs(value("--idle")?.parse().context("--idle SECONDS")?)
@@ -85,8 +99,21 @@ fn parse_args(line: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
 /// reporting at N=10 000).
 const PHASE_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// The benchmark's view of the VolumeReplications: one watch for the whole run. (Listing a
+/// thousand of them every 100 ms cost the API server more CPU than a controller's own work.)
+fn watch_vrs(vrs: Api<VolumeReplication>) -> Store<VolumeReplication> {
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(vrs, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    tokio::spawn(stream.for_each(|_| async {}));
+    reader
+}
+
+/// Waits until all `n` VolumeReplications report `state` for their current generation with
+/// `Completed=True`, as the watch sees them.
 async fn wait_all(
-    vrs: &Api<VolumeReplication>,
+    seen: &Store<VolumeReplication>,
     n: usize,
     state: CurrentState,
 ) -> anyhow::Result<()> {
@@ -96,9 +123,8 @@ async fn wait_all(
             Instant::now() < deadline,
             "not every VolumeReplication became {state:?} within {PHASE_TIMEOUT:?}"
         );
-        let list = vrs.list(&ListParams::default()).await?;
-        let done = list
-            .items
+        let done = seen
+            .state()
             .iter()
             .filter(|vr| {
                 vr.status.as_ref().is_some_and(|s| {
@@ -113,7 +139,7 @@ async fn wait_all(
         if done == n {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -189,6 +215,13 @@ async fn main() -> anyhow::Result<()> {
     // A driver that syncs every second: every info refresh sees a newer lastSyncTime, so the
     // idle phase measures what polling and the status-write rule cost.
     driver.set_syncing_every(Duration::from_secs(1));
+    if args.no_sync_info {
+        driver.fail(
+            "GetVolumeReplicationInfo",
+            tonic::Code::Unimplemented,
+            "this driver reports no sync info",
+        );
+    }
     let _served = serve(driver.clone(), &socket);
 
     println!("setting up {n} bound claims …");
@@ -232,6 +265,8 @@ async fn main() -> anyhow::Result<()> {
     let mut processes = own.clone();
     processes.extend(cluster.control_plane_pids());
     let vrs = Api::<VolumeReplication>::namespaced(client.clone(), &ns);
+    let seen = watch_vrs(vrs.clone());
+    seen.wait_until_ready().await?;
     let mut phases = Vec::new();
 
     // Phase 1: create N primaries as fast as the API takes them.
@@ -239,6 +274,11 @@ async fn main() -> anyhow::Result<()> {
     driver.clear_received();
     let cpu0 = cpu_of(&processes);
     let mark0 = cluster.audit_log().await?.len();
+    // The controller's own process (not a sidecar) is the one profiled.
+    let recording = match own.first() {
+        Some((_, pid)) if args.profile => profile::start(*pid, cluster.dir()).await,
+        _ => None,
+    };
     let started = Instant::now();
     create_all(n, |i| {
         let (vrs, client, ns) = (vrs.clone(), client.clone(), ns.clone());
@@ -254,9 +294,13 @@ async fn main() -> anyhow::Result<()> {
         })
     })
     .await?;
-    wait_all(&vrs, n, CurrentState::Primary).await?;
+    wait_all(&seen, n, CurrentState::Primary).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu1 = cpu_of(&processes);
+    let hottest = match recording {
+        Some(recording) => recording.finish(PROFILE_TOP).await?,
+        None => Vec::new(),
+    };
     let log = cluster.audit_log().await?;
     let mark1 = log.len();
     phases.push(Phase {
@@ -312,7 +356,7 @@ async fn main() -> anyhow::Result<()> {
         })
     })
     .await?;
-    wait_all(&vrs, n, CurrentState::Secondary).await?;
+    wait_all(&seen, n, CurrentState::Secondary).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu3 = cpu_of(&processes);
     let log = cluster.audit_log().await?;
@@ -325,7 +369,16 @@ async fn main() -> anyhow::Result<()> {
         requests: requests(&log[mark2..], &users),
     });
 
-    let json = report(name, release, &phases, n);
+    let mut json = report(name, release, &phases, n);
+    if !hottest.is_empty() {
+        println!(
+            "\nwhere the controller's CPU went while VolumeReplications became primary (perf, self time):"
+        );
+        for (share, symbol) in &hottest {
+            println!("  {share:5.2}%  {symbol}");
+        }
+        json["profile_to_primary"] = json!(hottest);
+    }
     if let Some(path) = args.output {
         std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
         println!("\nwritten to {path}");

@@ -254,6 +254,6 @@ fn sidecar_pid(endpoint: &str) -> Option<u32> {
         let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let program = String::from_utf8_lossy(args.first()?);
-        (program.ends_with(SIDECAR) && args.iter().any(|a| *a == wanted.as_bytes())).then_some(pid)
+        (program.ends_with(SIDECAR) && args.contains(&wanted.as_bytes())).then_some(pid)
     })
 }
