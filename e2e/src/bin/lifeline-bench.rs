@@ -158,7 +158,10 @@ where
     Ok(())
 }
 
-/// Sets up `n` bound claims on `pvc-{i}` (each on its own CSI volume of the driver).
+/// Sets up `n` claims `pvc-{i}`, each bound to its own CSI volume of the driver by the real
+/// binder (kube-controller-manager), and waits until all are `Bound`: the binder's work is not
+/// the controller's. (Marking claims bound ourselves raced the binder, which set some back to
+/// `Pending` for a minute while the clock ran.)
 async fn claims(client: &Client, ns: &str, n: usize) -> anyhow::Result<()> {
     let pvs = Api::<PersistentVolume>::all(client.clone());
     create_all(n, |i| {
@@ -166,7 +169,9 @@ async fn claims(client: &Client, ns: &str, n: usize) -> anyhow::Result<()> {
         let ns = ns.to_owned();
         Box::pin(async move {
             pvs.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("{ns}-pv-{i}")},
-                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "csi": {"driver": DRIVER, "volumeHandle": format!("vol-{i}")}}})))
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                         "claimRef": {"namespace": ns, "name": format!("pvc-{i}")},
+                         "csi": {"driver": DRIVER, "volumeHandle": format!("vol-{i}")}}})))
                 .await
         })
     })
@@ -177,11 +182,28 @@ async fn claims(client: &Client, ns: &str, n: usize) -> anyhow::Result<()> {
         let ns = ns.to_owned();
         Box::pin(async move {
             pvcs.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("pvc-{i}")},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": format!("{ns}-pv-{i}")}})))
-                .await?;
-            pvcs.patch_status(&format!("pvc-{i}"), &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Bound"}}))).await
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "resources": {"requests": {"storage": "1Gi"}},
+                         "volumeName": format!("{ns}-pv-{i}")}})))
+                .await
         })
     })
+    .await?;
+    lifeline_e2e::wait::until(
+        Duration::from_secs(600),
+        "kube-controller-manager binds every claim",
+        || {
+            let pvcs = pvcs.clone();
+            async move {
+                let list = pvcs.list(&Default::default()).await.ok()?;
+                let bound = list
+                    .items
+                    .iter()
+                    .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+                    .count();
+                (bound == n).then_some(())
+            }
+        },
+    )
     .await
 }
 
@@ -385,7 +407,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(mut running) = running {
         for process in &mut running.processes {
-            process.terminate(Duration::from_secs(30)).await?;
+            // The volume-replication-operator v0.3.0 ignores SIGTERM: not the benchmark's failure.
+            if let Err(e) = process.terminate(Duration::from_secs(30)).await {
+                println!("{e}; killed");
+                process.kill().await;
+            }
         }
     }
     Ok(())
