@@ -277,15 +277,7 @@ impl ControlPlane {
 
     /// A kubeconfig that authenticates as `user` (one of [`crate::rbac::users`]).
     pub fn user_kubeconfig(&self, user: &str) -> anyhow::Result<PathBuf> {
-        let path = self.kubeconfig.with_file_name(format!("kubeconfig-{user}"));
-        let token = format!("{}-{user}", self.token);
-        kubeconfig::write(
-            &path,
-            &self.server,
-            Some(&self.serving_cert),
-            Auth::Token(&token),
-        )?;
-        Ok(path)
+        self.token_kubeconfig(user, &format!("{}-{user}", self.token))
     }
 }
 
