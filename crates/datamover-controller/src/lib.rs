@@ -20,3 +20,4 @@ pub mod secret_data;
 pub mod settings;
 pub mod sizes;
 pub mod storage_config;
+pub mod velero;

@@ -6,4 +6,5 @@
 //! reading.
 
 pub mod snapshot;
+pub mod velero;
 pub mod volsync;
