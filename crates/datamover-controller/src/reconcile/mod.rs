@@ -1,8 +1,8 @@
 //! Reconciles: fetch → decide (pure) → apply. One module per request kind.
 
 pub mod backup;
-mod progress;
+pub(crate) mod progress;
 pub mod restore;
-mod shared;
+pub(crate) mod shared;
 
 pub use shared::error_policy;

@@ -2,3 +2,5 @@
 //! `spec.datamover` is this controller's name (contract: `shared/spec/velero-datamover.md`).
 
 pub mod location;
+pub mod request;
+pub mod upload;
