@@ -21,6 +21,9 @@ pub struct ControllerArgs {
     #[command(flatten)]
     pub mover: MoverArgs,
 
+    #[command(flatten)]
+    pub velero: VeleroArgs,
+
     /// Work only in this protected namespace: watch working objects there only and refuse
     /// requests naming another (the Helm chart sets it, so the controller's Secret, claim and
     /// VolSync permissions are a Role in that namespace, not cluster-wide).
@@ -35,6 +38,48 @@ pub struct ControllerArgs {
 
     #[command(flatten)]
     pub leader: LeaderArgs,
+}
+
+/// Velero's pluggable data mover (OADP 1.3+): DataUpload and DataDownload.
+#[derive(Clone, Debug, Args)]
+pub struct VeleroArgs {
+    /// The mover name Velero's requests carry in spec.datamover (`velero backup create
+    /// --data-mover NAME`); requests naming any other mover are never touched. Also the name
+    /// of the ConfigMap holding the mover's settings, in Velero's namespace.
+    #[arg(long, env = "LIFELINE_DATAMOVER_NAME", default_value = "lifeline")]
+    pub datamover_name: String,
+
+    /// Serve Velero's DataUploads (needs Velero's CRDs; skipped with a log line when absent).
+    #[arg(long, env = "LIFELINE_VELERO_UPLOADS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub velero_uploads: bool,
+
+    /// Serve Velero's DataDownloads (needs Velero's CRDs; skipped with a log line when absent).
+    #[arg(long, env = "LIFELINE_VELERO_DOWNLOADS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub velero_downloads: bool,
+}
+
+impl VeleroArgs {
+    /// The name, checked: a DNS label (it names a ConfigMap and folders of the repository),
+    /// and never `velero`, which is Velero's built-in mover's.
+    pub fn name(&self) -> Result<String, String> {
+        let name = self.datamover_name.trim();
+        let label = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !label {
+            return Err(format!(
+                "--datamover-name {name:?} must be a DNS label (lowercase letters, digits, '-')"
+            ));
+        }
+        if name == "velero" {
+            return Err("--datamover-name cannot be \"velero\": that name is Velero's built-in data mover's".into());
+        }
+        Ok(name.to_owned())
+    }
 }
 
 #[derive(Clone, Debug, Args)]
@@ -106,6 +151,7 @@ impl MoverArgs {
             retain,
             protected_namespace,
             progress_interval: std::time::Duration::from_secs(self.progress_interval_seconds),
+            datamover_name: String::new(),
         })
     }
 }
@@ -127,6 +173,9 @@ mod tests {
             "--storage-class",
             "--leader-elect",
             "--progress-interval-seconds",
+            "--datamover-name",
+            "--velero-uploads",
+            "--velero-downloads",
         ] {
             assert!(help.contains(flag), "{flag}");
         }
@@ -143,6 +192,14 @@ mod tests {
                 .unwrap_err()
                 .contains("at least 1")
         );
+        assert_eq!(args.velero.name().as_deref(), Ok("lifeline"));
+        assert!(args.velero.velero_uploads && args.velero.velero_downloads);
+        let off = ControllerArgs::try_parse_from(["x", "--velero-uploads", "false"]).unwrap();
+        assert!(!off.velero.velero_uploads && off.velero.velero_downloads);
+        for bad in ["velero", "", "My Mover", "-x"] {
+            let args = ControllerArgs::try_parse_from(["x", "--datamover-name", bad]).unwrap();
+            assert!(args.velero.name().is_err(), "{bad}");
+        }
         let args = ControllerArgs::try_parse_from(["x", "--retain-daily", "7"]).unwrap();
         assert_eq!(
             args.mover.settings(None).unwrap().retain.unwrap().daily,

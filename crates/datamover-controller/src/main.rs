@@ -15,10 +15,11 @@ async fn main() -> anyhow::Result<()> {
     let args = ControllerArgs::parse();
     let signal = shutdown::signal().context("cannot listen for SIGTERM")?;
     logging::init(&args.log).context("invalid --log-level")?;
-    let settings = args
+    let mut settings = args
         .mover
         .settings(args.protected_namespace.clone())
         .map_err(anyhow::Error::msg)?;
+    settings.datamover_name = args.velero.name().map_err(anyhow::Error::msg)?;
     let client = lifeline_runtime::client::for_controller(FIELD_MANAGER)
         .await
         .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;

@@ -73,7 +73,7 @@ impl Metrics {
         .expect("valid");
         // Every series an alert or the dashboard reads exists from the start at 0: `increase()`
         // counts the first failure only if a sample came before it.
-        for kind in ["backup", "restore"] {
+        for kind in ["backup", "restore", "upload", "download"] {
             for phase in ["Completed", "Failed"] {
                 finished.with_label_values(&[kind, phase]);
             }

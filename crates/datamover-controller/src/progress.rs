@@ -184,6 +184,16 @@ pub fn totals(logs: &str) -> Totals {
     totals
 }
 
+/// The id of the snapshot restic saved (`snapshot 4f2a9c1b saved`), the last one in the log.
+pub fn saved_snapshot(logs: &str) -> Option<String> {
+    logs.lines()
+        .map(str::trim)
+        .filter_map(|line| line.strip_prefix("snapshot ")?.strip_suffix(" saved"))
+        .filter(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        .last()
+        .map(str::to_owned)
+}
+
 /// `4.8 MiB`, as people read sizes.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -23,6 +23,8 @@ pub struct Settings {
     pub protected_namespace: Option<String>,
     /// How often a running mover's log is read for `status.progress`; zero: never.
     pub progress_interval: std::time::Duration,
+    /// The name Velero's requests give this mover (`spec.datamover`).
+    pub datamover_name: String,
 }
 
 impl Settings {

@@ -215,3 +215,11 @@ fn any_log_reads_without_panicking() {
     }
     assert_eq!(report("=== Starting rm -rf ===").phase, None);
 }
+
+#[test]
+fn the_saved_snapshots_id_is_read_from_the_log() {
+    let log = "processed 1204 files, 9.812 GiB in 3:07\nsnapshot 4f2a9c1b saved\n";
+    assert_eq!(saved_snapshot(log).as_deref(), Some("4f2a9c1b"));
+    assert_eq!(saved_snapshot("snapshot  saved\nsnapshot xyz saved"), None);
+    assert_eq!(saved_snapshot(""), None);
+}

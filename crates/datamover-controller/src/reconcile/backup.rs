@@ -486,6 +486,7 @@ async fn apply(observed: &Observed, decision: Decision, ctx: &Context) -> Result
                     annotations::SOURCE_PVC_STORAGECLASS: pvc.storage_class_name,
                     annotations::SOURCE_PVC_VOLUMESNAPSHOTCLASS: status.volume_snapshot_class_name,
                     RESTORE_AS_OF: observed.working.source.as_ref().and_then(restore_as_of).map(|t| t.to_string()),
+                    crate::velero::upload::RESTIC_SNAPSHOT_ID: logs.as_deref().and_then(crate::progress::saved_snapshot),
                 }}),
             )
             .await?;

@@ -4,5 +4,6 @@ pub mod backup;
 pub(crate) mod progress;
 pub mod restore;
 pub(crate) mod shared;
+pub mod upload;
 
 pub use shared::error_policy;

@@ -57,6 +57,8 @@ pub enum Decision {
         backup: bool,
     },
     Wait(&'static str),
+    /// The location, the mover's ConfigMap and their Secrets are needed to go on.
+    ReadLocation,
     /// Phase, progress and message from the backup, written when they differ.
     Mirror {
         phase: DataMovePhase,
@@ -152,7 +154,7 @@ pub fn decide(observed: &Observed) -> Decision {
     }
     match &observed.keys {
         Some(Err(error)) => return Decision::Fail(error.to_string()),
-        None => return Decision::Wait("the location to be read"),
+        None => return Decision::ReadLocation,
         Some(Ok(())) => {}
     }
     let Some(snapshot) = &observed.snapshot else {
