@@ -197,7 +197,8 @@ mod tests {
         let off = ControllerArgs::try_parse_from(["x", "--velero-uploads", "false"]).unwrap();
         assert!(!off.velero.velero_uploads && off.velero.velero_downloads);
         for bad in ["velero", "", "My Mover", "-x"] {
-            let args = ControllerArgs::try_parse_from(["x", "--datamover-name", bad]).unwrap();
+            let flag = format!("--datamover-name={bad}");
+            let args = ControllerArgs::try_parse_from(["x", flag.as_str()]).unwrap();
             assert!(args.velero.name().is_err(), "{bad}");
         }
         let args = ControllerArgs::try_parse_from(["x", "--retain-daily", "7"]).unwrap();

@@ -22,14 +22,16 @@ use crate::names::{REQUEST_KIND, REQUEST_NAME, REQUEST_NAMESPACE, RequestKind};
 use crate::reconcile::{backup, error_policy, restore};
 
 /// Marks the process ready once every main cache has had its first full list.
-struct Readiness {
+pub(crate) struct Readiness {
     health: Arc<Health>,
     synced: AtomicUsize,
     needed: usize,
 }
 
 impl Readiness {
-    fn on_init_done<K>(self: &Arc<Self>) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
+    pub(crate) fn on_init_done<K>(
+        self: &Arc<Self>,
+    ) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
         let readiness = Arc::clone(self);
         let seen = AtomicBool::new(false);
         move |event| {
@@ -100,7 +102,7 @@ fn unfinished(vsb: &VolumeSnapshotBackup) -> bool {
 }
 
 /// Working objects live in the protected namespace: watch only that one when restricted.
-fn working<K>(client: &kube::Client, protected: Option<&str>) -> Api<K>
+pub(crate) fn working<K>(client: &kube::Client, protected: Option<&str>) -> Api<K>
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
 {
@@ -110,10 +112,12 @@ where
     }
 }
 
-/// Runs both controllers until `shutdown` resolves.
+/// Runs the controllers until `shutdown` resolves: VolumeSnapshotBackups and Restores, and
+/// Velero's DataUploads and DataDownloads where `served`.
 pub async fn run(
     ctx: Arc<Context>,
     concurrency: u16,
+    served: crate::velero_controllers::Served,
     health: Arc<Health>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -121,10 +125,12 @@ pub async fn run(
     let readiness = Arc::new(Readiness {
         health,
         synced: AtomicUsize::new(0),
-        needed: 2,
+        needed: 2 + served.count(),
     });
     let shutdown = shutdown.shared();
+    let shutdown_for_velero = shutdown.clone();
     let config = controller::Config::default().concurrency(concurrency);
+    let config_for_velero = config.clone();
     let protected = ctx.settings.protected_namespace.as_deref();
 
     let (vsb_reader, vsb_writer) = reflector::store::<VolumeSnapshotBackup>();
@@ -270,8 +276,15 @@ pub async fn run(
         })
         .with_config(config)
         .graceful_shutdown_on(shutdown)
-        .run(restore::reconcile, error_policy, ctx)
+        .run(restore::reconcile, error_policy, Arc::clone(&ctx))
         .for_each(|_| future::ready(()));
 
-    tokio::join!(backups, restores);
+    let velero = crate::velero_controllers::run(
+        &ctx,
+        served,
+        config_for_velero,
+        shutdown_for_velero,
+        &readiness,
+    );
+    tokio::join!(backups, restores, velero);
 }

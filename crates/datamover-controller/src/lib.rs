@@ -21,3 +21,4 @@ pub mod settings;
 pub mod sizes;
 pub mod storage_config;
 pub mod velero;
+pub mod velero_controllers;

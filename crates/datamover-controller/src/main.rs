@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use lifeline_datamover_controller::args::ControllerArgs;
 use lifeline_datamover_controller::context::{Context, FIELD_MANAGER};
-use lifeline_datamover_controller::controller;
+use lifeline_datamover_controller::{controller, velero_controllers};
 use lifeline_runtime::{Health, admin, admin_security, lifecycle, logging, shutdown};
 
 #[tokio::main]
@@ -30,6 +30,12 @@ async fn main() -> anyhow::Result<()> {
         args.max_concurrent_restores,
     ));
 
+    let served = velero_controllers::served(
+        &ctx,
+        args.velero.velero_uploads,
+        args.velero.velero_downloads,
+    )
+    .await;
     let health = Arc::new(Health::default());
     let (address, admin) = admin::bind(
         args.admin.admin_address,
@@ -51,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
         FIELD_MANAGER,
         Arc::clone(&health),
         signal,
-        |stop| controller::run(ctx, 4, Arc::clone(&health), stop),
+        |stop| controller::run(ctx, 4, served, Arc::clone(&health), stop),
     )
     .await;
     if ended == lifecycle::Ended::LostLeadership {

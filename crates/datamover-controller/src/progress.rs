@@ -187,10 +187,10 @@ pub fn totals(logs: &str) -> Totals {
 /// The id of the snapshot restic saved (`snapshot 4f2a9c1b saved`), the last one in the log.
 pub fn saved_snapshot(logs: &str) -> Option<String> {
     logs.lines()
+        .rev()
         .map(str::trim)
         .filter_map(|line| line.strip_prefix("snapshot ")?.strip_suffix(" saved"))
-        .filter(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit()))
-        .last()
+        .find(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit()))
         .map(str::to_owned)
 }
 

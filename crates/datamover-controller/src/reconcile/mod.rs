@@ -1,6 +1,7 @@
 //! Reconciles: fetch → decide (pure) → apply. One module per request kind.
 
 pub mod backup;
+pub mod download;
 pub(crate) mod progress;
 pub mod restore;
 pub(crate) mod shared;

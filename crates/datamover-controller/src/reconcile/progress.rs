@@ -146,14 +146,14 @@ pub async fn mover_pods(ctx: &Context, namespace: &str, job: &str) -> Vec<Pod> {
 }
 
 /// The newest of `pods` that `pick` takes.
-fn newest(pods: &[Pod], pick: impl Fn(&Pod) -> bool) -> Option<&Pod> {
+pub(crate) fn newest(pods: &[Pod], pick: impl Fn(&Pod) -> bool) -> Option<&Pod> {
     pods.iter()
         .filter(|p| pick(p))
         .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 /// The tail of a mover Pod's log, if it can be read.
-async fn log_of(ctx: &Context, namespace: &str, pod: &Pod) -> Option<String> {
+pub(crate) async fn log_of(ctx: &Context, namespace: &str, pod: &Pod) -> Option<String> {
     let params = LogParams {
         container: Some(MOVER_CONTAINER.into()),
         tail_lines: Some(TAIL_LINES),

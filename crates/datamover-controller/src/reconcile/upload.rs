@@ -75,14 +75,25 @@ pub async fn location_keys(
             secrets.insert(name, data.0);
         }
     }
-    Ok(location::restic_keys(&Inputs {
+    let keys = location::restic_keys(&Inputs {
         name: location_name,
         bsl: bsl.as_ref(),
         mover: &ctx.settings.datamover_name,
         config: config.as_ref(),
         secrets: &secrets,
         writes,
-    }))
+    });
+    // What the pipeline will check, checked now: the request fails naming the location.
+    Ok(
+        keys.and_then(|keys| match crate::repository::ResticSecret::parse(&keys) {
+            Ok(_) => Ok(keys),
+            Err(error) => Err(location::LocationError::Field {
+                location: location_name.to_owned(),
+                field: "spec",
+                problem: format!("gives restic settings the mover cannot use: {error}"),
+            }),
+        }),
+    )
 }
 
 async fn reconcile_inner(du: &Arc<DataUpload>, ctx: &Arc<Context>) -> Result<Action, Error> {

@@ -1,0 +1,516 @@
+//! Reconciling a Velero DataDownload: fetch what [`decide`] needs, apply its decision.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use lifeline_api::foreign::velero::{DYNAMIC_PV_RESTORE, DataDownload, DataMovePhase};
+use lifeline_api::foreign::volsync::ReplicationDestination;
+use serde_json::json;
+
+use super::shared::{create, event, now};
+use super::upload::{delete_opt, location_keys, owned_by, patch_request, secret_name};
+use crate::context::{Context, FIELD_MANAGER};
+use crate::error::Error;
+use crate::repository::ResticSecret;
+use crate::velero::download::{
+    Decision, Leftover, Observed, RECLAIM_POLICY, RESTORED_BY, decide, forward, point_in_time,
+    progress_of, restore_label,
+};
+use crate::velero::request::is_ours;
+
+/// The working claim and the ReplicationDestination restoring into it share this name.
+pub fn working_name(request: &str) -> String {
+    format!("{request}-restore")
+}
+
+pub async fn reconcile(dd: Arc<DataDownload>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !is_ours(dd.spec.datamover.as_deref(), &ctx.settings.datamover_name) {
+        return Ok(Action::await_change());
+    }
+    let result = reconcile_inner(&dd, &ctx).await;
+    ctx.metrics
+        .reconciled("download", result.as_ref().err().map(Error::category));
+    result
+}
+
+fn owned<K: Resource>(object: Option<K>, dd: &DataDownload) -> Option<K> {
+    object.filter(|o| {
+        o.meta()
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| Some(&r.uid) == dd.metadata.uid.as_ref())
+    })
+}
+
+async fn reconcile_inner(dd: &Arc<DataDownload>, ctx: &Arc<Context>) -> Result<Action, Error> {
+    let c = &ctx.client;
+    let namespace = dd.namespace().unwrap_or_default();
+    let name = dd.name_any();
+    let work = working_name(&name);
+    let target_ref = dd.spec.target_volume.clone().unwrap_or_default();
+    let target = match (
+        target_ref.namespace.as_deref().filter(|n| !n.is_empty()),
+        target_ref.pvc.as_deref().filter(|n| !n.is_empty()),
+    ) {
+        (Some(ns), Some(pvc)) => {
+            Api::<PersistentVolumeClaim>::namespaced(c.clone(), ns)
+                .get_opt(pvc)
+                .await?
+        }
+        _ => None,
+    };
+    let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), &namespace);
+    let claim = owned(claims.get_opt(&work).await?, dd);
+    let volumes = Api::<PersistentVolume>::all(c.clone());
+    let claim_volume = match claim
+        .as_ref()
+        .and_then(|c| c.spec.as_ref())
+        .and_then(|s| s.volume_name.clone())
+    {
+        Some(volume) => volumes.get_opt(&volume).await?,
+        None => None,
+    };
+    let volume = match dd.metadata.uid.as_deref() {
+        Some(uid) => volumes
+            .list(&ListParams::default().labels(&format!("{RESTORED_BY}={uid}")))
+            .await?
+            .items
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    let mut observed = Observed {
+        dd: dd.as_ref().clone(),
+        mover: ctx.settings.datamover_name.clone(),
+        now: k8s_openapi::jiff::Timestamp::now(),
+        served: ctx.settings.serves(&namespace).map_err(|p| p.to_string()),
+        keys: None,
+        target,
+        secret: owned(
+            Api::<Secret>::namespaced(c.clone(), &namespace)
+                .get_opt(&secret_name(&name))
+                .await?,
+            dd,
+        )
+        .is_some(),
+        claim,
+        claim_volume,
+        destination: owned(
+            Api::<ReplicationDestination>::namespaced(c.clone(), &namespace)
+                .get_opt(&work)
+                .await?,
+            dd,
+        ),
+        volume,
+    };
+    let mut keys = None;
+    if decide(&observed) == Decision::ReadLocation {
+        let location = dd.spec.backup_storage_location.clone().unwrap_or_default();
+        let found = location_keys(ctx, &namespace, &location, false).await?;
+        observed.keys = Some(found.as_ref().map(|_| ()).map_err(Clone::clone));
+        keys = found.ok();
+    }
+    let decision = decide(&observed);
+    tracing::debug!(namespace, name, ?decision, "data download");
+    apply(&observed, decision, keys, ctx).await
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+async fn patch_volume(ctx: &Context, name: &str, patch: serde_json::Value) -> Result<(), Error> {
+    Api::<PersistentVolume>::all(ctx.client.clone())
+        .patch(name, &params(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// The working claim: the restored claim's class and access modes, at least its size.
+fn working_claim(observed: &Observed, name: &str, namespace: &str) -> PersistentVolumeClaim {
+    let spec = observed
+        .target
+        .as_ref()
+        .and_then(|t| t.spec.clone())
+        .unwrap_or_default();
+    let request = spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"))
+        .map(|q| q.0.clone());
+    let snapshot = observed.dd.spec.snapshot_size.map(|b| b.to_string());
+    let size = crate::sizes::larger(request.as_deref(), snapshot.as_deref())
+        .unwrap_or_else(|| "1Gi".into());
+    serde_json::from_value(json!({
+        "metadata": {"name": working_name(name), "namespace": namespace, "ownerReferences": owned_by(&observed.dd)},
+        "spec": {
+            "storageClassName": spec.storage_class_name,
+            "accessModes": spec.access_modes.unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+            "resources": {"requests": {"storage": size}},
+        },
+    }))
+    .expect("a valid PersistentVolumeClaim")
+}
+
+fn destination(
+    observed: &Observed,
+    ctx: &Context,
+    name: &str,
+    namespace: &str,
+    custom_ca: bool,
+) -> ReplicationDestination {
+    let as_of = point_in_time(&observed.dd)
+        .map(|p| p.as_of.to_string())
+        .ok();
+    let mut restic = json!({
+        "repository": secret_name(name),
+        "destinationPVC": working_name(name),
+        "copyMethod": "Direct",
+        "restoreAsOf": as_of,
+        "moverServiceAccount": ctx.settings.mover_service_account,
+    });
+    if custom_ca {
+        restic["customCA"] = crate::backup::build::custom_ca(&secret_name(name));
+    }
+    if let Some(uid) = ctx.settings.mover_run_as_user {
+        restic["moverSecurityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
+        "metadata": {"name": working_name(name), "namespace": namespace, "ownerReferences": owned_by(&observed.dd)},
+        "spec": {"trigger": {"manual": name}, "restic": restic},
+    }))
+    .expect("a valid ReplicationDestination")
+}
+
+async fn apply(
+    observed: &Observed,
+    decision: Decision,
+    keys: Option<std::collections::BTreeMap<String, Vec<u8>>>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let dd = &observed.dd;
+    let c = &ctx.client;
+    let namespace = dd.namespace().unwrap_or_default();
+    let name = dd.name_any();
+    let status = dd.status.clone().unwrap_or_default();
+    let current = status.phase.as_ref().and_then(|p| p.known());
+    let target = dd.spec.target_volume.clone().unwrap_or_default();
+    let (target_ns, target_pvc) = (
+        target.namespace.unwrap_or_default(),
+        target.pvc.unwrap_or_default(),
+    );
+    match decision {
+        Decision::Ignore => Ok(Action::await_change()),
+        Decision::ReadLocation => Ok(Action::requeue(Duration::from_secs(5))),
+        Decision::Take => {
+            let at = now();
+            if patch_request(
+                ctx,
+                dd,
+                json!({"phase": "Accepted", "acceptedTimestamp": at, "startTimestamp": at,
+                       "message": format!("accepted by data mover {:?}", observed.mover)}),
+                true,
+            )
+            .await?
+            {
+                event(
+                    ctx,
+                    dd,
+                    false,
+                    "Accepted",
+                    "taken by Lifeline's data mover".into(),
+                )
+                .await;
+            }
+            Ok(Action::await_change())
+        }
+        Decision::CancelUntaken => {
+            patch_request(
+                ctx,
+                dd,
+                json!({"phase": "Canceled", "completionTimestamp": now(),
+                       "message": "canceled before any data moved"}),
+                true,
+            )
+            .await?;
+            Ok(Action::await_change())
+        }
+        Decision::Create {
+            secret,
+            claim,
+            destination: rd,
+        } => {
+            let mut custom_ca = false;
+            if secret {
+                let Some(keys) = keys else {
+                    return Ok(Action::requeue(Duration::from_secs(1)));
+                };
+                let checked = match ResticSecret::parse(&keys) {
+                    Ok(checked) => checked,
+                    Err(error) => {
+                        return fail(
+                            ctx,
+                            dd,
+                            &format!("the restic settings derived from the location: {error}"),
+                        )
+                        .await;
+                    }
+                };
+                custom_ca = checked.has_custom_ca();
+                let source = dd.spec.source_namespace.clone().unwrap_or_default();
+                let data = checked.with_repository(&checked.repository_for(&source, &target_pvc));
+                let object: Secret = serde_json::from_value(json!({
+                    "metadata": {"name": secret_name(&name), "namespace": namespace, "ownerReferences": owned_by(dd)},
+                    "type": "Opaque", "stringData": data,
+                }))
+                .expect("a valid Secret");
+                create(&Api::<Secret>::namespaced(c.clone(), &namespace), &object).await?;
+            } else if rd {
+                // The Secret was made before: whether it carries a CA decides `customCA`.
+                custom_ca = Api::<Secret>::namespaced(c.clone(), &namespace)
+                    .get_opt(&secret_name(&name))
+                    .await?
+                    .and_then(|s| s.data)
+                    .is_some_and(|d| d.contains_key(crate::repository::RESTIC_CUSTOM_CA));
+            }
+            if claim {
+                create(
+                    &Api::<PersistentVolumeClaim>::namespaced(c.clone(), &namespace),
+                    &working_claim(observed, &name, &namespace),
+                )
+                .await?;
+            }
+            if rd {
+                create(
+                    &Api::<ReplicationDestination>::namespaced(c.clone(), &namespace),
+                    &destination(observed, ctx, &name, &namespace, custom_ca),
+                )
+                .await?;
+            }
+            if forward(current, DataMovePhase::Prepared) {
+                patch_request(
+                    ctx,
+                    dd,
+                    json!({"phase": "Prepared", "message": "restoring into a working claim"}),
+                    false,
+                )
+                .await?;
+            }
+            Ok(Action::await_change())
+        }
+        Decision::Wait(why) => {
+            tracing::debug!(name, why, "waiting");
+            Ok(Action::requeue(Duration::from_secs(2)))
+        }
+        Decision::Running => {
+            let job = super::progress::job_name(&working_name(&name), false);
+            let pods = super::progress::mover_pods(ctx, &namespace, &job).await;
+            let log = match super::progress::newest(&pods, |_| true) {
+                Some(pod) => super::progress::log_of(ctx, &namespace, pod).await,
+                None => None,
+            };
+            let counts = log
+                .as_deref()
+                .and_then(|l| crate::progress::report(l).counts);
+            let progress = progress_of(counts, dd.spec.snapshot_size);
+            let phase = if forward(current, DataMovePhase::InProgress) {
+                DataMovePhase::InProgress
+            } else {
+                current.unwrap_or(DataMovePhase::InProgress)
+            };
+            if current != Some(phase) || status.progress.as_ref() != Some(&progress) {
+                patch_request(
+                    ctx,
+                    dd,
+                    json!({"phase": phase.as_str(), "progress": progress, "message": "the mover is restoring the data"}),
+                    false,
+                )
+                .await?;
+            }
+            let every = ctx.settings.progress_interval;
+            Ok(Action::requeue(if every.is_zero() {
+                Duration::from_secs(10)
+            } else {
+                every
+            }))
+        }
+        Decision::Keep => {
+            let Some(volume) = &observed.claim_volume else {
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            };
+            let original = volume
+                .spec
+                .as_ref()
+                .and_then(|s| s.persistent_volume_reclaim_policy.clone())
+                .unwrap_or_else(|| "Delete".into());
+            patch_volume(
+                ctx,
+                &volume.name_any(),
+                json!({"metadata": {"labels": {RESTORED_BY: dd.metadata.uid},
+                                    "annotations": {RECLAIM_POLICY: original}},
+                       "spec": {"persistentVolumeReclaimPolicy": "Retain"}}),
+            )
+            .await?;
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Decision::Release => {
+            delete_opt(
+                Api::<ReplicationDestination>::namespaced(c.clone(), &namespace),
+                &working_name(&name),
+            )
+            .await?;
+            delete_opt(
+                Api::<PersistentVolumeClaim>::namespaced(c.clone(), &namespace),
+                &working_name(&name),
+            )
+            .await?;
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
+        Decision::HandOver => {
+            let Some(volume) = &observed.volume else {
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            };
+            let label = observed
+                .target
+                .as_ref()
+                .and_then(restore_label)
+                .unwrap_or_else(|| format!("{target_ns}.{target_pvc}"));
+            let policy = volume
+                .annotations()
+                .get(RECLAIM_POLICY)
+                .cloned()
+                .unwrap_or_else(|| "Delete".into());
+            patch_volume(
+                ctx,
+                &volume.name_any(),
+                json!({"metadata": {"labels": {DYNAMIC_PV_RESTORE: label}},
+                       "spec": {"persistentVolumeReclaimPolicy": policy,
+                                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                             "namespace": target_ns, "name": target_pvc,
+                                             "uid": null, "resourceVersion": null}}}),
+            )
+            .await?;
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
+        Decision::Complete => {
+            let total = status
+                .progress
+                .as_ref()
+                .and_then(|p| p.total_bytes.or(p.bytes_done))
+                .or(dd.spec.snapshot_size);
+            patch_request(
+                ctx,
+                dd,
+                json!({"phase": "Completed", "completionTimestamp": now(),
+                       "progress": {"totalBytes": total, "bytesDone": total},
+                       "message": format!("restored into {target_ns}/{target_pvc}")}),
+                false,
+            )
+            .await?;
+            ctx.metrics
+                .finished("download", "Completed", super::shared::took(dd));
+            event(
+                ctx,
+                dd,
+                false,
+                "Completed",
+                format!("restored into {target_ns}/{target_pvc}"),
+            )
+            .await;
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
+        Decision::Fail(message) => fail(ctx, dd, &message).await,
+        Decision::Cancel => {
+            patch_request(
+                ctx,
+                dd,
+                json!({"phase": "Canceling", "message": "canceling: stopping the mover and removing what was made"}),
+                false,
+            )
+            .await?;
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Decision::CleanUp(left) => {
+            for leftover in left {
+                match leftover {
+                    Leftover::Destination => {
+                        delete_opt(
+                            Api::<ReplicationDestination>::namespaced(c.clone(), &namespace),
+                            &working_name(&name),
+                        )
+                        .await?
+                    }
+                    Leftover::Claim => {
+                        delete_opt(
+                            Api::<PersistentVolumeClaim>::namespaced(c.clone(), &namespace),
+                            &working_name(&name),
+                        )
+                        .await?
+                    }
+                    Leftover::Secret => {
+                        delete_opt(
+                            Api::<Secret>::namespaced(c.clone(), &namespace),
+                            &secret_name(&name),
+                        )
+                        .await?
+                    }
+                    Leftover::Volume => {
+                        if let Some(volume) = &observed.volume {
+                            let policy = volume
+                                .annotations()
+                                .get(RECLAIM_POLICY)
+                                .cloned()
+                                .unwrap_or_else(|| "Delete".into());
+                            patch_volume(
+                                ctx,
+                                &volume.name_any(),
+                                json!({"metadata": {"labels": {RESTORED_BY: null}},
+                                       "spec": {"persistentVolumeReclaimPolicy": policy}}),
+                            )
+                            .await?;
+                        }
+                    }
+                }
+            }
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
+        Decision::Canceled => {
+            patch_request(
+                ctx,
+                dd,
+                json!({"phase": "Canceled", "completionTimestamp": now(),
+                       "message": "canceled; everything made for the transfer is removed"}),
+                false,
+            )
+            .await?;
+            ctx.metrics
+                .finished("download", "Canceled", super::shared::took(dd));
+            event(ctx, dd, false, "Canceled", "canceled".into()).await;
+            Ok(Action::await_change())
+        }
+    }
+}
+
+async fn fail(ctx: &Context, dd: &DataDownload, message: &str) -> Result<Action, Error> {
+    patch_request(
+        ctx,
+        dd,
+        json!({"phase": "Failed", "completionTimestamp": now(), "message": message}),
+        false,
+    )
+    .await?;
+    ctx.metrics
+        .finished("download", "Failed", super::shared::took(dd));
+    event(ctx, dd, true, "Failed", message.to_owned()).await;
+    Ok(Action::requeue(Duration::from_secs(1)))
+}
