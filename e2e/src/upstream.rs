@@ -43,6 +43,18 @@ pub fn load(file: &str) -> anyhow::Result<CustomResourceDefinition> {
     serde_saphyr::from_str(&text).with_context(|| format!("{} is not a CRD", path.display()))
 }
 
+/// Velero v1.18.1's DataUpload, DataDownload and BackupStorageLocation CRDs (descriptions
+/// removed), for the clusters where the data mover serves Velero's requests.
+pub const VELERO_FILES: &[&str] = &[
+    "velero-v1.18.1/velero.io_datauploads.yaml",
+    "velero-v1.18.1/velero.io_datadownloads.yaml",
+    "velero-v1.18.1/velero.io_backupstoragelocations.yaml",
+];
+
+pub fn velero() -> anyhow::Result<Vec<CustomResourceDefinition>> {
+    VELERO_FILES.iter().map(|file| load(file)).collect()
+}
+
 /// Every foreign CRD, as its project publishes it.
 pub fn foreign() -> anyhow::Result<Vec<CustomResourceDefinition>> {
     FILES.iter().map(|file| load(file)).collect()

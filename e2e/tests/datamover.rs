@@ -5,43 +5,22 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
-use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use lifeline_api::datamover::{
     MoverPhase, VolumeSnapshotBackup, VolumeSnapshotRestore, annotations,
 };
-use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
+use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotContent};
 use lifeline_api::foreign::volsync::ReplicationSource;
 use lifeline_e2e::actors::Site;
-use lifeline_e2e::process::{Process, binary};
-use lifeline_e2e::{TestCluster, rbac, wait};
+use lifeline_e2e::wait;
 use serde_json::json;
 
-const T: Duration = Duration::from_secs(120);
-const DRIVER: &str = "hostpath.lifeline.dev";
-
-fn obj<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
-    serde_json::from_value(value).unwrap()
-}
-
-async fn bound_dir(client: &Client, site: &Site, ns: &str, claim: &str) -> std::path::PathBuf {
-    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
-    let bound = wait::for_object(&claims, claim, T, "bound", |c| {
-        c.spec
-            .as_ref()
-            .and_then(|s| s.volume_name.as_ref())
-            .is_some()
-    })
-    .await
-    .unwrap();
-    let pv = Api::<PersistentVolume>::all(client.clone())
-        .get(&bound.spec.unwrap().volume_name.unwrap())
-        .await
-        .unwrap();
-    site.volume_dir(&pv.spec.unwrap().csi.unwrap().volume_handle)
-}
+mod support;
+use support::{
+    DRIVER, T, World, bound_dir, obj, within_declared_rbac, world, world_on, world_with,
+};
 
 /// Binds a new claim to a snapshot handle, as a backup tool does after a restore; returns the
 /// claim's directory.
@@ -181,132 +160,6 @@ async fn backup(
     done
 }
 
-/// A cluster with the storage and VolSync actors, an application claim with data, the user's
-/// restic Secret (with `password`) in the protected namespace, and the datamover running.
-struct World {
-    /// Held: dropping it stops the API server.
-    _cluster: TestCluster,
-    client: Client,
-    app: String,
-    protected: String,
-    site: Site,
-    sc: String,
-    vsc: String,
-    dir: std::path::PathBuf,
-    /// The repository base (S3 over HTTPS, private CA) in the user's restic Secret.
-    repository: String,
-    s3: lifeline_e2e::s3::S3Server,
-    payload: Vec<u8>,
-    mover: Process,
-    /// The hostpath driver and its sidecars.
-    _storage: (Process, lifeline_e2e::storage_controllers::Sidecars),
-}
-
-async fn world(password: &str) -> World {
-    world_with(password, &[]).await
-}
-
-/// [`world`], with more flags for the data mover.
-async fn world_with(password: &str, flags: &[&str]) -> World {
-    world_on(password, flags, None).await
-}
-
-/// [`world_with`], the mover's uploads limited to `upload_limit_kib` KiB/s (a slow link).
-async fn world_on(password: &str, flags: &[&str], upload_limit_kib: Option<u32>) -> World {
-    let cluster = TestCluster::start().await.unwrap();
-    let client = cluster.client();
-    let app = cluster.namespace("app").await.unwrap();
-    let protected = cluster.namespace("lifeline-system").await.unwrap();
-    // The hostpath driver with the real CSI sidecars on its socket.
-    let (site, storage) = cluster.lone_driver(DRIVER).await.unwrap();
-    let (sc, vsc) = (format!("sc-{app}"), format!("vsc-{app}"));
-    // The cluster's default class, as every real cluster has one: VolSync's restic cache claim
-    // names no class unless a storage-class ConfigMap gives one.
-    Api::<StorageClass>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": sc, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": DRIVER})),
-        )
-        .await
-        .unwrap();
-    Api::<VolumeSnapshotClass>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &obj(
-                json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
-            "metadata": {"name": vsc}, "driver": DRIVER, "deletionPolicy": "Delete"}),
-            ),
-        )
-        .await
-        .unwrap();
-
-    // The application's data, and a CSI snapshot of it, as a backup tool would take.
-    Api::<PersistentVolumeClaim>::namespaced(client.clone(), &app)
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "data"},
-            "spec": {"storageClassName": sc, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
-        .await
-        .unwrap();
-    let dir = bound_dir(&client, &site, &app, "data").await;
-    std::fs::create_dir_all(dir.join("db")).unwrap();
-    let payload: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
-    std::fs::write(dir.join("db/table.bin"), &payload).unwrap();
-    let s3 =
-        lifeline_e2e::s3::S3Server::require_limited(cluster.dir(), "backups", upload_limit_kib)
-            .await
-            .unwrap();
-    let repository = s3.repository("backups", "lifeline");
-    Api::<Secret>::namespaced(client.clone(), &protected)
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "restic"},
-            "stringData": s3.restic_secret("backups", "lifeline", password)})),
-        )
-        .await
-        .unwrap();
-    let kubeconfig = cluster
-        .controller_kubeconfig(rbac::Controller::Datamover, &protected, Some(&protected))
-        .await
-        .unwrap();
-    let mut mover = Process::spawn(
-        cluster.dir(),
-        "datamover",
-        &binary(
-            "lifeline-datamover-controller",
-            "lifeline-datamover-controller",
-        )
-        .unwrap(),
-        &[
-            "--admin-address".into(),
-            "127.0.0.1:0".into(),
-            "--log-level".into(),
-            "info,lifeline_datamover_controller=debug".into(),
-            "--protected-namespace".into(),
-            protected.clone(),
-        ]
-        .into_iter()
-        .chain(flags.iter().map(|f| f.to_string()))
-        .collect::<Vec<_>>(),
-        &[("KUBECONFIG".into(), kubeconfig.display().to_string())],
-    )
-    .unwrap();
-    mover.wait_for_line("admin-listen", T).await.unwrap();
-    World {
-        _cluster: cluster,
-        client,
-        app,
-        protected,
-        site,
-        sc,
-        vsc,
-        dir,
-        repository,
-        s3,
-        payload,
-        mover,
-        _storage: storage,
-    }
-}
-
 #[tokio::test]
 async fn backup_and_restore_through_the_datamover_with_real_restic() {
     let World {
@@ -417,22 +270,6 @@ async fn backup_and_restore_through_the_datamover_with_real_restic() {
     );
     within_declared_rbac(&_cluster, &protected).await;
     mover.terminate(T).await.unwrap();
-}
-
-/// Every request the data mover made is allowed by the rules its crate declares (which the
-/// Helm chart grants, in the protected namespace where they are namespaced).
-async fn within_declared_rbac(cluster: &TestCluster, protected: &str) {
-    rbac::check(
-        cluster,
-        "lifeline-datamover-controller/",
-        lifeline_datamover_controller::rbac::RULES,
-        &rbac::Namespaces {
-            own: "default",
-            protected: Some(protected),
-        },
-    )
-    .await
-    .unwrap();
 }
 
 /// A failing restic (wrong password for an existing repository): the VSB is Failed with

@@ -385,17 +385,13 @@ async fn apply(
                 .as_ref()
                 .and_then(restore_label)
                 .unwrap_or_else(|| format!("{target_ns}.{target_pvc}"));
-            let policy = volume
-                .annotations()
-                .get(RECLAIM_POLICY)
-                .cloned()
-                .unwrap_or_else(|| "Delete".into());
+            // Still `Retain`: the volume is `Released` until it binds, and a `Delete` policy
+            // now would have the provisioner delete it (seen with the real external-provisioner).
             patch_volume(
                 ctx,
                 &volume.name_any(),
                 json!({"metadata": {"labels": {DYNAMIC_PV_RESTORE: label}},
-                       "spec": {"persistentVolumeReclaimPolicy": policy,
-                                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                       "spec": {"claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                                              "namespace": target_ns, "name": target_pvc,
                                              "uid": null, "resourceVersion": null}}}),
             )
@@ -403,6 +399,26 @@ async fn apply(
             Ok(Action::requeue(Duration::from_secs(1)))
         }
         Decision::Complete => {
+            // Bound to Velero's claim: the class's reclaim policy back.
+            if let Some(volume) = &observed.volume {
+                let policy = volume
+                    .annotations()
+                    .get(RECLAIM_POLICY)
+                    .cloned()
+                    .unwrap_or_else(|| "Delete".into());
+                let current = volume
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.persistent_volume_reclaim_policy.clone());
+                if current.as_deref() != Some(policy.as_str()) {
+                    patch_volume(
+                        ctx,
+                        &volume.name_any(),
+                        json!({"spec": {"persistentVolumeReclaimPolicy": policy}}),
+                    )
+                    .await?;
+                }
+            }
             let total = status
                 .progress
                 .as_ref()

@@ -4,7 +4,8 @@
 //! restic ReplicationDestination, `copyMethod: Direct`, the point in time from `snapshotID`),
 //! keep its volume (reclaim policy `Retain`), let the working claim go, then hand the volume
 //! to the claim Velero restored: `claimRef` to it, the label its selector asks for
-//! (`velero.io/dynamic-pv-restore`), the class's reclaim policy back.
+//! (`velero.io/dynamic-pv-restore`), and once it is bound the reclaim policy it had (while it
+//! is `Released`, a `Delete` policy would have the provisioner delete it).
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::jiff::Timestamp;
