@@ -90,6 +90,11 @@ async fn velero_snapshot(w: &World, name: &str) {
 
 /// A DataUpload as Velero's CSI action creates it; returns its generated name.
 async fn data_upload(w: &World, snapshot: &str, datamover: &str) -> String {
+    data_upload_to(w, snapshot, datamover, "default").await
+}
+
+/// [`data_upload`] naming another BackupStorageLocation.
+async fn data_upload_to(w: &World, snapshot: &str, datamover: &str, location: &str) -> String {
     let pvc_uid = Api::<PersistentVolumeClaim>::namespaced(w.client.clone(), &w.app)
         .get("data")
         .await
@@ -104,7 +109,7 @@ async fn data_upload(w: &World, snapshot: &str, datamover: &str) -> String {
                 "ownerReferences": [{"apiVersion": "velero.io/v1", "kind": "Backup", "name": "nightly",
                                      "uid": BACKUP_UID, "controller": true}]},
             "spec": {"snapshotType": "CSI", "sourcePVC": "data", "sourceNamespace": w.app, "datamover": datamover,
-                     "backupStorageLocation": "default", "operationTimeout": "10m0s",
+                     "backupStorageLocation": location, "operationTimeout": "10m0s",
                      "csiSnapshot": {"volumeSnapshot": snapshot, "storageClass": w.sc, "snapshotClass": w.vsc, "driver": DRIVER}}})))
         .await
         .unwrap();
@@ -333,6 +338,42 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
     .await
     .unwrap();
     assert!(uploads.get(&theirs).await.unwrap().status.is_none());
+
+    // A location that takes no new backups fails the request, saying so; nothing is made.
+    let mut read_only = Api::<lifeline_api::foreign::velero::BackupStorageLocation>::namespaced(
+        c.clone(),
+        &w.protected,
+    )
+    .get("default")
+    .await
+    .unwrap();
+    read_only.metadata = obj(json!({"name": "archive"}));
+    read_only.spec.access_mode = Some("ReadOnly".into());
+    Api::<lifeline_api::foreign::velero::BackupStorageLocation>::namespaced(
+        c.clone(),
+        &w.protected,
+    )
+    .create(&PostParams::default(), &read_only)
+    .await
+    .unwrap();
+    let refused = data_upload_to(&w, "velero-data-none", "lifeline", "archive").await;
+    let failed = wait::for_object(&uploads, &refused, T, "Failed", |du| {
+        upload_phase(du) == "Failed"
+    })
+    .await
+    .unwrap();
+    let message = failed.status.unwrap().message.unwrap_or_default();
+    assert!(
+        message.contains("BackupStorageLocation \"archive\" has spec.accessMode ReadOnly"),
+        "{message}"
+    );
+    assert!(
+        Api::<VolumeSnapshotBackup>::namespaced(c.clone(), &w.protected)
+            .get_opt(&refused)
+            .await
+            .unwrap()
+            .is_none()
+    );
     within_declared_rbac(&w._cluster, &w.protected).await;
 }
 
