@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use lifeline_datamover_controller::repository::{OadpSecretSettings, PASSED_KEYS, ResticSecret};
+use lifeline_datamover_controller::velero::{download, request, upload};
 use lifeline_datamover_controller::{progress, sizes, storage_config};
 use proptest::prelude::*;
 
@@ -56,7 +57,68 @@ fn value() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Text Velero's requests carry where the mover parses it: phases, durations, snapshot ids.
+fn request_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(
+            &[
+                "New",
+                "Accepted",
+                "Prepared",
+                "InProgress",
+                "Canceling",
+                "Canceled",
+                "Completed",
+                "Failed",
+                "lifeline",
+                "velero",
+                "CSI",
+                ""
+            ][..]
+        )
+        .prop_map(str::to_owned),
+        "[0-9]{0,4}(h|m|s|ms|µs|x)?[0-9]{0,3}(s|m)?",
+        "[0-9a-f]{0,10}@?[0-9]{0,4}-?[0-9]{0,2}-?[0-9]{0,2}T?[0-9:]{0,8}Z?",
+        "\\PC{0,20}",
+    ]
+}
+
 proptest! {
+    /// Any DataUpload or DataDownload Velero (or a person) could write: a decision, never a
+    /// panic; a refusal names a field.
+    #[test]
+    fn velero_requests_end_in_a_decision(
+        phase in request_text(), mover in request_text(), timeout in request_text(), id in request_text(),
+        kind in request_text(), cancel in any::<Option<bool>>(), size in any::<Option<i64>>(),
+    ) {
+        let du: lifeline_api::foreign::velero::DataUpload = serde_json::from_value(serde_json::json!({
+            "apiVersion": "velero.io/v2alpha1", "kind": "DataUpload", "metadata": {"name": "x", "namespace": "velero"},
+            "spec": {"datamover": mover, "operationTimeout": timeout, "snapshotType": kind, "cancel": cancel,
+                     "csiSnapshot": {"volumeSnapshot": id}, "sourceNamespace": id, "backupStorageLocation": "default"},
+            "status": {"phase": phase, "acceptedTimestamp": "2026-12-01T10:00:00Z"}})).unwrap();
+        let now = "2026-12-01T10:05:00Z".parse().unwrap();
+        let observed = upload::Observed {
+            du, mover: "lifeline".into(), now, served: Ok(()), keys: Some(Ok(())),
+            snapshot: None, backup: None, secret: false,
+        };
+        if let upload::Decision::Fail(message) = upload::decide(&observed) {
+            prop_assert!(message.contains("spec.") || message.contains("VolumeSnapshot"), "{message}");
+        }
+        let dd: lifeline_api::foreign::velero::DataDownload = serde_json::from_value(serde_json::json!({
+            "apiVersion": "velero.io/v2alpha1", "kind": "DataDownload", "metadata": {"name": "x", "namespace": "velero"},
+            "spec": {"datamover": mover, "operationTimeout": timeout, "snapshotID": id, "cancel": cancel, "snapshotSize": size,
+                     "targetVolume": {"pvc": kind, "pv": "", "namespace": mover}, "sourceNamespace": id, "backupStorageLocation": "default"},
+            "status": {"phase": phase, "acceptedTimestamp": "2026-12-01T10:00:00Z"}})).unwrap();
+        let observed = download::Observed {
+            dd, mover: "lifeline".into(), now, served: Ok(()), keys: Some(Ok(())), target: None,
+            secret: false, claim: None, claim_volume: None, destination: None, volume: None,
+        };
+        let _ = download::decide(&observed);
+        let _ = request::SnapshotRef::parse(&id);
+        let _ = request::timed_out(Some(&timeout), None, now);
+        let _ = download::progress_of(None, size);
+    }
+
     #[test]
     fn the_restic_secret_parses_or_names_what_to_fix(
         data in prop::collection::btree_map(key(SECRET_KEYS), value(), 0..12),
@@ -90,6 +152,7 @@ proptest! {
         let _ = progress::status_line(&text);
         let _ = progress::report(&log);
         let _ = progress::totals(&log);
+        let _ = progress::saved_snapshot(&log);
     }
 }
 

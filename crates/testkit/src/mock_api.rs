@@ -23,6 +23,9 @@ struct State {
     writes: Vec<String>,
     reads: Vec<String>,
     version: u64,
+    /// Collection paths of kinds with no status subresource (Velero's): a write to the object
+    /// writes its status too, as the API server does for them.
+    whole: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -93,6 +96,13 @@ impl MockApi {
     /// From now on every request hangs without an answer (`false`: answers again).
     pub fn hang(&self, hung: bool) {
         self.hung.store(hung, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Serves `K` as a kind without a status subresource: status is written with the object.
+    pub fn without_status_subresource<K: Resource<DynamicType = ()>>(&self) {
+        let path = K::url_path(&(), None);
+        let plural = path.rsplit('/').next().unwrap_or_default().to_owned();
+        self.state.lock().unwrap().whole.push(plural);
     }
 
     /// Writes so far, as "VERB /path" (Events excluded), and forgets them.
@@ -247,7 +257,11 @@ impl MockApi {
                     let status = next["status"].clone();
                     next = current.clone();
                     next["status"] = status;
-                } else {
+                } else if !state
+                    .whole
+                    .iter()
+                    .any(|plural| key.contains(&format!("/{plural}/")))
+                {
                     next["status"] = current["status"].clone();
                 }
                 let spec_changed = next.get("spec") != current.get("spec");
