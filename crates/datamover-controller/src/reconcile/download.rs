@@ -12,20 +12,18 @@ use lifeline_api::foreign::volsync::ReplicationDestination;
 use serde_json::json;
 
 use super::shared::{create, event, now};
-use super::upload::{delete_opt, location_keys, owned_by, patch_request, secret_name};
+use super::upload::{delete_opt, location_keys, patch_request};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::error::Error;
 use crate::repository::ResticSecret;
+use crate::velero::download::build::{
+    destination, owned_by, secret_name, working_claim, working_name,
+};
 use crate::velero::download::{
-    Decision, Leftover, Observed, RECLAIM_POLICY, RESTORED_BY, decide, forward, point_in_time,
-    progress_of, restore_label,
+    Decision, Leftover, Observed, RECLAIM_POLICY, RESTORED_BY, decide, forward, progress_of,
+    restore_label,
 };
 use crate::velero::request::is_ours;
-
-/// The working claim and the ReplicationDestination restoring into it share this name.
-pub fn working_name(request: &str) -> String {
-    format!("{request}-restore")
-}
 
 pub async fn reconcile(dd: Arc<DataDownload>, ctx: Arc<Context>) -> Result<Action, Error> {
     if !is_ours(dd.spec.datamover.as_deref(), &ctx.settings.datamover_name) {
@@ -134,64 +132,6 @@ async fn patch_volume(ctx: &Context, name: &str, patch: serde_json::Value) -> Re
     Ok(())
 }
 
-/// The working claim: the restored claim's class and access modes, at least its size.
-fn working_claim(observed: &Observed, name: &str, namespace: &str) -> PersistentVolumeClaim {
-    let spec = observed
-        .target
-        .as_ref()
-        .and_then(|t| t.spec.clone())
-        .unwrap_or_default();
-    let request = spec
-        .resources
-        .as_ref()
-        .and_then(|r| r.requests.as_ref())
-        .and_then(|r| r.get("storage"))
-        .map(|q| q.0.clone());
-    let snapshot = observed.dd.spec.snapshot_size.map(|b| b.to_string());
-    let size = crate::sizes::larger(request.as_deref(), snapshot.as_deref())
-        .unwrap_or_else(|| "1Gi".into());
-    serde_json::from_value(json!({
-        "metadata": {"name": working_name(name), "namespace": namespace, "ownerReferences": owned_by(&observed.dd)},
-        "spec": {
-            "storageClassName": spec.storage_class_name,
-            "accessModes": spec.access_modes.unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
-            "resources": {"requests": {"storage": size}},
-        },
-    }))
-    .expect("a valid PersistentVolumeClaim")
-}
-
-fn destination(
-    observed: &Observed,
-    ctx: &Context,
-    name: &str,
-    namespace: &str,
-    custom_ca: bool,
-) -> ReplicationDestination {
-    let as_of = point_in_time(&observed.dd)
-        .map(|p| p.as_of.to_string())
-        .ok();
-    let mut restic = json!({
-        "repository": secret_name(name),
-        "destinationPVC": working_name(name),
-        "copyMethod": "Direct",
-        "restoreAsOf": as_of,
-        "moverServiceAccount": ctx.settings.mover_service_account,
-    });
-    if custom_ca {
-        restic["customCA"] = crate::backup::build::custom_ca(&secret_name(name));
-    }
-    if let Some(uid) = ctx.settings.mover_run_as_user {
-        restic["moverSecurityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
-        "metadata": {"name": working_name(name), "namespace": namespace, "ownerReferences": owned_by(&observed.dd)},
-        "spec": {"trigger": {"manual": name}, "restic": restic},
-    }))
-    .expect("a valid ReplicationDestination")
-}
-
 async fn apply(
     observed: &Observed,
     decision: Decision,
@@ -293,7 +233,7 @@ async fn apply(
             if rd {
                 create(
                     &Api::<ReplicationDestination>::namespaced(c.clone(), &namespace),
-                    &destination(observed, ctx, &name, &namespace, custom_ca),
+                    &destination(observed, &ctx.settings, &name, &namespace, custom_ca),
                 )
                 .await?;
             }

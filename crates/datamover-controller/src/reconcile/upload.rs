@@ -16,14 +16,10 @@ use serde_json::{Value, json};
 use super::shared::{create, event, now};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::error::Error;
+use crate::velero::download::build::{owned_by, secret_name};
 use crate::velero::location::{self, Inputs, Secrets};
 use crate::velero::request::is_ours;
 use crate::velero::upload::{Decision, Leftover, Observed, decide};
-
-/// The restic Secret made for a request, beside it in Velero's namespace.
-pub fn secret_name(request: &str) -> String {
-    format!("{request}-repository")
-}
 
 pub async fn reconcile(du: Arc<DataUpload>, ctx: Arc<Context>) -> Result<Action, Error> {
     if !is_ours(du.spec.datamover.as_deref(), &ctx.settings.datamover_name) {
@@ -33,15 +29,6 @@ pub async fn reconcile(du: Arc<DataUpload>, ctx: Arc<Context>) -> Result<Action,
     ctx.metrics
         .reconciled("upload", result.as_ref().err().map(Error::category));
     result
-}
-
-/// The owner reference every object made for `request` carries: deleting the request deletes
-/// them (and the backup's finalizer its working objects).
-pub fn owned_by<K: Resource<DynamicType = ()>>(request: &K) -> Value {
-    json!([{
-        "apiVersion": K::api_version(&()), "kind": K::kind(&()),
-        "name": request.meta().name, "uid": request.meta().uid, "controller": true,
-    }])
 }
 
 fn is_owned_by<K: Resource<DynamicType = ()>>(object: &impl Resource, request: &K) -> bool {

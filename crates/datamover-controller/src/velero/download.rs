@@ -307,5 +307,6 @@ pub fn forward(current: Option<DataMovePhase>, next: DataMovePhase) -> bool {
     rank(Some(next)) > rank(current)
 }
 
+pub mod build;
 #[cfg(test)]
 mod tests;
