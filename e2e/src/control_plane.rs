@@ -100,7 +100,7 @@ impl ControlPlane {
         let Some(assets) = assets() else {
             bail!("{WAYS}");
         };
-        let (client_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+        let (client_port, peer_port, mut api_port) = (free_port()?, free_port()?, free_port()?);
         let etcd_url = format!("http://127.0.0.1:{client_port}");
         let etcd_log = LogFile::create(dir, "etcd")?;
         let mut command = orphan_safe(&assets.etcd);
@@ -155,39 +155,55 @@ impl ControlPlane {
         std::fs::write(&policy, crate::audit::POLICY)?;
         let audit_log = dir.join("audit.log");
         let api_log = LogFile::create(dir, "kube-apiserver")?;
-        let mut command = orphan_safe(&assets.apiserver);
-        command
-            .arg(format!("--etcd-servers={etcd_url}"))
-            // Compacts etcd soon and often, so versions become "too old" (410) within seconds,
-            // as they do on a long-running cluster.
-            .arg("--etcd-compaction-interval=5s")
-            .arg(format!("--secure-port={api_port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--cert-dir={}", certs.display()))
-            .arg(format!("--token-auth-file={}", tokens.display()))
-            .arg(format!("--service-account-key-file={}", sa_key.display()))
-            .arg(format!(
-                "--service-account-signing-key-file={}",
-                sa_key.display()
-            ))
-            .arg("--service-account-issuer=https://lifeline-e2e.local")
-            .arg("--authorization-mode=RBAC")
-            .arg("--service-cluster-ip-range=10.0.0.0/24")
-            // No token controller runs to give Pods' ServiceAccounts tokens to mount.
-            .arg("--disable-admission-plugins=ServiceAccount")
-            .arg(format!("--audit-policy-file={}", policy.display()))
-            .arg(format!("--audit-log-path={}", audit_log.display()))
-            .arg("--audit-log-format=json")
-            // Written as each request ends, so a check reads every request made before it.
-            .arg("--audit-log-mode=blocking");
-        let apiserver = spawn_logged(command, &api_log, &assets.apiserver)?;
+        let apiserver_command = |api_port: u16| {
+            let mut command = orphan_safe(&assets.apiserver);
+            command
+                .arg(format!("--etcd-servers={etcd_url}"))
+                // Compacts etcd soon and often, so versions become "too old" (410) within seconds,
+                // as they do on a long-running cluster.
+                .arg("--etcd-compaction-interval=5s")
+                .arg(format!("--secure-port={api_port}"))
+                .arg("--bind-address=127.0.0.1")
+                .arg(format!("--cert-dir={}", certs.display()))
+                .arg(format!("--token-auth-file={}", tokens.display()))
+                .arg(format!("--service-account-key-file={}", sa_key.display()))
+                .arg(format!(
+                    "--service-account-signing-key-file={}",
+                    sa_key.display()
+                ))
+                .arg("--service-account-issuer=https://lifeline-e2e.local")
+                .arg("--authorization-mode=RBAC")
+                .arg("--service-cluster-ip-range=10.0.0.0/24")
+                // No token controller runs to give Pods' ServiceAccounts tokens to mount.
+                .arg("--disable-admission-plugins=ServiceAccount")
+                .arg(format!("--audit-policy-file={}", policy.display()))
+                .arg(format!("--audit-log-path={}", audit_log.display()))
+                .arg("--audit-log-format=json")
+                // Written as each request ends, so a check reads every request made before it.
+                .arg("--audit-log-mode=blocking");
+            command
+        };
+        let mut apiserver = spawn_logged(apiserver_command(api_port), &api_log, &assets.apiserver)?;
 
         // The serving certificate is self-signed; it is its own CA.
         let serving_cert = certs.join("apiserver.crt");
         let kubeconfig = dir.join("kubeconfig");
-        let server = format!("https://127.0.0.1:{api_port}");
+        let mut server = format!("https://127.0.0.1:{api_port}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        let mut port_retries = 0;
         loop {
+            // The port was free when picked, but another test's server may bind it first
+            // (seen in CI): pick another and start again, a few times.
+            if port_retries < 3
+                && matches!(apiserver.try_wait(), Ok(Some(_)))
+                && api_log.contents().contains("address already in use")
+            {
+                port_retries += 1;
+                api_port = free_port()?;
+                server = format!("https://127.0.0.1:{api_port}");
+                apiserver = spawn_logged(apiserver_command(api_port), &api_log, &assets.apiserver)?;
+                continue;
+            }
             if serving_cert.exists() {
                 kubeconfig::write(
                     &kubeconfig,

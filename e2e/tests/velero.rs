@@ -379,7 +379,11 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
 
 /// The Bytes Done and Total Bytes cells of `kubectl get datauploads` for `name`.
 async fn kubectl_progress(w: &World, name: &str) -> (String, String) {
-    let kubectl = std::env::var("LIFELINE_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    // LIFELINE_KUBECTL may name several, ':'-separated (CI: the control plane's first).
+    let kubectl = std::env::var("LIFELINE_KUBECTL")
+        .ok()
+        .and_then(|all| all.split(':').find(|k| !k.is_empty()).map(str::to_owned))
+        .unwrap_or_else(|| "kubectl".into());
     let output = tokio::process::Command::new(&kubectl)
         .args(["get", "datauploads", "-n", &w.protected, name])
         .env("KUBECONFIG", w._cluster.kubeconfig())

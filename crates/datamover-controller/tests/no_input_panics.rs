@@ -99,7 +99,7 @@ proptest! {
         let now = "2026-12-01T10:05:00Z".parse().unwrap();
         let observed = upload::Observed {
             du, mover: "lifeline".into(), now, served: Ok(()), keys: Some(Ok(())),
-            snapshot: None, backup: None, secret: false,
+            snapshot: None, backup: None, secret: false, source_block: false,
         };
         if let upload::Decision::Fail(message) = upload::decide(&observed) {
             prop_assert!(message.contains("spec.") || message.contains("VolumeSnapshot"), "{message}");

@@ -318,3 +318,64 @@ async fn a_download_restores_into_a_working_claim_and_hands_the_volume_over() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_download_cancelled_after_its_volume_was_kept_frees_the_volume_and_leaves_nothing() {
+    let (api, ctx) = world();
+    api.put::<PersistentVolumeClaim>(&obj(json!({"metadata": {"name": "data", "namespace": "shop-2"},
+        "spec": {"storageClassName": "sc", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})));
+    api.put(&obj::<DataDownload>(json!({"apiVersion": "velero.io/v2alpha1", "kind": "DataDownload",
+        "metadata": {"name": "restore-x2", "namespace": NS, "uid": "dd-uid-2"},
+        "spec": {"targetVolume": {"pvc": "data", "pv": "", "namespace": "shop-2"}, "backupStorageLocation": "default",
+                 "datamover": "lifeline", "snapshotID": "@2026-12-01T10:03:01Z", "sourceNamespace": "shop",
+                 "operationTimeout": "10m0s", "cancel": true},
+        "status": {"phase": "InProgress", "acceptedTimestamp": "2026-12-01T10:00:00Z"}})));
+    let owner = json!([{"apiVersion": "velero.io/v2alpha1", "kind": "DataDownload", "name": "restore-x2", "uid": "dd-uid-2", "controller": true}]);
+    api.put::<Secret>(&obj(json!({"metadata": {"name": "restore-x2-repository", "namespace": NS, "ownerReferences": owner}})));
+    api.put::<PersistentVolumeClaim>(&obj(json!({"metadata": {"name": "restore-x2-restore", "namespace": NS, "ownerReferences": owner}})));
+    api.put::<ReplicationDestination>(&obj(json!({"apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationDestination",
+        "metadata": {"name": "restore-x2-restore", "namespace": NS, "ownerReferences": owner}, "spec": {}})));
+    // Kept (Retain, labelled) but not handed over.
+    api.put::<PersistentVolume>(&obj(json!({"metadata": {"name": "pv-7",
+            "labels": {"datamover.io/data-download": "dd-uid-2"}, "annotations": {"datamover.io/reclaim-policy": "Delete"}},
+        "spec": {"persistentVolumeReclaimPolicy": "Retain", "claimRef": {"namespace": NS, "name": "restore-x2-restore"}}})));
+    let phase = || {
+        api.get::<DataDownload>(Some(NS), "restore-x2")
+            .and_then(|d| d.status?.phase)
+            .map(|p| p.as_str().to_owned())
+    };
+    for _ in 0..4 {
+        let dd: DataDownload = current(&api, "restore-x2");
+        download::reconcile(Arc::new(dd), Arc::clone(&ctx))
+            .await
+            .unwrap();
+        if phase().as_deref() == Some("Canceled") {
+            break;
+        }
+    }
+    assert_eq!(phase().as_deref(), Some("Canceled"));
+    assert!(
+        api.get::<ReplicationDestination>(Some(NS), "restore-x2-restore")
+            .is_none()
+    );
+    assert!(
+        api.get::<PersistentVolumeClaim>(Some(NS), "restore-x2-restore")
+            .is_none()
+    );
+    assert!(
+        api.get::<Secret>(Some(NS), "restore-x2-repository")
+            .is_none()
+    );
+    let pv = api.get::<PersistentVolume>(None, "pv-7").unwrap();
+    assert_eq!(
+        pv.spec.unwrap().persistent_volume_reclaim_policy.as_deref(),
+        Some("Delete"),
+        "the storage is freed once the volume is released"
+    );
+    assert!(
+        !pv.metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("datamover.io/data-download")
+    );
+}

@@ -128,12 +128,27 @@ async fn reconcile_inner(du: &Arc<DataUpload>, ctx: &Arc<Context>) -> Result<Act
         snapshot,
         backup,
         secret,
+        source_block: false,
     };
     // The location is read only when there is something to make from it.
     let mut keys = None;
     if decide(&observed) == Decision::ReadLocation {
         let location = spec.backup_storage_location.clone().unwrap_or_default();
         let found = location_keys(ctx, &namespace, &location, true).await?;
+        observed.source_block = match (
+            spec.source_namespace.as_deref().filter(|n| !n.is_empty()),
+            spec.source_pvc.as_deref().filter(|n| !n.is_empty()),
+        ) {
+            (Some(ns), Some(pvc)) => {
+                Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(c.clone(), ns)
+                    .get_opt(pvc)
+                    .await?
+                    .and_then(|claim| claim.spec?.volume_mode)
+                    .as_deref()
+                    == Some("Block")
+            }
+            _ => false,
+        };
         observed.keys = Some(found.as_ref().map(|_| ()).map_err(Clone::clone));
         keys = found.ok();
     }

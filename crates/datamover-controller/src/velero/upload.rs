@@ -33,6 +33,8 @@ pub struct Observed {
     pub snapshot: Option<VolumeSnapshot>,
     pub backup: Option<VolumeSnapshotBackup>,
     pub secret: bool,
+    /// `spec.sourcePVC` is `volumeMode: Block` (read with the location).
+    pub source_block: bool,
 }
 
 /// What is left of a request's transfer.
@@ -156,6 +158,13 @@ pub fn decide(observed: &Observed) -> Decision {
         Some(Err(error)) => return Decision::Fail(error.to_string()),
         None => return Decision::ReadLocation,
         Some(Ok(())) => {}
+    }
+    if observed.source_block {
+        return Decision::Fail(format!(
+            "claim {}/{} (spec.sourcePVC) is volumeMode Block: the restic mover moves files, not raw blocks; leave block claims to Velero's built-in mover",
+            du.spec.source_namespace.as_deref().unwrap_or_default(),
+            du.spec.source_pvc.as_deref().unwrap_or_default()
+        ));
     }
     let Some(snapshot) = &observed.snapshot else {
         return Decision::Fail(format!(

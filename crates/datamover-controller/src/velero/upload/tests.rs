@@ -41,6 +41,7 @@ fn observed(du: DataUpload) -> Observed {
         snapshot: Some(snapshot(true, "nightly")),
         backup: None,
         secret: false,
+        source_block: false,
     }
 }
 
@@ -137,6 +138,11 @@ fn bad_input_fails_the_request_naming_what_to_fix() {
     o.snapshot = None;
     assert!(
         matches!(decide(&o), Decision::Fail(m) if m.contains("VolumeSnapshot app/velero-data-abcde"))
+    );
+    o.snapshot = Some(snapshot(true, "nightly"));
+    o.source_block = true;
+    assert!(
+        matches!(decide(&o), Decision::Fail(m) if m.contains("app/data (spec.sourcePVC) is volumeMode Block"))
     );
     o.served = Err("not served".into());
     assert_eq!(decide(&o), Decision::Fail("not served".into()));
