@@ -11,8 +11,11 @@ use lifeline_api::foreign::velero::{DYNAMIC_PV_RESTORE, DataDownload, DataMovePh
 use lifeline_api::foreign::volsync::ReplicationDestination;
 use serde_json::json;
 
-use super::shared::{create, event, now};
-use super::upload::{delete_opt, location_keys, patch_request};
+use super::shared::create;
+use super::velero_request::{
+    cancel_untaken, canceled, canceling, complete, delete_opt, fail, is_owned_by, location_keys,
+    patch_request, take,
+};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::error::Error;
 use crate::repository::ResticSecret;
@@ -36,13 +39,7 @@ pub async fn reconcile(dd: Arc<DataDownload>, ctx: Arc<Context>) -> Result<Actio
 }
 
 fn owned<K: Resource>(object: Option<K>, dd: &DataDownload) -> Option<K> {
-    object.filter(|o| {
-        o.meta()
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|r| Some(&r.uid) == dd.metadata.uid.as_ref())
-    })
+    object.filter(|o| is_owned_by(o, dd))
 }
 
 async fn reconcile_inner(dd: &Arc<DataDownload>, ctx: &Arc<Context>) -> Result<Action, Error> {
@@ -152,39 +149,8 @@ async fn apply(
     match decision {
         Decision::Ignore => Ok(Action::await_change()),
         Decision::ReadLocation => Ok(Action::requeue(Duration::from_secs(5))),
-        Decision::Take => {
-            let at = now();
-            if patch_request(
-                ctx,
-                dd,
-                json!({"phase": "Accepted", "acceptedTimestamp": at, "startTimestamp": at,
-                       "message": format!("accepted by data mover {:?}", observed.mover)}),
-                true,
-            )
-            .await?
-            {
-                event(
-                    ctx,
-                    dd,
-                    false,
-                    "Accepted",
-                    "taken by Lifeline's data mover".into(),
-                )
-                .await;
-            }
-            Ok(Action::await_change())
-        }
-        Decision::CancelUntaken => {
-            patch_request(
-                ctx,
-                dd,
-                json!({"phase": "Canceled", "completionTimestamp": now(),
-                       "message": "canceled before any data moved"}),
-                true,
-            )
-            .await?;
-            Ok(Action::await_change())
-        }
+        Decision::Take => take(ctx, dd, &observed.mover).await,
+        Decision::CancelUntaken => cancel_untaken(ctx, dd).await,
         Decision::Create {
             secret,
             claim,
@@ -198,12 +164,9 @@ async fn apply(
                 let checked = match ResticSecret::parse(&keys) {
                     Ok(checked) => checked,
                     Err(error) => {
-                        return fail(
-                            ctx,
-                            dd,
-                            &format!("the restic settings derived from the location: {error}"),
-                        )
-                        .await;
+                        let message =
+                            format!("the restic settings derived from the location: {error}");
+                        return fail(ctx, dd, "download", &message).await;
                     }
                 };
                 custom_ca = checked.has_custom_ca();
@@ -364,36 +327,14 @@ async fn apply(
                 .as_ref()
                 .and_then(|p| p.total_bytes.or(p.bytes_done))
                 .or(dd.spec.snapshot_size);
-            patch_request(
-                ctx,
-                dd,
-                json!({"phase": "Completed", "completionTimestamp": now(),
-                       "progress": {"totalBytes": total, "bytesDone": total},
-                       "message": format!("restored into {target_ns}/{target_pvc}")}),
-                false,
-            )
-            .await?;
-            ctx.metrics
-                .finished("download", "Completed", super::shared::took(dd));
-            event(
-                ctx,
-                dd,
-                false,
-                "Completed",
-                format!("restored into {target_ns}/{target_pvc}"),
-            )
-            .await;
-            Ok(Action::requeue(Duration::from_secs(1)))
+            let note = format!("restored into {target_ns}/{target_pvc}");
+            let status = json!({"progress": {"totalBytes": total, "bytesDone": total},
+                                "message": note});
+            complete(ctx, dd, "download", status, note).await
         }
-        Decision::Fail(message) => fail(ctx, dd, &message).await,
+        Decision::Fail(message) => fail(ctx, dd, "download", &message).await,
         Decision::Cancel => {
-            patch_request(
-                ctx,
-                dd,
-                json!({"phase": "Canceling", "message": "canceling: stopping the mover and removing what was made"}),
-                false,
-            )
-            .await?;
+            canceling(ctx, dd).await?;
             Ok(Action::requeue(Duration::from_millis(200)))
         }
         Decision::CleanUp(left) => {
@@ -440,33 +381,6 @@ async fn apply(
             }
             Ok(Action::requeue(Duration::from_secs(1)))
         }
-        Decision::Canceled => {
-            patch_request(
-                ctx,
-                dd,
-                json!({"phase": "Canceled", "completionTimestamp": now(),
-                       "message": "canceled; everything made for the transfer is removed"}),
-                false,
-            )
-            .await?;
-            ctx.metrics
-                .finished("download", "Canceled", super::shared::took(dd));
-            event(ctx, dd, false, "Canceled", "canceled".into()).await;
-            Ok(Action::await_change())
-        }
+        Decision::Canceled => canceled(ctx, dd, "download").await,
     }
-}
-
-async fn fail(ctx: &Context, dd: &DataDownload, message: &str) -> Result<Action, Error> {
-    patch_request(
-        ctx,
-        dd,
-        json!({"phase": "Failed", "completionTimestamp": now(), "message": message}),
-        false,
-    )
-    .await?;
-    ctx.metrics
-        .finished("download", "Failed", super::shared::took(dd));
-    event(ctx, dd, true, "Failed", message.to_owned()).await;
-    Ok(Action::requeue(Duration::from_secs(1)))
 }

@@ -6,5 +6,6 @@ pub(crate) mod progress;
 pub mod restore;
 pub(crate) mod shared;
 pub mod upload;
+pub mod velero_request;
 
 pub use shared::error_policy;

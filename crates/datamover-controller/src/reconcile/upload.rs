@@ -4,20 +4,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use lifeline_api::datamover::VolumeSnapshotBackup;
 use lifeline_api::foreign::snapshot::VolumeSnapshot;
-use lifeline_api::foreign::velero::{BackupStorageLocation, DataUpload};
-use serde_json::{Value, json};
+use lifeline_api::foreign::velero::DataUpload;
+use serde_json::json;
 
-use super::shared::{create, event, now};
-use crate::context::{Context, FIELD_MANAGER};
+use super::shared::create;
+use super::velero_request::{
+    cancel_untaken, canceled, canceling, complete, delete_opt, fail, is_owned_by, location_keys,
+    patch_request, take,
+};
+use crate::context::Context;
 use crate::error::Error;
 use crate::velero::download::build::{owned_by, secret_name};
-use crate::velero::location::{self, Inputs, Secrets};
 use crate::velero::request::is_ours;
 use crate::velero::upload::{Decision, Leftover, Observed, decide};
 
@@ -29,58 +31,6 @@ pub async fn reconcile(du: Arc<DataUpload>, ctx: Arc<Context>) -> Result<Action,
     ctx.metrics
         .reconciled("upload", result.as_ref().err().map(Error::category));
     result
-}
-
-fn is_owned_by<K: Resource<DynamicType = ()>>(object: &impl Resource, request: &K) -> bool {
-    object
-        .meta()
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| Some(&r.uid) == request.meta().uid.as_ref())
-}
-
-/// The location's restic keys, from the BackupStorageLocation, the mover's ConfigMap and the
-/// Secrets they name (all in the request's namespace).
-pub async fn location_keys(
-    ctx: &Context,
-    namespace: &str,
-    location_name: &str,
-    writes: bool,
-) -> Result<Result<BTreeMap<String, Vec<u8>>, location::LocationError>, Error> {
-    let c = &ctx.client;
-    let bsl = Api::<BackupStorageLocation>::namespaced(c.clone(), namespace)
-        .get_opt(location_name)
-        .await?;
-    let config = Api::<ConfigMap>::namespaced(c.clone(), namespace)
-        .get_opt(&ctx.settings.datamover_name)
-        .await?
-        .map(|cm| cm.data.unwrap_or_default());
-    let mut secrets = Secrets::new();
-    for name in location::secrets_named(bsl.as_ref(), config.as_ref()) {
-        if let Some(data) = super::backup::secret_data(ctx, namespace, Some(&name)).await? {
-            secrets.insert(name, data.0);
-        }
-    }
-    let keys = location::restic_keys(&Inputs {
-        name: location_name,
-        bsl: bsl.as_ref(),
-        mover: &ctx.settings.datamover_name,
-        config: config.as_ref(),
-        secrets: &secrets,
-        writes,
-    });
-    // What the pipeline will check, checked now: the request fails naming the location.
-    Ok(
-        keys.and_then(|keys| match crate::repository::ResticSecret::parse(&keys) {
-            Ok(_) => Ok(keys),
-            Err(error) => Err(location::LocationError::Field {
-                location: location_name.to_owned(),
-                field: "spec",
-                problem: format!("gives restic settings the mover cannot use: {error}"),
-            }),
-        }),
-    )
 }
 
 async fn reconcile_inner(du: &Arc<DataUpload>, ctx: &Arc<Context>) -> Result<Action, Error> {
@@ -157,54 +107,6 @@ async fn reconcile_inner(du: &Arc<DataUpload>, ctx: &Arc<Context>) -> Result<Act
     apply(&observed, decision, keys, ctx).await
 }
 
-/// A merge patch of a Velero request (its status is no subresource). With `guarded`, only if
-/// nobody changed it since it was read: two replicas never both take one.
-pub async fn patch_request<K>(
-    ctx: &Context,
-    request: &K,
-    status: Value,
-    guarded: bool,
-) -> Result<bool, Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api = Api::<K>::namespaced(
-        ctx.client.clone(),
-        request.meta().namespace.as_deref().unwrap_or_default(),
-    );
-    let mut patch = json!({"status": status});
-    if guarded {
-        patch["metadata"] = json!({"resourceVersion": request.meta().resource_version});
-    }
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        ..PatchParams::default()
-    };
-    match api
-        .patch(&request.name_any(), &params, &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if guarded && s.code == 409 => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Deletes `name` if it is there.
-pub async fn delete_opt<K>(api: Api<K>, name: &str) -> Result<(), Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 async fn apply(
     observed: &Observed,
     decision: Decision,
@@ -220,40 +122,8 @@ async fn apply(
         Decision::Ignore => Ok(Action::await_change()),
         // Only when the location could not be read at all (the reconcile reads it first).
         Decision::ReadLocation => Ok(Action::requeue(Duration::from_secs(5))),
-        Decision::Take => {
-            let at = now();
-            let taken = patch_request(
-                ctx,
-                du,
-                json!({"phase": "Accepted", "acceptedTimestamp": at, "startTimestamp": at,
-                       "message": format!("accepted by data mover {:?}", observed.mover)}),
-                true,
-            )
-            .await?;
-            if taken {
-                event(
-                    ctx,
-                    du,
-                    false,
-                    "Accepted",
-                    "taken by Lifeline's data mover".into(),
-                )
-                .await;
-            }
-            // Not taken: someone changed it first; the watch brings it back as it is now.
-            Ok(Action::await_change())
-        }
-        Decision::CancelUntaken => {
-            patch_request(
-                ctx,
-                du,
-                json!({"phase": "Canceled", "completionTimestamp": now(),
-                       "message": "canceled before any data moved"}),
-                true,
-            )
-            .await?;
-            Ok(Action::await_change())
-        }
+        Decision::Take => take(ctx, du, &observed.mover).await,
+        Decision::CancelUntaken => cancel_untaken(ctx, du).await,
         Decision::Create { secret, backup } => {
             if secret {
                 let Some(keys) = keys else {
@@ -321,48 +191,14 @@ async fn apply(
             result,
             progress,
         } => {
-            patch_request(
-                ctx,
-                du,
-                json!({"phase": "Completed", "completionTimestamp": now(), "snapshotID": snapshot_id,
-                       "dataMoverResult": result, "progress": progress,
-                       "message": "the data is in the repository"}),
-                false,
-            )
-            .await?;
-            ctx.metrics
-                .finished("upload", "Completed", super::shared::took(du));
-            event(
-                ctx,
-                du,
-                false,
-                "Completed",
-                format!("the data is in the repository as {snapshot_id}"),
-            )
-            .await;
-            Ok(Action::requeue(Duration::from_secs(1)))
+            let note = format!("the data is in the repository as {snapshot_id}");
+            let status = json!({"snapshotID": snapshot_id, "dataMoverResult": result,
+                                "progress": progress, "message": "the data is in the repository"});
+            complete(ctx, du, "upload", status, note).await
         }
-        Decision::Fail(message) => {
-            patch_request(
-                ctx,
-                du,
-                json!({"phase": "Failed", "completionTimestamp": now(), "message": message}),
-                false,
-            )
-            .await?;
-            ctx.metrics
-                .finished("upload", "Failed", super::shared::took(du));
-            event(ctx, du, true, "Failed", message).await;
-            Ok(Action::requeue(Duration::from_secs(1)))
-        }
+        Decision::Fail(message) => fail(ctx, du, "upload", &message).await,
         Decision::Cancel => {
-            patch_request(
-                ctx,
-                du,
-                json!({"phase": "Canceling", "message": "canceling: stopping the mover and removing what was made"}),
-                false,
-            )
-            .await?;
+            canceling(ctx, du).await?;
             delete_opt(
                 Api::<VolumeSnapshotBackup>::namespaced(c.clone(), &namespace),
                 &name,
@@ -404,19 +240,6 @@ async fn apply(
             // The backup's going is watched; the others are checked again shortly.
             Ok(Action::requeue(Duration::from_secs(2)))
         }
-        Decision::Canceled => {
-            patch_request(
-                ctx,
-                du,
-                json!({"phase": "Canceled", "completionTimestamp": now(),
-                       "message": "canceled; everything made for the transfer is removed"}),
-                false,
-            )
-            .await?;
-            ctx.metrics
-                .finished("upload", "Canceled", super::shared::took(du));
-            event(ctx, du, false, "Canceled", "canceled".into()).await;
-            Ok(Action::await_change())
-        }
+        Decision::Canceled => canceled(ctx, du, "upload").await,
     }
 }
