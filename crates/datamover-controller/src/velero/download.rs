@@ -130,7 +130,7 @@ pub fn decide(observed: &Observed) -> Decision {
     }
     let status = dd.status.clone().unwrap_or_default();
     let cancel = dd.spec.cancel == Some(true);
-    match stage(status.phase.as_ref()) {
+    let moving = match stage(status.phase.as_ref()) {
         Stage::Foreign => return Decision::Ignore,
         Stage::Finished(_) => {
             let left = leftovers(observed);
@@ -150,8 +150,8 @@ pub fn decide(observed: &Observed) -> Decision {
                 Decision::CleanUp(left)
             };
         }
-        Stage::Moving(_) => {}
-    }
+        Stage::Moving(phase) => phase,
+    };
     let (ns, pvc) = target_of(dd);
     // Once the volume is Velero's claim's, a cancel or a time limit can only lose the data.
     if let Some(volume) = &observed.volume
@@ -171,11 +171,14 @@ pub fn decide(observed: &Observed) -> Decision {
     if cancel {
         return Decision::Cancel;
     }
-    if let Some(message) = timed_out(
-        dd.spec.operation_timeout.as_deref(),
-        status.accepted_timestamp.as_ref(),
-        observed.now,
-    ) {
+    // As Velero's own mover: the limit is on preparing (`Accepted`), not on moving the data.
+    if moving == DataMovePhase::Accepted
+        && let Some(message) = timed_out(
+            dd.spec.operation_timeout.as_deref(),
+            status.accepted_timestamp.as_ref(),
+            observed.now,
+        )
+    {
         return Decision::Fail(message);
     }
     if let Err(message) = &observed.served {

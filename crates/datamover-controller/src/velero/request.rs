@@ -44,7 +44,8 @@ pub fn is_ours(datamover: Option<&str>, name: &str) -> bool {
 }
 
 /// `spec.operationTimeout` elapsed since the request was taken: the message to fail it with.
-/// A value that does not parse fails it too, naming the field.
+/// A value that does not parse fails it too, naming the field. Velero gives it as the time to
+/// prepare (its own mover fails a request still `Accepted` after it), so callers ask only then.
 pub fn timed_out(timeout: Option<&str>, accepted: Option<&Time>, now: Timestamp) -> Option<String> {
     let text = timeout.map(str::trim).filter(|t| !t.is_empty())?;
     let Some(limit) = parse_go_duration(text) else {
@@ -55,7 +56,7 @@ pub fn timed_out(timeout: Option<&str>, accepted: Option<&Time>, now: Timestamp)
     let since = accepted?.0;
     let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or_default();
     (!limit.is_zero() && elapsed > limit).then(|| {
-        format!("did not finish within spec.operationTimeout ({text}); the data mover stopped and removed what it made")
+        format!("not ready to move data within spec.operationTimeout ({text}) of being accepted; the data mover removed what it made")
     })
 }
 

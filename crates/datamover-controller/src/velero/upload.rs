@@ -138,11 +138,14 @@ pub fn decide(observed: &Observed) -> Decision {
     if cancel {
         return Decision::Cancel;
     }
-    if let Some(message) = timed_out(
-        du.spec.operation_timeout.as_deref(),
-        status.accepted_timestamp.as_ref(),
-        observed.now,
-    ) {
+    // As Velero's own mover: the limit is on preparing (`Accepted`), not on moving the data.
+    if moving == DataMovePhase::Accepted
+        && let Some(message) = timed_out(
+            du.spec.operation_timeout.as_deref(),
+            status.accepted_timestamp.as_ref(),
+            observed.now,
+        )
+    {
         return Decision::Fail(message);
     }
     if let Some(backup) = &observed.backup {

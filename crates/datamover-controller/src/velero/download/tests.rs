@@ -227,3 +227,15 @@ fn progress_and_phases_only_move_forward() {
         Some("app-restored.data.x1y2z")
     );
 }
+
+#[test]
+fn the_operation_timeout_limits_preparing_not_restoring() {
+    let mut o = observed(dd(json!({"operationTimeout": "4m"}), moving("Accepted")));
+    o.target = None;
+    assert!(matches!(decide(&o), Decision::Fail(m) if m.contains("operationTimeout (4m)")));
+    let mut o = observed(dd(json!({"operationTimeout": "4m"}), moving("InProgress")));
+    o.secret = true;
+    o.claim = Some(claim());
+    o.destination = Some(destination(json!({})));
+    assert_eq!(decide(&o), Decision::Running);
+}
