@@ -122,6 +122,15 @@ fn params() -> PatchParams {
     }
 }
 
+/// The reclaim policy a kept volume had before it was kept (`Delete` when not recorded).
+fn original_policy(volume: &PersistentVolume) -> String {
+    volume
+        .annotations()
+        .get(RECLAIM_POLICY)
+        .cloned()
+        .unwrap_or_else(|| "Delete".into())
+}
+
 async fn patch_volume(ctx: &Context, name: &str, patch: serde_json::Value) -> Result<(), Error> {
     Api::<PersistentVolume>::all(ctx.client.clone())
         .patch(name, &params(), &Patch::Merge(&patch))
@@ -304,11 +313,7 @@ async fn apply(
         Decision::Complete => {
             // Bound to Velero's claim: the class's reclaim policy back.
             if let Some(volume) = &observed.volume {
-                let policy = volume
-                    .annotations()
-                    .get(RECLAIM_POLICY)
-                    .cloned()
-                    .unwrap_or_else(|| "Delete".into());
+                let policy = original_policy(volume);
                 let current = volume
                     .spec
                     .as_ref()
@@ -363,11 +368,7 @@ async fn apply(
                     }
                     Leftover::Volume => {
                         if let Some(volume) = &observed.volume {
-                            let policy = volume
-                                .annotations()
-                                .get(RECLAIM_POLICY)
-                                .cloned()
-                                .unwrap_or_else(|| "Delete".into());
+                            let policy = original_policy(volume);
                             patch_volume(
                                 ctx,
                                 &volume.name_any(),
