@@ -5,6 +5,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::sites::SiteSpec;
+pub use crate::volsync::build::Method;
+pub use crate::volsync::settings::ServiceType;
 
 /// The DR runbook as checked commands across two clusters. Sites are named kubeconfigs.
 #[derive(Debug, Parser)]
@@ -19,6 +21,7 @@ use crate::sites::SiteSpec;
   kubectl lifeline status -n shop                     # exit 0: every volume protected
   kubectl lifeline --kubeconfig both.yaml --context east --context west status
   kubectl lifeline protect --from a --to b -n shop --dry-run
+  kubectl lifeline protect --from a --to b -n shop --method volsync --interval 5m
   kubectl lifeline migrate --from a --to b -n shop    # planned; rerun it if interrupted
   kubectl lifeline failover --to b -n shop            # site a gone: shows what is lost, asks
   kubectl lifeline failback --to a --from b -n shop
@@ -99,12 +102,16 @@ pub enum Command {
     /// For every VolumeReplication at --from: the VolumeReplicationClass (the Secret it names must exist at --to), a static
     /// PersistentVolume per volume (same CSI driver and volumeHandle, Retain, pre-bound to the
     /// new claim), the claim (same name, bound to it) and a VolumeReplication with
-    /// replicationState: secondary. Idempotent: what exists is kept.
+    /// replicationState: secondary. For a claim no VolumeReplication covers (--method
+    /// volsync; or auto, when its CSI driver has no VolumeReplicationClass and --interval is
+    /// given): a VolSync rsync-TLS pair — a pre-shared key Secret at both sites (never
+    /// printed), the claim and a ReplicationDestination into it at --to, a ReplicationSource
+    /// at --from pushing a snapshot every --interval. Idempotent: what exists is kept.
     #[command(
-        after_help = "Example:\n  kubectl lifeline protect --from a --to b -n shop --dry-run"
+        after_help = "Examples:\n  kubectl lifeline protect --from a --to b -n shop --dry-run\n  kubectl lifeline protect --from a --to b -n shop --method volsync --interval 5m"
     )]
     Protect {
-        /// The site whose VolumeReplications are copied (the primary).
+        /// The site whose volumes are protected (the primary).
         #[arg(long)]
         from: String,
         /// The site to set up as standby.
@@ -113,6 +120,15 @@ pub enum Command {
         /// Print the objects it would create, and create nothing.
         #[arg(long)]
         dry_run: bool,
+        /// What protects each claim.
+        #[arg(long, value_enum, default_value_t = Method::Auto)]
+        method: Method,
+        /// How often a VolSync pair syncs (whole minutes up to 59m, whole hours up to 24h).
+        #[arg(long, value_parser = parse_duration)]
+        interval: Option<Duration>,
+        /// How the standby's VolSync destination is reached from the primary's cluster.
+        #[arg(long, value_enum, default_value_t = ServiceType::LoadBalancer)]
+        service_type: ServiceType,
     },
     /// Planned migration of the namespace from site --from to site --to, nothing lost.
     ///

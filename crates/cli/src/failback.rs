@@ -15,6 +15,9 @@ use crate::error::Error;
 use crate::progress::{POLL, STILL_WAITING, Steps};
 use crate::sites::{SiteSpec, connect, distinct, named};
 use crate::status::Report;
+use crate::verdict::Method;
+use crate::volsync::Role;
+use crate::volsync::switch::{self as volsync, At};
 use crate::volumes::{self, Settled};
 use crate::{migrate, runbook, status, workloads};
 
@@ -68,7 +71,7 @@ pub async fn run(
     let home = connect(&pair[0]).await?;
     let away = connect(&pair[1]).await?;
     // The volumes still held at `from`: `to` resyncs each before it takes them back.
-    let resyncing: Vec<String> = report
+    let held: Vec<(String, Method)> = report
         .volumes
         .iter()
         .filter(|v| {
@@ -85,35 +88,74 @@ pub async fn run(
                 .find(|s| s.site == to)?
                 .volume_replication
                 .as_ref()
-                .map(|o| o.name.clone())
+                .map(|o| (o.name.clone(), o.method))
         })
         .collect();
-    if !resyncing.is_empty() {
+    let pick = |method: Method| -> Vec<String> {
+        held.iter()
+            .filter(|(_, m)| *m == method)
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    let (resyncing, pairs) = (pick(Method::VolumeReplication), pick(Method::Volsync));
+    if !held.is_empty() {
         // What came back at `to` must not write to copies about to be overwritten.
         let claims: BTreeSet<String> = report.volumes.iter().flat_map(|v| v.claims()).collect();
         let running = workloads::mounting(&home, to, namespace, &claims).await?;
         workloads::scale_down(&home, to, namespace, &running, steps).await?;
         workloads::wait_unmounted(&home, to, namespace, &claims, steps).await?;
         let vrs = volumes::list(&home, to, namespace).await?;
-        for vr in vrs.iter().filter(|v| demotions.contains(&v.name_any())) {
+        for vr in vrs
+            .iter()
+            .filter(|v| demotions.contains(&v.name_any()) && resyncing.contains(&v.name_any()))
+        {
             volumes::ask(&home, to, vr, ReplicationState::Secondary).await?;
             steps.say(format!(
                 "site {to}: {} demoted, to resync from site {from}",
                 vr.name_any()
             ));
         }
-        volumes::wait(
-            &home,
-            to,
-            namespace,
-            &resyncing,
-            Settled::Healthy(CurrentState::Secondary),
-            steps,
-        )
-        .await?;
-        steps.say(format!(
-            "site {to}: every volume resynced from site {from} (Secondary, not Degraded)"
-        ));
+        if !resyncing.is_empty() {
+            volumes::wait(
+                &home,
+                to,
+                namespace,
+                &resyncing,
+                Settled::Healthy(CurrentState::Secondary),
+                steps,
+            )
+            .await?;
+            steps.say(format!(
+                "site {to}: every volume resynced from site {from} (Secondary, not Degraded)"
+            ));
+        }
+        // VolSync: `to` gives the claim up and the pair runs from `from` to it; one sync
+        // carries what `from` holds back before the switch (which then moves only the rest).
+        let (home_at, away_at) = (
+            At {
+                client: &home,
+                site: to,
+                namespace,
+            },
+            At {
+                client: &away,
+                site: from,
+                namespace,
+            },
+        );
+        for claim in &pairs {
+            if volsync::set_role(home_at, claim, Role::Secondary).await? {
+                steps.say(format!(
+                    "site {to}: {claim} demoted (role secondary), to resync from site {from}"
+                ));
+            }
+            volsync::remove_source(home_at, claim, steps).await?;
+            volsync::reverse(away_at, home_at, claim, steps).await?;
+            volsync::final_sync(away_at, claim, steps).await?;
+            let settings = volsync::settings(away_at, claim).await?;
+            volsync::restore_schedule(away_at, claim, &settings).await?;
+            steps.say(format!("site {to}: {claim} resynced from site {from}"));
+        }
     }
     // Then a planned switch back, once status says every volume is protected again.
     let mut last_said: Option<Instant> = None;

@@ -16,6 +16,9 @@ use crate::error::Error;
 use crate::progress::Steps;
 use crate::runbook::{self, Promotion};
 use crate::sites::{SiteSpec, connect, named};
+use crate::verdict::Method;
+use crate::volsync::Role;
+use crate::volsync::switch::{self as volsync, At};
 use crate::volumes::{self, Settled};
 use crate::{status, workloads};
 
@@ -45,6 +48,21 @@ pub async fn run(
     }
     confirm(&promotions)?;
     let target = connect(&target_site).await?;
+    // VolSync: the claim becomes primary, then its destination goes (nothing writes it from
+    // here on): the application gets the last sync the destination received.
+    let (pairs, promotions): (Vec<&Promotion>, Vec<&Promotion>) =
+        promotions.iter().partition(|p| p.method == Method::Volsync);
+    let target_at = At {
+        client: &target,
+        site: to,
+        namespace,
+    };
+    for p in &pairs {
+        if volsync::set_role(target_at, &p.claim, Role::Primary).await? {
+            steps.say(format!("site {to}: {} promoted (role primary)", p.claim));
+        }
+        volsync::remove_destination(target_at, &p.claim, steps).await?;
+    }
     let at_target = volumes::list(&target, to, namespace).await?;
     for p in &promotions {
         let Some(vr) = at_target
@@ -70,17 +88,23 @@ pub async fn run(
         .map(|p| p.volume_replication.clone())
         .collect();
     // Not "healthy": with the peer gone the new primaries are Degraded until it is back.
-    volumes::wait(
-        &target,
-        to,
-        namespace,
-        &names,
-        Settled::In(CurrentState::Primary),
-        steps,
-    )
-    .await?;
+    if !names.is_empty() {
+        volumes::wait(
+            &target,
+            to,
+            namespace,
+            &names,
+            Settled::In(CurrentState::Primary),
+            steps,
+        )
+        .await?;
+    }
     steps.say(format!("site {to}: every volume Primary"));
-    let claims: BTreeSet<String> = promotions.iter().flat_map(|p| p.claims.clone()).collect();
+    let claims: BTreeSet<String> = promotions
+        .iter()
+        .chain(&pairs)
+        .flat_map(|p| p.claims.clone())
+        .collect();
     let standing = workloads::mounting(&target, to, namespace, &claims).await?;
     workloads::scale_up(
         &target,

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use k8s_openapi::jiff::Timestamp;
-use lifeline_cli::args::{Cli, Command, Output};
+use lifeline_cli::args::{Cli, Command, Method, Output};
 use lifeline_cli::progress::Steps;
 use lifeline_cli::runbook::Promotion;
-use lifeline_cli::{failback, failover, migrate, protect, sites, status};
+use lifeline_cli::{failback, failover, migrate, protect, sites, status, volsync};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -76,7 +76,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Protect { from, to, dry_run } => {
+        Command::Protect {
+            from,
+            to,
+            dry_run,
+            method,
+            interval,
+            service_type,
+        } => {
             let namespace = namespace.ok_or_else(|| {
                 anyhow::anyhow!("protect works on one namespace: give -n NAMESPACE, not -A")
             })?;
@@ -87,19 +94,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sites::distinct(&from, &to)?;
                 sites::named(&sites, &to)?;
                 let source = sites::connect(sites::named(&sites, &from)?).await?;
-                let plans = protect::plan(&source, &from, &namespace).await?;
-                if plans.is_empty() {
+                let plans = match method {
+                    Method::Volsync => Vec::new(),
+                    _ => protect::plan(&source, &from, &namespace).await?,
+                };
+                let pairs = match method {
+                    Method::Replication => None,
+                    _ => Some(
+                        volsync::protect::plan(
+                            &source,
+                            &from,
+                            &namespace,
+                            method,
+                            interval,
+                            service_type,
+                        )
+                        .await?,
+                    ),
+                };
+                let pair_count = pairs.as_ref().map_or(0, |p| p.claims.len());
+                for (claim, why) in pairs.iter().flat_map(|p| &p.left) {
+                    step(format!(
+                        "site {from}: claim {claim} is left unprotected: {why}"
+                    ));
+                }
+                if plans.is_empty() && pair_count == 0 {
                     return Err(lifeline_cli::Error::Refused(format!(
-                        "site {from} has no VolumeReplication in namespace {namespace}: nothing to protect (is -n right?)"
+                        "site {from} has nothing to protect in namespace {namespace}: no VolumeReplication, and no claim for a VolSync pair (is -n right? --method volsync --interval 5m protects claims without one)"
                     ))
                     .into());
                 }
                 step(format!(
-                    "site {from}: {} VolumeReplication(s) in {namespace}",
+                    "site {from}: {} VolumeReplication(s) and {pair_count} claim(s) for VolSync in {namespace}",
                     plans.len()
                 ));
                 if dry_run {
-                    let objects: Vec<_> = plans.iter().flat_map(|p| p.objects()).collect();
+                    let mut objects: Vec<_> = plans.iter().flat_map(|p| p.objects()).collect();
+                    if let Some(pairs) = &pairs {
+                        objects.extend(volsync::protect::objects(pairs, Timestamp::now()));
+                    }
                     match cli.global.output {
                         Output::Json => println!("{}", serde_json::to_string_pretty(&objects)?),
                         Output::Table | Output::Wide | Output::Yaml => {
@@ -110,9 +143,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 let target = sites::connect(sites::named(&sites, &to)?).await?;
-                for applied in protect::apply(&target, &to, &plans, dry_run).await? {
+                let mut applied = protect::apply(&target, &to, &plans, dry_run).await?;
+                if let Some(pairs) = &pairs {
+                    applied.extend(
+                        volsync::protect::apply(
+                            (&source, &from),
+                            (&target, &to),
+                            pairs,
+                            dry_run,
+                            &steps,
+                        )
+                        .await?,
+                    );
+                }
+                for applied in applied {
                     step(format!(
-                        "site {to}: {} {} {}",
+                        "site {}: {} {} {}",
+                        applied.site,
                         applied.kind,
                         applied.name,
                         match (applied.created, dry_run) {
@@ -124,7 +171,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 if dry_run {
                     step(format!(
-                        "dry run: the API server at site {to} checked each creation; nothing was created"
+                        "dry run: the API servers checked each creation; nothing was created{}",
+                        if pair_count > 0 {
+                            " (a VolSync source is made once its destination has an address, so a dry run does not try it)"
+                        } else {
+                            ""
+                        }
                     ));
                     return Ok::<_, anyhow::Error>(ExitCode::SUCCESS);
                 }

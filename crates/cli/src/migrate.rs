@@ -12,6 +12,9 @@ use crate::error::Error;
 use crate::progress::Steps;
 use crate::runbook::{self, Switch};
 use crate::sites::{SiteSpec, connect, distinct, named};
+use crate::verdict::Method;
+use crate::volsync::Role;
+use crate::volsync::switch::{self as volsync, At};
 use crate::volumes::{self, Settled};
 use crate::{status, workloads};
 
@@ -61,8 +64,33 @@ pub(crate) async fn switch(
     workloads::wait_unmounted(source, from, namespace, &claims, steps).await?;
     steps.say(format!("site {from}: no Pod mounts the claims"));
 
+    let (pairs, switches): (Vec<&Switch>, Vec<&Switch>) =
+        switches.iter().partition(|s| s.method == Method::Volsync);
+    let (source_at, target_at) = (
+        At {
+            client: source,
+            site: from,
+            namespace,
+        },
+        At {
+            client: target,
+            site: to,
+            namespace,
+        },
+    );
+    // VolSync: the final sync, then the source gives the claim up (its role first, so a rerun
+    // knows the sync shipped).
+    for s in &pairs {
+        if s.demote {
+            volsync::final_sync(source_at, &s.claim, steps).await?;
+            volsync::set_role(source_at, &s.claim, Role::Secondary).await?;
+            steps.say(format!("site {from}: {} demoted (role secondary)", s.claim));
+        }
+        volsync::remove_source(source_at, &s.claim, steps).await?;
+    }
+
     let at_source = volumes::list(source, from, namespace).await?;
-    for s in switches {
+    for s in &switches {
         let Some(vr) = at_source.iter().find(|v| v.name_any() == s.from_vr) else {
             return Err(Error::Refused(format!(
                 "site {from}: VolumeReplication {namespace}/{} is gone",
@@ -81,14 +109,16 @@ pub(crate) async fn switch(
             ));
         }
     }
-    let names: Vec<String> = switches.iter().map(|s| s.from_vr.clone()).collect();
-    volumes::wait(source, from, namespace, &names, Settled::Demoted, steps).await?;
-    steps.say(format!(
-        "site {from}: every volume Secondary (the final sync shipped)"
-    ));
+    if !switches.is_empty() {
+        let names: Vec<String> = switches.iter().map(|s| s.from_vr.clone()).collect();
+        volumes::wait(source, from, namespace, &names, Settled::Demoted, steps).await?;
+        steps.say(format!(
+            "site {from}: every volume Secondary (the final sync shipped)"
+        ));
+    }
 
     let at_target = volumes::list(target, to, namespace).await?;
-    for s in switches {
+    for s in &switches {
         let Some(vr) = at_target.iter().find(|v| v.name_any() == s.to_vr) else {
             return Err(Error::Refused(format!(
                 "site {to}: VolumeReplication {namespace}/{} is gone",
@@ -104,19 +134,30 @@ pub(crate) async fn switch(
             steps.say(format!("site {to}: {} already asks for primary", s.to_vr));
         }
     }
-    let names: Vec<String> = switches.iter().map(|s| s.to_vr.clone()).collect();
-    volumes::wait(
-        target,
-        to,
-        namespace,
-        &names,
-        Settled::Healthy(CurrentState::Primary),
-        steps,
-    )
-    .await?;
-    steps.say(format!(
-        "site {to}: every volume a healthy Primary, replicating to site {from}"
-    ));
+    // VolSync: the target takes the claim (its role first), its destination goes, and the
+    // pair is set up the other way round.
+    for s in &pairs {
+        if s.promote && volsync::set_role(target_at, &s.claim, Role::Primary).await? {
+            steps.say(format!("site {to}: {} promoted (role primary)", s.claim));
+        }
+        volsync::remove_destination(target_at, &s.claim, steps).await?;
+        volsync::reverse(target_at, source_at, &s.claim, steps).await?;
+    }
+    if !switches.is_empty() {
+        let names: Vec<String> = switches.iter().map(|s| s.to_vr.clone()).collect();
+        volumes::wait(
+            target,
+            to,
+            namespace,
+            &names,
+            Settled::Healthy(CurrentState::Primary),
+            steps,
+        )
+        .await?;
+        steps.say(format!(
+            "site {to}: every volume a healthy Primary, replicating to site {from}"
+        ));
+    }
 
     let remembered = workloads::mounting(source, from, namespace, &claims).await?;
     let standing = workloads::mounting(target, to, namespace, &claims).await?;

@@ -171,6 +171,8 @@ pub async fn plan(source: &Client, site: &str, namespace: &str) -> Result<Vec<St
 /// What happened to one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
+    /// The site it is at.
+    pub site: String,
     pub kind: String,
     pub name: String,
     pub created: bool,
@@ -247,6 +249,7 @@ pub async fn apply(
         ];
         for (kind, name, result) in results {
             out.push(Applied {
+                site: site.to_owned(),
                 kind: kind.to_owned(),
                 name,
                 created: result.map_err(Error::api(site))?,

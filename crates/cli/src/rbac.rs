@@ -57,7 +57,37 @@ pub const RULES: &[(&str, &[&str], &[&str], &str)] = &[
         "",
         &["secrets"],
         &["get"],
-        "protect: checks the Secret a class names exists at the standby (its metadata only)",
+        "protect: checks the Secret a class names exists at the standby (its metadata only); reads the VolSync pre-shared key at one site to give the other the same",
+    ),
+    (
+        "replication.storage.openshift.io",
+        &["volumereplicationclasses"],
+        &["list"],
+        "protect: which CSI drivers replicate (auto picks VolSync for the claims of those that do not)",
+    ),
+    (
+        "",
+        &["persistentvolumeclaims"],
+        &["list", "patch"],
+        "status: the claims VolSync pairs protect; protect, migrate, failover, failback: a claim's VolSync role (its lifeline.dev/volsync-* annotations)",
+    ),
+    (
+        "",
+        &["secrets"],
+        &["create"],
+        "protect: the VolSync pre-shared key Secret, the same at both sites",
+    ),
+    (
+        "volsync.backube",
+        &["replicationsources", "replicationdestinations"],
+        &["list", "get", "create", "patch", "delete"],
+        "status: the VolSync pairs' syncs; protect: makes them; migrate, failover, failback: a final manual sync, removes and reverses them",
+    ),
+    (
+        "snapshot.storage.k8s.io",
+        &["volumesnapshotclasses"],
+        &["list"],
+        "protect, migrate, failback: the snapshot class a VolSync source snapshots its claim with",
     ),
 ];
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::status::{Report, VolumeReport};
-use crate::verdict::{Observed, Verdict};
+use crate::verdict::{Method, Observed, Verdict};
 
 /// One volume's planned switch from one site to the other.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct Switch {
     pub demote: bool,
     /// The target does not ask for primary yet: promote it (else it was).
     pub promote: bool,
+    /// VolumeReplication, or a VolSync pair (whose names are the claim's).
+    pub method: Method,
 }
 
 fn at<'a>(volume: &'a VolumeReport, site: &str) -> Option<&'a Observed> {
@@ -89,7 +91,18 @@ pub fn migrate(
             to_vr: target.name.clone(),
             demote,
             promote,
+            method: source.method,
         };
+        if source.method != target.method {
+            return Err(refuse(
+                volume,
+                format!(
+                    "site {from} replicates it with {} and site {to} with {}; protect both sites the same way",
+                    source.method.as_str(),
+                    target.method.as_str()
+                ),
+            ));
+        }
         match (source.desired.as_str(), target.desired.as_str()) {
             ("primary", "primary") => {
                 return Err(refuse(
@@ -180,6 +193,7 @@ pub struct Promotion {
     /// The claims it covers (a group's members, else the claim).
     pub claims: Vec<String>,
     pub volume_replication: String,
+    pub method: Method,
     /// Already asks for primary (an earlier run): only waited for.
     pub already_asked: bool,
     /// The last sync this site received.
@@ -225,6 +239,7 @@ pub fn failover(report: &Report, to: &str, now: Timestamp) -> Result<Vec<Promoti
                 claim: v.claim.clone(),
                 claims: v.claims(),
                 volume_replication: o.name.clone(),
+                method: o.method,
                 already_asked: o.desired == "primary",
                 last_sync_time: o.last_sync_time,
                 data_age: o.age(now),
@@ -360,6 +375,7 @@ mod tests {
                 to_vr: "db-b".into(),
                 demote: true,
                 promote: true,
+                method: Method::VolumeReplication,
             }]
         );
     }

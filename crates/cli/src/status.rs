@@ -99,7 +99,7 @@ pub fn observe(vr: &VolumeReplication, class: Option<&VolumeReplicationClass>) -
             .and_then(|c| c.spec.parameters().get("schedulingInterval"))
             .and_then(|i| i.parse::<SchedulingInterval>().ok())
             .map(SchedulingInterval::as_duration),
-        group_members: None,
+        ..Observed::default()
     }
 }
 
@@ -153,6 +153,11 @@ async fn site_volumes(
             );
         }
         out.insert(key, observed);
+    }
+    // VolSync pairs: the same table, one row per claim; a claim a VolumeReplication covers is
+    // judged by it.
+    for (key, observed) in crate::volsync::read::site_pairs(client, &site.name, namespace).await? {
+        out.entry(key).or_insert(observed);
     }
     Ok(out)
 }
@@ -278,7 +283,7 @@ pub fn table(report: &Report, now: Timestamp, scope: &str, wide: bool) -> String
             .map(|a| format!("{} ({})", a.site, a.address))
             .collect();
         out.push_str(&format!(
-            "no VolumeReplications found in {scope} at site(s) {}\n",
+            "no VolumeReplications or VolSync pairs found in {scope} at site(s) {}\n",
             asked.join(", ")
         ));
         return out;
@@ -287,6 +292,7 @@ pub fn table(report: &Report, now: Timestamp, scope: &str, wide: bool) -> String
         "NAMESPACE",
         "CLAIM",
         "SITE",
+        "METHOD",
         "DESIRED",
         "CURRENT",
         "DEGRADED",
@@ -297,7 +303,7 @@ pub fn table(report: &Report, now: Timestamp, scope: &str, wide: bool) -> String
         "RPO BOUND",
     ];
     if wide {
-        header.extend(["REPLICATING", "SINCE SWITCH"]);
+        header.extend(["REPLICATING", "SINCE SWITCH", "NEXT SYNC", "MOVER"]);
     }
     header.push("VERDICT");
     let blanks = header.len() - 5;
@@ -312,6 +318,7 @@ pub fn table(report: &Report, now: Timestamp, scope: &str, wide: bool) -> String
                 (None, true) => [vec!["none".to_owned()], vec![dash(); blanks]].concat(),
                 (Some(o), true) => {
                     let mut cells = vec![
+                        o.method.as_str().to_owned(),
                         o.desired.clone(),
                         o.current.clone().unwrap_or_else(dash),
                         flag(o.degraded),
@@ -324,6 +331,8 @@ pub fn table(report: &Report, now: Timestamp, scope: &str, wide: bool) -> String
                     if wide {
                         cells.push(flag(o.replicating));
                         cells.push(o.since_switch(now).map(seconds).unwrap_or_else(dash));
+                        cells.push(o.next_sync_time.map(|t| t.to_string()).unwrap_or_else(dash));
+                        cells.push(o.mover_result.clone().unwrap_or_else(dash));
                     }
                     cells
                 }

@@ -6,12 +6,33 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-/// What one site's VolumeReplication of a volume says.
+/// How a volume is replicated: by its storage (a VolumeReplication), or by VolSync's rsync-TLS
+/// mover (a ReplicationSource at the primary, a ReplicationDestination at the secondary).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    #[default]
+    VolumeReplication,
+    Volsync,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::VolumeReplication => "replication",
+            Method::Volsync => "volsync",
+        }
+    }
+}
+
+/// What one site's VolumeReplication of a volume says (or, for [`Method::Volsync`], the
+/// claim's role and its ReplicationSource or ReplicationDestination: `crate::volsync::observe`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Observed {
-    /// The VolumeReplication's name.
+    /// The VolumeReplication's name (VolSync: the claim's).
     pub name: String,
+    pub method: Method,
     /// `spec.replicationState`.
     pub desired: String,
     /// `status.state` (`Primary`, `Secondary`, `Unknown`), if the controller wrote one.
@@ -31,6 +52,12 @@ pub struct Observed {
     /// When it replicates a VolumeGroupReplication: the group's member claims.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_members: Option<Vec<String>>,
+    /// VolSync: when the next scheduled sync starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_sync_time: Option<Timestamp>,
+    /// VolSync: the last mover's result (`Successful`, `Failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mover_result: Option<String>,
 }
 
 pub(crate) mod seconds {
@@ -72,6 +99,10 @@ impl Observed {
     /// refreshes at most every minute (its `--info-refresh` default) or at the class's
     /// interval rule, and writes a moved time only when it moved by more than one refresh.
     pub fn status_lag(&self) -> Duration {
+        // VolSync writes lastSyncTime itself when a sync ends: no refresh to trail.
+        if self.method == Method::Volsync {
+            return Duration::ZERO;
+        }
         let interval = self.interval.unwrap_or(Duration::from_secs(3600));
         let refresh = if interval < Duration::from_secs(120) {
             interval

@@ -1,5 +1,6 @@
 //! VolSync `volsync.backube/v1alpha1`: ReplicationSource and ReplicationDestination with the
-//! restic mover, which the data mover creates for each backup and restore.
+//! restic mover, which the data mover creates for each backup and restore, and the rsync-TLS
+//! mover, which `kubectl lifeline protect --method volsync` pairs across two sites.
 
 use std::collections::BTreeMap;
 
@@ -134,6 +135,32 @@ pub struct ReplicationSourceSpec {
     pub paused: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restic: Option<ReplicationSourceResticSpec>,
+    #[serde(default, rename = "rsyncTLS", skip_serializing_if = "Option::is_none")]
+    pub rsync_tls: Option<ReplicationSourceRsyncTlsSpec>,
+}
+
+/// The rsync-TLS mover of a ReplicationSource: pushes the volume to a destination's address.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationSourceRsyncTlsSpec {
+    /// The Secret holding the pre-shared key (`psk.txt`), the same at both ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<String>,
+    /// The destination's address (its `status.rsyncTLS.address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_method: Option<CopyMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot_class_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_modes: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub mover: MoverSettings,
 }
 
 /// The restic mover of a ReplicationSource.
@@ -190,6 +217,48 @@ pub struct ReplicationDestinationSpec {
     pub paused: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restic: Option<ReplicationDestinationResticSpec>,
+    #[serde(default, rename = "rsyncTLS", skip_serializing_if = "Option::is_none")]
+    pub rsync_tls: Option<ReplicationDestinationRsyncTlsSpec>,
+}
+
+/// The rsync-TLS mover of a ReplicationDestination: listens behind a Service for a source.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationDestinationRsyncTlsSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<String>,
+    /// `ClusterIP` (VolSync's default) or `LoadBalancer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<String>,
+    /// The claim written into (copyMethod `Direct`: the claim itself is the copy).
+    #[serde(
+        default,
+        rename = "destinationPVC",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_pvc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_method: Option<CopyMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot_class_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_modes: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub mover: MoverSettings,
+}
+
+/// Where a rsync-TLS destination listens, once its Service has an address.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RsyncTlsStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<String>,
 }
 
 /// The restic mover of a ReplicationDestination.
@@ -285,6 +354,8 @@ pub struct ReplicationSourceStatus {
     pub sync: SyncStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restic: Option<ResticSourceStatus>,
+    #[serde(default, rename = "rsyncTLS", skip_serializing_if = "Option::is_none")]
+    pub rsync_tls: Option<RsyncTlsStatus>,
 }
 
 /// restic maintenance a ReplicationSource last ran.
@@ -306,4 +377,6 @@ pub struct ReplicationDestinationStatus {
     /// The restored VolumeSnapshot (copyMethod Snapshot) or PVC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_image: Option<TypedLocalObjectReference>,
+    #[serde(default, rename = "rsyncTLS", skip_serializing_if = "Option::is_none")]
+    pub rsync_tls: Option<RsyncTlsStatus>,
 }
