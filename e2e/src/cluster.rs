@@ -161,9 +161,13 @@ impl TestCluster {
         };
         let client = kubeconfig::client(&kubeconfig).await?;
         // kube-controller-manager runs; its Deployment and StatefulSet controllers, with a
-        // kubelet's visible effect, are stood in for (`actors/workloads.rs`).
-        let workloads = (backend == Backend::ControlPlane)
-            .then(|| crate::actors::workloads::start(client.clone()));
+        // kubelet's visible effect, are stood in for (`actors/workloads.rs`), and so is a
+        // cloud's load balancer (`actors/load_balancer.rs`).
+        let workloads = (backend == Backend::ControlPlane).then(|| {
+            let mut actors = crate::actors::workloads::start(client.clone());
+            actors.merge(crate::actors::load_balancer::start(client.clone()));
+            actors
+        });
         let (kubelet, controllers) = match &running {
             Running::ControlPlane(plane) => {
                 let assets = std::env::var_os("KUBEBUILDER_ASSETS").map(PathBuf::from);

@@ -332,6 +332,12 @@ impl SiteEnv {
             .create(&PostParams::default(), &obj(json!({"metadata": {"name": claim},
                 "spec": {"storageClassName": self.storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})))
             .await?;
+        self.bound_volume(claim).await
+    }
+
+    /// The volume id (CSI handle) of this site's claim, once it is bound.
+    pub async fn bound_volume(&self, claim: &str) -> anyhow::Result<String> {
+        let claims = Api::<PersistentVolumeClaim>::namespaced(self.client(), &self.app);
         let bound = wait::for_object(&claims, claim, T, "bound", |c| {
             c.spec
                 .as_ref()

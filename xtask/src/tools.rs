@@ -140,9 +140,9 @@ pub fn for_demo(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     )])
 }
 
-/// What every check needs besides the control plane: the demo's tools, promtool and Debian's
-/// kubectl 1.20 (both unpacked, not installed: Debian's `prometheus` package would enable a
-/// Prometheus server at boot). `control_plane` is the folder with the pinned kubectl. Returns
+/// What every check needs besides the control plane: the demo's tools, promtool, Debian's
+/// kubectl 1.20, and rsync and stunnel for VolSync's rsync-TLS mover (all unpacked, not
+/// installed: Debian's `prometheus` package would enable a Prometheus server at boot). `control_plane` is the folder with the pinned kubectl. Returns
 /// environment variables for the test run.
 pub fn for_ci(root: &Path, control_plane: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut env = for_demo(root)?;
@@ -159,5 +159,20 @@ pub fn for_ci(root: &Path, control_plane: &Path) -> anyhow::Result<Vec<(String, 
         .join(":");
     env.push(("LIFELINE_PROMTOOL".into(), promtool.display().to_string()));
     env.push(("LIFELINE_KUBECTL".into(), kubectls));
+    // What VolSync's rsync-TLS mover image has that the host may not: rsync and stunnel, and
+    // the two libraries of theirs a slim host lacks. The kubelet stand-in lays them over the
+    // host's /usr in each container, as the image would have them.
+    let mut layers = Vec::new();
+    for (package, file) in [
+        ("rsync", "usr/bin/rsync"),
+        ("stunnel4", "usr/bin/stunnel4"),
+        ("libpopt0", "usr/share/doc/libpopt0/copyright"),
+        ("libwrap0", "usr/share/doc/libwrap0/copyright"),
+    ] {
+        debian_unpacked(root, package, file)?;
+        layers.push(root.join("target/ci-tools").join(package).join("usr"));
+    }
+    let layers: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+    env.push(("LIFELINE_MOVER_USR_LAYERS".into(), layers.join(":")));
     Ok(env)
 }

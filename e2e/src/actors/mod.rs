@@ -1,7 +1,8 @@
 //! Cluster actors: the stand-ins for what no real program can run here — the kubelet
-//! ([`kubelet`]: a Node that runs Pods as local processes) and the Deployment and StatefulSet
+//! ([`kubelet`]: a Node that runs Pods as local processes), the Deployment and StatefulSet
 //! controllers' visible effect ([`workloads`]: replica counts, since the workloads the runbook
-//! scales need no process of their own). Everything else is the real program: the control
+//! scales need no process of their own) and a cloud load balancer's ([`load_balancer`]: an
+//! ingress address for a `LoadBalancer` Service). Everything else is the real program: the control
 //! plane, kube-scheduler, the CSI sidecars, the snapshot-controller and VolSync
 //! ([`crate::storage_controllers`]). Each difference from the real thing is in `e2e/README.md`.
 //!
@@ -10,6 +11,7 @@
 
 pub mod files;
 pub mod kubelet;
+pub mod load_balancer;
 pub mod workloads;
 
 use std::path::PathBuf;

@@ -99,8 +99,10 @@ pub const COMPONENTS: &[Component] = &[
                 "config/crd/bases/volsync.backube_replicationdestinations.yaml",
                 "volsync.backube_replicationdestinations.yaml",
             ),
-            // The restic mover's script, run by the kubelet stand-in.
+            // The restic and rsync-TLS movers' scripts, run by the kubelet stand-in.
             ("mover-restic/entry.sh", "mover-restic-entry.sh"),
+            ("mover-rsync-tls/server.sh", "mover-rsync-tls-server.sh"),
+            ("mover-rsync-tls/client.sh", "mover-rsync-tls-client.sh"),
         ],
     },
     // The restic VolSync's mover image carries, for the script above.

@@ -162,8 +162,10 @@ pub async fn set_role(at: At<'_>, claim: &str, role: Role) -> Result<bool, Error
     Ok(true)
 }
 
-/// Deletes the object if it exists and waits until it is gone (its mover stops with it).
-/// Returns whether there was one.
+/// Deletes the object if it exists and waits until it is gone. Returns whether there was one.
+/// In the background: VolSync reconciles an object that is being deleted as if it were not,
+/// so a foreground deletion would wait on a mover Job it keeps making again. The mover goes
+/// with the garbage collector; [`remove_destination`] waits for that.
 async fn remove<K>(at: At<'_>, name: &str, steps: &Steps) -> Result<bool, Error>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -182,7 +184,7 @@ where
     {
         return Ok(false);
     }
-    match api.delete(name, &DeleteParams::foreground()).await {
+    match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(true),
         Err(e) => return Err(Error::api(at.site)(e)),
@@ -204,8 +206,13 @@ pub async fn remove_source(at: At<'_>, claim: &str, steps: &Steps) -> Result<boo
     remove::<ReplicationSource>(at, claim, steps).await
 }
 
+/// Removes the destination and waits until its mover no longer mounts the claim: nothing but
+/// the application writes it from then on.
 pub async fn remove_destination(at: At<'_>, claim: &str, steps: &Steps) -> Result<bool, Error> {
-    remove::<ReplicationDestination>(at, claim, steps).await
+    let removed = remove::<ReplicationDestination>(at, claim, steps).await?;
+    let claims = std::collections::BTreeSet::from([claim.to_owned()]);
+    crate::workloads::wait_unmounted(at.client, at.site, at.namespace, &claims, steps).await?;
+    Ok(removed)
 }
 
 /// Creates the object unless one of that name exists; returns whether it did.

@@ -1,7 +1,8 @@
 //! Runs one prepared container as a local process in a mount namespace of its own
-//! (`unshare --mount`, util-linux; needs root, as a kubelet does). Its root is a fresh tmpfs
-//! holding the host's system folders read-only, `/dev` with the usual devices, `/proc`, and
-//! the container's mounts; the root is then made read-only, as VolSync asks of its movers
+//! (`unshare --mount --pid`, util-linux; needs root, as a kubelet does), so it sees only its
+//! own processes and all of them end with it. Its root is a fresh tmpfs
+//! holding the host's system folders read-only (`/sys` too), the image's `/usr` files over the
+//! host's, `/dev` with the usual devices, `/proc`, and the container's mounts; the root is then made read-only, as VolSync asks of its movers
 //! (`readOnlyRootFilesystem`), and the command runs there (`unshare --root --wd`) with exactly
 //! the container's environment. Its output goes to the node log the log endpoint serves.
 
@@ -18,20 +19,25 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Builds the root in the new namespace, then runs the command there. Arguments: the root's
 /// mount point, the mounts file (`host<TAB>path<TAB>ro|rw` lines), the termination-log file,
-/// its path in the container, the working directory, then the command.
+/// its path in the container, the working directory, the image's `/usr` layers (`:`-separated,
+/// or empty), then the command.
 const SETUP: &str = r#"set -eu
-root=$1 mounts=$2 termination=$3 termination_path=$4 workdir=$5
-shift 5
+root=$1 mounts=$2 termination=$3 termination_path=$4 workdir=$5 layers=$6
+shift 6
 mount -t tmpfs -o mode=0755 lifeline-root "$root"
-for d in usr etc bin sbin lib lib32 lib64 libx32 opt; do
+for d in usr etc bin sbin lib lib32 lib64 libx32 opt sys; do
   if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
+  elif [ "$d" = usr ] && [ -n "$layers" ]; then
+    # The image's /usr: its own files over the host's (a lower-only overlay is read-only).
+    mkdir "$root/usr"; mount -t overlay lifeline-usr -o "lowerdir=$layers:/usr" "$root/usr"
   elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"; mount -o remount,bind,ro "$root/$d"
   fi
 done
 # The image's /usr/local, not the host's (the image's files are placed in it below).
 mount -t tmpfs -o mode=0755 lifeline-image "$root/usr/local"
 mkdir "$root/proc" "$root/dev"
-mount --rbind /proc "$root/proc"
+# This namespace's own /proc: the container sees its own processes.
+mount -t proc lifeline-proc "$root/proc"
 mount -t tmpfs -o mode=0755 lifeline-dev "$root/dev"
 for n in null zero full random urandom tty; do
   touch "$root/dev/$n"; mount --bind "/dev/$n" "$root/dev/$n"
@@ -107,7 +113,19 @@ pub fn start(container: &Prepared, dir: &Path, log: &Path) -> anyhow::Result<Run
     let mut command = Command::new("setpriv");
     command
         .args(["--pdeathsig", "KILL", "--"])
-        .args(["unshare", "--mount", "--propagation", "private", "--"])
+        // A PID namespace of its own, as a container has: when its first process ends (or
+        // is killed, with unshare: --kill-child), the kernel kills every other, daemons that
+        // left the process group included (stunnel, in VolSync's rsync-TLS movers).
+        .args([
+            "unshare",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--propagation",
+            "private",
+            "--",
+        ])
         .args([
             "bash",
             "--noprofile",
@@ -121,6 +139,7 @@ pub fn start(container: &Prepared, dir: &Path, log: &Path) -> anyhow::Result<Run
         .arg(&termination)
         .arg(&container.termination_message_path)
         .arg(&container.working_dir)
+        .arg(container.usr_layers.as_deref().unwrap_or_default())
         .args(&container.argv)
         .env_clear()
         .envs(env)

@@ -33,12 +33,19 @@ pub const NODE: &str = "lifeline-e2e-node";
 
 /// Files an image would carry, by their path in the image: what the kubelet mounts there (the
 /// rest of the "image" is the host's programs). VolSync's restic mover image carries its
-/// script at `/mover-restic/entry.sh` and restic v0.18.0 at `/usr/local/bin/restic`;
-/// csi-addons' sidecar is at `/usr/local/bin/csi-addons-sidecar` (the benchmark runs it as a
-/// Pod). The image's `/usr/local` replaces the host's in every container.
+/// script at `/mover-restic/entry.sh` and restic v0.18.0 at `/usr/local/bin/restic`; its
+/// rsync-TLS mover image its scripts at `/mover-rsync-tls/{server,client}.sh` and Debian's
+/// rsync and stunnel in `/usr` ([`Images::usr_layers`]); csi-addons' sidecar is at
+/// `/usr/local/bin/csi-addons-sidecar` (the benchmark runs it as a Pod). The image's
+/// `/usr/local` replaces the host's in every container.
 #[derive(Clone, Debug, Default)]
 pub struct Images {
     pub files: HashMap<String, PathBuf>,
+    /// Folders whose files an image has in `/usr` beyond the host's (Debian packages unpacked
+    /// by `cargo xtask ci`: rsync, stunnel and their libraries), `:`-separated, upper first:
+    /// overlaid on the host's `/usr` in every container (overlayfs, read-only). From
+    /// `LIFELINE_MOVER_USR_LAYERS`.
+    pub usr_layers: Option<String>,
 }
 
 impl Images {
@@ -48,6 +55,8 @@ impl Images {
         if let Some(dir) = assets {
             for (path, name) in [
                 ("/mover-restic/entry.sh", "mover-restic-entry.sh"),
+                ("/mover-rsync-tls/server.sh", "mover-rsync-tls-server.sh"),
+                ("/mover-rsync-tls/client.sh", "mover-rsync-tls-client.sh"),
                 ("/usr/local/bin/restic", "restic"),
                 ("/usr/local/bin/csi-addons-sidecar", "csi-addons-sidecar"),
             ] {
@@ -57,7 +66,10 @@ impl Images {
                 }
             }
         }
-        Self { files }
+        let usr_layers = std::env::var("LIFELINE_MOVER_USR_LAYERS")
+            .ok()
+            .filter(|l| !l.is_empty());
+        Self { files, usr_layers }
     }
 }
 

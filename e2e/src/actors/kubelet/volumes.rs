@@ -36,6 +36,8 @@ pub struct Prepared {
     pub working_dir: String,
     pub termination_message_path: String,
     pub termination_from_log: bool,
+    /// The image's own `/usr` files, layered over the host's ([`Images::usr_layers`]).
+    pub usr_layers: Option<String>,
 }
 
 /// Why a container cannot start yet: the kubelet's `waiting` reason and message.
@@ -55,7 +57,7 @@ fn waiting(reason: &'static str, message: impl Into<String>) -> Waiting {
 /// Where a system folder of the host is: no volume may be mounted there (its mount point
 /// would be made in the host's own folder).
 const SYSTEM: &[&str] = &[
-    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sys",
 ];
 
 /// Prepares every volume of `pod` under `dir` and resolves its init containers and containers.
@@ -436,6 +438,7 @@ async fn container_plan(
             .unwrap_or_else(|| "/dev/termination-log".into()),
         termination_from_log: container.termination_message_policy.as_deref()
             == Some("FallbackToLogsOnError"),
+        usr_layers: images.usr_layers.clone(),
     }))
 }
 
