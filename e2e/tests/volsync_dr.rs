@@ -182,6 +182,21 @@ async fn a_claim_without_replication_is_protected_migrated_failed_over_and_faile
     let json: serde_json::Value = serde_json::from_str(&cli::run(&json_args).await.stdout).unwrap();
     let at_a = &json["volumes"][0]["sites"][0]["volumeReplication"];
     assert_eq!(at_a["method"], "volsync");
+    // The replication controllers' RPO gauges cover the pair, as a VolumeReplication's.
+    for (site, role) in [(&sites.a, "primary"), (&sites.b, "secondary")] {
+        let series = format!(
+            "lifeline_volume_replication_rpo_bound_seconds{{method=\"volsync\",name=\"db\",namespace=\"{ns}\",role=\"{role}\"}}"
+        );
+        wait::until(SYNC, &format!("{series} at the {role}"), || async {
+            site.controller_metrics()
+                .await
+                .ok()
+                .filter(|text| text.contains(&series))
+                .map(|_| ())
+        })
+        .await
+        .unwrap();
+    }
     assert_eq!(at_a["interval"], 60.0);
     assert!(
         at_a["lastSyncTime"].is_string() && at_a["lastSyncDuration"].is_number(),

@@ -10,6 +10,8 @@
 //! - [`foreign`]: typed views of kinds other projects own that Lifeline reads or creates
 //!   (VolSync, CSI snapshots). Their CRDs are installed by their owners, not by Lifeline.
 //!
+//! - [`volsync_pair`]: the annotations `kubectl lifeline` records a VolSync DR pair with.
+//!
 //! [`condition`] holds the one helper every controller uses to set `metav1.Condition`s.
 
 pub mod condition;
@@ -21,6 +23,7 @@ pub mod foreign;
 mod go_duration;
 pub mod open;
 pub mod replication;
+pub mod volsync_pair;
 
 /// Re-exported so that dependants name exactly the Kubernetes API version we were built against.
 pub use k8s_openapi;

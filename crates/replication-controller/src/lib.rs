@@ -5,7 +5,8 @@
 //! the reconcile reads, from those watches), [`reconcile`]
 //! (the pipeline), [`validate`] / [`plan`] / [`status`] / [`events`] (pure decisions),
 //! [`act`] (driver calls), [`protection`] (finalizers and the PVC claim), [`drivers`]
-//! (connections), [`error`] / [`requeue`] (failures and retries), [`metrics`].
+//! (connections), [`error`] / [`requeue`] (failures and retries), [`metrics`] (with
+//! [`volsync_pairs`]: the same RPO gauges for VolSync rsync-TLS pairs).
 
 pub mod act;
 pub mod args;
@@ -28,6 +29,7 @@ pub mod requeue;
 pub mod secret_cache;
 pub mod status;
 pub mod validate;
+pub mod volsync_pairs;
 
 #[cfg(test)]
 mod test_fixtures;

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use lifeline_replication_controller::{
     Context, ControllerArgs, Drivers, FIELD_MANAGER, Metrics, Settings, controller, group,
+    volsync_pairs,
 };
 use lifeline_runtime::{Health, admin, admin_security, lifecycle, logging, shutdown};
 
@@ -55,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
         Arc::clone(&health),
         signal,
         |stop| async move {
-            // Both controllers stop together; each finishes its in-flight reconciles.
+            // Both controllers and the VolSync pairs' metrics stop together; each controller
+            // finishes its in-flight reconciles.
             let stop = futures::FutureExt::shared(stop);
             futures::join!(
                 controller::run(
@@ -66,9 +68,15 @@ async fn main() -> anyhow::Result<()> {
                     stop.clone(),
                 ),
                 group::controller::run(
-                    ctx,
+                    Arc::clone(&ctx),
                     args.watch_namespace.as_deref(),
                     args.concurrency,
+                    stop.clone(),
+                ),
+                volsync_pairs::run(
+                    ctx.client.clone(),
+                    ctx.metrics.clone(),
+                    args.watch_namespace.as_deref(),
                     stop,
                 ),
             );

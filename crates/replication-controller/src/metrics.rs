@@ -137,6 +137,12 @@ impl Metrics {
             .insert((namespace.to_owned(), name.to_owned()), (primary, degraded));
     }
 
+    /// Replaces the gauges of every VolSync pair at once (the pairs' task recomputes them all
+    /// each round, so a pair that is gone is dropped).
+    pub fn set_volsync_pairs(&self, pairs: BTreeMap<(String, String), PairState>) {
+        *self.sync.2.lock().expect("metrics lock") = pairs;
+    }
+
     /// Drops every gauge of a deleted VolumeReplication.
     pub fn forget(&self, namespace: &str, name: &str) {
         self.forget_sync(namespace, name);
@@ -198,16 +204,34 @@ impl CallObserver for RpcObserver {
 }
 
 /// Per VolumeReplication, by (namespace, name): the last sync facts, and (`.1`) whether its
-/// current state is Primary and whether it is Degraded.
+/// current state is Primary and whether it is Degraded; (`.2`) the same per VolSync pair, by
+/// (namespace, claim), the `method="volsync"` series.
 #[derive(Default)]
 struct SyncGauges(
     Mutex<BTreeMap<(String, String), SyncFacts>>,
     Mutex<BTreeMap<(String, String), (bool, bool)>>,
+    Mutex<BTreeMap<(String, String), PairState>>,
 );
+
+/// What one site's VolSync pair of a claim says ([`crate::volsync_pairs`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairState {
+    /// `None` while the pair has no sync yet (or its interval is unknown).
+    pub facts: Option<SyncFacts>,
+    pub primary: bool,
+    pub degraded: bool,
+}
+
+/// (namespace, name) of a gauge's volume.
+type Key = (String, String);
+
+/// The `method` label: how the volume replicates.
+const REPLICATION: &str = "replication";
+const VOLSYNC: &str = "volsync";
 
 struct SyncCollector(Arc<SyncGauges>);
 
-const LABELS: &[&str] = &["namespace", "name", "role"];
+const LABELS: &[&str] = &["namespace", "name", "role", "method"];
 
 fn sync_vecs() -> [GaugeVec; 4] {
     let gauge = |name: &str, help: &str| {
@@ -235,7 +259,8 @@ fn sync_vecs() -> [GaugeVec; 4] {
 
 fn state_vecs() -> [GaugeVec; 2] {
     let gauge = |name: &str, help: &str| {
-        GaugeVec::new(Opts::new(name, help), &["namespace", "name"]).expect("valid metric")
+        GaugeVec::new(Opts::new(name, help), &["namespace", "name", "method"])
+            .expect("valid metric")
     };
     [
         gauge(
@@ -268,9 +293,33 @@ impl Collector for SyncCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let [since, bound, ready, info_age] = sync_vecs();
         let now = SystemTime::now();
-        for ((namespace, name), facts) in self.0.0.lock().expect("metrics lock").iter() {
+        let replicated: Vec<(Key, SyncFacts, &str)> = self
+            .0
+            .0
+            .lock()
+            .expect("metrics lock")
+            .iter()
+            .map(|(k, f)| (k.clone(), *f, REPLICATION))
+            .collect();
+        let pairs: Vec<(Key, PairState)> = self
+            .0
+            .2
+            .lock()
+            .expect("metrics lock")
+            .iter()
+            .map(|(k, p)| (k.clone(), *p))
+            .collect();
+        let volsync = pairs
+            .iter()
+            .filter_map(|(k, p)| Some((k.clone(), p.facts?, VOLSYNC)));
+        for ((namespace, name), facts, method) in replicated.into_iter().chain(volsync) {
             let age = now.duration_since(facts.last_sync).unwrap_or_default();
-            let labels = [namespace.as_str(), name.as_str(), facts.role.as_str()];
+            let labels = [
+                namespace.as_str(),
+                name.as_str(),
+                facts.role.as_str(),
+                method,
+            ];
             since.with_label_values(&labels).set(age.as_secs_f64());
             bound
                 .with_label_values(&labels)
@@ -285,10 +334,21 @@ impl Collector for SyncCollector {
             );
         }
         let [primary, degraded] = state_vecs();
-        for ((namespace, name), (is_primary, is_degraded)) in
-            self.0.1.lock().expect("metrics lock").iter()
-        {
-            let labels = [namespace.as_str(), name.as_str()];
+        let states: Vec<(Key, (bool, bool), &str)> = self
+            .0
+            .1
+            .lock()
+            .expect("metrics lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), *v, REPLICATION))
+            .chain(
+                pairs
+                    .iter()
+                    .map(|(k, p)| (k.clone(), (p.primary, p.degraded), VOLSYNC)),
+            )
+            .collect();
+        for ((namespace, name), (is_primary, is_degraded), method) in &states {
+            let labels = [namespace.as_str(), name.as_str(), method];
             primary
                 .with_label_values(&labels)
                 .set(f64::from(u8::from(*is_primary)));
@@ -341,7 +401,7 @@ mod tests {
             text.lines()
                 .find(|l| {
                     l.starts_with(&format!(
-                        "{metric}{{name=\"{name}\",namespace=\"shop\",role=\"{role}\"}} "
+                        "{metric}{{method=\"replication\",name=\"{name}\",namespace=\"shop\",role=\"{role}\"}} "
                     ))
                 })
                 .and_then(|l| l.rsplit(' ').next())
@@ -402,18 +462,47 @@ mod tests {
         let text = scrape(&metrics);
         assert!(
             text.contains(
-                "lifeline_volume_replication_primary{name=\"fresh\",namespace=\"shop\"} 1"
+                "lifeline_volume_replication_primary{method=\"replication\",name=\"fresh\",namespace=\"shop\"} 1"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "lifeline_volume_replication_degraded{name=\"fresh\",namespace=\"shop\"} 0"
+                "lifeline_volume_replication_degraded{method=\"replication\",name=\"fresh\",namespace=\"shop\"} 0"
             ),
             "{text}"
         );
         metrics.forget("shop", "fresh");
         assert!(!scrape(&metrics).contains("fresh"));
+    }
+
+    /// A VolSync pair's gauges are the same metrics with `method="volsync"`; a round without
+    /// the pair drops them.
+    #[test]
+    fn volsync_pairs_are_the_same_gauges_with_their_method() {
+        let metrics = Metrics::new();
+        let now = SystemTime::now();
+        let pair = PairState {
+            facts: Some(SyncFacts {
+                role: Role::Primary,
+                last_sync: now,
+                rpo_bound: Duration::from_secs(105),
+                answered: now,
+            }),
+            primary: true,
+            degraded: false,
+        };
+        metrics.set_volsync_pairs(BTreeMap::from([(("shop".into(), "db".into()), pair)]));
+        let text = scrape(&metrics);
+        for line in [
+            "lifeline_volume_replication_rpo_bound_seconds{method=\"volsync\",name=\"db\",namespace=\"shop\",role=\"primary\"} 105",
+            "lifeline_volume_replication_primary{method=\"volsync\",name=\"db\",namespace=\"shop\"} 1",
+            "lifeline_volume_replication_degraded{method=\"volsync\",name=\"db\",namespace=\"shop\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        metrics.set_volsync_pairs(BTreeMap::new());
+        assert!(!scrape(&metrics).contains("volsync"));
     }
 
     #[test]

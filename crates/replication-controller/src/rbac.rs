@@ -87,6 +87,14 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         scope: Scope::Cluster,
+        group: "volsync.backube",
+        resources: &["replicationsources", "replicationdestinations"],
+        verbs: &["list", "watch"],
+        resource_names: &[],
+        why: "the RPO metrics of VolSync rsync-TLS pairs (kubectl lifeline protect --method volsync): their last syncs",
+    },
+    Rule {
+        scope: Scope::Cluster,
         group: "",
         resources: &["secrets"],
         verbs: &["get"],

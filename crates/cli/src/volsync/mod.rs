@@ -21,17 +21,8 @@ pub mod read;
 pub mod settings;
 pub mod switch;
 
-/// The claim's role at its site: `primary` (the application writes it; a ReplicationSource
-/// pushes it) or `secondary` (a ReplicationDestination writes it).
-pub const ROLE: &str = "lifeline.dev/volsync-role";
-/// When the role was last set (RFC 3339): for a primary, when the switch to it happened.
-pub const ROLE_SINCE: &str = "lifeline.dev/volsync-role-since";
-/// The sync interval `protect --interval` chose, in seconds: the schedule of the source at
-/// whichever site is primary, and the RPO bound's first term.
-pub const INTERVAL: &str = "lifeline.dev/volsync-interval-seconds";
-/// The destination Service's type (`LoadBalancer` or `ClusterIP`), for whichever site is
-/// secondary.
-pub const SERVICE_TYPE: &str = "lifeline.dev/volsync-service-type";
+pub use lifeline_api::volsync_pair::{INTERVAL, ROLE, ROLE_SINCE, SERVICE_TYPE};
+
 /// The pre-shared key Secret of every pair in the namespace, the same at both sites.
 pub const PSK_SECRET: &str = "lifeline-volsync-psk";
 /// Its key, as VolSync's movers read it (`/keys/psk.txt`, `IDENTITY:HEXKEY`).

@@ -71,11 +71,7 @@ impl Settings {
             })
         };
         let interval = get(super::INTERVAL)?;
-        let interval = interval
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_secs)
-            .filter(|d| schedule(*d).is_ok())
+        let interval = lifeline_api::volsync_pair::recorded_interval(interval)
             .ok_or_else(|| {
                 Error::Refused(format!(
                     "{what}: annotation {}={interval:?} is not an interval VolSync can schedule; write whole minutes in seconds (60..=86400), e.g. \"300\"",
@@ -96,78 +92,11 @@ impl Settings {
     }
 }
 
-/// The cron schedule that syncs every `interval`: whole minutes up to an hour, whole hours up
-/// to a day. A step that does not divide the hour (or day) makes one shorter gap at the wrap,
-/// never a longer one, so `interval` stays the bound.
-pub fn schedule(interval: Duration) -> Result<String, String> {
-    let secs = interval.as_secs();
-    let refuse = || {
-        format!(
-            "an interval of {secs}s cannot be a VolSync schedule: give whole minutes from 1m to 59m, whole hours from 1h to 23h, or 24h"
-        )
-    };
-    if secs == 0 || !secs.is_multiple_of(60) {
-        return Err(refuse());
-    }
-    let minutes = secs / 60;
-    match minutes {
-        1 => Ok("* * * * *".into()),
-        2..=59 => Ok(format!("*/{minutes} * * * *")),
-        m if m.is_multiple_of(60) && m / 60 == 1 => Ok("0 * * * *".into()),
-        m if m.is_multiple_of(60) && m / 60 < 24 => Ok(format!("0 */{} * * *", m / 60)),
-        1440 => Ok("0 0 * * *".into()),
-        _ => Err(refuse()),
-    }
-}
-
-/// The interval of a schedule [`schedule`] writes (or `@hourly`/`@daily`); `None` for any
-/// other shape, whose bound is then unknown.
-pub fn interval_of(schedule: &str) -> Option<Duration> {
-    let fields: Vec<&str> = schedule.split_whitespace().collect();
-    let step = |field: &str| -> Option<u64> {
-        match field {
-            "*" => Some(1),
-            f => f.strip_prefix("*/")?.parse().ok().filter(|n| *n > 0),
-        }
-    };
-    match fields.as_slice() {
-        ["@hourly"] => Some(Duration::from_secs(3600)),
-        ["@daily"] | ["@midnight"] => Some(Duration::from_secs(86_400)),
-        [m, "*", "*", "*", "*"] if m.starts_with('*') => Some(Duration::from_secs(step(m)? * 60)),
-        ["0", "0", "*", "*", "*"] => Some(Duration::from_secs(86_400)),
-        [m, h, "*", "*", "*"] if m.parse::<u8>().is_ok_and(|m| m < 60) => {
-            Some(Duration::from_secs(step(h)? * 3600))
-        }
-        _ => None,
-    }
-}
+pub use lifeline_api::volsync_pair::{interval_of, schedule};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_interval_becomes_a_schedule_and_back() {
-        for (secs, cron) in [
-            (60, "* * * * *"),
-            (300, "*/5 * * * *"),
-            (3540, "*/59 * * * *"),
-            (3600, "0 * * * *"),
-            (7200, "0 */2 * * *"),
-            (86_400, "0 0 * * *"),
-        ] {
-            let d = Duration::from_secs(secs);
-            assert_eq!(schedule(d).as_deref(), Ok(cron));
-            assert_eq!(interval_of(cron), Some(d), "{cron}");
-        }
-        for bad in [0, 30, 90, 3660, 90_000] {
-            let error = schedule(Duration::from_secs(bad)).unwrap_err();
-            assert!(error.contains("whole minutes"), "{error}");
-        }
-        for other in ["", "*/0 * * * *", "5 4 * * sun", "*/x * * * *", "@weekly"] {
-            assert_eq!(interval_of(other), None, "{other:?}");
-        }
-    }
 
     #[test]
     fn settings_round_trip_through_annotations_and_malformed_ones_are_named() {
