@@ -148,3 +148,38 @@ fn failover_shows_the_age_of_the_last_sync_the_standby_received() {
     assert_eq!(promotions[0].data_age.map(|d| d.as_secs()), Some(30));
     assert_eq!(promotions[0].within_bound(), Some(true));
 }
+
+/// One table for both methods: a VolumeReplication's volume and a VolSync pair's, each row
+/// naming its method, each with its verdict.
+#[test]
+fn status_shows_volume_replication_and_volsync_claims_in_one_table() {
+    let mut both = report(
+        Some(pair("primary", Some("Primary"), Some(10))),
+        Some(pair("secondary", Some("Secondary"), Some(10))),
+    );
+    let mut replicated = both.volumes[0].clone();
+    replicated.claim = "web".into();
+    for view in &mut replicated.sites {
+        let o = view.volume_replication.as_mut().unwrap();
+        o.method = Method::VolumeReplication;
+        o.name = "web-replication".into();
+    }
+    both.volumes.push(replicated);
+    let table = crate::status::table(&both, Timestamp::now(), "namespace shop", false);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].contains("METHOD"), "{table}");
+    let row = |claim: &str| {
+        rows.iter()
+            .find(|r| r.split_whitespace().nth(1) == Some(claim))
+            .unwrap_or_else(|| panic!("{claim} in {table}"))
+            .to_string()
+    };
+    assert!(
+        row("db").contains("volsync") && row("db").contains("protected"),
+        "{table}"
+    );
+    assert!(
+        row("web").contains("replication") && row("web").contains("protected"),
+        "{table}"
+    );
+}
