@@ -2,7 +2,12 @@
 //! site's claim, and the cron schedule of a sync interval: shared by the CLI, which writes
 //! them, and the replication controller, whose RPO metrics read them.
 
+use std::borrow::Borrow;
 use std::time::Duration;
+
+use kube::ResourceExt;
+
+use crate::foreign::volsync::{ReplicationDestination, ReplicationSource};
 
 /// The claim's role at its site: `primary` (the application writes it; a ReplicationSource
 /// pushes it) or `secondary` (a ReplicationDestination writes it).
@@ -66,6 +71,36 @@ pub fn interval_of(schedule: &str) -> Option<Duration> {
 pub fn recorded_interval(value: &str) -> Option<Duration> {
     let interval = Duration::from_secs(value.parse().ok()?);
     schedule(interval).is_ok().then_some(interval)
+}
+
+/// The rsync-TLS source pushing `claim` (in `namespace`) and the destination writing it, among
+/// a site's ReplicationSources and ReplicationDestinations (restic ones are not pairs).
+pub fn pair_of<'a, S, D>(
+    namespace: &str,
+    claim: &str,
+    sources: &'a [S],
+    destinations: &'a [D],
+) -> (
+    Option<&'a ReplicationSource>,
+    Option<&'a ReplicationDestination>,
+)
+where
+    S: Borrow<ReplicationSource>,
+    D: Borrow<ReplicationDestination>,
+{
+    let source = sources.iter().map(Borrow::borrow).find(|s| {
+        s.namespace().as_deref() == Some(namespace)
+            && s.spec.rsync_tls.is_some()
+            && s.spec.source_pvc.as_deref() == Some(claim)
+    });
+    let destination = destinations.iter().map(Borrow::borrow).find(|d| {
+        d.namespace().as_deref() == Some(namespace)
+            && d.spec
+                .rsync_tls
+                .as_ref()
+                .is_some_and(|t| t.destination_pvc.as_deref() == Some(claim))
+    });
+    (source, destination)
 }
 
 #[cfg(test)]

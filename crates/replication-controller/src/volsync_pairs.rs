@@ -97,25 +97,11 @@ pub fn states(
     let mut out = BTreeMap::new();
     for claim in claims {
         let (ns, name) = (claim.namespace().unwrap_or_default(), claim.name_any());
+        let (source, destination) =
+            lifeline_api::volsync_pair::pair_of(&ns, &name, sources, destinations);
         let pair = Pair {
-            source: sources
-                .iter()
-                .find(|s| {
-                    s.namespace().as_deref() == Some(&ns)
-                        && s.spec.rsync_tls.is_some()
-                        && s.spec.source_pvc.as_deref() == Some(&name)
-                })
-                .map(AsRef::as_ref),
-            destination: destinations
-                .iter()
-                .find(|d| {
-                    d.namespace().as_deref() == Some(&ns)
-                        && d.spec
-                            .rsync_tls
-                            .as_ref()
-                            .is_some_and(|t| t.destination_pvc.as_deref() == Some(&name))
-                })
-                .map(AsRef::as_ref),
+            source,
+            destination,
         };
         if let Some(state) = state(claim, pair, now) {
             out.insert((ns, name), state);

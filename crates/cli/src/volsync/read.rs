@@ -54,19 +54,11 @@ pub async fn pairs(
     for claim in &claims.items {
         let ns = claim.namespace().unwrap_or_default();
         let name = claim.name_any();
+        let (source, destination) =
+            lifeline_api::volsync_pair::pair_of(&ns, &name, &sources, &destinations);
         let objects = Objects {
-            source: sources.iter().find(|s| {
-                s.namespace().as_deref() == Some(&ns)
-                    && s.spec.rsync_tls.is_some()
-                    && s.spec.source_pvc.as_deref() == Some(&name)
-            }),
-            destination: destinations.iter().find(|d| {
-                d.namespace().as_deref() == Some(&ns)
-                    && d.spec
-                        .rsync_tls
-                        .as_ref()
-                        .is_some_and(|t| t.destination_pvc.as_deref() == Some(&name))
-            }),
+            source,
+            destination,
         };
         if objects.source.is_none()
             && objects.destination.is_none()
