@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 pub mod mover_failure;
 pub mod names;
+pub mod orphan_content;
 pub mod problem;
 pub mod progress;
 pub mod rbac;
