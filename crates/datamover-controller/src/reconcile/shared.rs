@@ -223,21 +223,23 @@ pub async fn delete_working(ctx: &Context, namespace: &str, names: &Names) -> Re
     let contents = Api::<VolumeSnapshotContent>::all(c.clone());
     any |= delete_if_there(contents.clone(), &names.content()).await?;
     // Its snapshot is gone: a bound protection left on it would keep it for good.
-    if let Some(content) = contents.get_opt(&names.content()).await? {
-        if let Some(finalizers) = crate::orphan_content::release(&content) {
-            tracing::info!(content = %names.content(), "releasing the snapshot-controller's bound protection its deleted snapshot left");
-            contents
-                .patch(
-                    &names.content(),
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {
-                        "finalizers": finalizers,
-                        // Only the version looked at: a change since is seen next round.
-                        "resourceVersion": content.resource_version(),
-                    }})),
-                )
-                .await?;
-        }
+    let content = contents.get_opt(&names.content()).await?;
+    if let Some((content, finalizers)) = content
+        .as_ref()
+        .and_then(|c| Some((c, crate::orphan_content::release(c)?)))
+    {
+        tracing::info!(content = %names.content(), "releasing the snapshot-controller's bound protection its deleted snapshot left");
+        contents
+            .patch(
+                &names.content(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {
+                    "finalizers": finalizers,
+                    // Only the version looked at: a change since is seen next round.
+                    "resourceVersion": content.resource_version(),
+                }})),
+            )
+            .await?;
     }
     Ok(any)
 }
