@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 
-use crate::foreign::volsync::{ReplicationDestination, ReplicationSource};
+use crate::foreign::volsync::{MoverResult, ReplicationDestination, ReplicationSource, SyncStatus};
 
 /// The claim's role at its site: `primary` (the application writes it; a ReplicationSource
 /// pushes it) or `secondary` (a ReplicationDestination writes it).
@@ -71,6 +71,26 @@ pub fn interval_of(schedule: &str) -> Option<Duration> {
 pub fn recorded_interval(value: &str) -> Option<Duration> {
     let interval = Duration::from_secs(value.parse().ok()?);
     schedule(interval).is_ok().then_some(interval)
+}
+
+/// A pair's sync interval: what the claim's [`INTERVAL`] annotation records, else the interval
+/// of its source's schedule (a pair made by hand).
+pub fn interval(
+    claim_annotations: &std::collections::BTreeMap<String, String>,
+    source: Option<&ReplicationSource>,
+) -> Option<Duration> {
+    claim_annotations
+        .get(INTERVAL)
+        .and_then(|v| recorded_interval(v))
+        .or_else(|| interval_of(source?.spec.trigger.as_ref()?.schedule.as_deref()?))
+}
+
+/// Whether a mover's last run failed (`latestMoverStatus.result: Failed`).
+pub fn mover_failed(sync: &SyncStatus) -> bool {
+    sync.latest_mover_status
+        .as_ref()
+        .and_then(|m| m.result.as_ref())
+        .is_some_and(|r| *r == MoverResult::Failed)
 }
 
 /// The rsync-TLS source pushing `claim` (in `namespace`) and the destination writing it, among

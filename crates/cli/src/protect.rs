@@ -178,7 +178,13 @@ pub struct Applied {
     pub created: bool,
 }
 
-async fn create_or_keep<K>(api: Api<K>, object: &K, dry_run: bool) -> Result<bool, kube::Error>
+/// Creates the object unless one of that name exists; returns whether it did (with `dry_run`,
+/// whether it would). Also the VolSync pairs' ([`crate::volsync`]).
+pub(crate) async fn create_or_keep<K>(
+    api: &Api<K>,
+    object: &K,
+    dry_run: bool,
+) -> Result<bool, kube::Error>
 where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -224,23 +230,23 @@ pub async fn apply(
             (
                 "VolumeReplicationClass",
                 plan.class.name_any(),
-                create_or_keep(Api::all(target.clone()), &plan.class, dry_run).await,
+                create_or_keep(&Api::all(target.clone()), &plan.class, dry_run).await,
             ),
             (
                 "PersistentVolume",
                 plan.volume.name_any(),
-                create_or_keep(Api::all(target.clone()), &plan.volume, dry_run).await,
+                create_or_keep(&Api::all(target.clone()), &plan.volume, dry_run).await,
             ),
             (
                 "PersistentVolumeClaim",
                 plan.claim.name_any(),
-                create_or_keep(Api::namespaced(target.clone(), &ns), &plan.claim, dry_run).await,
+                create_or_keep(&Api::namespaced(target.clone(), &ns), &plan.claim, dry_run).await,
             ),
             (
                 "VolumeReplication",
                 plan.replication.name_any(),
                 create_or_keep(
-                    Api::namespaced(target.clone(), &ns),
+                    &Api::namespaced(target.clone(), &ns),
                     &plan.replication,
                     dry_run,
                 )

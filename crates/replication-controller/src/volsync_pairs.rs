@@ -15,10 +15,8 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use lifeline_api::foreign::volsync::{
-    MoverResult, ReplicationDestination, ReplicationSource, SyncStatus,
-};
-use lifeline_api::volsync_pair::{INTERVAL, ROLE, interval_of, recorded_interval};
+use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource, SyncStatus};
+use lifeline_api::volsync_pair::{self, ROLE};
 
 use crate::caches::narrow_claim;
 use crate::metrics::{Metrics, PairState, Role, SyncFacts};
@@ -58,10 +56,7 @@ pub fn state(claim: &PersistentVolumeClaim, pair: Pair<'_>, now: SystemTime) -> 
             .and_then(|d| d.status.as_ref())
             .map(|d| &d.sync),
     };
-    let interval = annotations
-        .get(INTERVAL)
-        .and_then(|v| recorded_interval(v))
-        .or_else(|| interval_of(pair.source?.spec.trigger.as_ref()?.schedule.as_deref()?));
+    let interval = volsync_pair::interval(annotations, pair.source);
     let facts = match (sync.and_then(sync_time), interval) {
         (Some(last_sync), Some(interval)) => Some(SyncFacts {
             role,
@@ -76,10 +71,7 @@ pub fn state(claim: &PersistentVolumeClaim, pair: Pair<'_>, now: SystemTime) -> 
         _ => None,
     };
     let primary = role == Role::Primary && pair.destination.is_none();
-    let failed = sync
-        .and_then(|s| s.latest_mover_status.as_ref())
-        .and_then(|m| m.result.as_ref())
-        .is_some_and(|r| *r == MoverResult::Failed);
+    let failed = sync.is_some_and(volsync_pair::mover_failed);
     Some(PairState {
         facts,
         primary,

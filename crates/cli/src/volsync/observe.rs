@@ -16,9 +16,9 @@ use lifeline_api::foreign::volsync::{
     MoverResult, ReplicationDestination, ReplicationSource, SyncStatus,
 };
 use lifeline_api::open::Open;
+use lifeline_api::volsync_pair::{self, mover_failed};
 
-use super::settings::{self, Settings};
-use super::{INTERVAL, ROLE, ROLE_SINCE, Role};
+use super::{ROLE, ROLE_SINCE, Role};
 use crate::verdict::{Method, Observed};
 
 /// A claim's VolSync objects at one site: the source pushing it and the destination writing it.
@@ -72,24 +72,12 @@ pub fn observe(claim: &PersistentVolumeClaim, objects: Objects<'_>) -> Option<Ob
         _ => None,
     };
     let replicating = (desired == "primary").then(|| {
-        objects.source.is_some_and(|s| {
-            let failed = s
-                .status
-                .as_ref()
-                .and_then(|st| mover_result(&st.sync))
-                .is_some_and(|r| *r == MoverResult::Failed);
-            !failed
-        })
+        objects
+            .source
+            .is_some_and(|s| !s.status.as_ref().is_some_and(|st| mover_failed(&st.sync)))
     });
     let annotations = claim.annotations();
-    let interval = annotations
-        .get(INTERVAL)
-        .and_then(|_| Settings::from_annotations(annotations, "").ok())
-        .map(|s| s.interval)
-        .or_else(|| {
-            let schedule = objects.source?.spec.trigger.as_ref()?.schedule.as_deref()?;
-            settings::interval_of(schedule)
-        });
+    let interval = volsync_pair::interval(annotations, objects.source);
     Some(Observed {
         name: claim.name_any(),
         method: Method::Volsync,

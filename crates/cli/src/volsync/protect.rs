@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 
 use super::build::{self, Method, Selection};
 use super::settings::{ServiceType, Settings};
-use super::switch::{At, create_or_keep, ensure_destination, ensure_source};
+use super::switch::{At, ensure_destination, ensure_source};
 use super::{PSK_KEY, PSK_SECRET, ROLE, Role};
 use crate::error::Error;
 use crate::progress::Steps;
-use crate::protect::Applied;
+use crate::protect::{Applied, create_or_keep};
 
 /// What `protect` does for VolSync in a namespace.
 #[derive(Clone, Debug)]

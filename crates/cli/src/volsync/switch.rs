@@ -10,13 +10,15 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use lifeline_api::foreign::snapshot::VolumeSnapshotClass;
-use lifeline_api::foreign::volsync::{MoverResult, ReplicationDestination, ReplicationSource};
+use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource};
+use lifeline_api::volsync_pair::mover_failed;
 use serde_json::json;
 
 use super::settings::Settings;
 use super::{ROLE, ROLE_SINCE, Role, build, observe};
 use crate::error::Error;
 use crate::progress::{POLL, STILL_WAITING, Steps};
+use crate::protect::create_or_keep;
 
 /// One site, as the steps name it.
 #[derive(Clone, Copy)]
@@ -77,23 +79,16 @@ pub async fn final_sync(at: At<'_>, claim: &str, steps: &Steps) -> Result<(), Er
         };
         let sync = source.status.as_ref().map(|s| &s.sync);
         if sync.and_then(|s| s.last_manual_sync.as_deref()) == Some(token.as_str()) {
-            let mover = sync.and_then(|s| s.latest_mover_status.as_ref());
-            if mover
-                .and_then(|m| m.result.as_ref())
-                .is_some_and(|r| *r == MoverResult::Failed)
-            {
-                let logs = mover.and_then(|m| m.logs.clone()).unwrap_or_default();
+            if sync.is_some_and(mover_failed) {
+                let logs = sync
+                    .and_then(|s| s.latest_mover_status.as_ref())
+                    .and_then(|m| m.logs.clone())
+                    .unwrap_or_default();
+                let lines: Vec<&str> = logs.lines().collect();
                 return Err(Error::Refused(format!(
                     "site {}: {claim}'s final sync failed; nothing was switched. The mover said: {}",
                     at.site,
-                    logs.lines()
-                        .rev()
-                        .take(5)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join(" | ")
+                    lines[lines.len().saturating_sub(5)..].join(" | ")
                 )));
             }
             steps.say(format!(
@@ -213,26 +208,6 @@ pub async fn remove_destination(at: At<'_>, claim: &str, steps: &Steps) -> Resul
     let claims = std::collections::BTreeSet::from([claim.to_owned()]);
     crate::workloads::wait_unmounted(at.client, at.site, at.namespace, &claims, steps).await?;
     Ok(removed)
-}
-
-/// Creates the object unless one of that name exists; returns whether it did.
-pub(crate) async fn create_or_keep<K>(
-    api: &Api<K>,
-    object: &K,
-    dry_run: bool,
-) -> Result<bool, kube::Error>
-where
-    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let params = kube::api::PostParams {
-        dry_run,
-        ..Default::default()
-    };
-    match api.create(&params, object).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// The destination at `at` for `claim` (made from the claim's settings if missing), once its
