@@ -22,6 +22,7 @@ pub mod service_accounts;
 pub mod sites;
 pub mod storage_controllers;
 pub mod upstream;
+pub mod velero;
 pub mod verdict;
 pub mod wait;
 

@@ -1,43 +1,52 @@
-//! Velero's pluggable data mover on the real control plane, with Velero v1.18.1's CRDs: the
-//! test makes the DataUpload, and later the DataDownload, exactly as Velero's CSI action does
-//! (generateName, labels, owner references; `shared/spec/velero-datamover.md`) — the Velero
-//! server itself is not run (see e2e/README.md). The data moves through the real VolSync
-//! restic mover to an S3 server described by a BackupStorageLocation, and comes back byte for
-//! byte into the claim Velero restores; a request for another mover is never touched; a
-//! cancel mid-transfer leaves nothing behind.
+//! Velero's pluggable data mover on the real control plane, with Velero v1.18.1 itself: its
+//! server (with its AWS object-store plugin, storing backups in the test's S3 server) runs a
+//! real `velero backup create --snapshot-move-data --data-mover lifeline` and
+//! `velero restore create`, whose DataUpload and DataDownload Lifeline serves; the data moves
+//! through the real VolSync restic mover to the same S3 server and comes back byte for byte
+//! into the claim Velero restores. A request for another mover is never touched; a location
+//! that is ReadOnly is refused; Velero still finds its location valid with Lifeline's
+//! repositories in it. The cancel scenario makes its DataUpload exactly as Velero's CSI action
+//! does (generateName, labels, owner references; `shared/spec/velero-datamover.md`), without a
+//! server: cancelling is what a user does with `kubectl patch`, mid-transfer.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret,
-};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use lifeline_api::datamover::VolumeSnapshotBackup;
-use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotContent};
-use lifeline_api::foreign::velero::{DataDownload, DataUpload};
+use lifeline_api::foreign::snapshot::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
+use lifeline_api::foreign::velero::{BackupStorageLocation, DataDownload, DataUpload};
 use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource};
+use lifeline_e2e::velero::Velero;
 use lifeline_e2e::wait;
 use serde_json::json;
 
 mod support;
 use support::{DRIVER, T, World, bound_dir, obj, within_declared_rbac, world_on};
 
+/// The Backup the cancel scenario's request names: no Velero server runs there, and without
+/// Velero's Backup kind the garbage collector leaves the request alone.
 const BACKUP_UID: &str = "6f1c2d3e-0000-4000-8000-000000000001";
-const RESTORE_UID: &str = "6f1c2d3e-0000-4000-8000-000000000002";
+/// How long Velero's backup or restore of one 3 MiB claim may take, start to end.
+const VELERO: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The AWS credentials file for the test's S3 server, as `velero install --secret-file` takes it.
+fn credentials() -> String {
+    format!(
+        "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        lifeline_e2e::s3::ACCESS_KEY,
+        lifeline_e2e::s3::SECRET_KEY
+    )
+}
 
 /// The BackupStorageLocation `default` (S3 at the test's server, its private CA), Velero's
 /// `cloud-credentials`, the restic password Secret and the mover's ConfigMap naming it.
 async fn velero_install(w: &World) {
     let ns = &w.protected;
     let secrets = Api::<Secret>::namespaced(w.client.clone(), ns);
-    let credentials = format!(
-        "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-        lifeline_e2e::s3::ACCESS_KEY,
-        lifeline_e2e::s3::SECRET_KEY
-    );
     for (name, data) in [
-        ("cloud-credentials", json!({"cloud": credentials})),
+        ("cloud-credentials", json!({"cloud": credentials()})),
         (
             "restic-password",
             json!({"RESTIC_PASSWORD": "velero-e2e-password"}),
@@ -59,7 +68,7 @@ async fn velero_install(w: &World) {
         .await
         .unwrap();
     let ca = k8s_openapi::ByteString(w.s3.ca.clone().into_bytes());
-    Api::<lifeline_api::foreign::velero::BackupStorageLocation>::namespaced(w.client.clone(), ns)
+    Api::<BackupStorageLocation>::namespaced(w.client.clone(), ns)
         .create(
             &PostParams::default(),
             &obj(json!({"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
@@ -88,13 +97,15 @@ async fn velero_snapshot(w: &World, name: &str) {
     .unwrap();
 }
 
-/// A DataUpload as Velero's CSI action creates it; returns its generated name.
-async fn data_upload(w: &World, snapshot: &str, datamover: &str) -> String {
-    data_upload_to(w, snapshot, datamover, "default").await
-}
-
-/// [`data_upload`] naming another BackupStorageLocation.
-async fn data_upload_to(w: &World, snapshot: &str, datamover: &str, location: &str) -> String {
+/// A DataUpload as Velero's CSI action creates it for the Backup `nightly` whose uid is
+/// `backup_uid`; returns its generated name.
+async fn data_upload(
+    w: &World,
+    snapshot: &str,
+    datamover: &str,
+    location: &str,
+    backup_uid: &str,
+) -> String {
     let pvc_uid = Api::<PersistentVolumeClaim>::namespaced(w.client.clone(), &w.app)
         .get("data")
         .await
@@ -104,10 +115,10 @@ async fn data_upload_to(w: &World, snapshot: &str, datamover: &str, location: &s
     let created = Api::<DataUpload>::namespaced(w.client.clone(), &w.protected)
         .create(&PostParams::default(), &obj(json!({"apiVersion": "velero.io/v2alpha1", "kind": "DataUpload",
             "metadata": {"generateName": "nightly-",
-                "labels": {"velero.io/backup-name": "nightly", "velero.io/backup-uid": BACKUP_UID,
+                "labels": {"velero.io/backup-name": "nightly", "velero.io/backup-uid": backup_uid,
                            "velero.io/pvc-uid": pvc_uid, "velero.io/async-operation-id": format!("du-{snapshot}")},
                 "ownerReferences": [{"apiVersion": "velero.io/v1", "kind": "Backup", "name": "nightly",
-                                     "uid": BACKUP_UID, "controller": true}]},
+                                     "uid": backup_uid, "controller": true}]},
             "spec": {"snapshotType": "CSI", "sourcePVC": "data", "sourceNamespace": w.app, "datamover": datamover,
                      "backupStorageLocation": location, "operationTimeout": "10m0s",
                      "csiSnapshot": {"volumeSnapshot": snapshot, "storageClass": w.sc, "snapshotClass": w.vsc, "driver": DRIVER}}})))
@@ -172,55 +183,96 @@ async fn nothing_left(w: &World, request: &str, snapshot: &str) {
     .unwrap();
 }
 
-/// Velero's restore of the claim: a namespace, the claim without a volume and with the
-/// selector Velero sets, and the DataDownload; returns the DataDownload's name.
-async fn data_download(w: &World, target_ns: &str, snapshot_id: &str) -> String {
-    Api::<Namespace>::all(w.client.clone())
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": target_ns}})),
+/// Velero's own server, in the data mover's namespace, with the location [`velero_install`]
+/// made (Available before it is used) and Velero's CSI action choosing the test's snapshot
+/// class.
+async fn velero_server(w: &World) -> Velero {
+    Api::<VolumeSnapshotClass>::all(w.client.clone())
+        .patch(
+            &w.vsc,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"velero.io/csi-volumesnapshot-class": "true"}}}),
+            ),
         )
         .await
         .unwrap();
-    Api::<PersistentVolumeClaim>::namespaced(w.client.clone(), target_ns)
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "data", "labels": {"velero.io/restore-name": "restore-1"}},
-            "spec": {"storageClassName": w.sc, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
-                     "selector": {"matchLabels": {"velero.io/dynamic-pv-restore": format!("{target_ns}.data.k2j4x")}}}})))
-        .await
-        .unwrap();
-    Api::<DataDownload>::namespaced(w.client.clone(), &w.protected)
-        .create(&PostParams::default(), &obj(json!({"apiVersion": "velero.io/v2alpha1", "kind": "DataDownload",
-            "metadata": {"generateName": "restore-1-",
-                "labels": {"velero.io/restore-name": "restore-1", "velero.io/restore-uid": RESTORE_UID,
-                           "velero.io/async-operation-id": "dd-restore-1"},
-                "ownerReferences": [{"apiVersion": "velero.io/v1", "kind": "Restore", "name": "restore-1",
-                                     "uid": RESTORE_UID, "controller": true}]},
-            "spec": {"targetVolume": {"pvc": "data", "pv": "", "namespace": target_ns},
-                     "backupStorageLocation": "default", "datamover": "lifeline", "snapshotID": snapshot_id,
-                     "sourceNamespace": w.app, "operationTimeout": "10m0s"}})))
-        .await
-        .unwrap()
-        .name_any()
+    let velero = Velero::start(
+        &w.client,
+        w._cluster.dir(),
+        w._cluster.kubeconfig(),
+        &w.protected,
+        &credentials(),
+    )
+    .await
+    .unwrap();
+    let locations = Api::<BackupStorageLocation>::namespaced(w.client.clone(), &w.protected);
+    let checked = wait::for_object(&locations, "default", T, "checked by Velero", |l| {
+        l.status.as_ref().and_then(|s| s.phase.as_deref()).is_some()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        checked.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Available"),
+        "{:?}\n{}",
+        checked.status,
+        velero.tail(30)
+    );
+    velero
+}
+
+/// Velero's requests of one backup or restore (by its name label), once there is one.
+async fn requests_of<K>(api: &Api<K>, label: &str) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let selector = ListParams::default().labels(label);
+    wait::until(T, &format!("a request labelled {label}"), || async {
+        let mut found = api.list(&selector).await.ok()?.items;
+        (found.len() == 1).then(|| found.remove(0))
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
     let w = world_on("e2e-password-123", &[], None).await;
     velero_install(&w).await;
+    let velero = velero_server(&w).await;
     let c = &w.client;
     let uploads = Api::<DataUpload>::namespaced(c.clone(), &w.protected);
 
-    // A request for Velero's built-in mover, made first: never touched.
-    velero_snapshot(&w, "velero-data-other").await;
-    let theirs = data_upload(&w, "velero-data-other", "velero").await;
-    velero_snapshot(&w, "velero-data-abcde").await;
-    let ours = data_upload(&w, "velero-data-abcde", "lifeline").await;
-
-    let done = wait::for_object(&uploads, &ours, T, "Completed", |du| {
-        matches!(upload_phase(du).as_str(), "Completed" | "Failed")
-    })
-    .await
-    .unwrap();
+    // `velero backup create`: its CSI action snapshots the claim and asks for the data to be
+    // moved by the mover named, and the backup waits for that request.
+    velero
+        .run(&[
+            "backup",
+            "create",
+            "nightly",
+            "--include-namespaces",
+            &w.app,
+            "--snapshot-move-data",
+            "--data-mover",
+            "lifeline",
+        ])
+        .await
+        .unwrap();
+    let backup = velero
+        .finished(c, "Backup", "nightly", VELERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        backup.phase,
+        "Completed",
+        "{:?}\n{}",
+        backup.object.data["status"],
+        velero.tail(40)
+    );
+    let done = requests_of(&uploads, "velero.io/backup-name=nightly").await;
+    let ours = done.name_any();
+    assert_eq!(done.spec.datamover.as_deref(), Some("lifeline"));
     let status = done.status.clone().unwrap();
     assert_eq!(upload_phase(&done), "Completed", "{status:?}");
     let snapshot_id = status.snapshot_id.clone().unwrap();
@@ -233,10 +285,12 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
         snapshot_id.starts_with(&result["resticSnapshotID"]),
         "{snapshot_id}"
     );
+    // Under the location's prefix, in the one folder Velero lets plugins have: Velero marks a
+    // location with any other unknown folder Unavailable (checked again below).
     assert_eq!(
         result["repository"],
         format!(
-            "s3:{}/backups/cluster-a/lifeline/{}/data",
+            "s3:{}/backups/cluster-a/plugins/lifeline/{}/data",
             w.s3.endpoint, w.app
         )
     );
@@ -248,49 +302,64 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
         "{progress:?}"
     );
     assert!(status.accepted_timestamp.is_some() && status.completion_timestamp.is_some());
-    nothing_left(&w, &ours, "velero-data-abcde").await;
+    let velero_snapshot_name = done
+        .spec
+        .csi_snapshot
+        .as_ref()
+        .and_then(|s| s.volume_snapshot.clone())
+        .unwrap();
+    nothing_left(&w, &ours, &velero_snapshot_name).await;
 
-    let untouched = uploads.get(&theirs).await.unwrap();
-    assert!(
-        untouched.status.is_none(),
-        "another mover's request: {untouched:?}"
-    );
-    assert!(
-        Api::<VolumeSnapshotBackup>::namespaced(c.clone(), &w.protected)
-            .get_opt(&theirs)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        Api::<VolumeSnapshot>::namespaced(c.clone(), &w.app)
-            .get_opt("velero-data-other")
-            .await
-            .unwrap()
-            .is_some(),
-        "another mover's snapshot stays"
-    );
+    // A request for Velero's built-in mover (no node-agent here to serve it), made as its CSI
+    // action makes one for this backup: never touched.
+    let backup_uid = backup.object.metadata.uid.clone().unwrap();
+    velero_snapshot(&w, "velero-data-other").await;
+    let theirs = data_upload(&w, "velero-data-other", "velero", "default", &backup_uid).await;
 
-    // The restore, into another namespace, as Velero restores a claim.
+    // `velero restore create`, into another namespace: Velero restores the claim unbound with
+    // a selector and asks the mover that made the upload for the data.
     let target = format!("{}-restored", w.app);
+    let mapping = format!("{}:{target}", w.app);
+    velero
+        .run(&[
+            "restore",
+            "create",
+            "restore-1",
+            "--from-backup",
+            "nightly",
+            "--namespace-mappings",
+            &mapping,
+        ])
+        .await
+        .unwrap();
+    let restore = velero
+        .finished(c, "Restore", "restore-1", VELERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        restore.phase,
+        "Completed",
+        "{:?}\n{}",
+        restore.object.data["status"],
+        velero.tail(40)
+    );
     let downloads = Api::<DataDownload>::namespaced(c.clone(), &w.protected);
-    let dd = data_download(&w, &target, &snapshot_id).await;
-    let restored = wait::for_object(&downloads, &dd, T, "Completed", |d| {
-        let phase = d
+    let restored = requests_of(&downloads, "velero.io/restore-name=restore-1").await;
+    let dd = restored.name_any();
+    assert_eq!(
+        restored.spec.snapshot_id.as_deref(),
+        Some(snapshot_id.as_str())
+    );
+    assert_eq!(
+        restored
             .status
             .as_ref()
             .and_then(|s| s.phase.as_ref())
-            .map(|p| p.as_str().to_owned());
-        matches!(phase.as_deref(), Some("Completed" | "Failed"))
-    })
-    .await
-    .unwrap();
-    let status = restored.status.clone().unwrap();
-    assert_eq!(
-        status.phase.unwrap().as_str(),
-        "Completed",
+            .map(|p| p.as_str().to_owned())
+            .as_deref(),
+        Some("Completed"),
         "{:?}",
-        status.message
+        restored.status
     );
     let dir = bound_dir(c, &w.site, &target, "data").await;
     assert_eq!(
@@ -302,15 +371,14 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
         .get("data")
         .await
         .unwrap();
+    let spec = claim.spec.unwrap();
     let volume = Api::<PersistentVolume>::all(c.clone())
-        .get(claim.spec.unwrap().volume_name.as_deref().unwrap())
+        .get(spec.volume_name.as_deref().unwrap())
         .await
         .unwrap();
     let labels: BTreeMap<String, String> = volume.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(
-        labels["velero.io/dynamic-pv-restore"],
-        format!("{target}.data.k2j4x")
-    );
+    let selected = &spec.selector.unwrap().match_labels.unwrap()["velero.io/dynamic-pv-restore"];
+    assert_eq!(&labels["velero.io/dynamic-pv-restore"], selected);
     assert_eq!(
         volume
             .spec
@@ -337,26 +405,40 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
     })
     .await
     .unwrap();
-    assert!(uploads.get(&theirs).await.unwrap().status.is_none());
+    let untouched = uploads.get(&theirs).await.unwrap();
+    assert!(
+        untouched.status.is_none(),
+        "another mover's request: {untouched:?}"
+    );
+    assert!(
+        Api::<VolumeSnapshotBackup>::namespaced(c.clone(), &w.protected)
+            .get_opt(&theirs)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        Api::<VolumeSnapshot>::namespaced(c.clone(), &w.app)
+            .get_opt("velero-data-other")
+            .await
+            .unwrap()
+            .is_some(),
+        "another mover's snapshot stays"
+    );
 
     // A location that takes no new backups fails the request, saying so; nothing is made.
-    let mut read_only = Api::<lifeline_api::foreign::velero::BackupStorageLocation>::namespaced(
-        c.clone(),
-        &w.protected,
-    )
-    .get("default")
-    .await
-    .unwrap();
+    // (Velero's server refuses such backups itself; the mover does not rely on it.)
+    let locations = Api::<BackupStorageLocation>::namespaced(c.clone(), &w.protected);
+    let mut read_only = locations.get("default").await.unwrap();
     read_only.metadata = obj(json!({"name": "archive"}));
     read_only.spec.access_mode = Some("ReadOnly".into());
-    Api::<lifeline_api::foreign::velero::BackupStorageLocation>::namespaced(
-        c.clone(),
-        &w.protected,
-    )
-    .create(&PostParams::default(), &read_only)
-    .await
-    .unwrap();
-    let refused = data_upload_to(&w, "velero-data-none", "lifeline", "archive").await;
+    read_only.spec.default = Some(false);
+    read_only.status = None;
+    locations
+        .create(&PostParams::default(), &read_only)
+        .await
+        .unwrap();
+    let refused = data_upload(&w, "velero-data-none", "lifeline", "archive", &backup_uid).await;
     let failed = wait::for_object(&uploads, &refused, T, "Failed", |du| {
         upload_phase(du) == "Failed"
     })
@@ -374,7 +456,29 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
             .unwrap()
             .is_none()
     );
+    // Velero still finds its location valid with the mover's repository in it, in a check
+    // made after the upload finished.
+    let uploaded = status.completion_timestamp.clone().unwrap().0;
+    let dynamic = Api::<DynamicObject>::namespaced_with(
+        c.clone(),
+        &w.protected,
+        &ApiResource::erase::<BackupStorageLocation>(&()),
+    );
+    let checked = wait::for_object(&dynamic, "default", T, "checked after the upload", |l| {
+        l.data["status"]["lastValidationTime"]
+            .as_str()
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .is_some_and(|t| t > uploaded)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        checked.data["status"]["phase"], "Available",
+        "{}",
+        checked.data["status"]
+    );
     within_declared_rbac(&w._cluster, &w.protected).await;
+    velero.stop().await;
 }
 
 /// The Bytes Done and Total Bytes cells of `kubectl get datauploads` for `name`.
@@ -429,7 +533,7 @@ async fn kubectl_shows_the_progress_and_a_cancel_mid_transfer_leaves_nothing() {
         std::fs::write(w.dir.join(format!("noise-{i}.bin")), noise).unwrap();
     }
     velero_snapshot(&w, "velero-data-slow").await;
-    let name = data_upload(&w, "velero-data-slow", "lifeline").await;
+    let name = data_upload(&w, "velero-data-slow", "lifeline", "default", BACKUP_UID).await;
     let uploads = Api::<DataUpload>::namespaced(w.client.clone(), &w.protected);
     let running = wait::for_object(&uploads, &name, T, "bytes moving", |du| {
         upload_phase(du) == "InProgress"

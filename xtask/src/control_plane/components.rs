@@ -114,6 +114,25 @@ pub const COMPONENTS: &[Component] = &[
         version_line: None,
         files: &[],
     },
+    // Velero's server and CLI (one binary), driving the data mover's DataUploads and
+    // DataDownloads in the e2e suite as it does in a cluster, and the AWS object-store plugin
+    // it keeps backups in the test's S3 server with.
+    Component {
+        name: "velero",
+        module: "velero",
+        pinned: "github.com/vmware-tanzu/velero",
+        package: "github.com/vmware-tanzu/velero/cmd/velero",
+        version_line: None,
+        files: &[],
+    },
+    Component {
+        name: "velero-plugin-for-aws",
+        module: "velero",
+        pinned: "github.com/vmware-tanzu/velero-plugin-for-aws",
+        package: "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws",
+        version_line: None,
+        files: &[],
+    },
     // The peers `cargo xtask bench replication --controller` measures Lifeline against:
     // csi-addons' controller and the sidecar it reaches drivers through, with the release's
     // CRDs and RBAC ...

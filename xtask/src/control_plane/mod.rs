@@ -1,11 +1,12 @@
 //! `cargo xtask control-plane`: the real Kubernetes programs the e2e suite, the demo and the
 //! benchmark run on — etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl,
 //! and the upstream storage controllers (external-provisioner, csi-snapshotter and the
-//! snapshot-controller, VolSync with its CRDs and restic mover script) and the peers the
-//! benchmark compares Lifeline with (csi-addons' controller and sidecar, the
+//! snapshot-controller, VolSync with its CRDs and mover scripts, Velero with its AWS plugin)
+//! and the peers the benchmark compares Lifeline with (csi-addons' controller and sidecar, the
 //! volume-replication-operator) — built from the Go modules pinned in `tools/control-plane/`
-//! into a cache outside the work tree, once per version. `KUBEBUILDER_ASSETS` (a folder with all of them) or the control plane's binaries on
-//! PATH at the pinned versions are used instead of building.
+//! into a cache outside the work tree, once per version. `KUBEBUILDER_ASSETS` (a folder with
+//! all of them) or the control plane's binaries on PATH at the pinned versions are used
+//! instead of building.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -180,7 +181,7 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
 /// The three ways to provide the control plane, for errors.
 const WAYS: &str = "the control plane (etcd, kube-apiserver, kube-controller-manager, \
 kube-scheduler, kubectl) and the storage controllers (csi-provisioner, csi-snapshotter, \
-snapshot-controller, volsync, restic) and the benchmark's peers (csi-addons-manager, \
+snapshot-controller, volsync, restic, velero, velero-plugin-for-aws) and the benchmark's peers (csi-addons-manager, \
 csi-addons-sidecar, volume-replication-operator) come from one of: (1) Go >= 1.26 with the Go module proxy \
 reachable, to build them once into the cache (`cargo xtask control-plane`); (2) \
 KUBEBUILDER_ASSETS naming a folder with all of them; (3) the control plane's binaries on PATH \
@@ -207,11 +208,15 @@ fn build(
     ));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
+    let go_mod = std::fs::read_to_string(module_dir(root, module).join("go.mod"))?;
     for component in components_of(module) {
         if verbose {
+            // A module may pin more than one program (Velero and its plugin): each its own.
+            let own = required_version(&go_mod, component.pinned);
             eprintln!(
-                "==> building {} {version} from {} into {} (once per version; minutes on two cores)",
+                "==> building {} {} from {} into {} (once per version; minutes on two cores)",
                 component.name,
+                own.as_deref().unwrap_or(version),
                 component.pinned,
                 dir.display()
             );
@@ -287,9 +292,15 @@ fn copy_files(root: &Path, module: &str, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `--version` and `/version` report: the release, as the Kubernetes build stamps it.
+/// What `--version` and `/version` report: the release, as the Kubernetes and Velero builds
+/// stamp it (Velero's server logs it and `velero version` prints it).
 fn ldflags(module: &str, version: &str) -> String {
     let mut flags = "-s -w".to_owned();
+    if module == "velero" {
+        flags.push_str(&format!(
+            " -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version={version}"
+        ));
+    }
     if module == "kubernetes" {
         let mut parts = version.trim_start_matches('v').split('.');
         let (major, minor) = (parts.next().unwrap_or("1"), parts.next().unwrap_or("0"));
@@ -424,6 +435,8 @@ mod tests {
         // The newest csi-addons release the module proxy serves here; the operator's last.
         assert_eq!(version("kubernetes-csi-addons"), "v0.14.0");
         assert_eq!(version("volume-replication-operator"), "v0.3.0");
+        // The release whose CRDs are in shared/upstream-crds/velero-v1.18.1/.
+        assert_eq!(version("velero"), "v1.18.1");
     }
 
     #[test]
@@ -440,5 +453,6 @@ mod tests {
         assert!(flags.contains("k8s.io/component-base/version.gitVersion=v1.36.3"));
         assert!(flags.contains("gitMinor=36"));
         assert_eq!(ldflags("etcd", "v3.6.16"), "-s -w");
+        assert!(ldflags("velero", "v1.18.1").ends_with("pkg/buildinfo.Version=v1.18.1"));
     }
 }

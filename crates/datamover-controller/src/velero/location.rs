@@ -1,15 +1,22 @@
 //! A Velero BackupStorageLocation, the mover's ConfigMap and the Secrets they name → the
 //! restic Secret's keys VolSync's mover reads. Pure: the reconcile fetches, this decides.
 //!
-//! The repository base is `<bucket>/<prefix>/<mover name>`: beside Velero's own folders
-//! (`backups/`, `kopia/`), never inside them. The pipeline then adds `<namespace>/<claim>`,
-//! one repository per source claim, so successive backups of a claim deduplicate.
+//! The repository base is `<bucket>/<prefix>/plugins/<mover name>`: `plugins/` is the one
+//! folder Velero keeps under a location's prefix for plugins' data; any other top-level folder
+//! than its own makes Velero's server mark the location Unavailable ("Backup store contains
+//! invalid top-level directories") and refuse every backup to it. The pipeline then adds
+//! `<namespace>/<claim>`, one repository per source claim, so successive backups of a claim
+//! deduplicate.
 
 use std::collections::BTreeMap;
 
 use lifeline_api::foreign::velero::BackupStorageLocation;
 
 use crate::repository::{RESTIC_CUSTOM_CA, RESTIC_PASSWORD, RESTIC_REPOSITORY};
+
+/// The folder under a location's prefix that Velero's server accepts for plugins' data
+/// (`velero/pkg/persistence/object_store_layout.go`).
+pub const PLUGINS_FOLDER: &str = "plugins";
 
 /// The Secret (and key) Velero's install puts the location's credentials in when the location
 /// names none (`velero install --secret-file`, OADP's `cloud-credentials`).
@@ -160,7 +167,7 @@ pub fn restic_keys(inputs: &Inputs) -> Result<BTreeMap<String, Vec<u8>>, Locatio
             "must be a plain folder path (no '..' or ':')",
         ));
     }
-    let path = [prefix, inputs.mover]
+    let path = [prefix, PLUGINS_FOLDER, inputs.mover]
         .iter()
         .filter(|p| !p.is_empty())
         .copied()

@@ -65,11 +65,11 @@ fn keys(
 }
 
 #[test]
-fn an_s3_compatible_location_becomes_a_restic_repository_beside_veleros_folders() {
+fn an_s3_compatible_location_becomes_a_restic_repository_in_veleros_plugins_folder() {
     let keys = keys(Some(&minio()), Some(&config()), true).unwrap();
     assert_eq!(
         keys["RESTIC_REPOSITORY"],
-        "s3:https://minio.example:9000/backups/cluster-a/lifeline"
+        "s3:https://minio.example:9000/backups/cluster-a/plugins/lifeline"
     );
     assert_eq!(keys["AWS_ACCESS_KEY_ID"], "AKIDEXAMPLE");
     assert_eq!(keys["AWS_SECRET_ACCESS_KEY"], "sekrit-value-123");
@@ -84,7 +84,7 @@ fn an_s3_compatible_location_becomes_a_restic_repository_beside_veleros_folders(
     let secret = crate::repository::ResticSecret::parse(&data).unwrap();
     assert_eq!(
         secret.repository_for("shop", "db"),
-        "s3:https://minio.example:9000/backups/cluster-a/lifeline/shop/db"
+        "s3:https://minio.example:9000/backups/cluster-a/plugins/lifeline/shop/db"
     );
 }
 
@@ -96,7 +96,7 @@ fn aws_itself_a_profile_and_the_default_credentials_secret() {
     let keys = keys(Some(&location), Some(&config()), true).unwrap();
     assert_eq!(
         keys["RESTIC_REPOSITORY"],
-        "s3:s3.eu-west-1.amazonaws.com/b/lifeline"
+        "s3:s3.eu-west-1.amazonaws.com/b/plugins/lifeline"
     );
     assert_eq!(keys["AWS_ACCESS_KEY_ID"], "OTHERID");
     assert!(!keys.contains_key("RESTIC_CUSTOM_CA"));
@@ -140,7 +140,10 @@ fn azure_and_gcp_locations() {
         writes: true,
     })
     .unwrap();
-    assert_eq!(got["RESTIC_REPOSITORY"], b"azure:container:/p/lifeline");
+    assert_eq!(
+        got["RESTIC_REPOSITORY"],
+        b"azure:container:/p/plugins/lifeline"
+    );
     assert_eq!(got["AZURE_ACCOUNT_NAME"], b"acct");
     assert_eq!(got["AZURE_ACCOUNT_KEY"], b"azkey123");
     let gcp = bsl(
@@ -155,7 +158,7 @@ fn azure_and_gcp_locations() {
         writes: true,
     })
     .unwrap();
-    assert_eq!(got["RESTIC_REPOSITORY"], b"gs:bk:/lifeline");
+    assert_eq!(got["RESTIC_REPOSITORY"], b"gs:bk:/plugins/lifeline");
     assert_eq!(got["GOOGLE_PROJECT_ID"], b"proj-1");
     let secret = crate::repository::ResticSecret::parse(&got).unwrap();
     assert!(secret.repository_for("a", "b").ends_with("/a/b"));

@@ -233,7 +233,7 @@ fn the_backups_phases_and_progress_become_veleros() {
 fn a_completed_backup_gives_the_snapshot_id_a_restore_needs() {
     let mut o = observed(du(json!({}), accepted("InProgress")));
     o.backup = Some(backup(
-        json!({"phase": "Completed", "resticrepository": "s3:https://s3/b/lifeline/app/data", "progress": {"phase": "Done", "bytesDone": 4096, "bytesTotal": 4096}}),
+        json!({"phase": "Completed", "resticrepository": "s3:https://s3/b/plugins/lifeline/app/data", "progress": {"phase": "Done", "bytesDone": 4096, "bytesTotal": 4096}}),
         json!({"datamover.io/restore-as-of": "2026-12-01T10:03:01Z", RESTIC_SNAPSHOT_ID: "4f2a9c1b", "datamover.io/source-pvc-name": "data"}),
     ));
     let Decision::Complete {
@@ -245,7 +245,10 @@ fn a_completed_backup_gives_the_snapshot_id_a_restore_needs() {
         panic!()
     };
     assert_eq!(snapshot_id, "4f2a9c1b@2026-12-01T10:03:01Z");
-    assert_eq!(result["repository"], "s3:https://s3/b/lifeline/app/data");
+    assert_eq!(
+        result["repository"],
+        "s3:https://s3/b/plugins/lifeline/app/data"
+    );
     assert_eq!(result["resticSnapshotID"], "4f2a9c1b");
     assert_eq!(progress.unwrap().bytes_done, Some(4096));
     o.backup = Some(backup(json!({"phase": "Completed"}), json!({})));
