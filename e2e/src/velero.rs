@@ -27,13 +27,6 @@ pub struct Velero {
     namespace: String,
 }
 
-/// A Backup or Restore's end: its phase and the object.
-#[derive(Debug)]
-pub struct Outcome {
-    pub phase: String,
-    pub object: DynamicObject,
-}
-
 impl Velero {
     /// Installs Velero's CRDs and its Deployment (no replicas) and starts its server in
     /// `namespace` (which must exist), with `credentials` as the AWS credentials file. Its
@@ -112,20 +105,29 @@ impl Velero {
         run(&self.cli, &self.kubeconfig, &self.namespace, args).await
     }
 
-    /// Waits until Velero's `kind` (`Backup` or `Restore`) `name` reaches a final phase.
-    pub async fn finished(
+    /// Runs `velero <kind> create <name> <args…>` and waits until that Backup or Restore ends;
+    /// the object when it ends `Completed`, else an error with its status and the server's
+    /// log.
+    pub async fn complete(
         &self,
         client: &Client,
         kind: &str,
         name: &str,
+        args: &[&str],
         timeout: Duration,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<DynamicObject> {
+        let verb = kind.to_lowercase();
+        let command: Vec<&str> = [verb.as_str(), "create", name]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        self.run(&command).await?;
         let resource = ApiResource {
             group: "velero.io".into(),
             version: "v1".into(),
             api_version: "velero.io/v1".into(),
             kind: kind.into(),
-            plural: format!("{}s", kind.to_lowercase()),
+            plural: format!("{verb}s"),
         };
         let api = Api::<DynamicObject>::namespaced_with(client.clone(), &self.namespace, &resource);
         let object = crate::wait::for_object(&api, name, timeout, "a final phase", |o| {
@@ -133,10 +135,15 @@ impl Velero {
         })
         .await
         .with_context(|| format!("Velero's server log:\n{}", self.tail(40)))?;
-        Ok(Outcome {
-            phase: phase(&object),
-            object,
-        })
+        if phase(&object) != "Completed" {
+            bail!(
+                "{kind} {name} ended {}: {}\nVelero's server log:\n{}",
+                phase(&object),
+                object.data["status"],
+                self.tail(40)
+            );
+        }
+        Ok(object)
     }
 
     /// The last `lines` lines of the server's log.

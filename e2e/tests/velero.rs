@@ -246,30 +246,22 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
 
     // `velero backup create`: its CSI action snapshots the claim and asks for the data to be
     // moved by the mover named, and the backup waits for that request.
-    velero
-        .run(&[
-            "backup",
-            "create",
-            "nightly",
-            "--include-namespaces",
-            &w.app,
-            "--snapshot-move-data",
-            "--data-mover",
-            "lifeline",
-        ])
-        .await
-        .unwrap();
     let backup = velero
-        .finished(c, "Backup", "nightly", VELERO)
+        .complete(
+            c,
+            "Backup",
+            "nightly",
+            &[
+                "--include-namespaces",
+                &w.app,
+                "--snapshot-move-data",
+                "--data-mover",
+                "lifeline",
+            ],
+            VELERO,
+        )
         .await
         .unwrap();
-    assert_eq!(
-        backup.phase,
-        "Completed",
-        "{:?}\n{}",
-        backup.object.data["status"],
-        velero.tail(40)
-    );
     let done = requests_of(&uploads, "velero.io/backup-name=nightly").await;
     let ours = done.name_any();
     assert_eq!(done.spec.datamover.as_deref(), Some("lifeline"));
@@ -312,7 +304,7 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
 
     // A request for Velero's built-in mover (no node-agent here to serve it), made as its CSI
     // action makes one for this backup: never touched.
-    let backup_uid = backup.object.metadata.uid.clone().unwrap();
+    let backup_uid = backup.metadata.uid.clone().unwrap();
     velero_snapshot(&w, "velero-data-other").await;
     let theirs = data_upload(&w, "velero-data-other", "velero", "default", &backup_uid).await;
 
@@ -321,28 +313,15 @@ async fn a_velero_backup_and_restore_move_the_data_through_lifeline() {
     let target = format!("{}-restored", w.app);
     let mapping = format!("{}:{target}", w.app);
     velero
-        .run(&[
-            "restore",
-            "create",
+        .complete(
+            c,
+            "Restore",
             "restore-1",
-            "--from-backup",
-            "nightly",
-            "--namespace-mappings",
-            &mapping,
-        ])
+            &["--from-backup", "nightly", "--namespace-mappings", &mapping],
+            VELERO,
+        )
         .await
         .unwrap();
-    let restore = velero
-        .finished(c, "Restore", "restore-1", VELERO)
-        .await
-        .unwrap();
-    assert_eq!(
-        restore.phase,
-        "Completed",
-        "{:?}\n{}",
-        restore.object.data["status"],
-        velero.tail(40)
-    );
     let downloads = Api::<DataDownload>::namespaced(c.clone(), &w.protected);
     let restored = requests_of(&downloads, "velero.io/restore-name=restore-1").await;
     let dd = restored.name_any();

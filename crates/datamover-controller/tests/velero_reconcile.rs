@@ -122,7 +122,7 @@ async fn an_upload_is_served_through_an_owned_backup_and_leaves_nothing() {
     let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
     assert_eq!(
         text("RESTIC_REPOSITORY"),
-        "s3:https://s3.example:9000/backups/a/lifeline"
+        "s3:https://s3.example:9000/backups/a/plugins/lifeline"
     );
     assert_eq!(text("AWS_ACCESS_KEY_ID"), "AKID");
     assert_eq!(text("RESTIC_PASSWORD"), "pw-do-not-log-123");
@@ -222,7 +222,7 @@ async fn a_download_restores_into_a_working_claim_and_hands_the_volume_over() {
     let repository = secret.string_data.unwrap()["RESTIC_REPOSITORY"].clone();
     assert_eq!(
         repository,
-        "s3:https://s3.example:9000/backups/a/lifeline/shop/data"
+        "s3:https://s3.example:9000/backups/a/plugins/lifeline/shop/data"
     );
     let claim: PersistentVolumeClaim = current(&api, "restore-x1-restore");
     let spec = claim.spec.clone().unwrap();
