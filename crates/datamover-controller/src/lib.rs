@@ -21,5 +21,6 @@ pub mod secret_data;
 pub mod settings;
 pub mod sizes;
 pub mod storage_config;
+pub mod stuck_snapshot;
 pub mod velero;
 pub mod velero_controllers;

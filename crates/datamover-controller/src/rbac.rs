@@ -125,9 +125,9 @@ pub const RULES: &[Rule] = &[
         scope: Scope::ProtectedNamespace,
         group: "snapshot.storage.k8s.io",
         resources: &["volumesnapshots"],
-        verbs: &["get", "create", "delete"],
+        verbs: &["get", "create", "delete", "patch"],
         resource_names: &[],
-        why: "the working snapshot: a copy of the user's, and the restored one",
+        why: "the working snapshot: a copy of the user's, and the restored one; patch: an annotation that makes the snapshot-controller look again at one it left deleting",
     },
     Rule {
         scope: Scope::ProtectedNamespace,

@@ -184,7 +184,13 @@ async fn a_backup_runs_to_completed_and_leaves_nothing_behind() {
     );
     assert_eq!(annotations["datamover.io/source-pvc-size"], "1Gi");
 
-    w.reconcile("b1").await; // clean up
+    w.reconcile("b1").await; // clean up: the working claim first ...
+    assert_eq!(
+        w.working_left(&vsb),
+        ["content", "snapshot"],
+        "the snapshot only once the claim restored from it is gone (crate::stuck_snapshot)"
+    );
+    w.reconcile("b1").await; // ... its snapshot and content once it is gone
     assert!(
         w.working_left(&vsb).is_empty(),
         "left: {:?}",
@@ -262,6 +268,7 @@ async fn a_failing_mover_fails_the_backup_without_the_secret_and_cleans_up() {
             .all(|(_, _, note)| !note.contains(PASSWORD))
     );
     w.reconcile("b1").await;
+    w.reconcile("b1").await; // the snapshot, once its claim is gone
     assert!(w.working_left(&w.vsb("b1").unwrap()).is_empty());
 }
 
@@ -277,7 +284,8 @@ async fn deleting_a_backup_midway_removes_every_working_object() {
         .delete("b1", &DeleteParams::default())
         .await
         .unwrap();
-    w.reconcile("b1").await; // clean up
+    w.reconcile("b1").await; // clean up: the claim ...
+    w.reconcile("b1").await; // ... then the snapshot
     assert!(w.working_left(&vsb).is_empty());
     w.reconcile("b1").await; // release
     assert!(
@@ -352,7 +360,8 @@ async fn the_concurrency_limit_is_counted_from_the_cluster_and_survives_a_restar
         Some("Queued"),
         "b1 still holds its slot while cleaning up"
     );
-    restarted.reconcile("b1").await; // clean up
+    restarted.reconcile("b1").await; // clean up: the claim ...
+    restarted.reconcile("b1").await; // ... then the snapshot
     restarted.reconcile("b1").await; // complete
     assert_eq!(restarted.phase("b1"), phase("Completed", "Completed"));
     restarted.reconcile("b2").await;
@@ -389,7 +398,8 @@ async fn the_next_backup_of_a_volume_waits_for_the_previous_ones_point_in_time()
     )
     .await;
     w.reconcile("b1").await; // done: its point in time is 2999-01-01T00:00:01Z
-    w.reconcile("b1").await; // clean up
+    w.reconcile("b1").await; // clean up: the claim ...
+    w.reconcile("b1").await; // ... then the snapshot
     w.reconcile("b1").await; // complete
     assert_eq!(
         w.phase("b1"),
@@ -488,7 +498,8 @@ async fn progress_is_reported_at_most_every_interval_and_totals_kept_to_the_end(
             .unwrap()
             .starts_with("Done 1.5 MiB added, 3 files, ")
     );
-    w.reconcile("b1").await; // clean up
+    w.reconcile("b1").await; // clean up: the claim ...
+    w.reconcile("b1").await; // ... then the snapshot
     w.reconcile("b1").await; // complete
     let status = w.vsb("b1").unwrap().status.unwrap();
     assert!(
@@ -540,8 +551,8 @@ async fn no_workload_pod_for_the_movers_security_context_is_said_in_the_status()
         json!({"lastManualSync": "b1", "lastSyncTime": "2026-03-02T01:00:05Z"}),
     )
     .await;
-    for _ in 0..3 {
-        w.reconcile("b1").await; // done, clean up, complete
+    for _ in 0..4 {
+        w.reconcile("b1").await; // done, clean up (claim, then snapshot), complete
     }
     let status = w.vsb("b1").unwrap().status.unwrap();
     assert_eq!(status.phase.unwrap().as_str(), "Completed");

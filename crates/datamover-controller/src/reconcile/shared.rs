@@ -202,21 +202,25 @@ pub async fn delete_working(ctx: &Context, namespace: &str, names: &Names) -> Re
         &names.secret(),
     )
     .await?;
-    any |= delete_if_there(
+    // The snapshot only in a round after its claim went: the snapshot-controller will not
+    // delete a snapshot a Pending claim is being restored from, and then does not look again
+    // for its resync's 15 minutes (crate::stuck_snapshot).
+    if delete_if_there(
         Api::<PersistentVolumeClaim>::namespaced(c.clone(), namespace),
         &names.pvc(),
     )
-    .await?;
-    let snapshot = delete_and_see(
-        Api::<VolumeSnapshot>::namespaced(c.clone(), namespace),
-        &names.snapshot(),
-    )
-    .await?;
+    .await?
+    {
+        return Ok(true);
+    }
+    let snapshots = Api::<VolumeSnapshot>::namespaced(c.clone(), namespace);
+    let snapshot = delete_and_see(snapshots.clone(), &names.snapshot()).await?;
     // The content only once its VolumeSnapshot is gone: the snapshot-controller releases a
     // bound content as its snapshot goes, but a bound content deleted first can keep the
     // csi-snapshotter's finalizer for good (seen with the real sidecars: the request never
     // finished deleting).
     if snapshot == Some(true) {
+        nudge_if_stuck(&snapshots, &names.snapshot()).await?;
         return Ok(true);
     }
     any |= snapshot.is_some();
@@ -242,6 +246,27 @@ pub async fn delete_working(ctx: &Context, namespace: &str, names: &Names) -> Re
             .await?;
     }
     Ok(any)
+}
+
+/// Touches a working snapshot the snapshot-controller has left deleting for too long, so that
+/// it looks again ([`crate::stuck_snapshot`]).
+async fn nudge_if_stuck(snapshots: &Api<VolumeSnapshot>, name: &str) -> Result<(), Error> {
+    let Some(snapshot) = snapshots.get_opt(name).await? else {
+        return Ok(());
+    };
+    if let Some(at) = crate::stuck_snapshot::nudge(&snapshot, k8s_openapi::jiff::Timestamp::now()) {
+        tracing::info!(snapshot = %name, "asking the snapshot-controller to look again at a working snapshot it left deleting");
+        snapshots
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"metadata": {"annotations": {crate::stuck_snapshot::NUDGED_AT: at}}}),
+                ),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Creates `object` unless it exists.
