@@ -14,6 +14,17 @@ use crate::leader::LeaderElector;
 /// A future that resolves when the controller must stop.
 pub type Stop = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
 
+/// How long in-flight work may take to finish once the controller is told to stop: under
+/// Kubernetes' default 30 s termination grace, so that the process ends itself, saying so.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Resolves once `flag` is raised; never, if it can no longer be (its sender gone unraised).
+async fn raised(mut flag: tokio::sync::watch::Receiver<bool>) {
+    if flag.wait_for(|raised| *raised).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// How the run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -52,15 +63,11 @@ where
     F: FnOnce(Stop) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let stop = Arc::new(tokio::sync::Notify::new());
-    {
-        let stop = Arc::clone(&stop);
-        tokio::spawn(async move {
-            signal.await;
-            stop.notify_waiters();
-            stop.notify_one();
-        });
-    }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop_tx.send(true);
+    });
     let leadership = if leader.leader_elect {
         let namespace = leader
             .leader_election_namespace
@@ -85,22 +92,33 @@ where
         tracing::info!(lease = %name, %namespace, identity = elector.identity(), "waiting for leadership");
         tokio::select! {
             leadership = elector.acquire() => Some(leadership),
-            _ = stop.notified() => return Ended::Stopped,
+            () = raised(stop.clone()) => return Ended::Stopped,
         }
     } else {
         None
     };
     let lost = leadership.as_ref().map(|l| l.lost_signal());
-    let ended: Stop = {
-        let stop = Arc::clone(&stop);
-        Box::pin(async move {
-            match lost {
-                Some(lost) => tokio::select! { _ = stop.notified() => {}, _ = lost => {} },
-                None => stop.notified().await,
-            }
-        })
+    let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
+    let ended: Stop = Box::pin(async move {
+        match lost {
+            Some(lost) => tokio::select! { () = raised(stop) => {}, _ = lost => {} },
+            None => raised(stop).await,
+        }
+        let _ = ended_tx.send(true);
+    });
+    // In-flight work gets SHUTDOWN_GRACE to finish, then is dropped: every step is resumed by
+    // the next run, and Kubernetes would kill the process a little later anyway.
+    let overdue = async move {
+        raised(ended_rx).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    controller(ended).await;
+    tokio::select! {
+        () = controller(ended) => {}
+        () = overdue => tracing::warn!(
+            grace_seconds = SHUTDOWN_GRACE.as_secs(),
+            "in-flight reconciles did not finish within the shutdown grace; stopping without them (the next run resumes them)"
+        ),
+    }
     match leadership {
         Some(leadership) if leadership.is_lost() => {
             health.set_dead();
@@ -111,5 +129,76 @@ where
             Ended::Stopped
         }
         None => Ended::Stopped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leader() -> LeaderArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Args {
+            #[command(flatten)]
+            leader: LeaderArgs,
+        }
+        Args::parse_from(["test"]).leader
+    }
+
+    fn client() -> Client {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        Client::try_from(config).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_that_outlives_the_grace_is_dropped_after_it() {
+        let leader = leader();
+        let started = tokio::time::Instant::now();
+        let ended = tokio::time::timeout(
+            SHUTDOWN_GRACE * 3,
+            run(
+                client(),
+                &leader,
+                fence(&leader),
+                "lease",
+                Arc::new(Health::default()),
+                async {},
+                |stop| async move {
+                    stop.await;
+                    // A reconcile that never finishes.
+                    std::future::pending::<()>().await;
+                },
+            ),
+        )
+        .await
+        .expect("the run ends after the grace, whatever is in flight");
+        assert_eq!(ended, Ended::Stopped);
+        assert!(started.elapsed() >= SHUTDOWN_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_that_finishes_is_waited_for_and_a_signal_before_the_start_still_stops() {
+        let leader = leader();
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = Arc::clone(&finished);
+        let started = tokio::time::Instant::now();
+        let ended = run(
+            client(),
+            &leader,
+            fence(&leader),
+            "lease",
+            Arc::new(Health::default()),
+            async {},
+            |stop| async move {
+                stop.await;
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            },
+        )
+        .await;
+        assert_eq!(ended, Ended::Stopped);
+        assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(started.elapsed() < SHUTDOWN_GRACE);
     }
 }
