@@ -136,66 +136,53 @@ where
 mod tests {
     use super::*;
 
-    fn leader() -> LeaderArgs {
+    /// [`run`] without leader election, stopped at once (the signal has already fired), with
+    /// `work` as the controller; bounded by three graces.
+    async fn run_stopped<F, Fut>(work: F) -> Ended
+    where
+        F: FnOnce(Stop) -> Fut,
+        Fut: Future<Output = ()>,
+    {
         use clap::Parser;
         #[derive(Parser)]
         struct Args {
             #[command(flatten)]
             leader: LeaderArgs,
         }
-        Args::parse_from(["test"]).leader
-    }
-
-    fn client() -> Client {
-        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
-        Client::try_from(config).unwrap()
+        let leader = Args::parse_from(["test"]).leader;
+        let client =
+            Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap();
+        let health = Arc::new(Health::default());
+        let fence = fence(&leader);
+        let run = run(client, &leader, fence, "lease", health, async {}, work);
+        tokio::time::timeout(SHUTDOWN_GRACE * 3, run)
+            .await
+            .expect("the run ends after the grace, whatever is in flight")
     }
 
     #[tokio::test(start_paused = true)]
     async fn work_that_outlives_the_grace_is_dropped_after_it() {
-        let leader = leader();
         let started = tokio::time::Instant::now();
-        let ended = tokio::time::timeout(
-            SHUTDOWN_GRACE * 3,
-            run(
-                client(),
-                &leader,
-                fence(&leader),
-                "lease",
-                Arc::new(Health::default()),
-                async {},
-                |stop| async move {
-                    stop.await;
-                    // A reconcile that never finishes.
-                    std::future::pending::<()>().await;
-                },
-            ),
-        )
-        .await
-        .expect("the run ends after the grace, whatever is in flight");
+        let ended = run_stopped(|stop| async move {
+            stop.await;
+            // A reconcile that never finishes.
+            std::future::pending::<()>().await;
+        })
+        .await;
         assert_eq!(ended, Ended::Stopped);
         assert!(started.elapsed() >= SHUTDOWN_GRACE);
     }
 
     #[tokio::test(start_paused = true)]
     async fn work_that_finishes_is_waited_for_and_a_signal_before_the_start_still_stops() {
-        let leader = leader();
         let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seen = Arc::clone(&finished);
         let started = tokio::time::Instant::now();
-        let ended = run(
-            client(),
-            &leader,
-            fence(&leader),
-            "lease",
-            Arc::new(Health::default()),
-            async {},
-            |stop| async move {
-                stop.await;
-                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                seen.store(true, std::sync::atomic::Ordering::SeqCst);
-            },
-        )
+        let ended = run_stopped(|stop| async move {
+            stop.await;
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
         .await;
         assert_eq!(ended, Ended::Stopped);
         assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
