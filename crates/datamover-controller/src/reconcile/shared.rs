@@ -163,15 +163,16 @@ where
     Ok(delete_and_see(api, name).await?.is_some())
 }
 
-/// Deletes `name` if it is there: `None` when it was not, `Some(true)` while it stays (its
-/// finalizers not yet removed), `Some(false)` when it went at once.
-async fn delete_and_see<K>(api: Api<K>, name: &str) -> Result<Option<bool>, Error>
+/// Deletes `name` if it is there: `None` when it was not, `Some(Some(object))` while it stays
+/// (its finalizers not yet removed; the object as the API server answered), `Some(None)` when
+/// it went at once.
+async fn delete_and_see<K>(api: Api<K>, name: &str) -> Result<Option<Option<K>>, Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
     match api.delete(name, &DeleteParams::background()).await {
         // The API server answers with the object either way; it stays while it has finalizers.
-        Ok(deleted) => Ok(Some(deleted.left().is_some_and(|object| {
+        Ok(deleted) => Ok(Some(deleted.left().filter(|object| {
             object
                 .meta()
                 .finalizers
@@ -219,8 +220,8 @@ pub async fn delete_working(ctx: &Context, namespace: &str, names: &Names) -> Re
     // bound content as its snapshot goes, but a bound content deleted first can keep the
     // csi-snapshotter's finalizer for good (seen with the real sidecars: the request never
     // finished deleting).
-    if snapshot == Some(true) {
-        nudge_if_stuck(&snapshots, &names.snapshot()).await?;
+    if let Some(Some(staying)) = &snapshot {
+        nudge_if_stuck(&snapshots, staying).await?;
         return Ok(true);
     }
     any |= snapshot.is_some();
@@ -250,15 +251,16 @@ pub async fn delete_working(ctx: &Context, namespace: &str, names: &Names) -> Re
 
 /// Touches a working snapshot the snapshot-controller has left deleting for too long, so that
 /// it looks again ([`crate::stuck_snapshot`]).
-async fn nudge_if_stuck(snapshots: &Api<VolumeSnapshot>, name: &str) -> Result<(), Error> {
-    let Some(snapshot) = snapshots.get_opt(name).await? else {
-        return Ok(());
-    };
-    if let Some(at) = crate::stuck_snapshot::nudge(&snapshot, k8s_openapi::jiff::Timestamp::now()) {
+async fn nudge_if_stuck(
+    snapshots: &Api<VolumeSnapshot>,
+    snapshot: &VolumeSnapshot,
+) -> Result<(), Error> {
+    if let Some(at) = crate::stuck_snapshot::nudge(snapshot, Timestamp::now()) {
+        let name = snapshot.name_any();
         tracing::info!(snapshot = %name, "asking the snapshot-controller to look again at a working snapshot it left deleting");
         snapshots
             .patch(
-                name,
+                &name,
                 &PatchParams::default(),
                 &Patch::Merge(
                     json!({"metadata": {"annotations": {crate::stuck_snapshot::NUDGED_AT: at}}}),
