@@ -12,7 +12,8 @@
 //!
 //! - [`volsync_pair`]: the annotations `kubectl lifeline` records a VolSync DR pair with.
 //!
-//! [`condition`] holds the one helper every controller uses to set `metav1.Condition`s.
+//! [`condition`] holds the one helper every controller uses to set `metav1.Condition`s;
+//! [`scope`] the one that reads a kind in a flag's namespace or in all of them.
 
 pub mod condition;
 mod wire_enum;
@@ -23,6 +24,7 @@ pub mod foreign;
 mod go_duration;
 pub mod open;
 pub mod replication;
+pub mod scope;
 pub mod volsync_pair;
 
 /// Re-exported so that dependants name exactly the Kubernetes API version we were built against.

@@ -109,10 +109,7 @@ async fn site_volumes(
     client: &Client,
     namespace: Option<&str>,
 ) -> Result<BTreeMap<(String, String), Observed>, Error> {
-    let vrs: Api<VolumeReplication> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let vrs = lifeline_api::scope::namespaced_or_all::<VolumeReplication>(client, namespace);
     let list = vrs
         .list(&Default::default())
         .await

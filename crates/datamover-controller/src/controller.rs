@@ -106,10 +106,7 @@ pub(crate) fn working<K>(client: &kube::Client, protected: Option<&str>) -> Api<
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
 {
-    match protected {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
+    lifeline_api::scope::namespaced_or_all(client, protected)
 }
 
 /// Runs the controllers until `shutdown` resolves: VolumeSnapshotBackups and Restores, and

@@ -16,6 +16,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource, SyncStatus};
+use lifeline_api::scope::namespaced_or_all;
 use lifeline_api::volsync_pair::{self, ROLE};
 
 use crate::caches::narrow_claim;
@@ -102,17 +103,6 @@ pub fn states(
     out
 }
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
 /// Fills a store from a watch until dropped; errors (no such kind, say) only back off.
 fn cache<K>(api: Api<K>, modify: fn(&mut K)) -> (Store<K>, tokio::task::JoinHandle<()>)
 where
@@ -148,15 +138,16 @@ pub async fn run(
     namespace: Option<&str>,
     stop: impl Future<Output = ()>,
 ) {
-    let (sources, source_task) = cache(api::<ReplicationSource>(&client, namespace), |s| {
-        s.managed_fields_mut().clear()
-    });
-    let (destinations, destination_task) =
-        cache(api::<ReplicationDestination>(&client, namespace), |d| {
-            d.managed_fields_mut().clear()
-        });
+    let (sources, source_task) = cache(
+        namespaced_or_all::<ReplicationSource>(&client, namespace),
+        |s| s.managed_fields_mut().clear(),
+    );
+    let (destinations, destination_task) = cache(
+        namespaced_or_all::<ReplicationDestination>(&client, namespace),
+        |d| d.managed_fields_mut().clear(),
+    );
     let (claims, claim_task) = cache(
-        api::<PersistentVolumeClaim>(&client, namespace),
+        namespaced_or_all::<PersistentVolumeClaim>(&client, namespace),
         narrow_claim,
     );
     let rounds = async {

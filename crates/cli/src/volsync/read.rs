@@ -5,24 +5,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource};
+use lifeline_api::scope::namespaced_or_all;
 
 use super::ROLE;
 use super::observe::{Objects, observe};
 use crate::error::Error;
 use crate::verdict::Observed;
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
 
 /// Lists `K`; a kind the site does not serve (no VolSync there) is an empty list.
 async fn list_or_none<K>(client: &Client, namespace: Option<&str>) -> Result<Vec<K>, kube::Error>
@@ -33,7 +23,10 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    match api::<K>(client, namespace).list(&Default::default()).await {
+    match namespaced_or_all::<K>(client, namespace)
+        .list(&Default::default())
+        .await
+    {
         Ok(list) => Ok(list.items),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
         Err(e) => Err(e),
@@ -47,7 +40,7 @@ pub async fn pairs(
 ) -> Result<BTreeMap<(String, String), Observed>, kube::Error> {
     let sources: Vec<ReplicationSource> = list_or_none(client, namespace).await?;
     let destinations: Vec<ReplicationDestination> = list_or_none(client, namespace).await?;
-    let claims = api::<PersistentVolumeClaim>(client, namespace)
+    let claims = namespaced_or_all::<PersistentVolumeClaim>(client, namespace)
         .list(&Default::default())
         .await?;
     let mut out = BTreeMap::new();

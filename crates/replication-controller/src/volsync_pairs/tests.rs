@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use lifeline_api::foreign::volsync::{ReplicationDestination, ReplicationSource};
 
 use super::{Pair, state};
-use crate::metrics::Role;
+use crate::metrics::{PairState, Role};
 
 fn claim(annotations: &str) -> PersistentVolumeClaim {
     serde_saphyr::from_str(&format!(
@@ -27,6 +27,22 @@ fn destination() -> ReplicationDestination {
     .unwrap()
 }
 
+/// The state of the claim annotated `annotations` whose pair is `source` and `destination`.
+fn state_of(
+    annotations: &str,
+    source: Option<&ReplicationSource>,
+    destination: Option<&ReplicationDestination>,
+) -> Option<PairState> {
+    state(
+        &claim(annotations),
+        Pair {
+            source,
+            destination,
+        },
+        SystemTime::now(),
+    )
+}
+
 const PRIMARY: &str =
     "lifeline.dev/volsync-role: primary, lifeline.dev/volsync-interval-seconds: '300'";
 
@@ -35,15 +51,7 @@ fn a_primary_reports_its_last_sync_and_the_guides_bound() {
     let rs = source(
         "lastSyncTime: '2026-12-01T00:05:45Z', lastSyncDuration: 45s, latestMoverStatus: {result: Successful}",
     );
-    let s = state(
-        &claim(PRIMARY),
-        Pair {
-            source: Some(&rs),
-            destination: None,
-        },
-        SystemTime::now(),
-    )
-    .unwrap();
+    let s = state_of(PRIMARY, Some(&rs), None).unwrap();
     let facts = s.facts.unwrap();
     assert_eq!(facts.role, Role::Primary);
     assert_eq!(
@@ -61,13 +69,10 @@ fn a_primary_reports_its_last_sync_and_the_guides_bound() {
 #[test]
 fn a_secondary_reports_what_it_received_and_is_not_primary() {
     let rd = destination();
-    let s = state(
-        &claim("lifeline.dev/volsync-role: secondary, lifeline.dev/volsync-interval-seconds: '60'"),
-        Pair {
-            source: None,
-            destination: Some(&rd),
-        },
-        SystemTime::now(),
+    let s = state_of(
+        "lifeline.dev/volsync-role: secondary, lifeline.dev/volsync-interval-seconds: '60'",
+        None,
+        Some(&rd),
     )
     .unwrap();
     assert_eq!(s.facts.unwrap().role, Role::Secondary);
@@ -78,52 +83,26 @@ fn a_secondary_reports_what_it_received_and_is_not_primary() {
 /// After a failover the primary has no source: primary (no "no primary" alert) and degraded.
 #[test]
 fn a_primary_without_a_source_or_with_a_failed_mover_is_degraded() {
-    let alone = state(&claim(PRIMARY), Pair::default(), SystemTime::now()).unwrap();
+    let alone = state_of(PRIMARY, None, None).unwrap();
     assert!(alone.primary && alone.degraded && alone.facts.is_none());
     let rs = source("latestMoverStatus: {result: Failed}");
-    let failed = state(
-        &claim(PRIMARY),
-        Pair {
-            source: Some(&rs),
-            destination: None,
-        },
-        SystemTime::now(),
-    )
-    .unwrap();
+    let failed = state_of(PRIMARY, Some(&rs), None).unwrap();
     assert!(failed.primary && failed.degraded);
 }
 
 #[test]
 fn a_switch_under_way_is_not_primary_and_junk_annotations_are_no_pair() {
     let rd = destination();
-    let switching = state(
-        &claim(PRIMARY),
-        Pair {
-            source: None,
-            destination: Some(&rd),
-        },
-        SystemTime::now(),
-    )
-    .unwrap();
+    let switching = state_of(PRIMARY, None, Some(&rd)).unwrap();
     assert!(!switching.primary);
-    assert!(
-        state(
-            &claim("lifeline.dev/volsync-role: both"),
-            Pair::default(),
-            SystemTime::now()
-        )
-        .is_none()
-    );
-    assert!(state(&claim(""), Pair::default(), SystemTime::now()).is_none());
+    assert!(state_of("lifeline.dev/volsync-role: both", None, None).is_none());
+    assert!(state_of("", None, None).is_none());
     // A bad interval annotation falls back to the source's schedule.
     let rs = source("lastSyncTime: '2026-12-01T00:05:45Z'");
-    let s = state(
-        &claim("lifeline.dev/volsync-role: primary, lifeline.dev/volsync-interval-seconds: five"),
-        Pair {
-            source: Some(&rs),
-            destination: None,
-        },
-        SystemTime::now(),
+    let s = state_of(
+        "lifeline.dev/volsync-role: primary, lifeline.dev/volsync-interval-seconds: five",
+        Some(&rs),
+        None,
     )
     .unwrap();
     assert_eq!(s.facts.unwrap().rpo_bound, Duration::from_secs(300));
